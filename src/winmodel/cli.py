@@ -1,0 +1,102 @@
+"""The ``winmodel`` command line: thin wrappers that parse arguments and call the jobs.
+
+Exit codes: 0 success, 1 bad input or a failed gate, 2 usage error.
+Foreseeable input faults print a report, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from winmodel.errors import WinmodelError
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+app = typer.Typer(
+    name="winmodel",
+    help="Win probabilities for B2B deals, learned from your own closed deals.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+log = logging.getLogger("winmodel")
+
+
+def _echo_error(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder to write opportunities, snapshots and truth into.")] = Path("data/demo"),
+    deals: Annotated[int, typer.Option(min=50, help="Number of deals to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same history.")] = 7,
+    months: Annotated[int, typer.Option(min=6, help="Months of history up to today.")] = 36,
+    today: Annotated[str | None, typer.Option(help="Last day of the history (YYYY-MM-DD); default 2026-10-31.")] = None,
+    file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+) -> None:
+    """Write a realistic synthetic CRM history (opportunities, snapshots, truth)."""
+    from winmodel.jobs.generate import run_generate
+
+    run_generate(out=out, deals=deals, seed=seed, months=months, today=today, file_format=file_format)
+
+
+@app.command()
+def validate(
+    data: Annotated[Path | None, typer.Option(help="Export file or folder to check.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="YAML mapping from the export onto the contract.")] = None,
+    config: Annotated[Path | None, typer.Option(help="A pipeline config naming the data and mapping.")] = None,
+) -> None:
+    """Check an export against the data contract; exit 1 listing every problem."""
+    from winmodel.jobs.validate import run_validate
+
+    if (data is None) == (config is None):
+        raise typer.BadParameter("give either --data PATH or --config FILE")
+    ok = run_validate(data=data, mapping=mapping, config=config)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "numba", "shap"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False,
+) -> None:
+    _configure_logging(verbose)
+
+
+def main() -> None:
+    """Run the command line; turn winmodel errors into a message and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except WinmodelError as error:
+        _echo_error(str(error))
+        sys.exit(error.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        _echo_error("aborted")
+        sys.exit(1)
+    except Exception as error:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise
