@@ -281,5 +281,5 @@ def closest_names(name: str, candidates: Iterable[str], limit: int = 1) -> list[
     if not matches:
         # Substring match catches "Opportunity ID" for "opportunity_id" and "deal_amount" for "amount".
         compact = name.lower().replace("_", "")
-        matches = [key for key in lowered if compact in key.replace("_", "") or key.replace("_", "") in compact and len(key) > 3][:limit]
+        matches = [key for key in lowered if compact in key.replace("_", "") or (key.replace("_", "") in compact and len(key) > 3)][:limit]
     return [lowered[match] for match in matches]

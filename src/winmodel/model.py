@@ -1,0 +1,94 @@
+"""The one fitted artefact: feature builder, booster and calibrator travelling together.
+
+Scoring uses exactly what training fitted: the rows go through the same
+:class:`~winmodel.features.FeatureBuilder`, the same booster, the same calibrator.
+The MLflow pyfunc wrapper lives in :mod:`winmodel.pyfunc`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from winmodel.calibrate import Calibrator, sigmoid
+from winmodel.features import FeatureBuilder
+
+
+@dataclass
+class WinModel:
+    """A trained win-probability model.
+
+    Attributes
+    ----------
+    feature_builder : FeatureBuilder
+    booster : lightgbm.Booster
+    calibrator : Calibrator
+    base_rate : float
+        Win rate of the deals the booster was trained on (weighted).
+    reference : dict
+        Training-data profile for drift checks (see :mod:`winmodel.drift`).
+    metadata : dict
+        Training window, counts, versions: written into the model card.
+    """
+
+    feature_builder: FeatureBuilder
+    booster: lgb.Booster
+    calibrator: Calibrator
+    base_rate: float
+    reference: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Give the model's feature names in matrix order."""
+        return list(self.feature_builder.feature_names_)
+
+    def matrix(self, rows: pd.DataFrame) -> np.ndarray:
+        """Give the feature matrix of point-in-time rows."""
+        return self.feature_builder.transform(rows)
+
+    def raw_logit_of_matrix(self, matrix: np.ndarray, threads: int = 0) -> np.ndarray:
+        """Give the booster's log-odds for a feature matrix (before calibration)."""
+        return self.booster.predict(matrix, raw_score=True, num_threads=threads)
+
+    def raw_logit(self, rows: pd.DataFrame) -> np.ndarray:
+        """Give the booster's log-odds for point-in-time rows (before calibration)."""
+        return self.raw_logit_of_matrix(self.matrix(rows))
+
+    def uncalibrated_probability(self, rows: pd.DataFrame) -> np.ndarray:
+        """Give the booster's probability before calibration."""
+        return sigmoid(self.raw_logit(rows))
+
+    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        """Give calibrated P(won) for point-in-time rows."""
+        return self.calibrator.transform(self.raw_logit(rows))
+
+    def contributions(self, matrix: np.ndarray, threads: int = 0) -> np.ndarray:
+        """Give exact TreeSHAP contributions in log-odds: n x (features + 1), the last column the base value."""
+        return self.booster.predict(matrix, pred_contrib=True, num_threads=threads)
+
+    def explanation_cost(self) -> float:
+        """Give a relative cost of exact TreeSHAP for this booster: trees x leaves x depth^2."""
+        return explanation_cost(self.booster)
+
+
+def explanation_cost(booster: lgb.Booster) -> float:
+    """Give trees x mean leaves x mean depth^2, the driver of TreeSHAP's run time."""
+    dump = booster.dump_model()
+    leaves, depths = [], []
+    for tree in dump["tree_info"]:
+        leaves.append(tree["num_leaves"])
+        depths.append(_depth(tree["tree_structure"]))
+    if not leaves:
+        return 0.0
+    return float(len(leaves) * np.mean(leaves) * np.mean(np.square(depths)))
+
+
+def _depth(node: dict) -> int:
+    if "leaf_index" in node or ("leaf_value" in node and "split_index" not in node):
+        return 0
+    return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
