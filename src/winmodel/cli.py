@@ -53,15 +53,17 @@ def generate(
 def validate(
     data: Annotated[Path | None, typer.Option(help="Export file or folder to check.")] = None,
     mapping: Annotated[Path | None, typer.Option(help="YAML mapping from the export onto the contract.")] = None,
-    config: Annotated[Path | None, typer.Option(help="A pipeline config naming the data and mapping.")] = None,
+    config: Annotated[Path | None, typer.Option(help="A pipeline config whose data: section names the data and mapping.")] = None,
 ) -> None:
     """Check an export against the data contract; exit 1 listing every problem."""
     from winmodel.jobs.validate import run_validate
 
-    if (data is None) == (config is None):
-        raise typer.BadParameter("give either --data PATH or --config FILE")
-    ok = run_validate(data=data, mapping=mapping, config=config)
-    raise typer.Exit(0 if ok else 1)
+    if data is None and config is None:
+        raise typer.BadParameter("give --data PATH (with optional --mapping FILE) or --config FILE",
+                                 param_hint="--data / --config")
+    report = run_validate(data=data, mapping=mapping, config=config)
+    typer.echo(report.render())
+    raise typer.Exit(0 if report.ok else 1)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -84,7 +86,8 @@ def _main(
 def main() -> None:
     """Run the command line; turn winmodel errors into a message and exit code 1."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns the exit code of typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
     except WinmodelError as error:
         _echo_error(str(error))
         sys.exit(error.exit_code)
@@ -93,10 +96,13 @@ def main() -> None:
     except typer.Abort:
         _echo_error("aborted")
         sys.exit(1)
-    except Exception as error:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    except typer.TyperException as error:
+        # Usage errors (exit 2) arrive here in non-standalone mode. Typer vendors its own click,
+        # so the installed click's exception classes would not match them.
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            _echo_error(error.format_message())
+        sys.exit(error.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

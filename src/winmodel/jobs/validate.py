@@ -1,0 +1,67 @@
+"""The validate job: check an export against the contract and give the report.
+
+The data comes from ``--data``/``--mapping`` or from the ``data:`` section of
+a pipeline config (``path:`` and optional ``mapping:``); flags override the
+config. Relative paths in the config are taken from the current folder (the
+project root, where ``make`` runs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from winmodel.dataset import load_crm_data
+from winmodel.errors import InputError, Problem, ValidationReport
+
+
+def read_data_section(config: Path) -> tuple[Path, Path | None]:
+    """Give the data path and the mapping path (or None) named in a pipeline config's ``data:`` section.
+
+    A stand-in until the pipeline config object exists: it reads only
+    ``data.path`` and ``data.mapping``. Raises ``InputError`` naming the file
+    when it is missing, not YAML, or has no ``data.path``.
+    """
+    config = Path(config)
+    name = str(config)
+    if not config.is_file():
+        raise InputError(Problem(file=name, column=None, problem="the config file does not exist",
+                                 fix="check the path, e.g. pipelines/train.yaml"))
+    try:
+        document = yaml.safe_load(config.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise InputError(Problem(file=name, column=None, problem=f"{where}the YAML cannot be read",
+                                 fix="fix the YAML at that place")) from error
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, dict) or not data.get("path"):
+        raise InputError(Problem(file=name, column=None, problem="the config has no `data: {path: ...}`",
+                                 fix="add a `data:` section with `path:` (and optional `mapping:`)"))
+    mapping = data.get("mapping")
+    return Path(str(data["path"])), Path(str(mapping)) if mapping else None
+
+
+def run_validate(
+    *,
+    data: Path | None = None,
+    mapping: Path | None = None,
+    config: Path | None = None,
+) -> ValidationReport:
+    """Give the validation report of an export: every error and warning, and the facts.
+
+    Input faults (unreadable files, a bad mapping, invalid data) are in the
+    report, not raised. ``data``/``mapping`` override the config's.
+    """
+    try:
+        if config is not None:
+            config_data, config_mapping = read_data_section(config)
+            data = data or config_data
+            mapping = mapping or config_mapping
+        if data is None:
+            raise InputError(Problem(file="(command line)", column=None, problem="no data to validate",
+                                     fix="give --data PATH or --config FILE"))
+        return load_crm_data(data, mapping).report
+    except InputError as error:
+        return error.report
