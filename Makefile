@@ -16,6 +16,7 @@ MLFLOW_PORT ?= 5000
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export MPLBACKEND := Agg
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: help setup train score profile forecast validate audit demo test lint format bench ui clean
 

@@ -200,13 +200,15 @@ def flat_rows(opportunities: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def select_training_rows(
-    rows: pd.DataFrame, *, max_per_deal: int, seed: int
+    rows: pd.DataFrame, *, max_per_deal: int, last_share: float = 0.5
 ) -> pd.DataFrame:
     """Give closed deals' rows strictly before close, at most ``max_per_deal`` each, with weights.
 
-    Each deal's rows carry ``sample_weight`` = 1 / rows kept, so every deal counts
-    once in total. The last pre-close row is always kept; the others are spread
-    evenly over the deal's life (deterministic; ``seed`` only breaks ties).
+    Every deal counts once in total: its last pre-close row (the state the
+    decision was made on) carries ``last_share`` of the deal's weight and the
+    earlier rows share the rest; a deal with a single row weighs 1. The last
+    pre-close row is always kept; the others are spread evenly over the deal's
+    life (deterministic). Adds ``sample_weight`` and ``is_last_before_close``.
     """
     closed = rows[rows["status"].isin(contract.CLOSED_STATUSES)]
     before = closed[closed[AS_OF] < closed["close_date"]]
@@ -214,11 +216,12 @@ def select_training_rows(
     deal = before["opportunity_id"]
     position = before.groupby(deal, sort=False).cumcount().to_numpy()
     size = before.groupby(deal, sort=False)["opportunity_id"].transform("size").to_numpy()
-    keep = _evenly_spaced(position, size, max_per_deal)
-    kept = before[keep]
-    kept_size = kept.groupby("opportunity_id", sort=False)["opportunity_id"].transform("size")
-    is_last = kept.groupby("opportunity_id", sort=False).cumcount(ascending=False) == 0
-    return kept.assign(sample_weight=1.0 / kept_size.to_numpy(), is_last_before_close=is_last.to_numpy())
+    kept = before[_evenly_spaced(position, size, max_per_deal)]
+    kept_size = kept.groupby("opportunity_id", sort=False)["opportunity_id"].transform("size").to_numpy()
+    is_last = (kept.groupby("opportunity_id", sort=False).cumcount(ascending=False) == 0).to_numpy()
+    earlier = np.maximum(kept_size - 1, 1)
+    weight = np.where(kept_size == 1, 1.0, np.where(is_last, last_share, (1.0 - last_share) / earlier))
+    return kept.assign(sample_weight=weight, is_last_before_close=is_last)
 
 
 def _evenly_spaced(position: np.ndarray, size: np.ndarray, limit: int) -> np.ndarray:

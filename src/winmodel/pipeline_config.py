@@ -48,7 +48,10 @@ class TrainingSet(_Section):
     #: 80th percentile of closed deals' cycle length, at most 270 days.
     maturity_days: int | Literal["auto"] = "auto"
     #: At most this many snapshots per deal (evenly spaced, always the last pre-close one).
-    max_snapshots_per_deal: int = Field(12, ge=1)
+    max_snapshots_per_deal: int = Field(6, ge=1)
+    #: Share of each deal's weight on its last pre-close snapshot (the state the decision was
+    #: made on); the earlier snapshots share the rest. Every deal counts once in total.
+    last_snapshot_share: float = Field(0.5, gt=0, le=1)
     #: Weight deals by recency with this half-life (days) so drift is followed; null = off.
     recency_half_life_days: float | None = Field(None, gt=0)
     min_deals_per_class: int = Field(40, ge=1)
