@@ -588,7 +588,8 @@ def _status_from_flags(frame: pd.DataFrame, mapping: Mapping, *, file: str, id_c
     status = status.mask(closed.eq(False).fillna(False), "open")
     status = status.mask((closed & won).fillna(False), "won")
     status = status.mask((closed & ~won).fillna(False), "lost")
-    return frame.assign(status=status), problems
+    # The flags are the outcome itself: consumed, like a column mapped onto status.
+    return frame.drop(columns=[flags.closed, flags.won]).assign(status=status), problems
 
 
 def _rename(frame: pd.DataFrame, columns: dict[str, str], *, table: str, file: str

@@ -531,7 +531,7 @@ def _check_table(
     problems = []
     for (column, check), group in cases.groupby(["column", "check"], sort=False):
         index = pd.Index(pd.unique(group["index"]))
-        if check == "not_nullable" and column in parse_failures:
+        if check in ("not_nullable", "closed_without_close_date") and column in parse_failures:
             # Values that did not parse were already reported; don't call them blank too.
             unparsed = frame.index[parse_failures[column]]
             index = index.difference(unparsed, sort=False)
@@ -697,11 +697,13 @@ def _cross_table_problems(opportunities: pd.DataFrame, snapshots: pd.DataFrame, 
     return problems
 
 
-def _warnings(opportunities: pd.DataFrame, snapshots: pd.DataFrame | None, file: str) -> list[Problem]:
+def _warnings(opportunities: pd.DataFrame, snapshots: pd.DataFrame | None, file: str,
+              parse_failures: dict[str, np.ndarray]) -> list[Problem]:
     problems = []
     if {"status", "close_date"} <= set(opportunities.columns):
-        undated = opportunities.index[
-            ((opportunities["status"] == "open").fillna(False) & opportunities["close_date"].isna()).to_numpy()]
+        unparsed = parse_failures.get("close_date", np.zeros(len(opportunities), dtype=bool))
+        blank = opportunities["close_date"].isna().to_numpy() & ~unparsed
+        undated = opportunities.index[(opportunities["status"] == "open").fillna(False).to_numpy() & blank]
         if len(undated):
             problems.append(Problem(
                 file=file, column="close_date",
@@ -772,13 +774,13 @@ def validate_tables(
     snapshot_file = files.get("snapshots", "snapshots")
 
     opportunities = _with_unique_index(opportunities)
-    coerced, found, failures = _coerce(opportunities, OPPORTUNITIES, file=opportunity_file,
-                                       row_labels=None, parse=parse)
+    coerced, found, opportunity_failures = _coerce(opportunities, OPPORTUNITIES, file=opportunity_file,
+                                                   row_labels=None, parse=parse)
     problems += found
     scale_found, skip = _scale_problems(coerced, OPPORTUNITIES, opportunity_file)
     problems += scale_found
     problems += _check_table(coerced, opportunities, OPPORTUNITIES, file=opportunity_file,
-                             parse_failures=failures, skip_range=skip)
+                             parse_failures=opportunity_failures, skip_range=skip)
 
     snapshot_frame = None
     if snapshots is not None:
@@ -792,7 +794,7 @@ def validate_tables(
                                  parse_failures=failures, skip_range=skip)
         problems += _cross_table_problems(coerced, snapshot_frame, snapshot_file)
 
-    problems += _warnings(coerced, snapshot_frame, opportunity_file)
+    problems += _warnings(coerced, snapshot_frame, opportunity_file, opportunity_failures)
     report = ValidationReport(problems=tuple(problems), facts=tuple(_facts(coerced, snapshot_frame)))
     log.debug("validated %d deals: %d errors, %d warnings", len(coerced), len(report.errors),
               len(report.warnings))
