@@ -68,6 +68,18 @@ def validate(
     raise typer.Exit(0 if report.ok else 1)
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="The training job declaration.")] = Path("pipelines/train.yaml"),
+    data: Annotated[Path | None, typer.Option(help="Override the config's data path.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Override the config's mapping file.")] = None,
+) -> None:
+    """Train, backtest, calibrate, log to MLflow, register; promote to champion only if not worse."""
+    from winmodel.jobs.train import run_train_cli
+
+    raise typer.Exit(run_train_cli(config, data, mapping))
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -1,0 +1,383 @@
+"""The training job: data -> point-in-time rows -> model -> MLflow run -> registry -> gate -> export.
+
+Order matters for safety. Nothing is registered and no alias moves until the
+data validated, the leakage guard ran, the model trained, the backtest and the
+holdout evaluation finished and every artefact was logged. The champion alias
+moves last, and only when the gate says so. A second training started while
+one runs stops at once with a clear message (a file lock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock, Timeout
+from rich.console import Console
+from rich.table import Table
+
+from winmodel.config import DEMO_DATA_DIR
+from winmodel.dataset import CRMData, load_crm_data
+from winmodel.errors import WinmodelError
+from winmodel.evaluate import classification_metrics
+from winmodel.features import (
+    AS_OF,
+    add_history_features,
+    flat_rows,
+    select_training_rows,
+)
+from winmodel.modelcard import render_model_card
+from winmodel.pipeline_config import TrainConfig, load_train_config
+from winmodel.train import TrainingResult, train_win_model
+
+log = logging.getLogger("winmodel")
+
+LOCK_FILE = ".winmodel.lock"
+FLAT_EXPORT_WARNING = ("flat export (no snapshots): progress fields may hold the final state of closed "
+                       "deals and leak the outcome; the model cannot learn how deals progress")
+
+
+class TrainingBusy(WinmodelError):
+    """Raised when another training holds the lock."""
+
+
+@dataclass
+class TrainOutcome:
+    """What the job did: the run, the registered version and the gate's decision."""
+
+    run_id: str
+    version: str | None
+    promoted: bool
+    reason: str
+    result: TrainingResult
+    export_dir: Path | None
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for package in ("winmodel", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def data_digest(data: CRMData) -> str:
+    """Give a short content hash of the canonical tables (same data, same digest)."""
+    digest = hashlib.sha256()
+    for frame in (data.opportunities, data.snapshots):
+        if frame is None:
+            continue
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        digest.update(hashed.tobytes())
+        digest.update(",".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()[:16]
+
+
+def ensure_data(config: TrainConfig, data_path: Path, say) -> None:
+    """Generate the demo history into the configured folder when it is the demo folder and empty."""
+    if data_path.exists() or not config.data.generate_demo_if_missing:
+        return
+    if data_path.resolve() != DEMO_DATA_DIR.resolve() and config.data.mapping is not None:
+        return
+    from winmodel.jobs.generate import run_generate
+
+    demo = config.data.demo
+    say(f"no data at {data_path}: generating the demo CRM history ({demo.deals:,} deals, seed {demo.seed})")
+    run_generate(out=data_path, deals=demo.deals, seed=demo.seed, months=demo.months, today=None,
+                 file_format="parquet")
+
+
+def build_training_rows(data: CRMData, config: TrainConfig) -> tuple[pd.DataFrame, list[str]]:
+    """Give the point-in-time training rows of closed deals and any warnings about their shape."""
+    warnings = []
+    if data.has_snapshots:
+        history = add_history_features(data.opportunities, data.snapshots)
+        rows = select_training_rows(history, max_per_deal=config.training.max_snapshots_per_deal,
+                                    last_share=config.training.last_snapshot_share)
+    else:
+        warnings.append(FLAT_EXPORT_WARNING)
+        rows = flat_rows(data.opportunities, data.as_of)
+        rows = rows[rows["status"].isin(["won", "lost"])].assign(sample_weight=1.0, is_last_before_close=True)
+        # A flat export knows a closed deal only as it stood at close.
+        rows = rows.assign(**{AS_OF: rows["close_date"]})
+    rows = rows[rows["close_date"].notna()]
+    return rows.reset_index(drop=True), warnings
+
+
+def _oracle(data_path: Path) -> pd.Series | None:
+    """Give the generator's true probabilities when the data folder has a truth file (synthetic data)."""
+    folder = data_path if data_path.is_dir() else data_path.parent
+    for name in ("truth.parquet", "truth.csv"):
+        file = folder / name
+        if file.exists():
+            truth = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
+            return truth.set_index("opportunity_id")["true_probability"]
+    return None
+
+
+def _flatten(prefix: str, value, out: dict) -> dict:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out[prefix] = str(value)[:500]
+    return out
+
+
+def _champion_metrics(client, config: TrainConfig, result: TrainingResult, rows: pd.DataFrame,
+                      say) -> tuple[dict[str, float] | None, str | None]:
+    """Give the champion's metrics on the challenger's holdout deals (same rows), and its version."""
+    from winmodel.registry import CHAMPION, alias_version, load_win_model
+
+    name = config.tracking.registered_model
+    champion_version = alias_version(client, name, CHAMPION)
+    if champion_version is None:
+        return None, None
+    holdout = result.holdout_predictions
+    last = holdout[holdout["is_last_before_close"]]
+    keys = rows.set_index(["opportunity_id", AS_OF])
+    holdout_rows = keys.loc[list(zip(last["opportunity_id"], last[AS_OF], strict=True))].reset_index()
+    try:
+        champion = load_win_model(f"models:/{name}@{CHAMPION}")
+        probability = champion.predict_proba(holdout_rows)
+    except Exception as error:  # an older model may not read today's data
+        say(f"the champion (version {champion_version}) cannot score this data: {error}")
+        return {"brier": float("inf"), "roc_auc": 0.0, "unusable": 1.0}, champion_version
+    return classification_metrics(last["won"].to_numpy(), probability), champion_version
+
+
+def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    from winmodel.plots import backtest_figure, importance_figure, reliability_figure, shap_summary_figure
+
+    figures = {
+        "reliability.png": reliability_figure({"before calibration": result.reliability_before,
+                                               "after calibration": result.reliability_after},
+                                              "Reliability on holdout (last pre-close snapshots)"),
+        "feature_importance.png": importance_figure(result.feature_importance),
+        "backtest_brier.png": backtest_figure(result.backtest, "brier"),
+    }
+    model = result.model
+    holdout = result.holdout_predictions
+    sample = holdout[holdout["is_last_before_close"]].head(2000)
+    keys = rows.set_index(["opportunity_id", AS_OF])
+    sample_rows = keys.loc[list(zip(sample["opportunity_id"], sample[AS_OF], strict=True))].reset_index()
+    matrix = model.matrix(sample_rows)
+    contributions = model.contributions(matrix)[:, :-1]
+    figures["shap_summary.png"] = shap_summary_figure(contributions, matrix, model.feature_names)
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}")
+        plt.close(figure)
+
+
+def _log_tables(result: TrainingResult, data: CRMData) -> None:
+    import mlflow
+
+    from winmodel.profile import win_rates_by_dimension
+
+    tables = {
+        "backtest.csv": result.backtest,
+        "search.csv": result.search,
+        "leakage_report.csv": result.leakage.to_frame(),
+        "feature_importance.csv": result.feature_importance,
+        "holdout_by_stage.csv": result.holdout_by_stage,
+        "holdout_by_segment.csv": result.holdout_by_segment,
+        "reliability_before.csv": result.reliability_before,
+        "reliability_after.csv": result.reliability_after,
+        "win_rate_by_dimension.csv": win_rates_by_dimension(data.opportunities),
+        "holdout_predictions.csv": result.holdout_predictions,
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        for name, table in tables.items():
+            path = Path(folder) / name
+            table.to_csv(path, index=False)
+            mlflow.log_artifact(str(path), "tables")
+    mlflow.log_text(result.leakage.render(), "leakage_report.txt")
+
+
+def run_train(config_path: Path, *, data: Path | None = None, mapping: Path | None = None,
+              console: Console | None = None) -> TrainOutcome:
+    """Run the training job declared in ``config_path``; give what it did.
+
+    Raises InputError for bad data or config, GateError when the data is too thin,
+    TrainingBusy when another training holds the lock.
+    """
+    console = console or Console(stderr=True)
+    config = load_train_config(config_path)
+    lock = FileLock(LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TrainingBusy(
+            f"another training is running in this folder (lock file {LOCK_FILE}); wait for it to finish. "
+            "If no training is running, a crashed run left the lock: delete the file and retry."
+        ) from None
+    try:
+        return _run_train_locked(config, config_path, data=data, mapping=mapping, console=console)
+    finally:
+        lock.release()
+
+
+def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | None, mapping: Path | None,
+                      console: Console) -> TrainOutcome:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from winmodel import registry
+
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+
+    data_path = Path(data or config.data.path)
+    mapping_path = mapping or config.data.mapping
+    ensure_data(config, data_path, say)
+    with console.status("reading and validating the data"):
+        crm = load_crm_data(data_path, mapping_path)
+    for problem in crm.report.warnings:
+        say(f"[yellow]warning[/yellow]: {problem.file}: {problem.column or ''} {problem.problem}")
+    closed = crm.opportunities["status"].isin(["won", "lost"])
+    won = int(crm.opportunities["status"].eq("won").sum())
+    lost = int(crm.opportunities["status"].eq("lost").sum())
+    say(f"data: {len(crm.opportunities):,} deals ({won:,} won, {lost:,} lost, {int((~closed).sum()):,} open), "
+        f"{0 if crm.snapshots is None else len(crm.snapshots):,} snapshots, as of {crm.as_of:%Y-%m-%d}")
+
+    with console.status("building point-in-time rows"):
+        rows, shape_warnings = build_training_rows(crm, config)
+    for warning in shape_warnings:
+        say(f"[yellow]warning[/yellow]: {warning}")
+    say(f"training rows: {len(rows):,} snapshots of {rows['opportunity_id'].nunique():,} closed deals")
+
+    tracking_uri = config.tracking.resolved_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(config.tracking.experiment)
+    extra = [(feature.name, feature.kind) for feature in crm.extra_features]
+    oracle = _oracle(data_path)
+
+    with mlflow.start_run(run_name=f"{config.name} {pd.Timestamp.now():%Y-%m-%d %H:%M}") as run:
+        mlflow.set_tags({
+            "winmodel.config_path": str(config_path),
+            "winmodel.config_digest": config.digest(),
+            "winmodel.data_digest": data_digest(crm),
+            "winmodel.git_commit": _git_commit(),
+            **{f"version.{name}": value for name, value in _package_versions().items()},
+        })
+        mlflow.log_params(_flatten("", config.model_dump(mode="json"), {}))
+        mlflow.log_params({"data.path_used": str(data_path), "data.mapping_used": str(mapping_path)})
+        dataset = mlflow.data.from_pandas(crm.opportunities, source=str(data_path), targets="status",
+                                          name="opportunities", digest=data_digest(crm))
+        mlflow.log_input(dataset, context="training")
+
+        with console.status("training (leakage guard, search, backtest, calibration)"):
+            result = train_win_model(rows, config, extra_features=extra, oracle_probability=oracle,
+                                     progress=say, file=crm.files.get("opportunities", str(data_path)))
+        result.warnings[:0] = shape_warnings
+        for warning in result.warnings:
+            mlflow.set_tag("winmodel.warning", warning[:5000])
+
+        metrics = {}
+        for record in result.backtest.to_dict("records"):
+            slice_name = "holdout" if record["slice"] == "holdout" else "backtest_" + record["test_start"][:7]
+            for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift"):
+                value = record[metric]
+                if np.isfinite(value):
+                    metrics[f"{slice_name}.{record['method']}.{metric}"] = float(value)
+        backtest_model = result.backtest[(result.backtest["slice"] != "holdout")
+                                         & (result.backtest["method"] == "winmodel")]
+        for metric in ("roc_auc", "brier", "log_loss", "ece"):
+            if len(backtest_model):
+                metrics[f"backtest_mean.winmodel.{metric}"] = float(backtest_model[metric].mean())
+        metrics.update({f"oracle.{k}": v for k, v in result.oracle.items()})
+        metrics["training.maturity_days"] = float(result.maturity_days)
+        metrics["training.leakage_excluded"] = float(len(result.leakage.excluded))
+        mlflow.log_metrics(metrics)
+        with console.status("logging plots and tables"):
+            _log_tables(result, crm)
+            _log_figures(result, rows)
+
+        facts = {"source": str(data_path), "mapping": str(mapping_path) if mapping_path else None,
+                 "closed_deals": won + lost, "won": won, "lost": lost, "as_of": f"{crm.as_of:%Y-%m-%d}",
+                 "has_snapshots": crm.has_snapshots}
+        challenger_metrics = (result.holdout_metrics.set_index("method").loc["winmodel"]
+                              [["brier", "roc_auc", "log_loss", "ece"]].astype(float).to_dict())
+
+        # Every check passed: from here on the registry changes.
+        with console.status("logging and registering the model"):
+            info = registry.log_win_model(result.model, rows.head(50), metadata={
+                "config_digest": config.digest(), "data_digest": data_digest(crm)})
+            model_version = registry.register(info.model_uri, config.tracking.registered_model)
+        client = MlflowClient()
+        name = config.tracking.registered_model
+        registry.set_alias(client, name, registry.CHALLENGER, model_version)
+        champion_metrics, champion_version = _champion_metrics(client, config, result, rows, say)
+        decision = registry.decide_promotion(challenger_metrics, champion_metrics, config.gate)
+        gate_text = (f"{'PROMOTED' if decision.promote else 'NOT PROMOTED'}: version {model_version} — "
+                     f"{decision.reason}" + (f" (champion was version {champion_version})" if champion_version else ""))
+        mlflow.set_tags({"winmodel.gate": "promoted" if decision.promote else "refused",
+                         "winmodel.gate_reason": decision.reason[:5000],
+                         "winmodel.model_version": model_version})
+        if champion_metrics is not None:
+            mlflow.log_metrics({f"gate.champion.{k}": v for k, v in champion_metrics.items() if np.isfinite(v)})
+        card = render_model_card(result, facts={**facts, "version": model_version}, gate=gate_text)
+        mlflow.log_text(card, "model_card.md")
+        client.update_model_version(name, model_version, description=card[:5000])
+        export_dir = None
+        if decision.promote:
+            registry.set_alias(client, name, registry.CHAMPION, model_version)
+            with console.status("exporting the champion to models/"):
+                registry.export_model(f"models:/{name}/{model_version}", config.tracking.export_dir,
+                                      extra_files={"MODEL_CARD.md": card})
+            export_dir = config.tracking.export_dir
+        say(gate_text)
+        _print_summary(console, result, decision, model_version, run.info.run_id, tracking_uri,
+                       time.monotonic() - started)
+        return TrainOutcome(run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir)
+
+
+def _print_summary(console: Console, result: TrainingResult, decision, model_version: str, run_id: str,
+                   tracking_uri: str, seconds: float) -> None:
+    table = Table(title="Holdout (newest months, last pre-close snapshot per deal)")
+    for column in ("method", "ROC AUC", "Brier", "log loss", "ECE", "top-decile lift"):
+        table.add_column(column, justify="right" if column != "method" else "left")
+    for row in result.holdout_metrics.itertuples(index=False):
+        table.add_row(row.method, f"{row.roc_auc:.3f}", f"{row.brier:.4f}", f"{row.log_loss:.4f}",
+                      f"{row.ece:.3f}", f"{row.top_decile_lift:.2f}")
+    console.print(table)
+    if result.oracle:
+        console.print(f"oracle Brier {result.oracle['oracle_brier']:.4f}: the model reaches "
+                      f"{result.oracle['oracle_skill_share']:.1%} of the best possible skill over the base rate")
+    verdict = "[green]promoted to champion[/green]" if decision.promote else "[red]not promoted[/red]"
+    console.print(f"model version {model_version}: {verdict} — {decision.reason}")
+    console.print(f"MLflow run {run_id} in {tracking_uri}; `make ui` and open experiment 'winmodel' "
+                  f"(took {seconds:.0f}s)")
+
+
+def run_train_cli(config: Path, data: Path | None, mapping: Path | None) -> int:
+    """Run the job for the command line; give the exit code (1 when the gate refused the challenger)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    outcome = run_train(config, data=data, mapping=mapping)
+    return 0 if outcome.promoted else 1
+
+
