@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # OpenMP threads that spin while waiting make LightGBM 5-10x slower on a busy 2-core machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 app = typer.Typer(
     name="winmodel",
@@ -88,6 +91,11 @@ def _configure_logging(verbose: bool) -> None:
     )
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "numba", "shap"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Known, harmless notices from MLflow about how winmodel logs its model (see registry.py).
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
+    warnings.filterwarnings("ignore", message=".*dataset source can be interpreted in multiple ways.*")
+    logging.getLogger("mlflow.pyfunc").addFilter(
+        lambda record: "CloudPickle" not in record.getMessage())
 
 
 @app.callback()

@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt  # after matplotlib.use: the backend is chosen first
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 
 def reliability_figure(curves: dict[str, pd.DataFrame], title: str = "Reliability") -> Figure:

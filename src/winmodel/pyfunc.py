@@ -28,7 +28,7 @@ class WinModelPyfunc(mlflow.pyfunc.PythonModel):
     def __init__(self, win_model: WinModel):
         self.win_model = win_model
 
-    def predict(self, context, model_input, params=None):  # noqa: ARG002 - MLflow's signature
+    def predict(self, context, model_input, params=None):
         """Give calibrated P(won) per input row as a float Series named ``win_probability``."""
         rows = pd.DataFrame(model_input)
         probability = self.win_model.predict_proba(rows)

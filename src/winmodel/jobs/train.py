@@ -169,7 +169,12 @@ def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
     import matplotlib.pyplot as plt
     import mlflow
 
-    from winmodel.plots import backtest_figure, importance_figure, reliability_figure, shap_summary_figure
+    from winmodel.plots import (
+        backtest_figure,
+        importance_figure,
+        reliability_figure,
+        shap_summary_figure,
+    )
 
     figures = {
         "reliability.png": reliability_figure({"before calibration": result.reliability_before,
