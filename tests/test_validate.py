@@ -72,9 +72,10 @@ def test_validation_does_not_change_its_inputs(opportunities, snapshots):
 
 def test_already_typed_frames_validate_the_same(opportunities, snapshots):
     opps, snaps, _ = validate_tables(opportunities, snapshots, files=FILES)
-    again, again_snaps, report = validate_tables(opps, snaps, files=FILES)
+    again, again_snapshots, report = validate_tables(opps, snaps, files=FILES)
     assert report.ok and not report.problems, report.render()
     pd.testing.assert_frame_equal(again, opps)
+    pd.testing.assert_frame_equal(again_snapshots, snaps)
 
 
 def test_missing_required_column_suggests_the_closest_export_column(opportunities, snapshots):
@@ -285,6 +286,7 @@ def test_scale_and_date_formats_from_parse_options():
     coerced, problems = coerce_table(frame, OPPORTUNITIES, file="f", parse=options)
     assert coerced.loc[0, "annual_revenue"] == 2_500_000
     assert coerced.loc[0, "created_date"] == pd.Timestamp("2024-01-05")
+    assert {problem.column for problem in problems} == {"close_date", "status", "amount"}  # only the missing ones
 
 
 def test_twenty_thousand_deals_and_400k_snapshots_validate_in_seconds():

@@ -683,7 +683,9 @@ def _cross_table_problems(opportunities: pd.DataFrame, snapshots: pd.DataFrame, 
     if needed:
         closed = opportunities[opportunities["status"].isin(CLOSED_STATUSES).fillna(False)]
         closed = closed.drop_duplicates("opportunity_id").set_index("opportunity_id")["close_date"]
-        closed_on = snapshots["opportunity_id"].map(closed)
+        # reindex, not map: Series.map over an empty datetime series fails in pandas 3.1.
+        closed_on = pd.Series(closed.reindex(snapshots["opportunity_id"].to_numpy()).to_numpy(),
+                              index=snapshots.index)
         late = snapshots.index[(snapshots["snapshot_date"] > closed_on).fillna(False).to_numpy()]
         if len(late):
             problems.append(Problem(
