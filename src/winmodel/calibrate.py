@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 
 
 def sigmoid(logit: np.ndarray) -> np.ndarray:
@@ -20,6 +21,10 @@ def logit(probability: np.ndarray, epsilon: float = 1e-6) -> np.ndarray:
     """Give log(p / (1 - p)) with p clipped away from 0 and 1."""
     p = np.clip(np.asarray(probability, dtype=float), epsilon, 1 - epsilon)
     return np.log(p / (1 - p))
+
+
+#: Isotonic calibration never claims more certainty than this.
+ISOTONIC_FLOOR = 0.005
 
 
 class Calibrator:
@@ -43,13 +48,24 @@ class Calibrator:
 
     def fit(self, raw_logit: np.ndarray, won: np.ndarray, weight: np.ndarray | None = None,
             deals: float | None = None) -> Calibrator:
-        """Learn the mapping on a calibration slice; ``deals`` is its number of distinct deals. Give self."""
+        """Learn the mapping on a calibration slice; ``deals`` is its number of distinct deals. Give self.
+
+        With ``method="auto"``: Platt below ``isotonic_min_deals`` deals; above, whichever of
+        Platt and isotonic has the lower 5-fold cross-validated log loss on the slice.
+        """
         raw_logit = np.asarray(raw_logit, dtype=float)
         won = np.asarray(won, dtype=int)
+        weight = np.ones(len(won)) if weight is None else np.asarray(weight, dtype=float)
         deals = len(won) if deals is None else deals
         method = self.method
         if method == "auto":
-            method = "isotonic" if deals >= self.isotonic_min_deals else "platt"
+            method = "platt" if deals < self.isotonic_min_deals else self._cross_validated_choice(
+                raw_logit, won, weight)
+        self._fit_method(method, raw_logit, won, weight)
+        self.method_ = method
+        return self
+
+    def _fit_method(self, method: str, raw_logit: np.ndarray, won: np.ndarray, weight: np.ndarray) -> None:
         if method == "isotonic":
             self.isotonic_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
             self.isotonic_.fit(sigmoid(raw_logit), won, sample_weight=weight)
@@ -57,7 +73,20 @@ class Calibrator:
             self.platt_ = LogisticRegression(C=1e6, max_iter=1000)
             self.platt_.fit(raw_logit.reshape(-1, 1), won, sample_weight=weight)
         self.method_ = method
-        return self
+
+    def _cross_validated_choice(self, raw_logit: np.ndarray, won: np.ndarray, weight: np.ndarray) -> str:
+        """Give 'isotonic' or 'platt', whichever predicts held-out folds of the slice better."""
+        folds = np.arange(len(won)) % 5
+        losses = {}
+        for method in ("platt", "isotonic"):
+            predicted = np.empty(len(won))
+            for fold in range(5):
+                train, test = folds != fold, folds == fold
+                part = Calibrator(method)
+                part._fit_method(method, raw_logit[train], won[train], weight[train])
+                predicted[test] = part.transform(raw_logit[test])
+            losses[method] = log_loss(won, predicted, sample_weight=weight, labels=[0, 1])
+        return min(losses, key=losses.get)
 
     def transform(self, raw_logit: np.ndarray) -> np.ndarray:
         """Give calibrated probabilities for raw log-odds, kept strictly inside (0, 1)."""
@@ -66,6 +95,8 @@ class Calibrator:
             # Isotonic steps are flat; a tiny share of the raw score keeps ties in order.
             calibrated = self.isotonic_.predict(sigmoid(raw_logit))
             calibrated = 0.999 * calibrated + 0.001 * sigmoid(raw_logit)
+            # A bin without a single win (or loss) in the slice would claim certainty.
+            calibrated = np.clip(calibrated, ISOTONIC_FLOOR, 1 - ISOTONIC_FLOOR)
         else:
             calibrated = self.platt_.predict_proba(raw_logit.reshape(-1, 1))[:, 1]
         return np.clip(calibrated, 1e-4, 1 - 1e-4)

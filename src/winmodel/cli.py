@@ -24,6 +24,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
+# Known, harmless notices from MLflow about how winmodel logs its model (see registry.py).
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
+warnings.filterwarnings("ignore", message=".*dataset source can be interpreted in multiple ways.*")
+
 app = typer.Typer(
     name="winmodel",
     help="Win probabilities for B2B deals, learned from your own closed deals.",
@@ -83,6 +87,23 @@ def train(
     raise typer.Exit(run_train_cli(config, data, mapping))
 
 
+@app.command()
+def score(
+    output: Annotated[Path, typer.Option(help="Scored file to write (.csv or .parquet).")] = Path("outputs/scored.csv"),
+    input_path: Annotated[Path | None, typer.Option("--input", help="Export with the open deals (default: the config's data path).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model URI or folder. Default: winmodel@champion, else models/champion. Loading a model runs its code: only load models you trust.")] = None,
+    config: Annotated[Path | None, typer.Option(help="The scoring job declaration.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="YAML mapping of the export onto the contract.")] = None,
+    previous: Annotated[Path | None, typer.Option(help="An earlier scored file: adds score_change and trend.")] = None,
+    shap_out: Annotated[Path | None, typer.Option(help="Also write every deal's full contributions (log-odds and points).")] = None,
+) -> None:
+    """Score the open deals: probability, reasons, next best milestone, recommendation, expected value."""
+    from winmodel.jobs.score import run_score
+
+    run_score(config_path=config, input_path=input_path, output=output, model_uri=model, mapping=mapping,
+              previous=previous, shap_out=shap_out)
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -91,9 +112,6 @@ def _configure_logging(verbose: bool) -> None:
     )
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "numba", "shap"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Known, harmless notices from MLflow about how winmodel logs its model (see registry.py).
-    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
-    warnings.filterwarnings("ignore", message=".*dataset source can be interpreted in multiple ways.*")
     logging.getLogger("mlflow.pyfunc").addFilter(
         lambda record: "CloudPickle" not in record.getMessage())
 

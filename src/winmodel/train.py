@@ -435,6 +435,8 @@ def train_win_model(
             "trees": final_fit.booster.num_trees(),
             "features": builder.feature_names_,
             "excluded_by_leakage_guard": leakage.excluded,
+            "gain_share": dict(zip(importance["feature"], importance["gain"] / max(importance["gain"].sum(), 1e-12),
+                                   strict=True)),
         },
     )
     return TrainingResult(

@@ -1,0 +1,168 @@
+"""The scoring job: open deals -> scored file (atomically written) + a drift summary in MLflow.
+
+The model comes from ``--model`` (any MLflow model URI or folder: you trust what
+you load, MLflow models contain pickles), else ``models:/winmodel@champion`` in
+the project's tracking store, else the exported ``models/champion/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from winmodel.dataset import CRMData, load_crm_data
+from winmodel.drift import drift_report
+from winmodel.errors import InputError, Problem
+from winmodel.features import add_history_features, flat_rows, select_latest_rows
+from winmodel.io import neutralise_spreadsheet_formulas, read_table, write_table_atomic
+from winmodel.model import WinModel
+from winmodel.pipeline_config import ScoreConfig, load_score_config
+from winmodel.reasons import load_catalogue
+from winmodel.score import check_model_input, finish_scores, item_points, score_deals, shap_table
+
+log = logging.getLogger("winmodel")
+
+VERSION_FILE = "WINMODEL_VERSION"
+
+
+@dataclass
+class ScoreOutcome:
+    """What a scoring run wrote and measured."""
+
+    output: Path
+    scored: pd.DataFrame
+    skipped_closed: int
+    model_version: str
+    drift: dict[str, float]
+
+
+def resolve_model(model_uri: str | None, config: ScoreConfig) -> tuple[WinModel, str, str]:
+    """Give (model, version label, URI used): explicit URI, else the registry champion, else models/champion."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from winmodel.registry import CHAMPION, alias_version, load_win_model
+
+    name = config.tracking.registered_model
+    if model_uri:
+        path = Path(model_uri)
+        version = (path / VERSION_FILE).read_text().strip() if (path / VERSION_FILE).exists() else model_uri
+        return load_win_model(model_uri), version, model_uri
+    uri = config.tracking.resolved_tracking_uri()
+    store_exists = not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
+    if store_exists:
+        mlflow.set_tracking_uri(uri)
+        version = alias_version(MlflowClient(), name, CHAMPION)
+        if version is not None:
+            return load_win_model(f"models:/{name}@{CHAMPION}"), version, f"models:/{name}@{CHAMPION}"
+    export = config.tracking.export_dir
+    if (export / "MLmodel").exists():
+        version = (export / VERSION_FILE).read_text().strip() if (export / VERSION_FILE).exists() else "exported"
+        return load_win_model(str(export)), version, str(export)
+    raise InputError(Problem(
+        file=str(export), column=None,
+        problem=f"no model to score with: no {name}@{CHAMPION} in {uri} and no export in {export}",
+        fix="run `make train` first, or pass --model URI",
+    ))
+
+
+def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
+    """Give one point-in-time row per open deal (its latest snapshot) and the number of closed deals skipped."""
+    opportunities = data.opportunities
+    is_open = opportunities["status"].eq("open")
+    skipped = int((~is_open).sum())
+    open_deals = opportunities[is_open]
+    if data.has_snapshots:
+        snapshots = data.snapshots[data.snapshots["opportunity_id"].isin(open_deals["opportunity_id"])]
+        history = add_history_features(open_deals, snapshots)
+        rows = select_latest_rows(history, data.as_of)
+        # Open deals without any snapshot are still scored, from the opportunity row alone.
+        unseen = open_deals[~open_deals["opportunity_id"].isin(rows["opportunity_id"])]
+        if len(unseen):
+            rows = pd.concat([rows, flat_rows(unseen, data.as_of)], ignore_index=True)
+    else:
+        rows = flat_rows(open_deals, data.as_of).reset_index(drop=True)
+        age = (data.as_of - rows["created_date"]).dt.days.astype("float64")
+        rows = rows.assign(deal_age_days=age)
+    return rows.sort_values("opportunity_id", kind="stable").reset_index(drop=True), skipped
+
+
+def _log_drift(config: ScoreConfig, model_version: str, model_uri: str, summary: dict[str, float],
+               table: pd.DataFrame, output: Path, say) -> None:
+    """Record the scoring run and its drift figures in MLflow (linked to the model version)."""
+    import mlflow
+
+    try:
+        mlflow.set_tracking_uri(config.tracking.resolved_tracking_uri())
+        mlflow.set_experiment(f"{config.tracking.experiment}-scoring")
+        with mlflow.start_run(run_name=f"score {pd.Timestamp.now():%Y-%m-%d %H:%M}"):
+            mlflow.set_tags({"winmodel.model_version": model_version, "winmodel.model_uri": model_uri,
+                             "winmodel.output": str(output)})
+            mlflow.log_metrics({f"drift.{k}": float(v) for k, v in summary.items() if np.isfinite(v)})
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "drift.csv"
+                table.to_csv(path, index=False)
+                mlflow.log_artifact(str(path))
+    except Exception as error:  # drift logging must never lose a finished scoring
+        say(f"[yellow]warning[/yellow]: drift summary not logged to MLflow: {error}")
+
+
+def run_score(*, config_path: Path | None, input_path: Path | None, output: Path, model_uri: str | None = None,
+              mapping: Path | None = None, previous: Path | None = None, shap_out: Path | None = None,
+              console: Console | None = None, log_to_mlflow: bool = True) -> ScoreOutcome:
+    """Score every open deal of the input and write the result atomically; give what was done."""
+    console = console or Console(stderr=True)
+    config = load_score_config(config_path) if config_path else ScoreConfig()
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+
+    output = Path(output)
+    if output.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(Problem(file=str(output), column=None, problem="unknown output format",
+                                 fix="name the output file .csv or .parquet"))
+    catalogue = load_catalogue(config.language)
+    data_path = Path(input_path or config.data.path)
+    crm = load_crm_data(data_path, mapping or config.data.mapping)
+    previous_frame = read_table(previous) if previous else None
+    model, version, used_uri = resolve_model(model_uri or config.model_uri, config)
+    say(f"model: version {version} ({used_uri})")
+
+    rows, skipped = open_deal_rows(crm)
+    say(f"scoring {len(rows):,} open deals ({skipped:,} closed deals skipped)")
+    check_model_input(model, rows, crm.files.get("opportunities", str(data_path)))
+    chunks = []
+    for start in range(0, max(len(rows), 1), config.chunk_rows):
+        chunk = rows.iloc[start:start + config.chunk_rows]
+        if len(chunk):
+            chunks.append(score_deals(model, chunk, config, catalogue, version))
+    scored = pd.concat(chunks, ignore_index=True) if chunks else score_deals(model, rows, config, catalogue, version)
+    scored = finish_scores(scored, previous_frame)
+
+    matrix = model.matrix(rows)
+    drift_table, drift_summary = drift_report(model.reference, model.feature_builder, matrix, rows,
+                                              scored["win_probability"].to_numpy())
+    say(f"drift: max PSI {drift_summary['max_psi']:.3f} "
+        f"({int(drift_summary['features_psi_over_0_25'])} features above 0.25), unseen categories up to "
+        f"{drift_summary['unseen_category_share']:.1%}, mean predicted {drift_summary['mean_predicted']:.1%} "
+        f"vs training base rate {drift_summary['training_base_rate']:.1%}")
+
+    to_write = neutralise_spreadsheet_formulas(scored) if output.suffix.lower() == ".csv" else scored
+    write_table_atomic(to_write, output)
+    if shap_out is not None:
+        table = shap_table(model, rows).merge(item_points(model, rows), on="opportunity_id")
+        write_table_atomic(table, Path(shap_out))
+    if log_to_mlflow:
+        _log_drift(config, version, used_uri, drift_summary, drift_table, output, say)
+    counts = scored["recommendation"].value_counts().to_dict()
+    say(f"wrote {len(scored):,} scored deals to {output}: "
+        + ", ".join(f"{counts.get(kind, 0):,} {kind}" for kind in ("pursue", "qualify", "decline")))
+    return ScoreOutcome(output, scored, skipped, version, drift_summary)
