@@ -515,7 +515,7 @@ class FeatureBuilder:
             elif kind == "ordered":
                 matrix[:, position] = ordered_rank(values.astype("str"), ORDERED[name]).to_numpy()
             elif kind == "categorical":
-                codes = pd.Categorical(values.astype("str"), categories=self.categories_[name]).codes
+                codes = pd.Index(self.categories_[name]).get_indexer(values.astype("str"))
                 matrix[:, position] = np.where(codes < 0, np.nan, codes)
             else:
                 matrix[:, position] = _numeric(values)

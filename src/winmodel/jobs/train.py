@@ -230,12 +230,14 @@ def run_train(config_path: Path, *, data: Path | None = None, mapping: Path | No
     """
     console = console or Console(stderr=True)
     config = load_train_config(config_path)
-    lock = FileLock(LOCK_FILE, timeout=0)
+    lock_path = Path(config.tracking.export_dir).parent / LOCK_FILE
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path), timeout=0)
     try:
         lock.acquire()
     except Timeout:
         raise TrainingBusy(
-            f"another training is running in this folder (lock file {LOCK_FILE}); wait for it to finish. "
+            f"another training is running for this project (lock file {lock_path}); wait for it to finish. "
             "If no training is running, a crashed run left the lock: delete the file and retry."
         ) from None
     try:

@@ -1,0 +1,104 @@
+"""Shared fixtures: a small synthetic CRM history and one end-to-end training on it.
+
+Training runs once per test session (about half a minute) with MLflow in a
+temporary folder; tests that need a trained model share it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+MAVEN_DIR = REPO.parent / "shared" / "datasets" / "maven_crm"
+
+SMALL_DEALS = 4000
+
+
+def small_train_config(root: Path, data: Path, **overrides) -> Path:
+    """Write a fast training config into ``root`` (MLflow, models and lock inside ``root``); give its path."""
+    import yaml
+
+    config = {
+        "name": "test",
+        "seed": 11,
+        "data": {"path": str(data), "generate_demo_if_missing": False},
+        "model": {"candidates": [{"num_leaves": 7, "max_depth": 3, "learning_rate": 0.1}],
+                  "max_trees": 300, "early_stopping_rounds": 20, "search_folds": 1, "threads": 2},
+        "splits": {"backtest_folds": 1},
+        "tracking": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "test",
+                     "export_dir": str(root / "models" / "champion")},
+    }
+    for dotted, value in overrides.items():
+        section, _, key = dotted.partition("__")
+        if key:
+            config.setdefault(section, {})[key] = value
+        else:
+            config[section] = value
+    path = root / f"train-{abs(hash(tuple(sorted(map(str, overrides.items()))))) % 10**8}.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_history():
+    """Give a small synthetic history (opportunities, snapshots, truth)."""
+    from winmodel.synth import generate_history
+
+    return generate_history(SMALL_DEALS, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(tmp_path_factory, small_history) -> Path:
+    """Give a folder with the small history written as Parquet, as `winmodel generate` does."""
+    folder = tmp_path_factory.mktemp("data") / "demo"
+    folder.mkdir()
+    small_history.opportunities.to_parquet(folder / "opportunities.parquet")
+    small_history.snapshots.to_parquet(folder / "snapshots.parquet")
+    small_history.truth.to_parquet(folder / "truth.parquet")
+    return folder
+
+
+@dataclass
+class TrainedProject:
+    """A project folder after one `winmodel train`."""
+
+    root: Path
+    config: Path
+    data: Path
+    outcome: object
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.root / "models" / "champion"
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory, small_data_dir) -> TrainedProject:
+    """Give a project trained once on the small history (champion registered and exported)."""
+    from rich.console import Console
+
+    from winmodel.jobs.train import run_train
+
+    root = tmp_path_factory.mktemp("project")
+    config = small_train_config(root, small_data_dir)
+    outcome = run_train(config, console=Console(stderr=True, quiet=True))
+    return TrainedProject(root=root, config=config, data=small_data_dir, outcome=outcome)
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_project):
+    """Give the champion WinModel of the trained project."""
+    return trained_project.outcome.result.model
