@@ -132,8 +132,9 @@ def test_dates_in_common_formats_parse_and_day_first_is_suggested():
 def test_booleans_accept_the_usual_words():
     parsed = parse_booleans(pd.Series(["Yes", "1", "TRUE", "X", "y", "No", "0", "false", "", "n"]))
     assert parsed.values.tolist() == [True] * 5 + [False] * 5
-    own_words = parse_booleans(pd.Series(["ja", "nein"]), true_values=["ja"], false_values=["nein"])
-    assert own_words.values.tolist() == [True, False]
+    own_words = parse_booleans(pd.Series(["ja", "nein", ""]), true_values=["ja"], false_values=["nein"])
+    assert own_words.values.tolist()[:2] == [True, False] and pd.isna(own_words.values[2])
+    assert not own_words.failed.any()
 
 
 def test_value_outside_a_closed_set_lists_the_offending_values(opportunities, snapshots):

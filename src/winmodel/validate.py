@@ -318,7 +318,8 @@ def parse_booleans(
     lowered = uniques.str.lower()
     is_true = lowered.isin(truthy).to_numpy()
     is_false = lowered.isin(falsy).to_numpy() & ~is_true
-    failed_unique = ~is_true & ~is_false
+    # A blank not listed as a word (false_values without "") stays unknown rather than failing.
+    failed_unique = ~is_true & ~is_false & (lowered != "").to_numpy()
     mapped = np.where(is_true, 1.0, np.where(is_false, 0.0, np.nan))
     numbers = pd.Series(_spread(codes, mapped, np.nan), index=series.index)
     values = numbers.map({1.0: True, 0.0: False}).astype("boolean")
