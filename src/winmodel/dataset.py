@@ -150,8 +150,7 @@ def load_crm_data(path: Path, mapping: Mapping | Path | None = None) -> CRMData:
     report = ValidationReport(problems=(*mapping_problems, *validation_problems), facts=tuple(facts))
     if not report.ok:
         raise InputError(report)
-    for problem in report.warnings:
-        log.debug("warning: %s", problem.problem)
+    log.debug("loaded %s: %s", files["opportunities"], "; ".join(report.facts[:2]))
     extra = tuple(ExtraFeature(name=name, kind=kind) for name, kind in mapping.extra_feature_names()
                   if name in opportunities.columns)
     return CRMData(

@@ -128,7 +128,7 @@ def _is_missing(value: object) -> bool:
 
 
 @dataclass(frozen=True)
-class _Parsed:
+class ParsedColumn:
     """A column converted to its contract dtype, with the rows that did not convert."""
 
     values: pd.Series
@@ -164,7 +164,7 @@ def _bad_examples(uniques: pd.Series, failed: np.ndarray) -> tuple[str, ...]:
     return tuple(uniques[failed].head(MAX_EXAMPLES).astype(object))
 
 
-def parse_numbers(series: pd.Series, *, decimal: str = ".", thousands: str | None = None) -> _Parsed:
+def parse_numbers(series: pd.Series, *, decimal: str = ".", thousands: str | None = None) -> ParsedColumn:
     """Give ``series`` as float64, text such as ``$1,200.50`` or ``1.200,50 €`` parsed.
 
     Currency symbols and codes, percent signs, spaces and apostrophes are
@@ -176,7 +176,7 @@ def parse_numbers(series: pd.Series, *, decimal: str = ".", thousands: str | Non
     if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
         values = pd.to_numeric(series, errors="coerce").astype("float64")
         failed = ~np.isfinite(values.fillna(0).to_numpy())
-        return _Parsed(values.where(~failed), failed)
+        return ParsedColumn(values.where(~failed), failed)
     codes, uniques = _factorized_text(series)
     clean = uniques
     blank = clean.str.lower().isin(NULL_TOKENS).to_numpy()
@@ -210,7 +210,7 @@ def parse_numbers(series: pd.Series, *, decimal: str = ".", thousands: str | Non
             hint = "values like '1,5' look like decimal commas: set `read: {decimal: ','}` in the mapping"
         elif sample.str.contains(other, regex=False).any():
             hint = "values like '1.5' look like decimal points: set `read: {decimal: '.'}` in the mapping"
-    return _Parsed(values, failed, _bad_examples(uniques, failed_unique), hint)
+    return ParsedColumn(values, failed, _bad_examples(uniques, failed_unique), hint)
 
 
 _TIME_PART = re.compile(
@@ -225,7 +225,7 @@ _UNAMBIGUOUS = (
 )
 
 
-def parse_dates(series: pd.Series, *, dayfirst: bool = False, date_format: str | None = None) -> _Parsed:
+def parse_dates(series: pd.Series, *, dayfirst: bool = False, date_format: str | None = None) -> ParsedColumn:
     """Give ``series`` as ``datetime64[ns]`` at day precision; times and time zones are dropped.
 
     Without ``date_format``: ISO dates (``2024-03-31``, ``2024-03-31T10:00:00Z``)
@@ -274,7 +274,7 @@ def parse_dates(series: pd.Series, *, dayfirst: bool = False, date_format: str |
             setting = "false" if dayfirst else "true"
             hint = (f"these dates parse {'month' if dayfirst else 'day'}-first: set "
                     f"`dates: {{dayfirst: {setting}}}` in the mapping")
-    return _Parsed(values, _spread(codes, failed_unique, False), _bad_examples(uniques, failed_unique), hint)
+    return ParsedColumn(values, _spread(codes, failed_unique, False), _bad_examples(uniques, failed_unique), hint)
 
 
 def _fill_dates(target: pd.Series, text: pd.Series, mask: np.ndarray, date_format: str) -> None:
@@ -286,12 +286,12 @@ def _fill_dates(target: pd.Series, text: pd.Series, mask: np.ndarray, date_forma
     target.loc[mask] = converted.dt.normalize().astype("datetime64[ns]")
 
 
-def _date_result(values: pd.Series, present: np.ndarray, index: pd.Index) -> _Parsed:
+def _date_result(values: pd.Series, present: np.ndarray, index: pd.Index) -> ParsedColumn:
     in_range = ((values >= EARLIEST_DATE) & (values <= LATEST_DATE)).to_numpy()
     failed = present & ~in_range
     bad = tuple(str(value) for value in values[failed].head(MAX_EXAMPLES))
     safe = values.where(pd.Series(in_range, index=values.index))
-    return _Parsed(pd.Series(safe.astype("datetime64[ns]").to_numpy(), index=index), failed, bad)
+    return ParsedColumn(pd.Series(safe.astype("datetime64[ns]").to_numpy(), index=index), failed, bad)
 
 
 def parse_booleans(
@@ -299,19 +299,19 @@ def parse_booleans(
     *,
     true_values: Iterable[str] = DEFAULT_TRUE_VALUES,
     false_values: Iterable[str] = DEFAULT_FALSE_VALUES,
-) -> _Parsed:
+) -> ParsedColumn:
     """Give ``series`` as nullable ``boolean``: ``Yes/1/true/X/y`` True, ``No/0/false/blank`` False.
 
     The word lists are matched case-insensitively; numbers 1 and 0 are True and False.
     """
     if pd.api.types.is_bool_dtype(series.dtype):
-        return _Parsed(series.astype("boolean"), np.zeros(len(series), dtype=bool))
+        return ParsedColumn(series.astype("boolean"), np.zeros(len(series), dtype=bool))
     if pd.api.types.is_numeric_dtype(series.dtype):
         numbers = series.astype("float64")
         failed = (numbers.notna() & ~numbers.isin([0.0, 1.0])).to_numpy()
         values = numbers.where(~failed).map({1.0: True, 0.0: False}).astype("boolean")
         bad = tuple(str(value) for value in pd.unique(numbers[failed])[:MAX_EXAMPLES])
-        return _Parsed(values, failed, bad)
+        return ParsedColumn(values, failed, bad)
     truthy = {str(value).strip().lower() for value in true_values}
     falsy = {str(value).strip().lower() for value in false_values}
     codes, uniques = _factorized_text(series)
@@ -323,24 +323,24 @@ def parse_booleans(
     mapped = np.where(is_true, 1.0, np.where(is_false, 0.0, np.nan))
     numbers = pd.Series(_spread(codes, mapped, np.nan), index=series.index)
     values = numbers.map({1.0: True, 0.0: False}).astype("boolean")
-    return _Parsed(values, _spread(codes, failed_unique, False), _bad_examples(uniques, failed_unique))
+    return ParsedColumn(values, _spread(codes, failed_unique, False), _bad_examples(uniques, failed_unique))
 
 
-def _parse_category(series: pd.Series, spec: ColumnSpec) -> _Parsed:
+def _parse_category(series: pd.Series, spec: ColumnSpec) -> ParsedColumn:
     text = as_text(series)
     if spec.allowed is not None:
         codes, uniques = pd.factorize(text)
         normalised = np.array([normalise_category(value) for value in uniques], dtype=object)
         text = pd.Series(_spread(codes, normalised, None), index=series.index, dtype="str")
-    return _Parsed(text, np.zeros(len(series), dtype=bool))
+    return ParsedColumn(text, np.zeros(len(series), dtype=bool))
 
 
-def _parse_column(series: pd.Series, spec: ColumnSpec, parse: ParseOptions) -> _Parsed:
+def _parse_column(series: pd.Series, spec: ColumnSpec, parse: ParseOptions) -> ParsedColumn:
     if spec.kind in ("number", "integer"):
         parsed = parse_numbers(series, decimal=parse.decimal, thousands=parse.thousands)
         factor = parse.scale.get(spec.name)
         if factor is not None:
-            parsed = _Parsed(parsed.values * float(factor), parsed.failed, parsed.bad_values, parsed.hint)
+            parsed = ParsedColumn(parsed.values * float(factor), parsed.failed, parsed.bad_values, parsed.hint)
         return parsed
     if spec.kind == "date":
         date_format = parse.date_formats.get(spec.name) or parse.date_formats.get("*")
@@ -349,13 +349,13 @@ def _parse_column(series: pd.Series, spec: ColumnSpec, parse: ParseOptions) -> _
         return parse_booleans(series, true_values=parse.true_values, false_values=parse.false_values)
     if spec.kind == "category":
         return _parse_category(series, spec)
-    return _Parsed(as_text(series), np.zeros(len(series), dtype=bool))
+    return ParsedColumn(as_text(series), np.zeros(len(series), dtype=bool))
 
 
 _KIND_WORDS = {"date": "dates", "number": "numbers", "integer": "numbers", "bool": "yes/no values"}
 
 
-def _parse_fix(spec: ColumnSpec, parsed: _Parsed) -> str:
+def _parse_fix(spec: ColumnSpec, parsed: ParsedColumn) -> str:
     if parsed.hint:
         return parsed.hint
     if spec.kind == "date":
