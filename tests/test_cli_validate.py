@@ -63,17 +63,14 @@ def test_bad_export_exits_1_naming_file_column_and_line(broken_export):
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_usage_error_exits_2():
-    done = _winmodel("validate")
-    assert done.returncode == 2 and "--data" in done.stderr
-
-
 def test_in_process_main_gives_the_same_codes(monkeypatch, capsys, broken_export):
     code, printed = _main(monkeypatch, capsys, "validate", "--data", str(CANONICAL))
     assert code == 0 and "8 deals: 3 won, 2 lost, 3 open" in printed
     code, printed = _main(monkeypatch, capsys, "validate", "--data", str(broken_export))
     assert code == 1 and "negative amount" in printed
     assert _main(monkeypatch, capsys, "validate", "--bogus")[0] == 2
+    code, printed = _main(monkeypatch, capsys, "validate")
+    assert code == 2 and "--data" in printed and "Traceback" not in printed
 
 
 def test_config_names_the_data_and_flags_override_it(monkeypatch, capsys, tmp_path, broken_export):
