@@ -49,6 +49,12 @@ def small_train_config(root: Path, data: Path, **overrides) -> Path:
 
 
 @pytest.fixture(scope="session")
+def make_train_config():
+    """Give the factory of fast training configs (see small_train_config)."""
+    return small_train_config
+
+
+@pytest.fixture(scope="session")
 def small_history():
     """Give a small synthetic history (opportunities, snapshots, truth)."""
     from winmodel.synth import generate_history

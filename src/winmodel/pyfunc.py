@@ -10,6 +10,8 @@ categories, and ``predict`` returns calibrated P(won).
 
 from __future__ import annotations
 
+import warnings
+
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
@@ -22,17 +24,22 @@ from winmodel.model import WinModel
 OUTPUT_COLUMN = "win_probability"
 
 
-class WinModelPyfunc(mlflow.pyfunc.PythonModel):
-    """The pyfunc face of a :class:`~winmodel.model.WinModel`; ``predict`` gives calibrated P(won)."""
+# MLflow suggests type hints on ``predict`` when a subclass is defined; the explicit signature
+# logged with the model (see model_signature) does that job, so the notice is silenced here.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
 
-    def __init__(self, win_model: WinModel):
-        self.win_model = win_model
+    class WinModelPyfunc(mlflow.pyfunc.PythonModel):
+        """The pyfunc face of a :class:`~winmodel.model.WinModel`; ``predict`` gives calibrated P(won)."""
 
-    def predict(self, context, model_input, params=None):
-        """Give calibrated P(won) per input row as a float Series named ``win_probability``."""
-        rows = pd.DataFrame(model_input)
-        probability = self.win_model.predict_proba(rows)
-        return pd.Series(np.asarray(probability, dtype="float64"), name=OUTPUT_COLUMN, index=rows.index)
+        def __init__(self, win_model: WinModel):
+            self.win_model = win_model
+
+        def predict(self, context, model_input, params=None):
+            """Give calibrated P(won) per input row as a float Series named ``win_probability``."""
+            rows = pd.DataFrame(model_input)
+            probability = self.win_model.predict_proba(rows)
+            return pd.Series(np.asarray(probability, dtype="float64"), name=OUTPUT_COLUMN, index=rows.index)
 
 
 def _column_type(name: str, builder_kind: str | None) -> str:

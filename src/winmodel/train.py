@@ -118,18 +118,21 @@ def plan_folds(close_dates: pd.Series, config: TrainConfig) -> tuple[list[Fold],
         def month_start(offset: int) -> pd.Timestamp:
             return (last_month - offset + 1).to_timestamp()
 
-        test_end = month_start(0) + pd.offsets.MonthBegin(1)
+        test_end = month_start(0)
         holdout_start = month_start(splits.holdout_months)
         validation_start = month_start(splits.holdout_months + splits.calibration_months)
         final = Fold("holdout", validation_start, holdout_start, test_end)
+        # Backtest folds repeat the recipe with earlier cut-offs, their tests ending where the final
+        # validation starts, each with its own validation months and at least 6 months to train on.
         folds = []
-        room = span_months - months_needed
-        count = min(splits.backtest_folds, max(room // splits.backtest_fold_months, 0))
+        fold_months = splits.backtest_fold_months
+        room = span_months - 6 - splits.holdout_months - 2 * splits.calibration_months
+        count = min(splits.backtest_folds, max(room // fold_months, 0))
         for k in range(count, 0, -1):
-            end_offset = splits.holdout_months + (k - 1) * splits.backtest_fold_months
+            end_offset = splits.holdout_months + splits.calibration_months + (k - 1) * fold_months
             fold_test_end = month_start(end_offset)
-            fold_test_start = month_start(end_offset + splits.backtest_fold_months)
-            fold_train_end = month_start(end_offset + splits.backtest_fold_months + splits.calibration_months)
+            fold_test_start = month_start(end_offset + fold_months)
+            fold_train_end = month_start(end_offset + fold_months + splits.calibration_months)
             folds.append(Fold(f"backtest {fold_test_start:%Y-%m}", fold_train_end, fold_test_start, fold_test_end))
         if count < splits.backtest_folds:
             warnings.append(f"history spans {span_months} months: {count} backtest folds instead of "

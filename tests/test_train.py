@@ -1,0 +1,183 @@
+"""Training: splits, maturity, sufficiency, the gate and the whole job with MLflow in a temp folder."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from winmodel.errors import GateError
+from winmodel.pipeline_config import GateSettings, TrainConfig
+from winmodel.registry import decide_promotion
+from winmodel.train import check_sufficiency, default_maturity_days, plan_folds
+
+QUIET = Console(stderr=True, quiet=True)
+
+
+def test_folds_are_ordered_in_time_and_the_holdout_is_newest():
+    closes = pd.Series(pd.date_range("2023-01-01", "2026-10-31", freq="D"))
+    folds, final, warnings = plan_folds(closes, TrainConfig())
+    assert final.test_end == pd.Timestamp("2026-11-01")
+    assert final.validation_end == pd.Timestamp("2026-08-01")  # 3 holdout months
+    assert final.train_end == pd.Timestamp("2026-05-01")  # 3 validation months
+    assert len(folds) == 3 and not warnings
+    for fold in folds:
+        assert fold.train_end < fold.validation_end < fold.test_end <= final.train_end
+
+
+def test_short_histories_fall_back_to_time_quantiles_with_a_warning():
+    closes = pd.Series(pd.date_range("2026-01-01", "2026-06-30", freq="D"))
+    folds, final, warnings = plan_folds(closes, TrainConfig())
+    assert warnings and "quantiles" in warnings[0]
+    assert final.train_end < final.validation_end < final.test_end
+
+
+def test_default_maturity_is_the_80th_percentile_of_cycle_length_within_bounds():
+    assert default_maturity_days(pd.Series(np.arange(1, 101))) == 80
+    assert default_maturity_days(pd.Series([1, 2, 3])) == 14
+    assert default_maturity_days(pd.Series([1000] * 5)) == 270
+
+
+def test_sufficiency_stops_below_40_and_warns_below_200():
+    with pytest.raises(GateError, match="39 won"):
+        check_sufficiency(39, 500, minimum=40, comfortable=200, file="x.csv")
+    assert check_sufficiency(150, 500, minimum=40, comfortable=200, file="x.csv")
+    assert check_sufficiency(300, 500, minimum=40, comfortable=200, file="x.csv") == []
+
+
+def test_gate_promotes_without_champion_and_refuses_a_worse_challenger():
+    settings = GateSettings()
+    assert decide_promotion({"brier": 0.2, "roc_auc": 0.7}, None, settings).promote
+    champion = {"brier": 0.150, "roc_auc": 0.850}
+    assert decide_promotion({"brier": 0.152, "roc_auc": 0.845}, champion, settings).promote
+    worse_brier = decide_promotion({"brier": 0.160, "roc_auc": 0.850}, champion, settings)
+    assert not worse_brier.promote and "Brier" in worse_brier.reason
+    worse_auc = decide_promotion({"brier": 0.150, "roc_auc": 0.830}, champion, settings)
+    assert not worse_auc.promote and "AUC" in worse_auc.reason
+
+
+# --------------------------------------------------------------------------- the whole job
+
+def _champion_version(project) -> str | None:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from winmodel.registry import alias_version
+
+    mlflow.set_tracking_uri(project.tracking_uri)
+    return alias_version(MlflowClient(), "winmodel", "champion")
+
+
+def test_training_registers_a_champion_that_beats_the_baselines(trained_project):
+    outcome = trained_project.outcome
+    assert outcome.promoted and outcome.version == "1"
+    assert _champion_version(trained_project) == "1"
+    assert (trained_project.export_dir / "MLmodel").exists()
+    assert (trained_project.export_dir / "MODEL_CARD.md").exists()
+    holdout = outcome.result.holdout_metrics.set_index("method")
+    assert holdout.loc["winmodel", "brier"] < holdout.loc["base_rate", "brier"]
+    assert holdout.loc["winmodel", "roc_auc"] > holdout.loc["crm_stage_probability", "roc_auc"]
+    assert outcome.result.oracle["oracle_skill_share"] > 0.5
+
+
+def test_the_run_records_metrics_artifacts_and_provenance(trained_project):
+    import mlflow
+
+    mlflow.set_tracking_uri(trained_project.tracking_uri)
+    run = mlflow.get_run(trained_project.outcome.run_id)
+    assert "holdout.winmodel.brier" in run.data.metrics
+    assert "holdout.logistic_regression.roc_auc" in run.data.metrics
+    for tag in ("winmodel.git_commit", "winmodel.config_digest", "winmodel.data_digest", "version.lightgbm"):
+        assert tag in run.data.tags
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"plots", "tables", "model_card.md", "leakage_report.txt"} <= artifacts
+    plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert {"plots/reliability.png", "plots/shap_summary.png", "plots/feature_importance.png"} <= plots
+
+
+def test_the_registered_pyfunc_returns_probabilities(trained_project, small_history):
+    import mlflow
+
+    from winmodel.features import add_history_features, select_latest_rows
+    from winmodel.pyfunc import signature_frame
+
+    mlflow.set_tracking_uri(trained_project.tracking_uri)
+    loaded = mlflow.pyfunc.load_model("models:/winmodel@champion")
+    opportunities = small_history.opportunities
+    open_deals = opportunities[opportunities["status"] == "open"].head(50)
+    rows = select_latest_rows(add_history_features(open_deals, small_history.snapshots))
+    model = trained_project.outcome.result.model
+    predicted = loaded.predict(signature_frame(model, rows))
+    assert predicted.between(0, 1).all()
+    np.testing.assert_allclose(predicted.to_numpy(), model.predict_proba(rows), atol=1e-12)
+
+
+def test_retraining_on_unchanged_data_gives_identical_holdout_predictions(trained_project):
+    from winmodel.jobs.train import run_train
+
+    again = run_train(trained_project.config, console=QUIET)
+    first = trained_project.outcome.result.holdout_predictions
+    pd.testing.assert_frame_equal(first, again.result.holdout_predictions)
+    assert again.promoted  # not worse than itself
+
+
+def test_a_planted_leak_is_excluded_and_does_not_move_the_holdout(tmp_path, small_history, trained_project,
+                                                                   make_train_config):
+    from winmodel.jobs.train import run_train
+
+    data = tmp_path / "leaky"
+    data.mkdir()
+    opportunities = small_history.opportunities
+    leaky = opportunities.assign(outcome_flag=opportunities["status"].eq("won").astype(float))
+    leaky.to_parquet(data / "opportunities.parquet")
+    small_history.snapshots.to_parquet(data / "snapshots.parquet")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("extra_features:\n  numeric: [outcome_flag]\n", encoding="utf-8")
+    config = make_train_config(tmp_path, data, data__mapping=str(mapping))
+    outcome = run_train(config, console=QUIET)
+    assert "outcome_flag" in outcome.result.leakage.excluded
+    assert "outcome_flag" in outcome.result.leakage.render()
+    clean = trained_project.outcome.result.holdout_metrics.set_index("method").loc["winmodel"]
+    with_leak = outcome.result.holdout_metrics.set_index("method").loc["winmodel"]
+    assert abs(with_leak["brier"] - clean["brier"]) < 0.005
+    assert abs(with_leak["roc_auc"] - clean["roc_auc"]) < 0.01
+
+
+def test_a_worse_model_is_not_promoted_and_a_crash_leaves_the_champion(tmp_path, small_data_dir, monkeypatch,
+                                                                      make_train_config):
+    from winmodel import registry
+    from winmodel.jobs.train import run_train
+
+    good = make_train_config(tmp_path, small_data_dir)
+    first = run_train(good, console=QUIET)
+    assert first.promoted
+    project = type("P", (), {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    assert _champion_version(project) == first.version
+
+    worse = make_train_config(tmp_path, small_data_dir, model__max_trees=1)
+    refused = run_train(worse, console=QUIET)
+    assert not refused.promoted and "worse" in refused.reason
+    assert _champion_version(project) == first.version
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("injected failure while logging the model")
+
+    monkeypatch.setattr(registry, "log_win_model", explode)
+    with pytest.raises(RuntimeError, match="injected"):
+        run_train(good, console=QUIET)
+    assert _champion_version(project) == first.version
+
+
+def test_too_few_deals_stop_training_with_a_clear_message(tmp_path, small_history, make_train_config):
+    from winmodel.jobs.train import run_train
+
+    data = tmp_path / "thin"
+    data.mkdir()
+    opportunities = small_history.opportunities
+    won = opportunities[opportunities["status"] == "won"].head(30)
+    rest = opportunities[opportunities["status"] != "won"]
+    thin = pd.concat([won, rest], ignore_index=True)
+    thin.to_parquet(data / "opportunities.parquet")
+    small_history.snapshots[small_history.snapshots["opportunity_id"].isin(thin["opportunity_id"])].to_parquet(
+        data / "snapshots.parquet")
+    with pytest.raises(GateError, match="too few closed deals"):
+        run_train(make_train_config(tmp_path, data), console=QUIET)
