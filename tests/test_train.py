@@ -26,7 +26,7 @@ def test_folds_are_ordered_in_time_and_the_holdout_is_newest():
 
 def test_short_histories_fall_back_to_time_quantiles_with_a_warning():
     closes = pd.Series(pd.date_range("2026-01-01", "2026-06-30", freq="D"))
-    folds, final, warnings = plan_folds(closes, TrainConfig())
+    _, final, warnings = plan_folds(closes, TrainConfig())
     assert warnings and "quantiles" in warnings[0]
     assert final.train_end < final.validation_end < final.test_end
 

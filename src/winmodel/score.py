@@ -144,8 +144,9 @@ def finish_scores(scored: pd.DataFrame, previous: pd.DataFrame | None = None) ->
     ranks = scored["win_probability"].rank(method="average", pct=True)
     scored = scored.assign(percentile=np.round(100 * ranks, 1))
     if previous is not None:
-        earlier = previous[["opportunity_id", "score"]].astype({"opportunity_id": "str"}).rename(
-            columns={"score": "_previous_score"}).drop_duplicates("opportunity_id")
+        earlier = pd.DataFrame({"opportunity_id": previous["opportunity_id"].astype("str"),
+                                "_previous_score": pd.to_numeric(previous["score"], errors="coerce")})
+        earlier = earlier.drop_duplicates("opportunity_id")
         merged = scored.merge(earlier, on="opportunity_id", how="left")
         change = merged["score"] - merged["_previous_score"]
         trend = np.select([change.isna(), change >= TREND_POINTS, change <= -TREND_POINTS],

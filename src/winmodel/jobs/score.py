@@ -133,6 +133,10 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
     data_path = Path(input_path or config.data.path)
     crm = load_crm_data(data_path, mapping or config.data.mapping)
     previous_frame = read_table(previous) if previous else None
+    if previous_frame is not None and not {"opportunity_id", "score"} <= set(previous_frame.columns):
+        raise InputError(Problem(file=str(previous), column="opportunity_id, score",
+                                 problem="the previous scored file lacks opportunity_id or score",
+                                 fix="pass a file written by `winmodel score`"))
     model, version, used_uri = resolve_model(model_uri or config.model_uri, config)
     say(f"model: version {version} ({used_uri})")
 
