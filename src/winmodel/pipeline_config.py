@@ -132,6 +132,9 @@ class GateSettings(_Section):
 
     max_brier_increase: float = Field(0.02, ge=0, description="relative, 0.02 = 2 %")
     max_auc_drop: float = Field(0.01, ge=0)
+    #: When the champion cannot score today's data (its input columns are gone), keep it unless this
+    #: is true. Set it once, deliberately, after a change of CRM fields.
+    replace_incompatible_champion: bool = False
 
 
 class TrackingSettings(_Section):

@@ -25,9 +25,9 @@ OUTPUT_COLUMN = "win_probability"
 
 
 # MLflow suggests type hints on ``predict`` when a subclass is defined; the explicit signature
-# logged with the model (see model_signature) does that job, so the notice is silenced here.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
+# logged with the model (see model_signature) does that job. MLflow resets the warning filters
+# around its check, so the notice is recorded here and dropped rather than filtered.
+with warnings.catch_warnings(record=True):
 
     class WinModelPyfunc(mlflow.pyfunc.PythonModel):
         """The pyfunc face of a :class:`~winmodel.model.WinModel`; ``predict`` gives calibrated P(won)."""

@@ -117,6 +117,13 @@ def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | 
     """
     if champion is None:
         return GateDecision(True, "no champion yet", challenger, None)
+    if champion.get("unusable"):
+        if settings.replace_incompatible_champion:
+            return GateDecision(True, "the champion cannot score today's data and "
+                                "gate.replace_incompatible_champion is set", challenger, champion)
+        return GateDecision(False, "the champion cannot score today's data (its input columns differ), so "
+                            "the two cannot be compared; set gate.replace_incompatible_champion: true to "
+                            "replace it deliberately", challenger, champion)
     brier_limit = champion["brier"] * (1 + settings.max_brier_increase)
     auc_limit = champion["roc_auc"] - settings.max_auc_drop
     failures = []

@@ -347,7 +347,10 @@ def train_win_model(
     records = []
     fits: dict[int, list[_FoldFit]] = {}
     started = time.monotonic()
-    for index, shape in enumerate(config.model.candidates):
+    candidates = config.model.candidates if search_folds else config.model.candidates[:1]
+    if not search_folds and len(config.model.candidates) > 1:
+        warnings.append("no backtest fold fits in this history: no shape search, the first candidate is used")
+    for index, shape in enumerate(candidates):
         if index and time.monotonic() - started > config.model.search_seconds:
             warnings.append(f"search stopped after {index} of {len(config.model.candidates)} "
                             f"candidates (model.search_seconds={config.model.search_seconds})")
@@ -363,8 +366,9 @@ def train_win_model(
             losses, cost, trees = [float("nan")], 0.0, 0.0
         records.append({"candidate": index, **shape.model_dump(), "log_loss": float(np.mean(losses)),
                         "trees": trees, "explain_cost": cost})
-        say(f"search: candidate {index + 1}/{len(config.model.candidates)} "
-            f"leaves={shape.num_leaves} depth={shape.max_depth} log loss {np.mean(losses):.4f}")
+        if fold_fits:
+            say(f"search: candidate {index + 1}/{len(candidates)} "
+                f"leaves={shape.num_leaves} depth={shape.max_depth} log loss {np.mean(losses):.4f}")
     search = pd.DataFrame(records)
     chosen_index = _pick_shape(search, config.model.tie_tolerance) if search["log_loss"].notna().all() else 0
     shape = config.model.candidates[chosen_index]

@@ -275,7 +275,7 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         rows, shape_warnings = build_training_rows(crm, config)
     for warning in shape_warnings:
         say(f"[yellow]warning[/yellow]: {warning}")
-    say(f"training rows: {len(rows):,} snapshots of {rows['opportunity_id'].nunique():,} closed deals")
+    say(f"training rows: {len(rows):,} rows of {rows['opportunity_id'].nunique():,} closed deals")
 
     tracking_uri = config.tracking.resolved_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
