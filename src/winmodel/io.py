@@ -116,6 +116,30 @@ def read_table(path: Path, *, options: ReadOptions | None = None) -> pd.DataFram
     return frame
 
 
+def read_text_file(path: Path) -> str:
+    """Give the text of a small UTF-8 file (a mapping or a config), a leading BOM dropped.
+
+    Raises ``InputError`` naming the file when it is missing, a folder, or not
+    UTF-8 (with the line of the first byte that is not).
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        what = "this is a folder, not a file" if path.is_dir() else "the file does not exist"
+        raise InputError(_problem(name, what, "check the path (relative paths start from the current folder)"))
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise InputError(_problem(
+            name,
+            f"line {line}: byte 0x{raw[error.start:error.start + 1].hex()} is not UTF-8 "
+            "(the file was saved in another encoding)",
+            "save the file as UTF-8 (in most editors: Save As, encoding UTF-8)",
+        )) from None
+
+
 def write_table_atomic(frame: pd.DataFrame, path: Path) -> Path:
     """Give the path written: ``frame`` as CSV or Parquet (by extension), all or nothing.
 
@@ -235,7 +259,29 @@ def _read_csv(path: Path, head: bytes, options: ReadOptions) -> pd.DataFrame:
             "in the mapping",
         )) from error
     frame.columns = [str(column).strip().lstrip("\ufeff").strip() for column in frame.columns]
+    if len(frame.columns) == 1:
+        _refuse_wrong_delimiter(name, str(frame.columns[0]), delimiter)
     return frame
+
+
+def _refuse_wrong_delimiter(name: str, header: str, delimiter: str) -> None:
+    """Raise when a one-column header splits into several columns on another delimiter.
+
+    A ``read.delimiter`` that does not match the file makes the whole header one
+    column; without this check every required column would be reported missing.
+    """
+    for other in CSV_DELIMITERS:
+        if other == delimiter:
+            continue
+        width = len(next(csv.reader([header], delimiter=other)))
+        if width >= 2:
+            raise InputError(_problem(
+                name,
+                f"read with delimiter {delimiter!r} the file has a single column, but its header splits "
+                f"on {other!r} into {width} columns",
+                f"set `read: {{delimiter: {other!r}}}` in the mapping, or remove `read.delimiter` "
+                "so the delimiter is detected",
+            ))
 
 
 def _choose_encoding(path: Path, head: bytes, options: ReadOptions) -> str:

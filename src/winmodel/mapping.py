@@ -44,6 +44,7 @@ from winmodel.io import (
     SOURCE_ATTR,
     ReadOptions,
     read_table,
+    read_text_file,
 )
 from winmodel.validate import (
     DEFAULT_FALSE_VALUES,
@@ -266,19 +267,24 @@ def load_mapping(path: Path) -> Mapping:
     """
     path = Path(path)
     name = str(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(Problem(file=name, column=None, problem="the mapping file does not exist",
                                  fix="check the path, or start from one in pipelines/mappings/"))
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text_file(path)
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        # An unclosed bracket or quote is found only at the end of the file: name where it opened.
+        opened = error.context_mark
+        started = (f" ({error.context} that starts on line {opened.line + 1})"
+                   if error.context and opened is not None and opened is not mark and opened.line != mark.line
+                   else "")
         raise InputError(Problem(
             file=name, column=None,
-            problem=f"{where}the YAML cannot be read: {error.problem or error}",
+            problem=f"{where}the YAML cannot be read: {error.problem or error}{started}",
             fix="fix the YAML at that place (indentation, a missing ':' or an unclosed quote)",
         )) from error
     except yaml.YAMLError as error:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from winmodel.config import CHAMPION_EXPORT_DIR, DEFAULT_TRACKING_URI, REGISTERED_MODEL_NAME
 from winmodel.errors import InputError, Problem
+from winmodel.io import read_text_file
 
 
 class _Section(BaseModel):
@@ -248,7 +249,7 @@ def read_yaml(path: Path) -> Any:
     if not path.exists():
         raise InputError(Problem(file=str(path), column=None, problem="file not found",
                                  fix="check the path (relative paths start at the project folder)"))
-    text = path.read_text(encoding="utf-8")
+    text = read_text_file(path)  # a folder or a non-UTF-8 file is an InputError, not a traceback
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:

@@ -14,6 +14,7 @@ import yaml
 
 from winmodel.dataset import load_crm_data
 from winmodel.errors import InputError, Problem, ValidationReport
+from winmodel.io import read_text_file
 
 
 def read_data_section(config: Path) -> tuple[Path, Path | None]:
@@ -29,7 +30,7 @@ def read_data_section(config: Path) -> tuple[Path, Path | None]:
         raise InputError(Problem(file=name, column=None, problem="the config file does not exist",
                                  fix="check the path, e.g. pipelines/train.yaml"))
     try:
-        document = yaml.safe_load(config.read_text(encoding="utf-8-sig"))
+        document = yaml.safe_load(read_text_file(config))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
