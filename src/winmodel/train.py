@@ -242,8 +242,30 @@ def _fit_fold(data: _Data, fold: Fold, shape: ShapeCandidate, config: TrainConfi
     valid_deals = rows.loc[valid, "opportunity_id"].nunique()
     calibrator = Calibrator(config.calibration.method, config.calibration.isotonic_min_deals).fit(
         valid_raw, data.won[valid], data.weight[valid], deals=valid_deals)
-    raw = booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads)
+    raw = (booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads)
+           if test.any() else np.zeros(0))
     return _FoldFit(booster, calibrator, test, raw, calibrator.transform(raw), valid_raw, valid)
+
+
+def refit_at(model: WinModel, rows: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig) -> WinModel:
+    """Give ``model``'s recipe refitted with only what was known at ``cutoff`` (for honest replays).
+
+    Same features, categories and shape; the booster learns from deals closed
+    before ``cutoff`` minus the calibration months (maturity cut-off applied), the
+    calibrator from the deals closed in those months. ``rows`` are training rows
+    as from :func:`winmodel.features.select_training_rows`.
+    """
+    rows = rows.reset_index(drop=True)
+    builder = model.feature_builder
+    data = _Data(builder.transform(rows), rows["status"].eq("won").to_numpy().astype(int),
+                 rows["sample_weight"].to_numpy(float), rows["is_last_before_close"].to_numpy(bool), rows)
+    shape = ShapeCandidate(**model.metadata["shape"])
+    train_end = (pd.Timestamp(cutoff).to_period("M") - config.splits.calibration_months).to_timestamp()
+    fold = Fold(f"refit {cutoff:%Y-%m-%d}", train_end, pd.Timestamp(cutoff), pd.Timestamp(cutoff))
+    fit = _fit_fold(data, fold, shape, config, builder.categorical_indices_, int(model.metadata["maturity_days"]))
+    return WinModel(feature_builder=builder, booster=fit.booster, calibrator=fit.calibrator,
+                    base_rate=model.base_rate, reference=model.reference,
+                    metadata={**model.metadata, "refit_cutoff": f"{cutoff:%Y-%m-%d}"})
 
 
 # --------------------------------------------------------------------------- baselines
