@@ -76,6 +76,23 @@ def validate(
 
 
 @app.command()
+def audit(
+    data: Annotated[Path | None, typer.Option(help="Export file or folder to audit.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="YAML mapping from the export onto the contract.")] = None,
+    config: Annotated[Path | None, typer.Option(help="A training config: its data, thresholds and leakage settings.")] = None,
+) -> None:
+    """Report leaky columns and whether there are enough closed deals, without training; exit 1 if too few."""
+    from winmodel.jobs.audit import run_audit
+
+    if data is None and config is None:
+        raise typer.BadParameter("give --data PATH (with optional --mapping FILE) or --config FILE",
+                                 param_hint="--data / --config")
+    report = run_audit(data=data, mapping=mapping, config=config)
+    typer.echo(report.render())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
 def train(
     config: Annotated[Path, typer.Option(help="The training job declaration.")] = Path("pipelines/train.yaml"),
     data: Annotated[Path | None, typer.Option(help="Override the config's data path.")] = None,

@@ -29,14 +29,15 @@ from winmodel import contract
 REFUSED_NAMES: tuple[tuple[str, str], ...] = (
     (r"^(status|is_?won|is_?closed|won|lost|closed|outcome|result|win_?loss|deal_?outcome)$",
      "the outcome itself"),
+    # Before the stage pattern, so stage_change_count reads as a count, not as the stage.
+    (r"(days|time|duration|weeks|months).*(close|closed|won|lost)|cycle_?(length|time|days)|"
+     r"age_at_close|time_in_stage|stage_?(changes?|count)|days_in_pipeline",
+     "a duration or count measured through close"),
     (r"(^|_)(deal_)?stage(_?name)?$|^stage_", "the CRM stage, which is set to won/lost at close"),
     (r"probability", "the CRM probability, which is set to 0/100 at close"),
     (r"forecast", "the forecast category, which is set to closed/omitted at close"),
     (r"close_?value|closed_?amount|won_?amount|booked|revenue_?won|actual_?value",
      "a value known only at close (0 or blank on lost deals)"),
-    (r"(days|time|duration|weeks|months).*(close|closed|won|lost)|cycle_?(length|time|days)|"
-     r"age_at_close|time_in_stage|stage_?(changes|count)|days_in_pipeline",
-     "a duration or count measured through close"),
     (r"(loss|lost|win|won)_?reason|reason_?(lost|won|loss)|close_?reason|closed_?reason",
      "a reason recorded at close"),
 )
