@@ -17,6 +17,8 @@ The rules, in order (thresholds in ``pipelines/score.yaml``):
 
 from __future__ import annotations
 
+from string import Formatter
+
 import numpy as np
 import pandas as pd
 
@@ -77,44 +79,50 @@ def recommend(rows: pd.DataFrame, probability: np.ndarray, value: np.ndarray,
     count_text = np.array([f"{n} red flag{'s' if n != 1 else ''}" for n in range(len(RED_FLAGS) + 1)], dtype=object)
     flag_detail = np.where(flag_text != "", count_text[flag_count] + " (" + flag_text + ")", "")
 
-    percent = np.array([f"{p:.0%}" for p in np.round(probability, 2)], dtype=object)
-    low = np.array([catalogue.recommendation["low_probability"].format(probability=p) for p in percent],
-                   dtype=object)
+    percent = _percent(probability)
+    low = fill(catalogue.recommendation["low_probability"], probability=percent)
     milestone_text = _milestone_text(next_milestone, next_uplift, catalogue)
     value_text = money(value)
 
-    detail = flag_detail.copy()
-    declining_detail = np.where(detail != "", detail,
+    declining_detail = np.where(flag_detail != "", flag_detail,
                                 np.where(value < 0, catalogue.recommendation["negative_value"], low))
-    qualify_detail = np.where(detail != "", detail, low)
+    qualify_detail = np.where(flag_detail != "", flag_detail, low)
     qualify_detail = np.where(milestone_text != "", qualify_detail + "; " + milestone_text, qualify_detail)
 
-    reason = np.empty(len(rows), dtype=object)
     templates = catalogue.recommendation
-    for index in range(len(rows)):
-        kind = recommendation[index]
-        if kind == "pursue":
-            reason[index] = templates["pursue"].format(probability=percent[index], expected_value=value_text[index])
-        elif kind == "decline":
-            reason[index] = templates["decline"].format(detail=declining_detail[index],
-                                                        expected_value=value_text[index])
-        else:
-            reason[index] = templates["qualify"].format(detail=qualify_detail[index],
-                                                        expected_value=value_text[index])
+    reason = np.where(
+        recommendation == "pursue",
+        fill(templates["pursue"], probability=percent, expected_value=value_text),
+        np.where(recommendation == "decline",
+                 fill(templates["decline"], detail=declining_detail, expected_value=value_text),
+                 fill(templates["qualify"], detail=qualify_detail, expected_value=value_text)))
     return (pd.Series(recommendation, index=rows.index, dtype="object"),
             pd.Series(reason, index=rows.index, dtype="object"))
 
 
+def fill(template: str, **values: np.ndarray | str) -> np.ndarray:
+    """Give ``template`` filled per element from arrays of text (a vectorised str.format, no format specs)."""
+    out: np.ndarray | str = ""
+    for literal, field, _, _ in Formatter().parse(template):
+        out = out + literal
+        if field is not None:
+            out = out + np.asarray(values[field], dtype=object)
+    return np.asarray(out, dtype=object)
+
+
+def _percent(probability: np.ndarray) -> np.ndarray:
+    whole = np.clip(np.round(np.asarray(probability, dtype=float) * 100), 0, 100).astype(int)
+    labels = np.array([f"{n}%" for n in range(101)], dtype=object)
+    return labels[whole]
+
+
 def _milestone_text(next_milestone: pd.Series, next_uplift: pd.Series, catalogue: Catalogue) -> np.ndarray:
     keys = next_milestone.to_numpy(dtype=object)
-    uplift = next_uplift.to_numpy(dtype=float)
-    out = np.full(len(keys), "", dtype=object)
-    for key in set(keys) - {""}:
-        mask = keys == key
-        label = catalogue.milestones.get(key, key)
-        out[mask] = [catalogue.recommendation["next_milestone"].format(milestone=label, uplift=f"+{u:.0f} pts")
-                     for u in uplift[mask]]
-    return out
+    whole = np.round(next_uplift.to_numpy(dtype=float)).astype(int)
+    labels = np.array([catalogue.milestones.get(key, key) for key in keys], dtype=object) if len(keys) else keys
+    uplift = np.array([f"+{n} pts" for n in whole], dtype=object) if len(keys) else keys
+    text = fill(catalogue.recommendation["next_milestone"], milestone=labels, uplift=uplift)
+    return np.where(keys != "", text, "")
 
 
 def deal_desk_flags(rows: pd.DataFrame, limits: DealDeskLimits, catalogue: Catalogue) -> pd.Series:

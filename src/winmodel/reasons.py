@@ -242,18 +242,15 @@ def sentences(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
     if rows.empty:
         return pd.Series([], dtype="object")
     key, params = _cases(item, rows, catalogue)
-    frame = pd.DataFrame({"_case": np.asarray(key, dtype="object"),
-                          **{name: values.astype("object").fillna("?").astype(str).to_numpy()
-                             for name, values in params.items()}}, index=rows.index)
-    columns = list(frame.columns)
-    distinct = frame.drop_duplicates()
-    texts = []
-    for record in distinct.itertuples(index=False):
-        values: dict[str, Any] = dict(zip(columns, record, strict=True))
-        template = catalogue.template(item, values.pop("_case"))
-        texts.append(_safe_format(template, values))
-    lookup = distinct.assign(_text=texts)
-    return frame.merge(lookup, on=columns, how="left")["_text"].set_axis(rows.index)
+    names = list(params)
+    columns = [np.asarray(key, dtype=object)] + [
+        params[name].astype("object").fillna("?").astype(str).to_numpy(dtype=object) for name in names]
+    codes, distinct = pd.MultiIndex.from_arrays(columns).factorize()
+    texts = np.empty(len(distinct), dtype=object)
+    for position, combination in enumerate(distinct):
+        values: dict[str, Any] = dict(zip(names, combination[1:], strict=True))
+        texts[position] = _safe_format(catalogue.template(item, combination[0]), values)
+    return pd.Series(texts[codes], index=rows.index, dtype="object")
 
 
 def _safe_format(template: str, values: dict[str, Any]) -> str:
@@ -278,17 +275,19 @@ def reason_column(rows: pd.DataFrame, items: list[str], chosen: np.ndarray, poin
     """Give per row the chosen items' sentences with their points, joined by '; '.
 
     ``chosen`` is n x k item indices (-1 for none) and ``points`` the n x items matrix.
+    Each item's sentences are built in one pass over every row that shows it.
     """
     n, k = chosen.shape
     pieces = np.full((n, k), "", dtype=object)
-    row_numbers = np.arange(n)
-    for position in range(k):
-        column = chosen[:, position]
-        for item_index in np.unique(column[column >= 0]):
-            selected = row_numbers[column == item_index]
-            text = sentences(items[item_index], rows.iloc[selected], catalogue).to_numpy(dtype=object)
-            suffix = points_text(points[selected, item_index], catalogue)
-            pieces[selected, position] = text + " " + suffix
+    row_of = np.repeat(np.arange(n), k)
+    position_of = np.tile(np.arange(k), n)
+    flat = chosen.ravel()
+    for item_index in np.unique(flat[flat >= 0]):
+        pairs = np.flatnonzero(flat == item_index)
+        selected = row_of[pairs]
+        text = sentences(items[item_index], rows.iloc[selected], catalogue).to_numpy(dtype=object)
+        suffix = points_text(points[selected, item_index], catalogue)
+        pieces[selected, position_of[pairs]] = text + " " + suffix
     joined = pieces[:, 0].copy()
     for position in range(1, k):
         add = pieces[:, position] != ""
