@@ -131,6 +131,9 @@ CASES: dict[str, Case] = {
     "latin-1 with umlauts reads with a warning": Case(
         {"opportunities.csv": BASE.replace("rep1", "Jürgen Müller").encode("latin-1")}, 0,
         ("is not UTF-8", "reading it as cp1252", "0 error(s)"), check=_latin1_reads_correctly),
+    "utf-16 without a byte-order mark": Case(
+        {"opportunities.csv": BASE.encode("utf-16-le")}, 1,
+        ("UTF-16 text without a byte-order mark", "read: {encoding: utf-16-le}")),
     "utf-8 with BOM reads": Case(
         {"opportunities.csv": b"\xef\xbb\xbf" + BASE.encode("utf-8")}, 0, ("8 deals: 3 won, 2 lost, 3 open",)),
     "dates in three formats and one unparseable": Case(

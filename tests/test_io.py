@@ -66,6 +66,44 @@ def test_utf16_with_bom(tmp_path):
     assert read_table(path).to_dict("records") == [{"a": "1", "b": "ü"}]
 
 
+def test_utf16_without_bom_is_named_and_reads_when_the_mapping_says_so(tmp_path):
+    path = _write(tmp_path / "u16.csv", "a,b\n1,ü\n".encode("utf-16-le"))
+    with pytest.raises(InputError) as error:
+        read_table(path)
+    assert "UTF-16 text without a byte-order mark" in _problem_text(error)
+    assert "encoding: utf-16-le" in _problem_text(error)
+    frame = read_table(path, options=ReadOptions(encoding="utf-16-le"))
+    assert frame.to_dict("records") == [{"a": "1", "b": "ü"}]
+
+
+def test_a_delimiter_that_leaves_one_column_names_the_right_one(tmp_path):
+    path = _write(tmp_path / "c.csv", b"id,name,amount\n1,a,2\n")
+    with pytest.raises(InputError) as error:
+        read_table(path, options=ReadOptions(delimiter=";"))
+    assert "splits on ',' into 3 columns" in _problem_text(error)
+    assert read_table(_write(tmp_path / "one.csv", b"id\n1\n")).columns.tolist() == ["id"]
+
+
+def test_a_header_named_twice_is_read_with_a_warning(tmp_path, caplog):
+    path = _write(tmp_path / "twice.csv", b"id,amount,amount\n1,10,20\n")
+    with caplog.at_level(logging.WARNING, logger="winmodel.io"):
+        frame = read_table(path)
+    assert frame.columns.tolist() == ["id", "amount", "amount.1"]
+    assert "'amount' 2 times" in caplog.text and "'amount.1'" in caplog.text
+
+
+def test_yaml_and_config_text_must_be_utf8(tmp_path):
+    from winmodel.io import read_text_file
+
+    assert read_text_file(_write(tmp_path / "ok.yaml", "\ufeffname: Zoë\n".encode())) == "name: Zoë\n"
+    with pytest.raises(InputError) as error:
+        read_text_file(_write(tmp_path / "l1.yaml", "name: x\nvalue: Müller\n".encode("latin-1")))
+    assert "line 2" in _problem_text(error) and "not UTF-8" in _problem_text(error)
+    with pytest.raises(InputError) as error:
+        read_text_file(tmp_path)
+    assert "folder" in _problem_text(error)
+
+
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_delimiter_is_sniffed(tmp_path, delimiter):
     rows = [["id", "stage", "amount"], ["1", "Closed Won", "1,200.50" if delimiter != "," else "1200.50"],

@@ -81,6 +81,24 @@ def test_yaml_syntax_error_gives_line_and_column(tmp_path):
     assert "line 5, column" in text and "mapping.yaml" in text
 
 
+def test_unclosed_bracket_names_the_line_it_opened_on(tmp_path):
+    text = _load_error(tmp_path, """
+        name: x
+        values:
+          status: [won, lost
+        as_of: 2024-01-31
+        """)
+    assert "starts on line 3" in text
+
+
+def test_mapping_not_in_utf8_names_the_line(tmp_path):
+    path = tmp_path / "mapping.yaml"
+    path.write_bytes("name: x\nvalues:\n  status: {Gewünscht: open}\n".encode("latin-1"))
+    with pytest.raises(InputError) as error:
+        load_mapping(path)
+    assert "line 3" in error.value.report.render() and "not UTF-8" in error.value.report.render()
+
+
 def test_key_given_twice_is_an_error(tmp_path):
     text = _load_error(tmp_path, """
         name: x

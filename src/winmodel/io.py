@@ -261,7 +261,30 @@ def _read_csv(path: Path, head: bytes, options: ReadOptions) -> pd.DataFrame:
     frame.columns = [str(column).strip().lstrip("\ufeff").strip() for column in frame.columns]
     if len(frame.columns) == 1:
         _refuse_wrong_delimiter(name, str(frame.columns[0]), delimiter)
+    _warn_of_repeated_headers(name, text_head, delimiter, list(frame.columns))
     return frame
+
+
+def _warn_of_repeated_headers(name: str, text_head: str, delimiter: str, columns: list[str]) -> None:
+    """Log a warning for header names given twice: pandas renames the copies (``amount.1``) silently."""
+    try:
+        header = next(csv.reader(io.StringIO(text_head.lstrip("\ufeff")), delimiter=delimiter), [])
+    except csv.Error:
+        return
+    header = [value.strip() for value in header]
+    if len(header) != len(columns):
+        return
+    first: dict[str, int] = {}
+    renamed: dict[str, list[str]] = {}
+    for position, value in enumerate(header):
+        if value in first:
+            renamed.setdefault(value, []).append(columns[position])
+        else:
+            first[value] = position
+    for value, copies in renamed.items():
+        log.warning("%s: the header names the column '%s' %d times; the first is read as '%s', the others "
+                    "as %s. Rename them in the export, or map the one you mean.", name, value,
+                    len(copies) + 1, columns[first[value]], ", ".join(f"'{copy}'" for copy in copies))
 
 
 def _refuse_wrong_delimiter(name: str, header: str, delimiter: str) -> None:
@@ -291,6 +314,8 @@ def _choose_encoding(path: Path, head: bytes, options: ReadOptions) -> str:
     if head.startswith(_UTF16_BOMS):
         # UTF-16 (Excel's "Unicode text") is full of NUL bytes: skip the binary and line checks.
         return requested or "utf-16"
+    if requested and codecs.lookup(requested).name.startswith(("utf-16", "utf-32")):
+        return requested  # without a byte-order mark, but named in the mapping
     if requested:
         normalised = codecs.lookup(requested).name
         if normalised == "utf-8" and head.startswith(_UTF8_BOM):
@@ -330,9 +355,7 @@ def _scan(path: Path, encoding: str, max_line_bytes: int, *, check_lines: bool =
         while chunk := handle.read(_CHUNK_BYTES):
             if check_lines:
                 if b"\x00" in chunk:
-                    raise InputError(_problem(
-                        name, "the file has binary content (NUL bytes), so it is not CSV or Parquet",
-                        "give a CSV or Parquet export"))
+                    raise InputError(_binary_content(name, chunk))
                 lengths = [len(piece) for piece in chunk.replace(b"\r", b"\n").split(b"\n")]
                 lengths[0] += carried
                 if max(lengths) > max_line_bytes:
@@ -349,6 +372,18 @@ def _scan(path: Path, encoding: str, max_line_bytes: int, *, check_lines: bool =
         except UnicodeDecodeError:
             return "the file ends in the middle of a character"
     return None
+
+
+def _binary_content(name: str, chunk: bytes) -> Problem:
+    """Give the problem for NUL bytes: UTF-16 text without a byte-order mark, or a binary file."""
+    sample = chunk[:4096]
+    for parity, encoding in ((1, "utf-16-le"), (0, "utf-16-be")):
+        zeros = sample[parity::2].count(0)
+        if len(sample) >= 8 and zeros >= 0.9 * (len(sample) // 2) and sample[1 - parity::2].count(0) == 0:
+            return _problem(name, "the file looks like UTF-16 text without a byte-order mark",
+                            f"set `read: {{encoding: {encoding}}}` in the mapping, or save the file as UTF-8")
+    return _problem(name, "the file has binary content (NUL bytes), so it is not CSV or Parquet",
+                    "give a CSV or Parquet export")
 
 
 def _long_line(name: str, path: Path, max_line_bytes: int) -> Problem:
