@@ -401,3 +401,51 @@ def test_any_mapping_file_loads_or_raises_input_error(tmp_path, document, cut):
 
 def test_the_matrix_covers_every_case():
     assert {name for name, _ in MATRIX} == set(CASES)
+
+
+# --------------------------------------------------------------------------- refusals that protect the project
+
+
+def test_a_second_training_while_one_runs_stops_at_once(tmp_path, registry_project, make_train_config):
+    """The lock beside the export folder: a second `winmodel train` exits 1 and touches nothing."""
+    from filelock import FileLock
+
+    from winmodel.jobs.train import LOCK_FILE
+
+    tracking_db = registry_project / "mlflow.db"
+    config = make_train_config(tmp_path, CANONICAL, tracking__tracking_uri=None, tracking__experiment="bad-inputs")
+    before = _registry_state(tracking_db)
+    with FileLock(str(tmp_path / "models" / LOCK_FILE)):  # a training in progress holds this
+        done = _winmodel(["train", "--config", str(config)], tmp_path, tracking_db)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "another training is running" in done.stderr and LOCK_FILE in done.stderr
+    assert _registry_state(tracking_db) == before
+    assert not (tmp_path / "models" / "champion").exists()
+
+
+def test_scoring_without_a_model_names_where_it_looked_and_writes_nothing(tmp_path):
+    """By default a model comes only from this project's registry or its models/ folder, never elsewhere."""
+    output = tmp_path / "scored.csv"
+    output.write_text(PREVIOUS_OUTPUT, encoding="utf-8")
+    done = _winmodel(["score", "--input", str(CANONICAL), "--output", str(output)], tmp_path, tmp_path / "mlflow.db")
+    printed = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in printed
+    assert "no model to score with" in printed and "winmodel@champion" in printed
+    assert str(Path("models") / "champion") in printed and "--model" in printed
+    assert output.read_text(encoding="utf-8") == PREVIOUS_OUTPUT
+
+
+def test_the_default_model_is_the_projects_export(tmp_path, monkeypatch, trained_project):
+    import shutil
+
+    from winmodel.jobs.score import resolve_model
+    from winmodel.pipeline_config import ScoreConfig
+
+    shutil.copytree(trained_project.export_dir, tmp_path / "models" / "champion")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")  # no store here yet
+    model, version, used = resolve_model(None, ScoreConfig())
+    assert used == str(Path("models") / "champion")
+    assert version == (tmp_path / "models" / "champion" / "WINMODEL_VERSION").read_text().strip()
+    # A retrained version promoted by another test is the same model (training is reproducible).
+    assert model.booster.model_to_string() == trained_project.outcome.result.model.booster.model_to_string()
