@@ -449,3 +449,21 @@ def test_the_default_model_is_the_projects_export(tmp_path, monkeypatch, trained
     assert version == (tmp_path / "models" / "champion" / "WINMODEL_VERSION").read_text().strip()
     # A retrained version promoted by another test is the same model (training is reproducible).
     assert model.booster.model_to_string() == trained_project.outcome.result.model.booster.model_to_string()
+
+
+def test_a_failed_champion_export_leaves_the_previous_one(tmp_path, trained_project):
+    """The export folder is switched in one rename: a failure half-way leaves the old model, whole."""
+    import mlflow
+
+    from winmodel import registry
+
+    mlflow.set_tracking_uri(trained_project.tracking_uri)
+    export = tmp_path / "models" / "champion"
+    registry.export_model("models:/winmodel/1", export, extra_files={"WINMODEL_VERSION": "1"})
+    before = sorted(str(path.relative_to(export)) for path in export.rglob("*"))
+    with pytest.raises(FileNotFoundError):  # the second extra file cannot be written: fails after the copy
+        registry.export_model("models:/winmodel/1", export,
+                              extra_files={"WINMODEL_VERSION": "2", "missing/folder/MODEL_CARD.md": "x"})
+    assert (export / "WINMODEL_VERSION").read_text() == "1"
+    assert sorted(str(path.relative_to(export)) for path in export.rglob("*")) == before
+    assert len(list((tmp_path / "models" / ".exports").iterdir())) == 1  # the half-made copy was removed
