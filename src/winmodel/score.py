@@ -19,7 +19,7 @@ from winmodel.explain import (
     points_from_contributions,
     top_items,
 )
-from winmodel.features import AS_OF, EXPECTED_CLOSE
+from winmodel.features import AS_OF, EXPECTED_CLOSE, MILESTONES
 from winmodel.model import WinModel
 from winmodel.pipeline_config import Bands, ScoreConfig
 from winmodel.reasons import Catalogue, reason_column
@@ -64,6 +64,24 @@ def contributions(model: WinModel, matrix: np.ndarray, threads: int = 0) -> np.n
     return model.contributions(matrix, threads=threads)
 
 
+def milestone_flags(rows: pd.DataFrame) -> np.ndarray:
+    """Give, per row, whether each milestone is met (what the what-if re-scoring starts from)."""
+    if rows.empty:
+        return np.zeros((0, len(MILESTONES)))
+    return np.column_stack([milestone.met(rows).to_numpy(dtype=float) for milestone in MILESTONES])
+
+
+def distinct_rows(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give (index of the first of each distinct row, the distinct row of every row) across float arrays."""
+    combined = np.ascontiguousarray(np.hstack([np.asarray(a, dtype="float64") for a in arrays]))
+    if len(combined) == 0:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    # NaN never equals NaN; compare the bytes instead (every NaN here is the same quiet NaN).
+    keys = combined.view(np.dtype((np.void, combined.dtype.itemsize * combined.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
 def band_of(probability: np.ndarray, bands: Bands) -> np.ndarray:
     """Give A (best) to D per probability from the configured cut-offs."""
     return np.select([probability >= bands.a, probability >= bands.b, probability >= bands.c],
@@ -79,14 +97,18 @@ def score_deals(model: WinModel, rows: pd.DataFrame, config: ScoreConfig, catalo
     """
     rows = rows.reset_index(drop=True)
     matrix = model.matrix(rows)
-    contribution = contributions(model, matrix, threads)
+    # Deals with identical features get identical explanations: explain each distinct row once.
+    first, inverse = distinct_rows(matrix, milestone_flags(rows))
+    contribution = contributions(model, matrix[first], threads)[inverse]
     raw_logit = contribution.sum(axis=1)
     probability = model.calibrator.transform(raw_logit)
     grouping, items = item_matrix(model)
     points, baseline_points, raw_points = points_from_contributions(contribution, grouping)
     positive, negative = top_items(points, config.reasons_per_side)
-    uplifts = milestone_uplifts(model, rows, probability, threads)
+    distinct = rows.iloc[first].reset_index(drop=True)
+    uplifts = milestone_uplifts(model, distinct, probability[first], threads)
     milestone, uplift = next_best_milestone(uplifts)
+    milestone, uplift = milestone.iloc[inverse].reset_index(drop=True), uplift.iloc[inverse].reset_index(drop=True)
     value = expected_value(rows, probability, config.cost)
     recommendation, reason = recommend(rows, probability, value, milestone, uplift, config.recommendation,
                                        catalogue)
