@@ -23,6 +23,7 @@ from winmodel.features import AS_OF, EXPECTED_CLOSE, MILESTONES
 from winmodel.model import WinModel
 from winmodel.pipeline_config import Bands, ScoreConfig
 from winmodel.reasons import Catalogue, reason_column
+from winmodel.timing import NO_TIMER
 
 #: Features carrying at least this share of the model's gain must be in the input.
 ESSENTIAL_GAIN_SHARE = 0.05
@@ -89,29 +90,38 @@ def band_of(probability: np.ndarray, bands: Bands) -> np.ndarray:
 
 
 def score_deals(model: WinModel, rows: pd.DataFrame, config: ScoreConfig, catalogue: Catalogue,
-                model_version: str, threads: int = 0) -> pd.DataFrame:
+                model_version: str, threads: int = 0, timer=NO_TIMER) -> pd.DataFrame:
     """Give one scored row per input row: probability, reasons, next best milestone, decision.
 
     ``rows`` are point-in-time rows (one per open deal) as built by
     :mod:`winmodel.features`. Percentiles are added later by :func:`finish_scores`.
     """
     rows = rows.reset_index(drop=True)
-    matrix = model.matrix(rows)
-    # Deals with identical features get identical explanations: explain each distinct row once.
-    first, inverse = distinct_rows(matrix, milestone_flags(rows))
-    contribution = contributions(model, matrix[first], threads)[inverse]
-    raw_logit = contribution.sum(axis=1)
-    probability = model.calibrator.transform(raw_logit)
-    grouping, items = item_matrix(model)
-    points, baseline_points, raw_points = points_from_contributions(contribution, grouping)
-    positive, negative = top_items(points, config.reasons_per_side)
-    distinct = rows.iloc[first].reset_index(drop=True)
-    uplifts = milestone_uplifts(model, distinct, probability[first], threads)
-    milestone, uplift = next_best_milestone(uplifts)
-    milestone, uplift = milestone.iloc[inverse].reset_index(drop=True), uplift.iloc[inverse].reset_index(drop=True)
-    value = expected_value(rows, probability, config.cost)
-    recommendation, reason = recommend(rows, probability, value, milestone, uplift, config.recommendation,
-                                       catalogue)
+    with timer.stage("features"):
+        matrix = model.matrix(rows)
+        # Deals with identical features get identical explanations: explain each distinct row once.
+        first, inverse = distinct_rows(matrix, milestone_flags(rows))
+    with timer.stage("explain"):
+        contribution = contributions(model, matrix[first], threads)[inverse]
+    with timer.stage("predict"):
+        raw_logit = contribution.sum(axis=1)
+        probability = model.calibrator.transform(raw_logit)
+        distinct = rows.iloc[first].reset_index(drop=True)
+        uplifts = milestone_uplifts(model, distinct, probability[first], threads)
+    with timer.stage("reasons"):
+        grouping, items = item_matrix(model)
+        points, baseline_points, raw_points = points_from_contributions(contribution, grouping)
+        positive, negative = top_items(points, config.reasons_per_side)
+        milestone, uplift = next_best_milestone(uplifts)
+        milestone = milestone.iloc[inverse].reset_index(drop=True)
+        uplift = uplift.iloc[inverse].reset_index(drop=True)
+        value = expected_value(rows, probability, config.cost)
+        recommendation, reason = recommend(rows, probability, value, milestone, uplift, config.recommendation,
+                                           catalogue)
+        reasons_for = reason_column(rows, items, positive, points, catalogue)
+        reasons_against = reason_column(rows, items, negative, points, catalogue)
+        desk = deal_desk_flags(rows, config.deal_desk, catalogue)
+        warnings = model.feature_builder.data_warnings(rows)
     scored = {
         "opportunity_id": rows["opportunity_id"].astype("str"),
         "account_id": rows.get("account_id"),
@@ -122,15 +132,15 @@ def score_deals(model: WinModel, rows: pd.DataFrame, config: ScoreConfig, catalo
         "win_probability": np.round(probability, 6),
         "score": np.clip(np.round(probability * 100), 1, 99).astype(int),
         "band": band_of(probability, config.bands),
-        "reasons_for": reason_column(rows, items, positive, points, catalogue),
-        "reasons_against": reason_column(rows, items, negative, points, catalogue),
+        "reasons_for": reasons_for,
+        "reasons_against": reasons_against,
         "next_best_milestone": milestone.map(lambda key: catalogue.milestones.get(key, key) if key else ""),
         "next_best_milestone_uplift": np.round(uplift.to_numpy(), 1),
         "expected_value": np.round(value, 0),
         "recommendation": recommendation,
         "recommendation_reason": reason,
-        "deal_desk_flags": deal_desk_flags(rows, config.deal_desk, catalogue),
-        "data_warnings": model.feature_builder.data_warnings(rows),
+        "deal_desk_flags": desk,
+        "data_warnings": warnings,
         "model_version": model_version,
         "uncalibrated_probability": np.round(raw_points / 100.0, 6),
         "baseline_points": np.round(baseline_points, 3),

@@ -26,6 +26,7 @@ from winmodel.model import WinModel
 from winmodel.pipeline_config import ScoreConfig, load_score_config
 from winmodel.reasons import load_catalogue
 from winmodel.score import check_model_input, finish_scores, item_points, score_deals, shap_table
+from winmodel.timing import NO_TIMER
 
 log = logging.getLogger("winmodel")
 
@@ -116,7 +117,7 @@ def _log_drift(config: ScoreConfig, model_version: str, model_uri: str, summary:
 
 def run_score(*, config_path: Path | None, input_path: Path | None, output: Path, model_uri: str | None = None,
               mapping: Path | None = None, previous: Path | None = None, shap_out: Path | None = None,
-              console: Console | None = None, log_to_mlflow: bool = True) -> ScoreOutcome:
+              console: Console | None = None, log_to_mlflow: bool = True, timer=NO_TIMER) -> ScoreOutcome:
     """Score every open deal of the input and write the result atomically; give what was done."""
     console = console or Console(stderr=True)
     config = load_score_config(config_path) if config_path else ScoreConfig()
@@ -131,36 +132,40 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
                                  fix="name the output file .csv or .parquet"))
     catalogue = load_catalogue(config.language)
     data_path = Path(input_path or config.data.path)
-    crm = load_crm_data(data_path, mapping or config.data.mapping)
-    previous_frame = read_table(previous) if previous else None
+    with timer.stage("load_validate"):
+        crm = load_crm_data(data_path, mapping or config.data.mapping)
+        previous_frame = read_table(previous) if previous else None
     if previous_frame is not None and not {"opportunity_id", "score"} <= set(previous_frame.columns):
         raise InputError(Problem(file=str(previous), column="opportunity_id, score",
                                  problem="the previous scored file lacks opportunity_id or score",
                                  fix="pass a file written by `winmodel score`"))
-    model, version, used_uri = resolve_model(model_uri or config.model_uri, config)
+    with timer.stage("load_model"):
+        model, version, used_uri = resolve_model(model_uri or config.model_uri, config)
     say(f"model: version {version} ({used_uri})")
 
-    rows, skipped = open_deal_rows(crm)
+    with timer.stage("features"):
+        rows, skipped = open_deal_rows(crm)
     say(f"scoring {len(rows):,} open deals ({skipped:,} closed deals skipped)")
     check_model_input(model, rows, crm.files.get("opportunities", str(data_path)))
     chunks = []
     for start in range(0, max(len(rows), 1), config.chunk_rows):
         chunk = rows.iloc[start:start + config.chunk_rows]
         if len(chunk):
-            chunks.append(score_deals(model, chunk, config, catalogue, version))
+            chunks.append(score_deals(model, chunk, config, catalogue, version, timer=timer))
     scored = pd.concat(chunks, ignore_index=True) if chunks else score_deals(model, rows, config, catalogue, version)
     scored = finish_scores(scored, previous_frame)
 
-    matrix = model.matrix(rows)
-    drift_table, drift_summary = drift_report(model.reference, model.feature_builder, matrix, rows,
-                                              scored["win_probability"].to_numpy())
+    with timer.stage("drift"):
+        drift_table, drift_summary = drift_report(model.reference, model.feature_builder, model.matrix(rows),
+                                                  rows, scored["win_probability"].to_numpy())
     say(f"drift: max PSI {drift_summary['max_psi']:.3f} "
         f"({int(drift_summary['features_psi_over_0_25'])} features above 0.25), unseen categories up to "
         f"{drift_summary['unseen_category_share']:.1%}, mean predicted {drift_summary['mean_predicted']:.1%} "
         f"vs training base rate {drift_summary['training_base_rate']:.1%}")
 
-    to_write = neutralise_spreadsheet_formulas(scored) if output.suffix.lower() == ".csv" else scored
-    write_table_atomic(to_write, output)
+    with timer.stage("write"):
+        to_write = neutralise_spreadsheet_formulas(scored) if output.suffix.lower() == ".csv" else scored
+        write_table_atomic(to_write, output)
     if shap_out is not None:
         table = shap_table(model, rows).merge(item_points(model, rows), on="opportunity_id")
         write_table_atomic(table, Path(shap_out))
