@@ -37,7 +37,7 @@ from winmodel.features import (
 )
 from winmodel.modelcard import render_model_card
 from winmodel.pipeline_config import TrainConfig, load_train_config
-from winmodel.train import TrainingResult, train_win_model
+from winmodel.train import TrainingResult, check_sufficiency, train_win_model
 
 log = logging.getLogger("winmodel")
 
@@ -276,6 +276,15 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
     for warning in shape_warnings:
         say(f"[yellow]warning[/yellow]: {warning}")
     say(f"training rows: {len(rows):,} rows of {rows['opportunity_id'].nunique():,} closed deals")
+
+    # Thin data stops here, before an MLflow run is opened (the same check runs again in training).
+    last_rows = rows[rows["is_last_before_close"]]
+    for warning in check_sufficiency(int(last_rows["status"].eq("won").sum()),
+                                     int(last_rows["status"].eq("lost").sum()),
+                                     minimum=config.training.min_deals_per_class,
+                                     comfortable=config.training.warn_deals_per_class,
+                                     file=crm.files.get("opportunities", str(data_path))):
+        say(f"[yellow]warning[/yellow]: {warning}")
 
     tracking_uri = config.tracking.resolved_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
