@@ -1,0 +1,114 @@
+"""The generate job: write a synthetic CRM history (opportunities, snapshots, truth) to a folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from winmodel.errors import InputError, Problem
+from winmodel.synth import generate_history
+
+log = logging.getLogger("winmodel")
+
+FILE_FORMATS = ("parquet", "csv")
+
+
+def run_generate(
+    out: Path,
+    deals: int,
+    seed: int,
+    months: int,
+    today: str | None,
+    file_format: str,
+) -> dict[str, Path]:
+    """Give the paths of the opportunities, snapshots and truth files written into ``out``.
+
+    Each file is written to a temporary file in ``out`` and moved into place
+    with ``os.replace``, so a reader never sees a half-written table.
+
+    Parameters
+    ----------
+    out
+        Folder to write into (created if missing).
+    deals, seed, months
+        Passed to :func:`winmodel.synth.generate_history`.
+    today
+        Last day of the history as ``YYYY-MM-DD``; None for the fixed default.
+    file_format
+        ``parquet`` or ``csv``.
+
+    Raises
+    ------
+    InputError
+        When ``file_format`` or ``today`` cannot be used.
+    """
+    file_format = file_format.strip().lower()
+    if file_format not in FILE_FORMATS:
+        raise InputError(Problem(
+            file="--format", column=None,
+            problem=f"unknown file format '{file_format}'",
+            fix="use --format parquet (default) or --format csv",
+        ))
+    last_day = _parse_today(today)
+
+    started = time.perf_counter()
+    history = generate_history(deals, seed=seed, months=months, today=last_day)
+    seconds = time.perf_counter() - started
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "opportunities": history.opportunities,
+        "snapshots": history.snapshots,
+        "truth": history.truth,
+    }
+    paths = {name: _write_atomically(frame, out / f"{name}.{file_format}", file_format)
+             for name, frame in tables.items()}
+
+    status = history.opportunities["status"].value_counts()
+    won, lost = int(status.get("won", 0)), int(status.get("lost", 0))
+    win_rate = won / (won + lost) if won + lost else float("nan")
+    log.info(
+        "generated %d deals in %.1f s (seed %d): %d won, %d lost, %d open; "
+        "%d snapshots; closed win rate %.1f%%",
+        len(history.opportunities), seconds, seed, won, lost, int(status.get("open", 0)),
+        len(history.snapshots), 100 * win_rate,
+    )
+    log.info("wrote %s", ", ".join(str(path) for path in paths.values()))
+    return paths
+
+
+def _parse_today(today: str | None) -> date | None:
+    """Give ``today`` as a date (None stays None), or raise an InputError a person can act on."""
+    if today is None:
+        return None
+    try:
+        return date.fromisoformat(today.strip())
+    except ValueError:
+        raise InputError(Problem(
+            file="--today", column=None,
+            problem=f"'{today}' is not a date",
+            fix="give the last day of the history as YYYY-MM-DD, e.g. --today 2026-10-31",
+        )) from None
+
+
+def _write_atomically(frame: pd.DataFrame, path: Path, file_format: str) -> Path:
+    """Give ``path`` after writing ``frame`` to a temporary file beside it and moving it into place."""
+    # A plain name (not mkstemp) so the file gets the usual permissions, not 0600.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if file_format == "parquet":
+            frame.to_parquet(temporary, index=False)
+        else:
+            frame.to_csv(temporary, index=False, date_format="%Y-%m-%d")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
