@@ -121,6 +121,52 @@ def score(
               previous=previous, shap_out=shap_out)
 
 
+
+@app.command()
+def profile(
+    data: Annotated[Path, typer.Option(help="Export file or folder with the deals (closed ones are profiled).")] = Path("data/demo"),
+    mapping: Annotated[Path | None, typer.Option(help="YAML mapping from the export onto the contract.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only deals closed on or after this date (YYYY-MM-DD).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the report, its charts and the CSV tables.")] = Path("outputs/profile"),
+    min_deals: Annotated[int | None, typer.Option(min=1, help="Closed deals a scenario needs; default 100 or 2 % of the closed deals, whichever is more.")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Scenarios shown per direction.")] = 10,
+) -> None:
+    """Where we win: win rates by dimension with intervals, and the strongest win and loss scenarios."""
+    from winmodel.jobs.profile import run_profile
+
+    run_profile(data, mapping=mapping, since=since, out=out, min_deals=min_deals, top=top)
+
+
+@app.command()
+def forecast(
+    input_path: Annotated[Path | None, typer.Option("--input", help="Scored file from `winmodel score`.")] = None,
+    by: Annotated[str, typer.Option(help="Group by expected close month or quarter.")] = "month",
+    out: Annotated[Path | None, typer.Option(help="Write the table here (.csv or .parquet).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo range; the same seed gives the same figures.")] = 42,
+    backtest: Annotated[bool, typer.Option("--backtest", help="Replay past periods instead: refit at each period start, compare with what was won.")] = False,
+    data: Annotated[Path | None, typer.Option(help="With --backtest: the CRM history (export file or folder, with snapshots).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="With --backtest: YAML mapping of the history.")] = None,
+    model: Annotated[str | None, typer.Option(help="With --backtest: model URI or folder whose recipe is replayed. Default: winmodel@champion, else models/champion.")] = None,
+    config: Annotated[Path | None, typer.Option(help="With --backtest: training config (default pipelines/train.yaml).")] = None,
+    periods: Annotated[int, typer.Option(min=1, help="With --backtest: number of resolved periods to replay.")] = 8,
+    max_open_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --backtest: a period counts as resolved when at most this share of its deals is still open.")] = 0.05,
+) -> None:
+    """Expected bookings by expected close period with P10/P50/P90, beside the CRM's stage-weighted forecast."""
+    from winmodel.jobs.forecast import run_forecast, run_forecast_backtest
+
+    if by not in ("month", "quarter"):
+        raise typer.BadParameter("use month or quarter", param_hint="--by")
+    if backtest:
+        if data is None:
+            raise typer.BadParameter("--backtest needs --data PATH (the CRM history)", param_hint="--data")
+        run_forecast_backtest(data, mapping=mapping, model_uri=model, config_path=config, by=by, periods=periods,
+                              max_open_share=max_open_share, out=out)
+        return
+    if input_path is None:
+        raise typer.BadParameter("give --input SCORED (a file from `winmodel score`), or --backtest --data PATH",
+                                 param_hint="--input")
+    run_forecast(input_path, by=by, out=out, seed=seed)
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

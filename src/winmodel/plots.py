@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # after matplotlib.use: the backend is chosen f
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 
 def reliability_figure(curves: dict[str, pd.DataFrame], title: str = "Reliability") -> Figure:
@@ -79,5 +80,86 @@ def win_rate_figure(table: pd.DataFrame, dimension: str, overall: float) -> Figu
     axis.set_xlabel("win rate of closed deals (95 % interval)")
     axis.set_title(dimension.replace("_", " "))
     axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def _wrapped(text: str, width: int = 48) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+def scenario_figure(scenarios: pd.DataFrame, direction: str = "win", top: int = 10) -> Figure:
+    """Give the win rate (95 % interval) of the top scenarios of one direction, their closest part and the overall rate.
+
+    ``scenarios`` comes from :func:`winmodel.profile.find_scenarios`.
+    """
+    part = scenarios[scenarios["direction"] == direction].sort_values("rank").head(top).iloc[::-1]
+    figure, axis = plt.subplots(figsize=(8, 0.62 * max(len(part), 1) + 1.4))
+    if part.empty:
+        axis.text(0.5, 0.5, f"no {direction} scenario passes the rules", ha="center", va="center")
+        axis.set_axis_off()
+        return figure
+    labels = [_wrapped(text) for text in part["scenario"]]
+    errors = np.vstack([part["win_rate"] - part["ci_low"], part["ci_high"] - part["win_rate"]])
+    colour = "#3b8e5a" if direction == "win" else "#b5483b"
+    axis.barh(labels, part["win_rate"], xerr=errors, color=colour, alpha=0.85, label="scenario (95 % interval)")
+    axis.scatter(part["best_part_rate"], labels, marker="|", s=300, color="black", zorder=3,
+                 label="its closest single value or pair")
+    overall = float(part["overall_rate"].iloc[0])
+    axis.axvline(overall, color="grey", linestyle="--", linewidth=1, label=f"overall {overall:.0%}")
+    axis.set_xlim(0, 1)
+    axis.xaxis.set_major_formatter(PercentFormatter(1.0))
+    axis.set_xlabel("win rate of closed deals")
+    axis.set_title(f"Strongest {direction} scenarios")
+    axis.tick_params(axis="y", labelsize=8)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def forecast_figure(table: pd.DataFrame) -> Figure:
+    """Give expected bookings per period with the P10-P90 range and the CRM's stage-weighted forecast.
+
+    ``table`` comes from :func:`winmodel.forecast.forecast_by_period` (the total row is left out).
+    """
+    part = table[table["period"] != "total"]
+    figure, axis = plt.subplots(figsize=(8, 4))
+    x = np.arange(len(part))
+    errors = np.vstack([part["expected"] - part["p10"], part["p90"] - part["expected"]])
+    axis.bar(x, part["expected"], yerr=errors, color="#3b6ea8", alpha=0.85, capsize=4,
+             label="winmodel expected (P10-P90)")
+    if part["crm_weighted"].notna().any():
+        axis.scatter(x, part["crm_weighted"], color="#b5483b", marker="D", zorder=3, label="CRM stage-weighted")
+    axis.set_xticks(x, part["period"].astype(str), rotation=30, ha="right")
+    axis.set_ylabel("bookings")
+    axis.set_title("Expected bookings by expected close period")
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def forecast_backtest_figure(periods: pd.DataFrame) -> Figure:
+    """Give each method's replayed forecast with its P10-P90 band beside the actual, per period.
+
+    ``periods`` is :attr:`winmodel.forecast.ForecastBacktest.periods`.
+    """
+    figure, axis = plt.subplots(figsize=(8, 4))
+    order = list(dict.fromkeys(periods["period"]))
+    x = np.arange(len(order))
+    styles = {"winmodel": ("#3b6ea8", -0.12), "stage_weighted": ("#b5483b", 0.12)}
+    for method, part in periods.groupby("method", sort=False):
+        part = part.set_index("period").loc[order]
+        colour, shift = styles.get(method, ("grey", 0.0))
+        errors = np.vstack([part["forecast"] - part["p10"], part["p90"] - part["forecast"]])
+        axis.errorbar(x + shift, part["forecast"], yerr=errors, fmt="o", color=colour, capsize=4,
+                      label=f"{method.replace('_', ' ')} (P10-P90)")
+    actual = periods.drop_duplicates("period").set_index("period").loc[order, "actual"]
+    axis.scatter(x, actual, marker="_", s=500, color="black", zorder=3, label="actual (won)")
+    axis.set_xticks(x, order, rotation=30, ha="right")
+    axis.set_ylabel("bookings")
+    axis.set_title("Forecast replay: what each method said on the first day of the period")
+    axis.legend(fontsize=8)
     figure.tight_layout()
     return figure

@@ -1,0 +1,204 @@
+"""The forecast job: a scored file -> expected bookings per close period with a range; or the honest replay.
+
+``run_forecast`` reads what ``winmodel score`` wrote and rolls it up by expected
+close month or quarter. ``run_forecast_backtest`` replays the last periods of a
+CRM history with the champion's recipe refitted at each period start (see
+:func:`winmodel.forecast.backtest_forecast`) and compares the result with the
+CRM's stage-weighted forecast.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from winmodel.errors import InputError, Problem, example_rows
+from winmodel.forecast import (
+    DEFAULT_DRAWS,
+    ForecastBacktest,
+    Period,
+    backtest_forecast,
+    forecast_by_period,
+)
+from winmodel.io import read_table, write_table_atomic
+
+log = logging.getLogger("winmodel")
+
+DEFAULT_TRAIN_CONFIG = Path("pipelines/train.yaml")
+SCORED_COLUMNS = ("amount", "close_date", "win_probability")
+
+
+@dataclass
+class ForecastOutcome:
+    """The forecast table, where it was written and how many scored rows were left out."""
+
+    table: pd.DataFrame
+    output: Path | None
+    left_out: int
+
+
+@dataclass
+class BacktestOutcome:
+    """The replay and where it was written."""
+
+    backtest: ForecastBacktest
+    output: Path | None
+    model_version: str
+    seconds: float
+
+
+def _money(value: float) -> str:
+    return "—" if value is None or not np.isfinite(value) else f"{value:,.0f}"
+
+
+def read_scored(path: Path) -> tuple[pd.DataFrame, int]:
+    """Give the scored deals usable for a forecast and how many rows were left out (blank values).
+
+    Raises InputError when a needed column is missing or a probability lies outside 0-1.
+    """
+    scored = read_table(Path(path))
+    missing = [column for column in SCORED_COLUMNS if column not in scored]
+    if missing:
+        raise InputError(Problem(
+            file=str(path), column=", ".join(missing),
+            problem="the scored file lacks the columns a forecast needs",
+            fix="pass a file written by `winmodel score` (it has amount, close_date and win_probability)"))
+    first = int(scored.attrs.get("first_row", 1))
+    frame = scored.assign(
+        amount=pd.to_numeric(scored["amount"], errors="coerce"),
+        close_date=pd.to_datetime(scored["close_date"], errors="coerce"),
+        win_probability=pd.to_numeric(scored["win_probability"], errors="coerce"),
+    )
+    if "crm_probability" in frame:
+        frame = frame.assign(crm_probability=pd.to_numeric(frame["crm_probability"], errors="coerce"))
+    labels = pd.RangeIndex(first, first + len(frame))
+    outside = frame["win_probability"].notna() & ~frame["win_probability"].between(0, 1)
+    if outside.any():
+        raise InputError(Problem(
+            file=str(path), column="win_probability", problem="probabilities outside 0-1",
+            fix="pass a file written by `winmodel score`; win_probability is a share, not a percentage",
+            rows=int(outside.sum()), examples=example_rows(labels[outside.to_numpy()])))
+    blank = frame[list(SCORED_COLUMNS)].isna().any(axis=1)
+    if blank.any():
+        log.warning("%s: %d rows without amount, close date or probability are left out (e.g. %s %s)",
+                    path, int(blank.sum()), scored.attrs.get("row_unit", "row"),
+                    ", ".join(example_rows(labels[blank.to_numpy()])))
+    return frame[~blank.to_numpy()], int(blank.sum())
+
+
+def run_forecast(input_path: Path, *, by: Period = "month", out: Path | None = None,
+                 draws: int = DEFAULT_DRAWS, seed: int = 42, console: Console | None = None) -> ForecastOutcome:
+    """Roll a scored file up into expected bookings per close period; print it and write it to ``out``."""
+    console = console or Console()
+    scored, left_out = read_scored(Path(input_path))
+    table = forecast_by_period(scored, by=by, draws=draws, seed=seed)
+    console.print(_forecast_table(table, by, Path(input_path)))
+    if left_out:
+        console.print(f"[yellow]{left_out:,} scored rows without amount, close date or probability were left out")
+    if out is not None:
+        write_table_atomic(table, Path(out))
+        console.print(f"wrote {out}")
+    return ForecastOutcome(table, Path(out) if out else None, left_out)
+
+
+def _forecast_table(table: pd.DataFrame, by: str, source: Path) -> Table:
+    has_crm = table["crm_weighted"].notna().any()
+    view = Table(title=f"Expected bookings by expected close {by} ({source.name}); "
+                       "P10-P90: 8 in 10 outcomes fall in this range if deals are independent")
+    columns = ["period", "deals", "pipeline", "expected", "P10", "P50", "P90"]
+    if has_crm:
+        columns += ["CRM stage-weighted"]
+    for column in columns:
+        view.add_column(column, justify="left" if column == "period" else "right")
+    for row in table.itertuples(index=False):
+        cells = [row.period, f"{row.deals:,}", _money(row.pipeline_amount), _money(row.expected),
+                 _money(row.p10), _money(row.p50), _money(row.p90)]
+        if has_crm:
+            cells.append(_money(row.crm_weighted))
+        view.add_row(*cells, style="bold" if row.period == "total" else None)
+    return view
+
+
+def run_forecast_backtest(data: Path, *, mapping: Path | None = None, model_uri: str | None = None,
+                          config_path: Path | None = None, by: Period = "month", periods: int = 8,
+                          max_open_share: float = 0.05, out: Path | None = None, draws: int = DEFAULT_DRAWS,
+                          console: Console | None = None) -> BacktestOutcome:
+    """Replay the last ``periods`` resolved periods of the history at ``data``; print and write the comparison."""
+    from winmodel.dataset import load_crm_data
+    from winmodel.features import add_history_features
+    from winmodel.jobs.score import resolve_model
+    from winmodel.jobs.train import build_training_rows
+    from winmodel.pipeline_config import ScoreConfig, TrainConfig, load_train_config
+
+    console = console or Console()
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+
+    if config_path is not None:
+        config = load_train_config(Path(config_path))
+    elif DEFAULT_TRAIN_CONFIG.exists():
+        config = load_train_config(DEFAULT_TRAIN_CONFIG)
+    else:
+        config = TrainConfig()
+    crm = load_crm_data(Path(data), mapping)
+    if not crm.has_snapshots:
+        raise InputError(Problem(
+            file=crm.files.get("opportunities", str(data)), column=None,
+            problem="a forecast replay needs the snapshot history (what each deal looked like on each day)",
+            fix="export the snapshots table too; a flat export only shows deals as they are today"))
+    model, version, used_uri = resolve_model(model_uri, ScoreConfig(tracking=config.tracking))
+    say(f"model: version {version} ({used_uri}); replaying {periods} {by}s up to {crm.as_of:%Y-%m-%d}")
+    training_rows, _ = build_training_rows(crm, config)
+    history = add_history_features(crm.opportunities, crm.snapshots)
+    final_amount = crm.opportunities.set_index("opportunity_id")["amount"]
+    backtest = backtest_forecast(model, training_rows, history, final_amount, config, as_of=crm.as_of, by=by,
+                                 periods=periods, max_unresolved_share=max_open_share, draws=draws,
+                                 seed=config.seed, progress=say)
+    console.print(_backtest_table(backtest, by))
+    console.print(_summary_table(backtest))
+    if out is not None:
+        out = Path(out)
+        write_table_atomic(backtest.periods, out)
+        summary_path = out.with_name(f"{out.stem}-summary{out.suffix}")
+        write_table_atomic(backtest.summary, summary_path)
+        console.print(f"wrote {out} and {summary_path}")
+    return BacktestOutcome(backtest, out, version, time.monotonic() - started)
+
+
+def _backtest_table(backtest: ForecastBacktest, by: str) -> Table:
+    view = Table(title=f"Forecast replay by {by}: what each method said on the first day vs what was won")
+    for column in ("period", "deals", "actual", "winmodel", "P10-P90", "in range", "stage-weighted",
+                   "P10-P90 ", "in range "):
+        view.add_column(column, justify="left" if column == "period" else "right")
+    wide = backtest.periods.pivot(index="period", columns="method")
+    for period in wide.index:
+        row = wide.loc[period]
+        cells = [str(period), f"{int(row[('deals', 'winmodel')]):,}", _money(row[("actual", "winmodel")])]
+        for method in ("winmodel", "stage_weighted"):
+            if ("forecast", method) not in row.index or pd.isna(row[("forecast", method)]):
+                cells += ["—", "—", "—"]
+                continue
+            cells += [_money(row[("forecast", method)]),
+                      f"{_money(row[('p10', method)])} – {_money(row[('p90', method)])}",
+                      "yes" if row[("covered", method)] else "no"]
+        view.add_row(*cells)
+    return view
+
+
+def _summary_table(backtest: ForecastBacktest) -> Table:
+    view = Table(title="Replay summary (lower MAE is better; a P10-P90 band should cover about 80 % of periods)")
+    for column in ("method", "periods", "MAE", "MAE / mean actual", "bias", "P10-P90 coverage", "left out (open)"):
+        view.add_column(column, justify="left" if column == "method" else "right")
+    for row in backtest.summary.itertuples(index=False):
+        view.add_row(row.method, str(row.periods), _money(row.mae), f"{row.relative_mae:.1%}", _money(row.bias),
+                     f"{row.coverage_p10_p90:.0%}", f"{row.unresolved_dropped:,}")
+    return view
