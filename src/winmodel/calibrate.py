@@ -91,6 +91,8 @@ class Calibrator:
     def transform(self, raw_logit: np.ndarray) -> np.ndarray:
         """Give calibrated probabilities for raw log-odds, kept strictly inside (0, 1)."""
         raw_logit = np.asarray(raw_logit, dtype=float)
+        if raw_logit.size == 0:  # e.g. refit_at's empty test window; Platt's scikit-learn model refuses 0 rows
+            return np.zeros(0)
         if self.method_ == "isotonic":
             # Isotonic steps are flat; a tiny share of the raw score keeps ties in order.
             calibrated = self.isotonic_.predict(sigmoid(raw_logit))
