@@ -434,3 +434,16 @@ def render_profile_report(dimensions: pd.DataFrame, scenarios: pd.DataFrame, *, 
                              f"{_percent(row.ci_low)}–{_percent(row.ci_high)} | {row.lift:.2f} |")
             lines.append("")
     return "\n".join(lines)
+
+
+def profile_artifacts(opportunities: pd.DataFrame, *, top: int = 10) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Give the win rates by dimension, every scenario that passes the rules, and the report (no charts).
+
+    What the training job records beside each run (``tables/`` and ``profile.md``).
+    """
+    closed = closed_deals(opportunities)
+    dimensions = win_rates_by_dimension(closed)
+    scenarios = find_scenarios(closed, top=None)
+    report = render_profile_report(dimensions, scenarios[scenarios["rank"] <= top], closed=len(closed),
+                                   won=int(closed["status"].eq("won").sum()))
+    return dimensions, scenarios, report

@@ -199,8 +199,9 @@ def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
 def _log_tables(result: TrainingResult, data: CRMData) -> None:
     import mlflow
 
-    from winmodel.profile import win_rates_by_dimension
+    from winmodel.profile import profile_artifacts
 
+    dimensions, scenarios, profile_report = profile_artifacts(data.opportunities)
     tables = {
         "backtest.csv": result.backtest,
         "search.csv": result.search,
@@ -210,7 +211,8 @@ def _log_tables(result: TrainingResult, data: CRMData) -> None:
         "holdout_by_segment.csv": result.holdout_by_segment,
         "reliability_before.csv": result.reliability_before,
         "reliability_after.csv": result.reliability_after,
-        "win_rate_by_dimension.csv": win_rates_by_dimension(data.opportunities),
+        "win_rate_by_dimension.csv": dimensions,
+        "scenarios.csv": scenarios,
         "holdout_predictions.csv": result.holdout_predictions,
     }
     with tempfile.TemporaryDirectory() as folder:
@@ -219,6 +221,7 @@ def _log_tables(result: TrainingResult, data: CRMData) -> None:
             table.to_csv(path, index=False)
             mlflow.log_artifact(str(path), "tables")
     mlflow.log_text(result.leakage.render(), "leakage_report.txt")
+    mlflow.log_text(profile_report, "profile.md")
 
 
 def run_train(config_path: Path, *, data: Path | None = None, mapping: Path | None = None,
