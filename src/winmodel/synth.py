@@ -208,6 +208,8 @@ BOOL_MILESTONES = (
 )
 
 # --------------------------------------------------------------------------- the truth
+# Log-odds terms, documented in the module docstring. Changing one changes the demo data
+# and the figures quoted there (oracle AUC, share of oracle skill): re-measure them.
 
 INTERCEPT = -3.1
 DEAL_TYPE_EFFECT = {"legacy_replacement": 0.2, "greenfield": -0.2, "expansion": 0.0, "renewal": 0.0}
@@ -403,6 +405,7 @@ def _days(column: pd.Series) -> np.ndarray:
 
 
 def _sigmoid(logit: np.ndarray) -> np.ndarray:
+    """Give probabilities from log-odds."""
     return 1.0 / (1.0 + np.exp(-logit))
 
 
@@ -458,6 +461,7 @@ def _choose(rng: np.random.Generator, values: tuple[str, ...], weights: np.ndarr
 
 
 def _weights(base: tuple[float, ...], n: int) -> np.ndarray:
+    """Give ``n`` rows of the same relative weights, to be adjusted per deal."""
     return np.tile(np.asarray(base, dtype=float), (n, 1))
 
 
@@ -697,6 +701,7 @@ def _simulate(
     senior = np.isin(role, ["vp", "c_level"]) | sponsor
     is_contoso = static["primary_competitor"].to_numpy(dtype=object) == "Contoso"
     final_amount = static["amount"].to_numpy(dtype=float)
+    problem_quantified = static["problem_quantified"].to_numpy(dtype=bool)
     owners = static["owner_id"].to_numpy(dtype=object)
     owner_codes = pd.factorize(owners, sort=True)[0]
     owner_habit = rng.lognormal(0.0, 0.5, owner_codes.max() + 1)[owner_codes] * rng.lognormal(0.0, 0.3, n)
@@ -716,7 +721,6 @@ def _simulate(
     close_day = np.full(n, -1, dtype=np.int64)
     scheduled = np.zeros(n, dtype=bool)
     active = np.zeros(n, dtype=bool)
-    done = np.zeros(n, dtype=bool)
     weeks_since_progress = np.zeros(n)
     won = np.full(n, -1, dtype=np.int64)
     last_index = np.full(n, -1, dtype=np.int64)
@@ -732,9 +736,11 @@ def _simulate(
         idx_new = np.flatnonzero(new)
         if idx_new.size:
             k = idx_new.size
-            met[idx_new, 0] = rng.random(k) < np.where(static["problem_quantified"].to_numpy(dtype=bool)[idx_new], 0.45, 0.2)
+            met[idx_new, 0] = rng.random(k) < np.where(problem_quantified[idx_new], 0.45, 0.2)
             stakeholders[idx_new] = rng.uniform(0.05, 0.3, k)
-            engagement[idx_new] = np.where(has_champion[idx_new], 1 + (rng.random(k) < 0.3 * speed[idx_new]), rng.random(k) < 0.2)
+            engagement[idx_new] = np.where(has_champion[idx_new],
+                                           1 + (rng.random(k) < 0.3 * speed[idx_new]),
+                                           rng.random(k) < 0.2)
             expected_close[idx_new] = created[idx_new] + rng.integers(42, 100, k)
             amount_deviation[idx_new] = rng.normal(0.0, 0.2, k)
             activity[idx_new] = rng.poisson(owner_habit[idx_new, None] * np.array([1.0, 3.0, 0.5]))
@@ -760,7 +766,8 @@ def _simulate(
             engagement[idx] = np.clip(engagement[idx] + up.astype(np.int64) - (down & ~up), 0, cap)
             # Activity: owner habit, chased harder when the deal has stalled; no truth weight.
             chase = 1.0 + 0.5 * (weeks_since_progress[idx] >= 4)
-            activity[idx] += rng.poisson(owner_habit[idx, None] * chase[:, None] * np.array([1.5, 4.0, 0.6]))
+            weekly = owner_habit[idx, None] * chase[:, None] * np.array([1.5, 4.0, 0.6])
+            activity[idx] += rng.poisson(weekly)
             revise = rng.random(k) < 0.05
             amount_deviation[idx] = np.where(revise, amount_deviation[idx] * rng.uniform(0.0, 0.7, k),
                                              amount_deviation[idx])
@@ -813,13 +820,14 @@ def _simulate(
         # The last snapshot before a scheduled close: draw the outcome from this state only.
         deciding = live[scheduled[live] & (close_day[live] <= day + 7) & (close_day[live] <= today_day)]
         if deciding.size:
+            # Same rounding as the recorded snapshot, so the truth is reproducible from the data.
+            milestones = {name: met[deciding, i] for i, name in enumerate(BOOL_MILESTONES)}
             logit = (static_logit[deciding]
-                     + _progress_logit({name: met[deciding, i] for i, name in enumerate(BOOL_MILESTONES)},
-                                       np.round(stakeholders[deciding], 2), engagement[deciding])
+                     + _progress_logit(milestones, np.round(stakeholders[deciding], 2),
+                                       engagement[deciding])
                      + _drift_logit(is_contoso[deciding], np.full(deciding.size, day), drift_start))
             won[deciding] = rng.random(deciding.size) < _sigmoid(logit)
             active[deciding] = False
-            done[deciding] = True
 
     snapshots = {key: np.concatenate(parts) for key, parts in records.items()}
     last_stage = snapshots["stage"][last_index]
