@@ -52,8 +52,8 @@ def run_profile(data: Path, *, mapping: Path | None = None, since: str | pd.Time
     from winmodel.dataset import load_crm_data
 
     console = console or Console()
-    crm = load_crm_data(Path(data), mapping)
     since_date = _parse_since(since)
+    crm = load_crm_data(Path(data), mapping)
     closed = closed_deals(crm.opportunities, since_date)
     if closed.empty:
         raise InputError(Problem(

@@ -1,0 +1,244 @@
+"""Tests of the forecast: the bookings distribution, period grouping, the replay's honesty, and the command."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from winmodel import cli
+from winmodel.forecast import (
+    bookings_distribution,
+    forecast_by_period,
+    open_deals_at,
+    resolved_periods,
+)
+
+# --------------------------------------------------------------------------- the distribution
+
+
+def test_mean_is_the_probability_weighted_amount_on_both_paths():
+    amount = np.array([100.0, 250.0, 40.0, 1_000.0])
+    probability = np.array([0.2, 0.5, 0.9, 0.05])
+    exact = bookings_distribution(amount, probability)
+    sampled = bookings_distribution(amount, probability, exact_max_deals=0, draws=5_000)
+    assert exact.mean == pytest.approx(float(amount @ probability))
+    assert sampled.mean == exact.mean  # the mean is exact either way, never sampled
+    assert exact.std == pytest.approx(np.sqrt(np.sum(amount**2 * probability * (1 - probability))))
+
+
+@pytest.mark.parametrize("exact_max_deals", [12, 0], ids=["exact", "monte-carlo"])
+def test_a_single_deals_quantiles_are_nothing_or_its_amount(exact_max_deals):
+    likely = bookings_distribution([500.0], [0.7], exact_max_deals=exact_max_deals)
+    assert (likely.p10, likely.p50, likely.p90) == (0.0, 500.0, 500.0)
+    unlikely = bookings_distribution([500.0], [0.3], exact_max_deals=exact_max_deals)
+    assert (unlikely.p10, unlikely.p50, unlikely.p90) == (0.0, 0.0, 500.0)
+    certain = bookings_distribution([500.0], [1.0], exact_max_deals=exact_max_deals)
+    assert (certain.p10, certain.p90) == (500.0, 500.0)
+
+
+def test_exact_quantiles_of_two_deals():
+    # Outcomes 0, 100, 200, 300 with chances 0.3, 0.3, 0.2, 0.2 (deal of 100 at 0.5, deal of 200 at 0.4).
+    bookings = bookings_distribution([100.0, 200.0], [0.5, 0.4])
+    assert (bookings.p10, bookings.p50, bookings.p90) == (0.0, 100.0, 300.0)
+
+
+def test_a_fixed_seed_is_reproducible_whatever_the_chunks():
+    rng = np.random.default_rng(1)
+    amount, probability = rng.uniform(1e3, 1e5, 400), rng.uniform(0, 1, 400)
+    first = bookings_distribution(amount, probability, seed=7, draws=3_000)
+    again = bookings_distribution(amount, probability, seed=7, draws=3_000, chunk_cells=10_000)
+    other = bookings_distribution(amount, probability, seed=8, draws=3_000)
+    assert first == again
+    assert first != other
+    assert first.p10 < first.p50 < first.p90
+    # Many independent deals: close to the normal approximation.
+    assert first.p50 == pytest.approx(first.mean, rel=0.02)
+    assert first.p90 - first.p10 == pytest.approx(2 * 1.2816 * first.std, rel=0.08)
+
+
+def test_exact_and_monte_carlo_agree():
+    rng = np.random.default_rng(2)
+    amount, probability = rng.uniform(1, 10, 10), rng.uniform(0.1, 0.9, 10)
+    exact = bookings_distribution(amount, probability)
+    sampled = bookings_distribution(amount, probability, exact_max_deals=0, draws=40_000)
+    assert sampled.p50 == pytest.approx(exact.p50, abs=1.5)
+    assert sampled.p90 == pytest.approx(exact.p90, abs=1.5)
+
+
+def test_blank_values_are_refused():
+    with pytest.raises(ValueError, match="finite"):
+        bookings_distribution([100.0, np.nan], [0.5, 0.5])
+    assert bookings_distribution([], []).mean == 0.0
+
+
+# --------------------------------------------------------------------------- periods
+
+@pytest.fixture
+def scored() -> pd.DataFrame:
+    return pd.DataFrame({
+        "opportunity_id": ["A", "B", "C", "D", "E"],
+        "amount": [100.0, 200.0, 300.0, 400.0, 50.0],
+        "close_date": pd.to_datetime(["2026-01-05", "2026-01-30", "2026-02-14", "2026-04-01", None]),
+        "win_probability": [0.5, 0.25, 0.1, 0.9, 0.5],
+        "crm_probability": [20.0, 40.0, 60.0, 80.0, 10.0],
+    })
+
+
+def test_forecast_groups_by_expected_close_month_with_a_total(scored):
+    table = forecast_by_period(scored).set_index("period")
+    assert list(table.index) == ["2026-01", "2026-02", "2026-04", "total"]
+    assert table.loc["2026-01", "deals"] == 2
+    assert table.loc["2026-01", "pipeline_amount"] == 300.0
+    assert table.loc["2026-01", "expected"] == pytest.approx(100 * 0.5 + 200 * 0.25)
+    assert table.loc["2026-01", "crm_weighted"] == pytest.approx(100 * 0.2 + 200 * 0.4)
+    assert table.loc["total", "deals"] == 4  # the deal without a close date is left out
+    assert table.loc["total", "expected"] == pytest.approx(table.drop(index="total")["expected"].sum())
+
+
+def test_forecast_by_quarter_and_without_crm_probability(scored):
+    table = forecast_by_period(scored.drop(columns="crm_probability"), by="quarter").set_index("period")
+    assert list(table.index) == ["2026Q1", "2026Q2", "total"]
+    assert table.loc["2026Q1", "deals"] == 3
+    assert table["crm_weighted"].isna().all()
+    with pytest.raises(ValueError, match=r"month.*or.*quarter"):
+        forecast_by_period(scored, by="week")
+
+
+def test_resolved_periods_end_by_the_as_of_date():
+    assert [str(p) for p in resolved_periods(pd.Timestamp("2026-10-31"), "month", 3)] == [
+        "2026-08", "2026-09", "2026-10"]
+    assert [str(p) for p in resolved_periods(pd.Timestamp("2026-10-30"), "month", 2)] == ["2026-08", "2026-09"]
+    assert [str(p) for p in resolved_periods(pd.Timestamp("2026-10-31"), "quarter", 2)] == ["2026Q2", "2026Q3"]
+
+
+def test_open_deals_at_a_cutoff_use_what_was_known_then():
+    day = pd.Timestamp
+    history = pd.DataFrame({
+        "opportunity_id": ["closed_before", "closed_before", "closes_on_cutoff", "closes_on_cutoff",
+                           "created_after", "open", "open", "won_later", "won_later"],
+        "as_of_date": [day("2026-01-10"), day("2026-02-20"), day("2026-02-25"), day("2026-03-01"),
+                       day("2026-03-05"), day("2026-02-22"), day("2026-03-08"), day("2026-02-27"), day("2026-03-20")],
+        "created_date": [day("2026-01-01")] * 4 + [day("2026-03-02")] + [day("2026-02-01")] * 4,
+        "close_date": [day("2026-02-20")] * 2 + [day("2026-03-01")] * 2 + [day("2026-04-01")]
+        + [day("2026-05-01")] * 2 + [day("2026-04-15")] * 2,
+        "status": ["lost", "lost", "won", "won", "open", "open", "open", "won", "won"],
+    })
+    rows = open_deals_at(history, day("2026-03-01")).set_index("opportunity_id")
+    assert sorted(rows.index) == ["closes_on_cutoff", "open", "won_later"]
+    # The row of a deal's own close day shows the outcome: the state before it is used.
+    assert rows.loc["closes_on_cutoff", "as_of_date"] == day("2026-02-25")
+    assert rows.loc["open", "as_of_date"] == day("2026-02-22")
+    assert (rows["as_of_date"] <= day("2026-03-01")).all()
+
+
+# --------------------------------------------------------------------------- the replay
+
+@pytest.fixture(scope="module")
+def replay_inputs(trained_project):
+    from winmodel.dataset import load_crm_data
+    from winmodel.features import add_history_features
+    from winmodel.jobs.train import build_training_rows
+    from winmodel.pipeline_config import load_train_config
+
+    config = load_train_config(trained_project.config)
+    crm = load_crm_data(trained_project.data)
+    rows, _ = build_training_rows(crm, config)
+    history = add_history_features(crm.opportunities, crm.snapshots)
+    final_amount = crm.opportunities.set_index("opportunity_id")["amount"]
+    return config, crm, rows, history, final_amount
+
+
+def test_replay_refits_only_on_outcomes_known_at_each_period_start(trained_model, replay_inputs, monkeypatch):
+    import winmodel.train
+    from winmodel.forecast import backtest_forecast
+
+    config, crm, rows, history, final_amount = replay_inputs
+    seen: list[tuple[pd.Timestamp, pd.DataFrame]] = []
+    fit_booster = winmodel.train._fit_booster
+
+    def spying_fit(data, train, valid, *args, **kwargs):
+        seen.append(data.rows.loc[train | valid, ["close_date", "as_of_date"]])
+        return fit_booster(data, train, valid, *args, **kwargs)
+
+    cutoffs = []
+    refit_at = winmodel.train.refit_at
+
+    def spying_refit(model, training_rows, cutoff, train_config):
+        cutoffs.append(cutoff)
+        return refit_at(model, training_rows, cutoff, train_config)
+
+    monkeypatch.setattr(winmodel.train, "_fit_booster", spying_fit)
+    replay = backtest_forecast(trained_model, rows, history, final_amount, config, as_of=crm.as_of, periods=2,
+                               draws=2_000, refit=spying_refit)
+    assert len(cutoffs) == len(seen) == 2
+    for cutoff, used in zip(cutoffs, seen, strict=True):
+        assert (used["close_date"] < cutoff).all(), "the booster saw an outcome from after the period start"
+        assert (used["as_of_date"] < cutoff).all()
+    table = replay.periods
+    assert list(table["method"]) == ["winmodel", "stage_weighted"] * 2
+    assert (table["p10"] <= table["forecast"]).all() and (table["forecast"] <= table["p90"]).all()
+    assert set(replay.summary["method"]) == {"winmodel", "stage_weighted"}
+    assert replay.summary["mae"].ge(0).all() and replay.summary["coverage_p10_p90"].between(0, 1).all()
+
+
+def test_replay_forecast_does_not_change_when_later_outcomes_do(trained_model, replay_inputs):
+    from winmodel.forecast import backtest_forecast, choose_replay_periods
+
+    config, crm, rows, history, final_amount = replay_inputs
+    (period, _), = choose_replay_periods(history, crm.as_of, periods=1)[0]
+    cutoff = period.start_time
+    flip = {"won": "lost", "lost": "won"}
+
+    def flipped_after(frame: pd.DataFrame) -> pd.DataFrame:
+        later = frame["close_date"] >= cutoff
+        return frame.assign(status=frame["status"].where(~later, frame["status"].replace(flip)))
+
+    honest = backtest_forecast(trained_model, rows, history, final_amount, config, as_of=crm.as_of, periods=1,
+                               draws=2_000).periods
+    rewritten = backtest_forecast(trained_model, flipped_after(rows), flipped_after(history), final_amount, config,
+                                  as_of=crm.as_of, periods=1, draws=2_000).periods
+    assert honest["period"].tolist() == rewritten["period"].tolist() == [str(period)] * 2
+    assert np.allclose(honest["forecast"], rewritten["forecast"])
+    assert np.allclose(honest["p90"], rewritten["p90"])
+    assert not np.allclose(honest["actual"], rewritten["actual"])  # the outcomes did change
+
+
+# --------------------------------------------------------------------------- the command
+
+def _run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["winmodel", *args])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    printed = capsys.readouterr()
+    return done.value.code, printed.out + printed.err
+
+
+def test_forecast_command_reads_a_scored_file(scored, tmp_path, monkeypatch, capsys):
+    scored_file = tmp_path / "scored.csv"
+    scored.to_csv(scored_file, index=False)
+    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--by", "quarter",
+                         "--out", str(tmp_path / "forecast.csv"))
+    assert code == 0, printed
+    assert "2026Q1" in printed and "CRM stage-weighted" in printed
+    written = pd.read_csv(tmp_path / "forecast.csv")
+    assert written["period"].tolist() == ["2026Q1", "2026Q2", "total"]
+
+    broken = tmp_path / "broken.csv"
+    scored.drop(columns="win_probability").to_csv(broken, index=False)
+    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(broken))
+    assert code == 1 and "win_probability" in printed and "winmodel score" in printed
+    code, printed = _run(monkeypatch, capsys, "forecast", "--backtest")
+    assert code == 2 and "--data" in printed
+
+
+def test_forecast_backtest_command_on_the_small_project(trained_project, tmp_path, monkeypatch, capsys):
+    code, printed = _run(monkeypatch, capsys, "forecast", "--backtest", "--data", str(trained_project.data),
+                         "--config", str(trained_project.config), "--model", str(trained_project.export_dir),
+                         "--periods", "1", "--out", str(tmp_path / "replay.csv"))
+    assert code == 0, printed
+    assert "Replay summary" in printed
+    assert pd.read_csv(tmp_path / "replay.csv")["method"].tolist() == ["winmodel", "stage_weighted"]
+    assert set(pd.read_csv(tmp_path / "replay-summary.csv")["method"]) == {"winmodel", "stage_weighted"}
