@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import warnings
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,9 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 # Known, harmless notices from MLflow about how winmodel logs its model (see registry.py).
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 warnings.filterwarnings("ignore", message=".*dataset source can be interpreted in multiple ways.*")
+# pandera imports pyspark.pandas when pyspark is installed (the [spark] extra); PySpark 4.x then notes
+# that pandas >= 3 is "not fully supported yet". tests/test_spark.py checks winmodel's use of it.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 app = typer.Typer(
     name="winmodel",
@@ -37,6 +41,13 @@ app = typer.Typer(
 )
 
 log = logging.getLogger("winmodel")
+
+
+class Engine(StrEnum):
+    """Where `winmodel score` runs the scoring."""
+
+    pandas = "pandas"
+    spark = "spark"
 
 
 def _echo_error(message: str) -> None:
@@ -113,12 +124,13 @@ def score(
     mapping: Annotated[Path | None, typer.Option(help="YAML mapping of the export onto the contract.")] = None,
     previous: Annotated[Path | None, typer.Option(help="An earlier scored file: adds score_change and trend.")] = None,
     shap_out: Annotated[Path | None, typer.Option(help="Also write every deal's full contributions (log-odds and points).")] = None,
+    engine: Annotated[Engine, typer.Option(help="pandas: in this process. spark: the same scoring on Apache Spark (local[2], or the cluster $SPARK_MASTER names; needs Java and pyspark).")] = Engine.pandas,
 ) -> None:
     """Score the open deals: probability, reasons, next best milestone, recommendation, expected value."""
     from winmodel.jobs.score import run_score
 
     run_score(config_path=config, input_path=input_path, output=output, model_uri=model, mapping=mapping,
-              previous=previous, shap_out=shap_out)
+              previous=previous, shap_out=shap_out, engine=engine.value)
 
 
 

@@ -31,6 +31,8 @@ from winmodel.timing import NO_TIMER
 log = logging.getLogger("winmodel")
 
 VERSION_FILE = "WINMODEL_VERSION"
+#: "spark" scores on Apache Spark through winmodel.spark (pip extra [spark], Java).
+ENGINES = ("pandas", "spark")
 
 
 @dataclass
@@ -117,8 +119,12 @@ def _log_drift(config: ScoreConfig, model_version: str, model_uri: str, summary:
 
 def run_score(*, config_path: Path | None, input_path: Path | None, output: Path, model_uri: str | None = None,
               mapping: Path | None = None, previous: Path | None = None, shap_out: Path | None = None,
-              console: Console | None = None, log_to_mlflow: bool = True, timer=NO_TIMER) -> ScoreOutcome:
-    """Score every open deal of the input and write the result atomically; give what was done."""
+              console: Console | None = None, log_to_mlflow: bool = True, timer=NO_TIMER,
+              engine: str = "pandas") -> ScoreOutcome:
+    """Score every open deal of the input and write the result atomically; give what was done.
+
+    ``engine`` "spark" scores the same rows with the same code on Spark (see :mod:`winmodel.spark`).
+    """
     console = console or Console(stderr=True)
     config = load_score_config(config_path) if config_path else ScoreConfig()
     started = time.monotonic()
@@ -130,6 +136,13 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
     if output.suffix.lower() not in (".csv", ".parquet"):
         raise InputError(Problem(file=str(output), column=None, problem="unknown output format",
                                  fix="name the output file .csv or .parquet"))
+    if engine not in ENGINES:
+        raise InputError(Problem(file="--engine", column=None, problem=f"unknown engine {engine!r}",
+                                 fix="use " + " or ".join(ENGINES)))
+    if engine == "spark":
+        from winmodel.spark import require_spark
+
+        require_spark()  # before the data is read: a missing Java is found in a second, not a minute
     catalogue = load_catalogue(config.language)
     data_path = Path(input_path or config.data.path)
     with timer.stage("load_validate"):
@@ -147,13 +160,18 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
         rows, skipped = open_deal_rows(crm)
     say(f"scoring {len(rows):,} open deals ({skipped:,} closed deals skipped)")
     check_model_input(model, rows, crm.files.get("opportunities", str(data_path)))
-    chunks = []
-    for start in range(0, max(len(rows), 1), config.chunk_rows):
-        chunk = rows.iloc[start:start + config.chunk_rows]
-        if len(chunk):
-            chunks.append(score_deals(model, chunk, config, catalogue, version, timer=timer))
-    scored = pd.concat(chunks, ignore_index=True) if chunks else score_deals(model, rows, config, catalogue, version)
-    scored = finish_scores(scored, previous_frame)
+    if engine == "spark":
+        from winmodel.spark import score_rows_on_spark
+
+        scored = score_rows_on_spark(rows, model, config, version, previous_frame, timer=timer)
+    else:
+        chunks = []
+        for start in range(0, max(len(rows), 1), config.chunk_rows):
+            chunk = rows.iloc[start:start + config.chunk_rows]
+            if len(chunk):
+                chunks.append(score_deals(model, chunk, config, catalogue, version, timer=timer))
+        scored = pd.concat(chunks, ignore_index=True) if chunks else score_deals(model, rows, config, catalogue, version)
+        scored = finish_scores(scored, previous_frame)
 
     with timer.stage("drift"):
         drift_table, drift_summary = drift_report(model.reference, model.feature_builder, model.matrix(rows),
