@@ -48,15 +48,12 @@ def open_rows(trained_project):
 
 
 @pytest.fixture(scope="module")
-def previous_file(trained_project, tmp_path_factory):
-    """Give an earlier scored file whose scores differ: some deals up, some down, one new."""
-    folder = tmp_path_factory.mktemp("previous")
-    first = run_score(config_path=None, input_path=trained_project.data, output=folder / "first.csv",
-                      model_uri=str(trained_project.export_dir), console=QUIET, log_to_mlflow=False)
-    earlier = first.scored[["opportunity_id", "score"]].iloc[:-1].copy()  # the last deal is new
-    earlier.loc[::3, "score"] -= 10
-    earlier.loc[1::3, "score"] += 10
-    path = folder / "previous.csv"
+def previous_file(open_rows, tmp_path_factory):
+    """Give an earlier scored file: scores that make every trend occur, and one deal missing (new)."""
+    rng = np.random.default_rng(17)
+    earlier = pd.DataFrame({"opportunity_id": open_rows["opportunity_id"].astype(str),
+                            "score": rng.integers(1, 100, size=len(open_rows))}).iloc[:-1]
+    path = tmp_path_factory.mktemp("previous") / "previous.csv"
     earlier.to_csv(path, index=False)
     return path
 
@@ -110,7 +107,7 @@ def test_score_spark_frame_gives_full_output_and_percentiles_without_collecting(
 
     expected = pd.read_csv(both_engines[0]).drop(columns=["score_change", "trend"])
     # Shuffled over more partitions than cores: each worker scores several partitions with one model.
-    spark_rows = rows_to_spark(spark, open_rows).repartition(6)
+    spark_rows = rows_to_spark(spark, open_rows).repartition(5)
     scored = score_spark_frame(spark_rows, str(trained_project.export_dir), ScoreConfig(), model_version="1")
     assert scored.columns[:len(expected.columns)] == list(expected.columns)
     got = scored.toPandas().sort_values(ROW_ORDER).drop(columns=ROW_ORDER).reset_index(drop=True)

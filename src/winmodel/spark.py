@@ -30,6 +30,7 @@ import pickle
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -111,23 +112,41 @@ def spark_session(master: str | None = None, app_name: str = "winmodel") -> Spar
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         builder = (builder.config("spark.ui.enabled", "false")
                    .config("spark.sql.shuffle.partitions", "4"))
+        if not os.environ.get("SPARK_CONF_DIR"):  # else the user's own log4j2.properties rules
+            builder = builder.config("spark.driver.extraJavaOptions",
+                                     f"-Dlog4j2.configurationFile=file:{_quiet_log_config()}")
     started = time.monotonic()
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
-    _quiet_task_size_warning(session)
-    log.debug("Spark %s session on %s in %.1fs", session.version, master, time.monotonic() - started)
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # "Closing down clientserver connection" at exit
+    log.info("Spark %s session on %s started in %.1fs", session.version, master, time.monotonic() - started)
     return session
 
 
-def _quiet_task_size_warning(session: SparkSession) -> None:
-    """Silence 'task of very large size': rows sent from the driver travel inside their tasks on purpose."""
-    try:
-        jvm = session.sparkContext._jvm
-        level = jvm.org.apache.logging.log4j.Level.ERROR
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-            "org.apache.spark.scheduler.TaskSetManager", level)
-    except Exception as error:  # a cluster's logging set-up may differ; the warning is only noise
-        log.debug("left Spark's task-size warning on: %s", error)
+def _quiet_log_config() -> Path:
+    """Give a log4j2 file for a local driver: warnings only, without the known harmless ones."""
+    path = Path(tempfile.gettempdir()) / "winmodel-spark-log4j2.properties"
+    if not path.exists() or path.read_text(encoding="utf-8") != _LOG4J2:
+        path.write_text(_LOG4J2, encoding="utf-8")
+    return path
+
+
+# Spark's default profile for shells prints three lines at start-up; this one says only what matters.
+# NativeCodeLoader: no native Hadoop library (irrelevant here). TaskSetManager: rows sent from the
+# driver travel inside their tasks on purpose, which it calls a "task of very large size".
+_LOG4J2 = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = stderr
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.native.name = org.apache.hadoop.util.NativeCodeLoader
+logger.native.level = error
+logger.tasks.name = org.apache.spark.scheduler.TaskSetManager
+logger.tasks.level = error
+"""
 
 
 # -- moving frames between pandas and Spark ---------------------------------------------------
@@ -295,10 +314,14 @@ def add_percentiles(scored: DataFrame) -> DataFrame:
 
     Only the distinct probabilities and their counts reach the driver (a few
     thousand rows at most: probabilities are rounded to six decimals), so the
-    deals themselves are never collected.
+    deals themselves are never collected. ``scored`` is persisted (memory, then
+    disk) so that the deals are scored once, not once for the counts and once
+    for the result; ``spark.catalog.clearCache()`` frees it.
     """
+    from pyspark import StorageLevel
     from pyspark.sql import functions
 
+    scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
     counts = scored.groupBy("win_probability").count().toPandas()
     table = _percentile_table(counts)
     lookup = scored.sparkSession.createDataFrame(table, schema=spark_schema(table))
