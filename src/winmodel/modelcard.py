@@ -59,7 +59,9 @@ def render_model_card(result: TrainingResult, *, facts: dict[str, Any], gate: st
         f"- Booster trained on deals closed before {metadata['trained_on_closes_before']} "
         f"(maturity cut-off {metadata['maturity_days']} days: {metadata['training_deals']} deals, "
         f"{metadata['training_rows']} rows)",
-        f"- Early stopping and {metadata['calibration']} calibration: closes {metadata['validation_window']}",
+        f"- Early stopping and {metadata['calibration']} calibration: closes {metadata['validation_window']}"
+        + (" (then the booster was refitted on train + validation with the calibration kept)"
+           if metadata.get("refit_with_validation") else ""),
         f"- Holdout (test and promotion gate): closes {metadata['holdout_window']}",
         "",
         "## Model",

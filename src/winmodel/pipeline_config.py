@@ -84,7 +84,7 @@ class ShapeCandidate(_Section):
     max_depth: int = Field(4, ge=-1)
     learning_rate: float = Field(0.05, gt=0, le=1)
     min_child_samples: int = Field(40, ge=1)
-    feature_fraction: float = Field(0.8, gt=0, le=1)
+    feature_fraction: float = Field(1.0, gt=0, le=1)
     lambda_l2: float = Field(1.0, ge=0)
 
 
@@ -106,6 +106,9 @@ class ModelSettings(_Section):
     tie_tolerance: float = Field(0.002, ge=0)
     search_folds: int = Field(2, ge=1)
     threads: int = Field(2, ge=1)
+    #: After early stopping and calibration on the validation months, refit the booster on
+    #: train + validation (tree count scaled, calibration kept) so it learns the newest months.
+    refit_with_validation: bool = True
 
 
 class SplitSettings(_Section):

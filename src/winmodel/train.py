@@ -247,6 +247,40 @@ def _fit_fold(data: _Data, fold: Fold, shape: ShapeCandidate, config: TrainConfi
     return _FoldFit(booster, calibrator, test, raw, calibrator.transform(raw), valid_raw, valid)
 
 
+def _refit_with_validation(data: _Data, fitted: _FoldFit, fold: Fold, shape: ShapeCandidate, config: TrainConfig,
+                           categorical: list[int], maturity_days: int) -> _FoldFit:
+    """Give the fold's recipe refitted on train + validation, keeping the calibration learned on validation.
+
+    The booster that early stopping and calibration saw stops where validation
+    starts, months before the test; the refit also learns from those months (the
+    most recent, where drift shows first). Its tree count is the early-stopped one
+    scaled by the added rows; the calibration map comes from the first booster's
+    out-of-sample scores on validation. The test window stays untouched by both.
+    """
+    rows = data.rows
+    first_train = _train_mask(rows, fold.train_end, maturity_days)
+    train = _train_mask(rows, fold.validation_end, maturity_days)
+    trees = max(1, round(fitted.booster.num_trees() * train.sum() / max(first_train.sum(), 1)))
+    weight = data.weight * _recency_weight(rows, fold.validation_end, config.training.recency_half_life_days)
+    train_set = lgb.Dataset(data.matrix[train], data.won[train], weight=weight[train],
+                            categorical_feature=categorical, free_raw_data=True, params={"verbosity": -1})
+    booster = lgb.train(_lgb_params(shape, config), train_set, num_boost_round=trees)
+    test = fitted.test
+    raw = (booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads)
+           if test.any() else np.zeros(0))
+    return _FoldFit(booster, fitted.calibrator, test, raw, fitted.calibrator.transform(raw), fitted.valid_raw,
+                    fitted.valid)
+
+
+def _fit_recipe(data: _Data, fold: Fold, shape: ShapeCandidate, config: TrainConfig, categorical: list[int],
+                maturity_days: int, fitted: _FoldFit | None = None) -> _FoldFit:
+    """Give the shipped recipe on a fold: early-stopped and calibrated, then refitted if the config says so."""
+    fitted = fitted or _fit_fold(data, fold, shape, config, categorical, maturity_days)
+    if config.model.refit_with_validation:
+        return _refit_with_validation(data, fitted, fold, shape, config, categorical, maturity_days)
+    return fitted
+
+
 def refit_at(model: WinModel, rows: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig) -> WinModel:
     """Give ``model``'s recipe refitted with only what was known at ``cutoff`` (for honest replays).
 
@@ -262,7 +296,7 @@ def refit_at(model: WinModel, rows: pd.DataFrame, cutoff: pd.Timestamp, config: 
     shape = ShapeCandidate(**model.metadata["shape"])
     train_end = (pd.Timestamp(cutoff).to_period("M") - config.splits.calibration_months).to_timestamp()
     fold = Fold(f"refit {cutoff:%Y-%m-%d}", train_end, pd.Timestamp(cutoff), pd.Timestamp(cutoff))
-    fit = _fit_fold(data, fold, shape, config, builder.categorical_indices_, int(model.metadata["maturity_days"]))
+    fit = _fit_recipe(data, fold, shape, config, builder.categorical_indices_, int(model.metadata["maturity_days"]))
     return WinModel(feature_builder=builder, booster=fit.booster, calibrator=fit.calibrator,
                     base_rate=model.base_rate, reference=model.reference,
                     metadata={**model.metadata, "refit_cutoff": f"{cutoff:%Y-%m-%d}"})
@@ -400,11 +434,11 @@ def train_win_model(
     backtest_records = []
     for position, fold in enumerate(folds):
         offset = len(folds) - len(search_folds)
-        fold_fit = (fits[chosen_index][position - offset] if position >= offset
-                    else _fit_fold(data, fold, shape, config, categorical, maturity))
+        reused = fits[chosen_index][position - offset] if position >= offset else None
+        fold_fit = _fit_recipe(data, fold, shape, config, categorical, maturity, fitted=reused)
         backtest_records += _compare_with_baselines(fold.name, data, fold_fit, fold, maturity, builder, config)
         say(f"backtest: {fold.name} done")
-    final_fit = _fit_fold(data, final, shape, config, categorical, maturity)
+    final_fit = _fit_recipe(data, final, shape, config, categorical, maturity)
     holdout_records = _compare_with_baselines("holdout", data, final_fit, final, maturity, builder, config)
     backtest = pd.DataFrame(backtest_records + holdout_records)
 
@@ -438,7 +472,8 @@ def train_win_model(
     reliability_before = reliability_table(predictions["won"][last_test], raw_probability[last_test])
     reliability_after = reliability_table(predictions["won"][last_test],
                                           predictions["win_probability"][last_test])
-    train_mask = _train_mask(rows, final.train_end, maturity)
+    booster_end = final.validation_end if config.model.refit_with_validation else final.train_end
+    train_mask = _train_mask(rows, booster_end, maturity)
     base_rate = float(np.average(data.won[train_mask], weights=data.weight[train_mask]))
     importance = pd.DataFrame({
         "feature": builder.feature_names_,
@@ -453,7 +488,8 @@ def train_win_model(
         base_rate=base_rate,
         reference=reference_profile(builder, data.matrix[train_mask], data.weight[train_mask], base_rate),
         metadata={
-            "trained_on_closes_before": f"{final.train_end:%Y-%m-%d}",
+            "trained_on_closes_before": f"{booster_end:%Y-%m-%d}",
+            "refit_with_validation": config.model.refit_with_validation,
             "validation_window": f"{final.train_end:%Y-%m-%d} to {final.validation_end:%Y-%m-%d}",
             "holdout_window": f"{final.validation_end:%Y-%m-%d} to {final.test_end:%Y-%m-%d}",
             "maturity_days": maturity,
