@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # after matplotlib.use: the backend is chosen f
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 
 def reliability_figure(curves: dict[str, pd.DataFrame], title: str = "Reliability") -> Figure:
@@ -134,6 +134,7 @@ def forecast_figure(table: pd.DataFrame) -> Figure:
         axis.scatter(x, part["crm_weighted"], color="#b5483b", marker="D", zorder=3, label="CRM stage-weighted")
     axis.set_xticks(x, part["period"].astype(str), rotation=30, ha="right")
     axis.set_ylabel("bookings")
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axis.set_title("Expected bookings by expected close period")
     axis.legend()
     figure.tight_layout()
@@ -159,6 +160,7 @@ def forecast_backtest_figure(periods: pd.DataFrame) -> Figure:
     axis.scatter(x, actual, marker="_", s=500, color="black", zorder=3, label="actual (won)")
     axis.set_xticks(x, order, rotation=30, ha="right")
     axis.set_ylabel("bookings")
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axis.set_title("Forecast replay: what each method said on the first day of the period")
     axis.legend(fontsize=8)
     figure.tight_layout()
