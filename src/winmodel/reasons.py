@@ -237,7 +237,32 @@ def _cases(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.Seri
         "name": pd.Series(item.replace("_", " ").capitalize(), index=rows.index), "value": shown}
 
 
-def sentences(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
+class _RowView:
+    """The rows at some positions of a frame, taking only the columns that are read (cheap on wide frames)."""
+
+    def __init__(self, frame: pd.DataFrame, positions: np.ndarray):
+        self._frame = frame
+        self._positions = positions
+        self._taken: dict[str, pd.Series] = {}
+        self.index = pd.RangeIndex(len(positions))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._frame
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if name not in self._taken:
+            self._taken[name] = self._frame[name].iloc[self._positions].reset_index(drop=True)
+        return self._taken[name]
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @property
+    def empty(self) -> bool:
+        return len(self._positions) == 0
+
+
+def sentences(item: str, rows: pd.DataFrame | _RowView, catalogue: Catalogue) -> pd.Series:
     """Give the sentence about ``item`` for each row (formatted once per distinct case and values)."""
     if rows.empty:
         return pd.Series([], dtype="object")
@@ -245,12 +270,19 @@ def sentences(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
     names = list(params)
     columns = [np.asarray(key, dtype=object)] + [
         params[name].astype("object").fillna("?").astype(str).to_numpy(dtype=object) for name in names]
-    codes, distinct = pd.MultiIndex.from_arrays(columns).factorize()
-    texts = np.empty(len(distinct), dtype=object)
-    for position, combination in enumerate(distinct):
-        values: dict[str, Any] = dict(zip(names, combination[1:], strict=True))
-        texts[position] = _safe_format(catalogue.template(item, combination[0]), values)
-    return pd.Series(texts[codes], index=rows.index, dtype="object")
+    # One integer per distinct (case, values) combination, from each column's own codes.
+    combined = np.zeros(len(rows), dtype=np.int64)
+    uniques = []
+    for column in columns:
+        codes, values = pd.factorize(column)
+        uniques.append(values)
+        combined = combined * max(len(values), 1) + codes
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    texts = np.empty(len(first), dtype=object)
+    for position, row in enumerate(first):
+        values: dict[str, Any] = {name: columns[i + 1][row] for i, name in enumerate(names)}
+        texts[position] = _safe_format(catalogue.template(item, columns[0][row]), values)
+    return pd.Series(texts[inverse.reshape(-1)], index=rows.index, dtype="object")
 
 
 def _safe_format(template: str, values: dict[str, Any]) -> str:
@@ -285,7 +317,7 @@ def reason_column(rows: pd.DataFrame, items: list[str], chosen: np.ndarray, poin
     for item_index in np.unique(flat[flat >= 0]):
         pairs = np.flatnonzero(flat == item_index)
         selected = row_of[pairs]
-        text = sentences(items[item_index], rows.iloc[selected], catalogue).to_numpy(dtype=object)
+        text = sentences(items[item_index], _RowView(rows, selected), catalogue).to_numpy(dtype=object)
         suffix = points_text(points[selected, item_index], catalogue)
         pieces[selected, position_of[pairs]] = text + " " + suffix
     joined = pieces[:, 0].copy()
