@@ -163,3 +163,13 @@ def test_profile_command_writes_report_tables_and_charts(small_data_dir, tmp_pat
 def test_profile_refuses_a_date_it_cannot_read(small_data_dir, tmp_path):
     with pytest.raises(InputError, match="not a date"):
         run_profile(small_data_dir, since="last spring", out=tmp_path / "bad")
+
+
+def test_training_records_the_scenarios_and_the_report(trained_project):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=trained_project.tracking_uri)
+    run_id = trained_project.outcome.run_id
+    tables = {item.path for item in client.list_artifacts(run_id, "tables")}
+    assert {"tables/scenarios.csv", "tables/win_rate_by_dimension.csv"} <= tables
+    assert "profile.md" in {item.path for item in client.list_artifacts(run_id)}
