@@ -156,27 +156,41 @@ def test_replay_refits_only_on_outcomes_known_at_each_period_start(trained_model
     from winmodel.forecast import backtest_forecast
 
     config, crm, rows, history, final_amount = replay_inputs
-    seen: list[tuple[pd.Timestamp, pd.DataFrame]] = []
-    fit_booster = winmodel.train._fit_booster
+    # Every set of rows the refit learns from (training, validation, train + validation) is chosen by
+    # one of these two masks, whichever way the booster is then fitted.
+    selected: list[pd.DataFrame] = []
+    train_mask, window = winmodel.train._train_mask, winmodel.train._window
 
-    def spying_fit(data, train, valid, *args, **kwargs):
-        seen.append(data.rows.loc[train | valid, ["close_date", "as_of_date"]])
-        return fit_booster(data, train, valid, *args, **kwargs)
+    def spying_train_mask(frame, *args, **kwargs):
+        mask = train_mask(frame, *args, **kwargs)
+        selected.append(frame.loc[mask, ["close_date", "as_of_date"]])
+        return mask
 
-    cutoffs = []
+    def spying_window(frame, *args, **kwargs):
+        mask = window(frame, *args, **kwargs)
+        selected.append(frame.loc[mask, ["close_date", "as_of_date"]])
+        return mask
+
+    used = []
     refit_at = winmodel.train.refit_at
 
     def spying_refit(model, training_rows, cutoff, train_config):
-        cutoffs.append(cutoff)
-        return refit_at(model, training_rows, cutoff, train_config)
+        selected.clear()
+        refitted = refit_at(model, training_rows, cutoff, train_config)
+        used.append(pd.concat(selected))
+        return refitted
 
-    monkeypatch.setattr(winmodel.train, "_fit_booster", spying_fit)
+    monkeypatch.setattr(winmodel.train, "_train_mask", spying_train_mask)
+    monkeypatch.setattr(winmodel.train, "_window", spying_window)
     replay = backtest_forecast(trained_model, rows, history, final_amount, config, as_of=crm.as_of, periods=2,
                                draws=2_000, refit=spying_refit)
-    assert len(cutoffs) == len(seen) == 2
-    for cutoff, used in zip(cutoffs, seen, strict=True):
-        assert (used["close_date"] < cutoff).all(), "the booster saw an outcome from after the period start"
-        assert (used["as_of_date"] < cutoff).all()
+    # Judged against each replayed period's first day, whatever the replay passed to the refit.
+    cutoffs = pd.to_datetime(replay.periods.drop_duplicates("period")["cutoff"]).tolist()
+    assert len(cutoffs) == len(used) == 2
+    for cutoff, seen in zip(cutoffs, used, strict=True):
+        assert len(seen) > 0
+        assert (seen["close_date"] < cutoff).all(), "the refit learned from an outcome after the period start"
+        assert (seen["as_of_date"] < cutoff).all()
     table = replay.periods
     assert list(table["method"]) == ["winmodel", "stage_weighted"] * 2
     assert (table["p10"] <= table["forecast"]).all() and (table["forecast"] <= table["p90"]).all()
