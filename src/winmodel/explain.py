@@ -68,13 +68,17 @@ def top_items(points: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def milestone_uplifts(model: WinModel, rows: pd.DataFrame, probability: np.ndarray,
-                      threads: int = 0) -> pd.DataFrame:
+                      threads: int = 0, matrix: np.ndarray | None = None,
+                      raw_logit: np.ndarray | None = None) -> pd.DataFrame:
     """Give, per deal and unmet milestone, the calibrated probability gain (points) of re-scoring with it met.
 
     Columns are milestone keys; NaN where the milestone is already met or the
-    model cannot see it. An association learned from past deals, not a promise.
+    model cannot see it. Only the trees that split on a changed feature are
+    re-scored. An association learned from past deals, not a promise.
     """
     used = set(model.feature_names)
+    matrix = model.matrix(rows) if matrix is None else matrix
+    raw_logit = model.raw_logit_of_matrix(matrix, threads) if raw_logit is None else raw_logit
     uplifts = {}
     for milestone in MILESTONES:
         if not any(column in used for column in milestone.columns) or not any(c in rows for c in milestone.columns):
@@ -82,8 +86,8 @@ def milestone_uplifts(model: WinModel, rows: pd.DataFrame, probability: np.ndarr
         unmet = ~milestone.met(rows).to_numpy()
         gain = np.full(len(rows), np.nan)
         if unmet.any():
-            changed = milestone.mark_met(rows[unmet])
-            raw = model.raw_logit_of_matrix(model.matrix(changed), threads=threads)
+            changed = model.matrix(milestone.mark_met(rows[unmet]))
+            raw = model.what_if_raw_logit(matrix[unmet], changed, raw_logit[unmet])
             gain[unmet] = 100.0 * (model.calibrator.transform(raw) - probability[unmet])
         uplifts[milestone.key] = gain
     return pd.DataFrame(uplifts, index=rows.index)

@@ -7,6 +7,7 @@ The MLflow pyfunc wrapper lives in :mod:`winmodel.pyfunc`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,9 @@ import pandas as pd
 
 from winmodel.calibrate import Calibrator, sigmoid
 from winmodel.features import FeatureBuilder
+from winmodel.treeshap import FastTreeShap, UnsupportedBooster
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,9 +55,35 @@ class WinModel:
         """Give the feature matrix of point-in-time rows."""
         return self.feature_builder.transform(rows)
 
+    @property
+    def explainer(self) -> FastTreeShap | None:
+        """Give the fast exact explainer of this booster (built once), or None when the booster is too deep."""
+        if "_explainer" not in self.__dict__:
+            try:
+                self.__dict__["_explainer"] = FastTreeShap(self.booster)
+            except UnsupportedBooster as reason:
+                log.info("explaining with LightGBM's pred_contrib: %s", reason)
+                self.__dict__["_explainer"] = None
+        return self.__dict__["_explainer"]
+
+    def __getstate__(self) -> dict:
+        # The explainer's tables are rebuilt from the booster after loading; they are not saved.
+        return {key: value for key, value in self.__dict__.items() if key != "_explainer"}
+
     def raw_logit_of_matrix(self, matrix: np.ndarray, threads: int = 0) -> np.ndarray:
         """Give the booster's log-odds for a feature matrix (before calibration)."""
+        if self.explainer is not None:
+            return self.explainer.raw_score(matrix)
         return self.booster.predict(matrix, raw_score=True, num_threads=threads)
+
+    def what_if_raw_logit(self, before: np.ndarray, after: np.ndarray, raw_before: np.ndarray) -> np.ndarray:
+        """Give the log-odds of rows changed from ``before`` to ``after``, re-scoring only the trees that moved."""
+        if self.explainer is None:
+            return self.raw_logit_of_matrix(after)
+        differs = ~((before == after) | (np.isnan(before) & np.isnan(after)))
+        changed = set(np.flatnonzero(differs.any(axis=0)).tolist())
+        trees = self.explainer.trees_using(changed)
+        return raw_before + self.explainer.raw_score(after, trees) - self.explainer.raw_score(before, trees)
 
     def raw_logit(self, rows: pd.DataFrame) -> np.ndarray:
         """Give the booster's log-odds for point-in-time rows (before calibration)."""
@@ -68,7 +98,13 @@ class WinModel:
         return self.calibrator.transform(self.raw_logit(rows))
 
     def contributions(self, matrix: np.ndarray, threads: int = 0) -> np.ndarray:
-        """Give exact TreeSHAP contributions in log-odds: n x (features + 1), the last column the base value."""
+        """Give exact TreeSHAP contributions in log-odds: n x (features + 1), the last column the base value.
+
+        The same values as LightGBM's ``pred_contrib`` (and ``shap.TreeExplainer``), from
+        :class:`~winmodel.treeshap.FastTreeShap` when the booster is shallow enough.
+        """
+        if self.explainer is not None:
+            return self.explainer.contributions(matrix)
         return self.booster.predict(matrix, pred_contrib=True, num_threads=threads)
 
     def explanation_cost(self) -> float:

@@ -107,7 +107,8 @@ def score_deals(model: WinModel, rows: pd.DataFrame, config: ScoreConfig, catalo
         raw_logit = contribution.sum(axis=1)
         probability = model.calibrator.transform(raw_logit)
         distinct = rows.iloc[first].reset_index(drop=True)
-        uplifts = milestone_uplifts(model, distinct, probability[first], threads)
+        uplifts = milestone_uplifts(model, distinct, probability[first], threads, matrix=matrix[first],
+                                    raw_logit=raw_logit[first])
     with timer.stage("reasons"):
         grouping, items = item_matrix(model)
         points, baseline_points, raw_points = points_from_contributions(contribution, grouping)
