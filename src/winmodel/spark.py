@@ -397,12 +397,17 @@ def _median_seconds(run, repeats: int) -> tuple[float, list[float]]:
 
 
 def _tile_rows(rows: pd.DataFrame, deals: int) -> pd.DataFrame:
-    """Give ``deals`` rows made of copies of ``rows`` with distinct opportunity ids (for load tests)."""
+    """Give ``deals`` rows made of copies of ``rows``, each copy a distinct deal (for load tests).
+
+    Copies get their own opportunity ids and an amount 0.01 % higher per copy,
+    so no two rows have the same features: scoring explains each distinct row
+    once, and exact copies would make the test measure that shortcut instead.
+    """
     copies = -(-deals // max(len(rows), 1))
     tiled = pd.concat([rows] * copies, ignore_index=True).head(deals)
     copy = np.repeat(np.arange(copies), len(rows))[:deals]
     ids = tiled["opportunity_id"].astype("str") + pd.Series(copy, dtype="int64").map("-{:d}".format)
-    return tiled.assign(opportunity_id=ids.astype("str"))
+    return tiled.assign(opportunity_id=ids.astype("str"), amount=tiled["amount"] * (1 + copy * 1e-4))
 
 
 def benchmark_spark(input_path: str | Path, model_path: str | Path, repeats: int = 3,
