@@ -108,8 +108,8 @@ def engagement_rank(values: pd.Series) -> pd.Series:
 
 def ordered_rank(values: pd.Series, levels: Sequence[str]) -> pd.Series:
     """Give the position of each value in ``levels`` as float; NaN for missing or unknown."""
-    lookup = {level: float(rank) for rank, level in enumerate(levels)}
-    return values.map(lookup).astype("float64")
+    codes = pd.Index(list(levels)).get_indexer(values.astype("object").where(values.notna(), None))
+    return pd.Series(np.where(codes < 0, np.nan, codes).astype("float64"), index=values.index)
 
 
 def milestone_count(rows: pd.DataFrame) -> tuple[pd.Series, int]:

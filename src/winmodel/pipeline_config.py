@@ -92,10 +92,9 @@ class ModelSettings(_Section):
     """LightGBM and its small hyper-parameter search over time-ordered folds."""
 
     candidates: tuple[ShapeCandidate, ...] = (
-        ShapeCandidate(num_leaves=7, max_depth=3),
-        ShapeCandidate(num_leaves=15, max_depth=4),
-        ShapeCandidate(num_leaves=31, max_depth=5),
-        ShapeCandidate(num_leaves=15, max_depth=4, min_child_samples=100, lambda_l2=5.0),
+        ShapeCandidate(num_leaves=7, max_depth=3, learning_rate=0.1),
+        ShapeCandidate(num_leaves=7, max_depth=3, learning_rate=0.05),
+        ShapeCandidate(num_leaves=15, max_depth=4, learning_rate=0.05),
     )
     max_trees: int = Field(800, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
@@ -103,7 +102,7 @@ class ModelSettings(_Section):
     search_seconds: float = Field(90.0, gt=0)
     #: Candidates within this relative log-loss of the best count as tied; the cheapest
     #: to explain (fewest trees x leaves x depth^2) wins the tie.
-    tie_tolerance: float = Field(0.002, ge=0)
+    tie_tolerance: float = Field(0.005, ge=0)
     search_folds: int = Field(2, ge=1)
     threads: int = Field(2, ge=1)
     #: After early stopping and calibration on the validation months, refit the booster on
