@@ -26,6 +26,10 @@ from winmodel.model import WinModel
 
 _FLAT = 1e-9
 
+#: Features a milestone being met can change besides its own columns.
+WHAT_IF_MOVES = frozenset({"milestones_met", "milestone_share", "milestone_velocity",
+                           "days_since_last_milestone", "champion_engagement_trend"})
+
 
 def item_matrix(model: WinModel) -> tuple[np.ndarray, list[str]]:
     """Give the 0/1 matrix (features x items) that sums feature contributions into business items."""
@@ -86,7 +90,13 @@ def milestone_uplifts(model: WinModel, rows: pd.DataFrame, probability: np.ndarr
         unmet = ~milestone.met(rows).to_numpy()
         gain = np.full(len(rows), np.nan)
         if unmet.any():
-            changed = model.matrix(milestone.mark_met(rows[unmet]))
+            # Only the features a milestone can move are rebuilt; the rest is copied.
+            moved = [name for name in model.feature_names
+                     if name in milestone.columns or name in WHAT_IF_MOVES]
+            positions = [model.feature_names.index(name) for name in moved]
+            changed = matrix[unmet].copy()
+            rebuilt = model.feature_builder.transform(milestone.mark_met(rows[unmet]), only=moved)
+            changed[:, positions] = rebuilt[:, positions]
             raw = model.what_if_raw_logit(matrix[unmet], changed, raw_logit[unmet])
             gain[unmet] = 100.0 * (model.calibrator.transform(raw) - probability[unmet])
         uplifts[milestone.key] = gain

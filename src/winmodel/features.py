@@ -108,7 +108,7 @@ def engagement_rank(values: pd.Series) -> pd.Series:
 
 def ordered_rank(values: pd.Series, levels: Sequence[str]) -> pd.Series:
     """Give the position of each value in ``levels`` as float; NaN for missing or unknown."""
-    codes = pd.Index(list(levels)).get_indexer(values.astype("object").where(values.notna(), None))
+    codes = pd.Index(list(levels), dtype="str").get_indexer(values.astype("str"))
     return pd.Series(np.where(codes < 0, np.nan, codes).astype("float64"), index=values.index)
 
 
@@ -501,19 +501,29 @@ class FeatureBuilder:
         derived = self._derived(rows)
         return pd.concat([rows.drop(columns=[c for c in derived if c in rows]), derived], axis=1)
 
-    def transform(self, rows: pd.DataFrame) -> np.ndarray:
-        """Give the float64 feature matrix (rows x ``feature_names_``); missing -> NaN."""
-        frame = self._with_derived(rows)
+    def transform(self, rows: pd.DataFrame, only: Sequence[str] | None = None) -> np.ndarray:
+        """Give the float64 feature matrix (rows x ``feature_names_``); missing -> NaN.
+
+        With ``only``, just those features are computed (the other columns stay NaN):
+        what-if re-scoring recomputes what a change can move and copies the rest.
+        """
+        derived = self._derived(rows)
+        wanted = set(self.feature_names_ if only is None else only)
         matrix = np.full((len(rows), len(self.feature_names_)), np.nan, dtype="float64")
         for position, name in enumerate(self.feature_names_):
-            if name not in frame:
+            if name not in wanted:
                 continue
-            values = frame[name]
+            if name in derived:
+                values = derived[name]
+            elif name in rows:
+                values = rows[name]
+            else:
+                continue
             kind = self.kinds_[name]
             if kind == "bool":
                 matrix[:, position] = _bool_to_float(values)
             elif kind == "ordered":
-                matrix[:, position] = ordered_rank(values.astype("str"), ORDERED[name]).to_numpy()
+                matrix[:, position] = ordered_rank(values, ORDERED[name]).to_numpy()
             elif kind == "categorical":
                 codes = pd.Index(self.categories_[name]).get_indexer(values.astype("str"))
                 matrix[:, position] = np.where(codes < 0, np.nan, codes)

@@ -140,6 +140,26 @@ def read_text_file(path: Path) -> str:
         )) from None
 
 
+#: Rows converted to Arrow at a time when writing: bounds the extra memory of a write.
+WRITE_CHUNK_ROWS = 100_000
+
+
+def _write_parquet_in_row_groups(frame: pd.DataFrame, stream) -> None:
+    """Write ``frame`` as Parquet one row group at a time (the whole table is never copied to Arrow)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(frame.head(0), preserve_index=False)
+    # Text columns whose first rows are all blank must still be typed as text.
+    for position, field in enumerate(schema):
+        if pa.types.is_null(field.type):
+            schema = schema.set(position, pa.field(field.name, pa.string()))
+    with pq.ParquetWriter(stream, schema) as writer:
+        for start in range(0, max(len(frame), 1), WRITE_CHUNK_ROWS):
+            part = frame.iloc[start:start + WRITE_CHUNK_ROWS]
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+
+
 def write_table_atomic(frame: pd.DataFrame, path: Path) -> Path:
     """Give the path written: ``frame`` as CSV or Parquet (by extension), all or nothing.
 
@@ -157,9 +177,9 @@ def write_table_atomic(frame: pd.DataFrame, path: Path) -> Path:
     try:
         with os.fdopen(handle, "wb") as stream:
             if suffix == ".csv":
-                frame.to_csv(stream, index=False)
+                frame.to_csv(stream, index=False, chunksize=WRITE_CHUNK_ROWS)
             else:
-                frame.to_parquet(stream, index=False)
+                _write_parquet_in_row_groups(frame, stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)

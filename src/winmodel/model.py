@@ -83,6 +83,8 @@ class WinModel:
         differs = ~((before == after) | (np.isnan(before) & np.isnan(after)))
         changed = set(np.flatnonzero(differs.any(axis=0)).tolist())
         trees = self.explainer.trees_using(changed)
+        if 2 * len(trees) >= self.explainer.n_trees:  # cheaper to score every tree once than half twice
+            return self.explainer.raw_score(after)
         return raw_before + self.explainer.raw_score(after, trees) - self.explainer.raw_score(before, trees)
 
     def raw_logit(self, rows: pd.DataFrame) -> np.ndarray:
