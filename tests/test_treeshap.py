@@ -64,3 +64,15 @@ def test_deep_boosters_are_refused():
                       "min_data_in_leaf": 2}, lgb.Dataset(np.nan_to_num(matrix), won), num_boost_round=5)
     with pytest.raises(UnsupportedBooster):
         FastTreeShap(deep, max_path_features=4)
+
+
+def test_distinct_rows_groups_identical_rows_exactly():
+    from winmodel.treeshap import distinct_rows
+
+    base = np.array([[1.0, np.nan, 3.0], [1.0, np.nan, 3.0], [1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    matrix = np.vstack([base, base[::-1]])
+    first, inverse = distinct_rows(matrix)
+    assert len(first) == 3
+    np.testing.assert_array_equal(matrix[first][inverse], matrix)
+    empty_first, empty_inverse = distinct_rows(np.zeros((0, 3)))
+    assert len(empty_first) == len(empty_inverse) == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from winmodel import treeshap
 from winmodel.decide import deal_desk_flags, expected_value, recommend
 from winmodel.errors import InputError, Problem
 from winmodel.explain import (
@@ -74,13 +75,7 @@ def milestone_flags(rows: pd.DataFrame) -> np.ndarray:
 
 def distinct_rows(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Give (index of the first of each distinct row, the distinct row of every row) across float arrays."""
-    combined = np.ascontiguousarray(np.hstack([np.asarray(a, dtype="float64") for a in arrays]))
-    if len(combined) == 0:
-        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    # NaN never equals NaN; compare the bytes instead (every NaN here is the same quiet NaN).
-    keys = combined.view(np.dtype((np.void, combined.dtype.itemsize * combined.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1)
+    return treeshap.distinct_rows(np.hstack([np.asarray(a, dtype="float64") for a in arrays]))
 
 
 def band_of(probability: np.ndarray, bands: Bands) -> np.ndarray:

@@ -29,6 +29,7 @@ import math
 import lightgbm as lgb
 import numba as nb
 import numpy as np
+import pandas as pd
 
 MAX_PATH_FEATURES = 10
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
@@ -206,6 +207,40 @@ class FastTreeShap:
         """Give the trees that split on any of ``feature_indices`` (the only ones a change to them moves)."""
         return np.asarray([t for t, used in enumerate(self.tree_features) if used & feature_indices],
                           dtype=np.int32)
+
+
+def distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give (first index of each distinct row, the distinct row of every row) of a float matrix.
+
+    Rows are hashed (64 bits, numba, all cores) and grouped with a hash table, then
+    verified bit for bit; on a hash collision it falls back to sorting. Rows equal
+    but for NaN payloads are kept apart, which is only ever a missed saving.
+    """
+    matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+    if len(matrix) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    inverse, uniques = pd.factorize(_row_hashes(matrix))
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)
+    bits = matrix.view(np.uint64)
+    if not np.array_equal(bits[first[inverse]], bits):
+        keys = bits.view(np.dtype((np.void, 8 * matrix.shape[1]))).ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1).astype(np.int64)
+
+
+@nb.njit(parallel=True, cache=True)
+def _row_hashes(matrix):  # pragma: no cover
+    n, f = matrix.shape
+    out = np.empty(n, dtype=np.uint64)
+    bits = matrix.view(np.uint64)
+    for r in nb.prange(n):
+        h = np.uint64(1469598103934665603)
+        for j in range(f):
+            h = (h ^ bits[r, j]) * np.uint64(1099511628211)
+            h ^= h >> np.uint64(29)
+        out[r] = h
+    return out
 
 
 @nb.njit(cache=True)
