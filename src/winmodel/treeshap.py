@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 MAX_PATH_FEATURES = 10
+MAX_TREE_NODES = 8  # trees with at most this many splits get a whole-tree table (2^8 cases)
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 
@@ -41,9 +42,9 @@ class UnsupportedBooster(ValueError):
 
 
 def _walk(tree_structure: dict) -> tuple[list[dict], list[tuple[float, int, list]]]:
-    """Give the internal nodes and, per leaf, (value, data count, [(node, went left, child count)])."""
+    """Give the internal nodes and, per leaf, (value, data count, [(node, went left, child count)], node)."""
     internals: list[dict] = []
-    leaves: list[tuple[float, int, list]] = []
+    leaves: list[tuple] = []
     stack = [(tree_structure, [])]
     while stack:
         node, path = stack.pop()
@@ -54,7 +55,7 @@ def _walk(tree_structure: dict) -> tuple[list[dict], list[tuple[float, int, list
                 count = child["internal_count"] if "split_index" in child else child["leaf_count"]
                 stack.append((child, [*path, (index, left, count)]))
         else:
-            leaves.append((node["leaf_value"], node.get("leaf_count", 0), path))
+            leaves.append((node["leaf_value"], node.get("leaf_count", 0), path, node))
     return internals, leaves
 
 
@@ -81,6 +82,7 @@ class FastTreeShap:
         self.n_features = dump["max_feature_idx"] + 1
         node_feature, node_threshold, node_kind, node_default_left, node_missing = [], [], [], [], []
         node_cat_offset, node_cat_length, cat_words = [], [], []
+        node_left, node_right = [], []
         tree_node_offset, tree_nodes, tree_leaf_offset, tree_leaves = [], [], [], []
         leaf_value, leaf_k, leaf_feature_offset, leaf_path_offset, leaf_path_length = [], [], [], [], []
         leaf_table_offset, leaf_z_offset = [], []
@@ -128,7 +130,14 @@ class FastTreeShap:
                     node_cat_length.append(0)
                 else:
                     raise UnsupportedBooster(f"split kind {node['decision_type']!r} is not supported")
-            for value, count, path in leaves:
+            position_of = {id(node): index for index, node in enumerate(internals)}
+            leaf_of = {id(leaf[3]): index for index, leaf in enumerate(leaves)}
+            for node in internals:
+                for side, children in (("left_child", node_left), ("right_child", node_right)):
+                    child = node[side]
+                    # A child is an internal node (its index) or a leaf (-1 - its index).
+                    children.append(position_of[id(child)] if "split_index" in child else -1 - leaf_of[id(child)])
+            for value, count, path, _ in leaves:
                 bias += value * count / root
                 slots: dict[int, int] = {}
                 z: list[float] = []
@@ -170,6 +179,7 @@ class FastTreeShap:
             ints(leaf_path_offset), ints(leaf_path_length), np.asarray(leaf_table_offset, dtype=np.int64),
             ints(features or [0]), ints(path_node or [0]), ints(path_left or [0]), ints(path_slot or [0]),
         )
+        self._children = (ints(node_left or [0]), ints(node_right or [0]))
         self._table = np.zeros(max(table_size, 1), dtype=np.float64)
         _build_tables(ints(leaf_k), ints(leaf_z_offset), np.asarray(zs or [0.0], dtype=np.float64),
                       np.asarray(leaf_value, dtype=np.float64), np.asarray(leaf_table_offset, dtype=np.int64),
@@ -177,21 +187,59 @@ class FastTreeShap:
         self.bias = bias
         self._max_nodes = max_nodes
         self.n_trees = len(dump["tree_info"])
+        self._tree_arrays = self._tree_tables(tree_nodes, tree_leaves, tree_leaf_offset, leaf_k,
+                                              leaf_feature_offset, features)
         self.tree_features = [
             {node["split_feature"] for node in _walk(tree["tree_structure"])[0]} for tree in dump["tree_info"]
         ]
 
+    def _tree_tables(self, tree_nodes, tree_leaves, tree_leaf_offset, leaf_k, leaf_feature_offset, features):
+        """Give per-tree tables for small trees: contributions indexed by the tree's decision bits.
+
+        A tree's contributions depend on the row only through the decisions at its
+        internal nodes, so a tree with at most ``MAX_TREE_NODES`` of them has at most
+        2^nodes cases: tabulated once, a row then costs its decisions and one lookup.
+        """
+        offsets, widths, tree_features, slots = [], [], [], []
+        size = 0
+        for t in range(len(tree_nodes)):
+            distinct: dict[int, int] = {}
+            first = tree_leaf_offset[t]
+            for leaf in range(first, first + tree_leaves[t]):
+                for position in range(leaf_k[leaf]):
+                    feature = features[leaf_feature_offset[leaf] + position]
+                    distinct.setdefault(feature, len(distinct))
+                    slots.append(distinct[feature])
+            usable = 0 < tree_nodes[t] <= MAX_TREE_NODES
+            offsets.append(len(tree_features))
+            widths.append(len(distinct) if usable else -1)
+            tree_features.extend(distinct)
+            size += (1 << tree_nodes[t]) * len(distinct) if usable else 0
+        # slots follow `features` order only for leaves with k > 0, which is the order above
+        table_offset = np.zeros(len(tree_nodes), dtype=np.int64)
+        running = 0
+        for t in range(len(tree_nodes)):
+            table_offset[t] = running
+            if widths[t] >= 0:
+                running += (1 << tree_nodes[t]) * widths[t]
+        table = np.zeros(max(size, 1), dtype=np.float64)
+        arrays = (np.asarray(offsets, dtype=np.int32), np.asarray(widths, dtype=np.int32),
+                  np.asarray(tree_features or [0], dtype=np.int32), table_offset, table)
+        _build_tree_tables(np.asarray(slots or [0], dtype=np.int32), *arrays[:4], table, *self._arrays,
+                           self._table)
+        return arrays
+
     @property
     def table_megabytes(self) -> float:
         """Give the size of the pattern tables."""
-        return self._table.nbytes / 2**20
+        return (self._table.nbytes + self._tree_arrays[-1].nbytes) / 2**20
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Give n x (features + 1) log-odds contributions, the base value last (``pred_contrib``'s layout)."""
         matrix = np.ascontiguousarray(matrix, dtype=np.float64)
         out = np.zeros((matrix.shape[0], self.n_features + 1), dtype=np.float64)
         if len(matrix):
-            _contributions(matrix, out, self.bias, self._max_nodes, *self._arrays, self._table)
+            _contributions(matrix, out, self.bias, self._max_nodes, *self._arrays, self._table, *self._tree_arrays)
         return out
 
     def raw_score(self, matrix: np.ndarray, trees: np.ndarray | None = None) -> np.ndarray:
@@ -200,7 +248,7 @@ class FastTreeShap:
         selected = np.arange(self.n_trees, dtype=np.int32) if trees is None else np.asarray(trees, dtype=np.int32)
         out = np.zeros(matrix.shape[0], dtype=np.float64)
         if len(matrix) and len(selected):
-            _raw_scores(matrix, out, selected, self._max_nodes, *self._arrays)
+            _raw_scores(matrix, out, selected, *self._children, *self._arrays[:13])
         return out
 
     def trees_using(self, feature_indices: set[int]) -> np.ndarray:
@@ -278,6 +326,33 @@ def _build_tables(leaf_k, leaf_z_offset, zs, leaf_value, leaf_table_offset, tabl
                 table[base + pattern * k + i] = (o_i - z[i]) * v * cold * total
 
 
+@nb.njit(cache=True)
+def _build_tree_tables(slots, tree_feature_offset, tree_width, tree_features, tree_table_offset, tree_table,
+                       node_feature, node_kind, node_threshold, node_default_left, node_missing, node_cat_offset,
+                       node_cat_length, cat_words, tree_node_offset, tree_nodes, tree_leaf_offset, tree_leaves,
+                       leaf_value, leaf_k, leaf_feature_offset, leaf_path_offset, leaf_path_length,
+                       leaf_table_offset, features, path_node, path_left, path_slot, table):  # pragma: no cover
+    for t in range(tree_nodes.shape[0]):
+        width = tree_width[t]
+        if width < 0:
+            continue
+        first = tree_leaf_offset[t]
+        for decisions in range(1 << tree_nodes[t]):
+            base = tree_table_offset[t] + decisions * width
+            for leaf in range(first, first + tree_leaves[t]):
+                k = leaf_k[leaf]
+                if k == 0:
+                    continue
+                pattern = (1 << k) - 1
+                start = leaf_path_offset[leaf]
+                for e in range(start, start + leaf_path_length[leaf]):
+                    if ((decisions >> path_node[e]) & 1) != path_left[e]:
+                        pattern &= ~(1 << path_slot[e])
+                entry = leaf_table_offset[leaf] + pattern * k
+                for position in range(k):
+                    tree_table[base + slots[leaf_feature_offset[leaf] + position]] += table[entry + position]
+
+
 @nb.njit(inline="always")
 def _decide(fval, g, node_kind, node_threshold, node_default_left, node_missing, node_cat_offset,
             node_cat_length, cat_words):  # pragma: no cover
@@ -303,7 +378,8 @@ def _contributions(matrix, out, bias, max_nodes, node_feature, node_kind, node_t
                    node_missing, node_cat_offset, node_cat_length, cat_words, tree_node_offset, tree_nodes,
                    tree_leaf_offset, tree_leaves, leaf_value, leaf_k, leaf_feature_offset, leaf_path_offset,
                    leaf_path_length, leaf_table_offset, features, path_node, path_left, path_slot,
-                   table):  # pragma: no cover
+                   table, tree_feature_offset, tree_width, tree_features, tree_table_offset,
+                   tree_table):  # pragma: no cover
     n = matrix.shape[0]
     n_trees = tree_node_offset.shape[0]
     n_features = matrix.shape[1]
@@ -313,6 +389,18 @@ def _contributions(matrix, out, bias, max_nodes, node_feature, node_kind, node_t
         o = out[r]
         for t in range(n_trees):
             offset = tree_node_offset[t]
+            width = tree_width[t]
+            if width >= 0:  # a small tree: one lookup by its decision bits
+                bits = 0
+                for j in range(tree_nodes[t]):
+                    g = offset + j
+                    bits |= _decide(row[node_feature[g]], g, node_kind, node_threshold, node_default_left,
+                                    node_missing, node_cat_offset, node_cat_length, cat_words) << j
+                base = tree_table_offset[t] + bits * width
+                feature_start = tree_feature_offset[t]
+                for s in range(width):
+                    o[tree_features[feature_start + s]] += tree_table[base + s]
+                continue
             for j in range(tree_nodes[t]):
                 g = offset + j
                 decision[j] = _decide(row[node_feature[g]], g, node_kind, node_threshold, node_default_left,
@@ -335,32 +423,26 @@ def _contributions(matrix, out, bias, max_nodes, node_feature, node_kind, node_t
 
 
 @nb.njit(parallel=True, cache=True)
-def _raw_scores(matrix, out, trees, max_nodes, node_feature, node_kind, node_threshold, node_default_left,
-                node_missing, node_cat_offset, node_cat_length, cat_words, tree_node_offset, tree_nodes,
-                tree_leaf_offset, tree_leaves, leaf_value, leaf_k, leaf_feature_offset, leaf_path_offset,
-                leaf_path_length, leaf_table_offset, features, path_node, path_left,
-                path_slot):  # pragma: no cover
-    n = matrix.shape[0]
-    for r in nb.prange(n):
-        decision = np.empty(max_nodes, dtype=np.uint8)
+def _raw_scores(matrix, out, trees, node_left, node_right, node_feature, node_kind, node_threshold,
+                node_default_left, node_missing, node_cat_offset, node_cat_length, cat_words, tree_node_offset,
+                tree_nodes, tree_leaf_offset, tree_leaves, leaf_value):  # pragma: no cover
+    """Sum, per row, the value of the leaf each selected tree sends it to (root-to-leaf walk)."""
+    for r in nb.prange(matrix.shape[0]):
         row = matrix[r]
         total = 0.0
         for position in range(trees.shape[0]):
             t = trees[position]
             offset = tree_node_offset[t]
-            for j in range(tree_nodes[t]):
-                g = offset + j
-                decision[j] = _decide(row[node_feature[g]], g, node_kind, node_threshold, node_default_left,
-                                      node_missing, node_cat_offset, node_cat_length, cat_words)
-            first = tree_leaf_offset[t]
-            for leaf in range(first, first + tree_leaves[t]):
-                reached = True
-                start = leaf_path_offset[leaf]
-                for e in range(start, start + leaf_path_length[leaf]):
-                    if decision[path_node[e]] != path_left[e]:
-                        reached = False
-                        break
-                if reached:
-                    total += leaf_value[leaf]
-                    break
+            if tree_nodes[t] == 0:
+                total += leaf_value[tree_leaf_offset[t]]
+                continue
+            node = 0
+            while node >= 0:
+                g = offset + node
+                if _decide(row[node_feature[g]], g, node_kind, node_threshold, node_default_left, node_missing,
+                           node_cat_offset, node_cat_length, cat_words):
+                    node = node_left[g]
+                else:
+                    node = node_right[g]
+            total += leaf_value[tree_leaf_offset[t] - 1 - node]
         out[r] = total
