@@ -55,14 +55,14 @@ audit: setup ## leakage and data-sufficiency report of the configured training d
 	$(WINMODEL) audit --config $(TRAIN_CONFIG)
 
 test: setup ## lint and run the whole test suite (notebooks included); fails if no test ran
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/pytest
 
 lint: setup ## ruff lint and import order
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks notebooks
 
 format: setup ## apply ruff formatting fixes
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks notebooks
 
 bench: setup ## measure training and scoring speed against the reference path; writes benchmarks/results.md
 	$(BIN)/python benchmarks/run.py --out benchmarks/results.md

@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from importlib.metadata import version
@@ -42,19 +43,65 @@ PACKAGES = ("winmodel", "lightgbm", "shap", "numba", "numpy", "pandas", "scikit-
 
 # --------------------------------------------------------------------------- measurements in a child process
 
+def _tree_memory_mb(root: int) -> float:
+    """Give the proportional set size (PSS) of ``root`` and all its descendants, in MB.
+
+    PSS shares each page among the processes that map it, so worker processes are
+    counted without counting what they share twice.
+    """
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    total_kb = 0
+    for pid in tree:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
 def _run_child(arguments: list[str]) -> dict:
-    """Run this script with ``arguments`` in a fresh process; give its JSON with wall time and peak RSS."""
+    """Run this script with ``arguments`` in a fresh process; give its JSON with wall time and peak memory.
+
+    Peak memory is the larger of the process's own peak RSS and the peak summed PSS of its
+    process tree (sampled every 0.2 s), so scoring worker processes are counted.
+    """
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *arguments],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    peak_tree = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            peak_tree[0] = max(peak_tree[0], _tree_memory_mb(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     output = process.stdout.read()
+    done.set()
+    sampler.join()
     _, status, usage = os.wait4(process.pid, 0)
     process.stdout.close()
     if status != 0:
         raise RuntimeError(f"benchmark step failed: {' '.join(arguments)}")
     result = json.loads(output.decode().strip().splitlines()[-1])
     result["wall_seconds"] = time.perf_counter() - started
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["peak_rss_mb"] = max(usage.ru_maxrss / 1024, peak_tree[0])
     return result
 
 
@@ -70,7 +117,7 @@ def _child_train(config: str) -> None:
                       "trees": outcome.result.model.booster.num_trees()}))
 
 
-def _child_score(input_path: str, model: str, output: str) -> None:
+def _child_score(input_path: str, model: str, output: str, config: str = "") -> None:
     from rich.console import Console
 
     from winmodel.jobs.score import run_score
@@ -78,7 +125,7 @@ def _child_score(input_path: str, model: str, output: str) -> None:
 
     timer = StageTimer()
     started = time.perf_counter()
-    outcome = run_score(config_path=None, input_path=Path(input_path), output=Path(output), model_uri=model,
+    outcome = run_score(config_path=Path(config) if config else None, input_path=Path(input_path), output=Path(output), model_uri=model,
                         console=Console(stderr=True, quiet=True), log_to_mlflow=False, timer=timer)
     print(json.dumps({"deals": len(outcome.scored), "seconds": time.perf_counter() - started,
                       "stages": timer.seconds}))
@@ -286,11 +333,16 @@ def main() -> None:
     explain_rate = _median([r["ours_explain_only_deals_per_second"] for r in reference])
 
     scoring = []
-    for label, _, path in inputs:
+    one_process = work / "score-one-process.yaml"
+    one_process.write_text("workers: 1\n")
+    largest_distinct = inputs[-2]
+    runs_of = [(label, path, []) for label, _, path in inputs]
+    runs_of.insert(len(runs_of) - 1, (f"{largest_distinct[0]}, one process", largest_distinct[2], [str(one_process)]))
+    for label, path, extra in runs_of:
         runs = []
         for repeat in range(args.repeats):
             say(f"scoring {label}, run {repeat + 1}/{args.repeats}")
-            runs.append(_run_child(["_score", str(path), model, str(work / "scored.parquet")]))
+            runs.append(_run_child(["_score", str(path), model, str(work / "scored.parquet"), *extra]))
         stages = {name: _median([r["stages"].get(name, 0.0) for r in runs])
                   for name in ("load_validate", "load_model", "features", "explain", "predict", "reasons",
                                "drift", "write")}
@@ -368,8 +420,12 @@ def main() -> None:
             f"{stage['explain']:.1f} | {stage['predict']:.1f} | {stage['reasons']:.1f} | {stage['drift']:.1f} | "
             f"{stage['write']:.1f} | {row['seconds']:.1f} | {row['rate']:,.0f} | "
             f"{row['rate'] / reference_rate:.1f} | {row['peak_mb']:,.0f} |")
-    lines += ["", "Total is the whole process (interpreter start and model loading included); stage times are "
-              "inside it. 'x reference' divides our full scoring rate by the reference's predict + explain rate.", ""]
+    lines += ["", "Total is the whole process (interpreter start and model loading included). Inputs of 50,000 "
+              "deals or more are scored in one worker process per core (`workers` in pipelines/score.yaml); "
+              "their stage times are summed over the workers, so they can add up to more than the total. "
+              "'one process' is the same input with `workers: 1`. 'x reference' divides our full scoring rate "
+              "by the reference's predict + explain rate. Peak memory counts the worker processes (summed "
+              "proportional set size, sampled every 0.2 s).", ""]
     if spark:
         lines += ["## Spark local[2] vs the pandas engine (same deals)", ""]
         if "error" in spark[0]:

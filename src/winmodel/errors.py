@@ -93,6 +93,10 @@ class InputError(WinmodelError):
         self.report = report
         super().__init__(report.render())
 
+    def __reduce__(self):
+        # Rebuilt from the report, so the error crosses process boundaries (parallel scoring) intact.
+        return (type(self), (self.report,))
+
 
 class GateError(WinmodelError):
     """Raised when a check on the trained model refuses it (sufficiency, promotion)."""

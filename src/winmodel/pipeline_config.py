@@ -237,6 +237,7 @@ class ScoreConfig(_Section):
     deal_desk: DealDeskLimits = DealDeskLimits()
     recommendation: RecommendationRules = RecommendationRules()
     chunk_rows: int = Field(100_000, ge=100)
+    workers: int | None = Field(None, ge=1)  # None: every core this process may use
     tracking: TrackingSettings = TrackingSettings()
 
     @field_validator("language")

@@ -23,11 +23,19 @@ class StageTimer:
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
+    def add(self, seconds: dict[str, float]) -> None:
+        """Add another timer's seconds (a worker process's), stage by stage."""
+        for name, value in seconds.items():
+            self.seconds[name] = self.seconds.get(name, 0.0) + value
+
 
 class _NoTimer:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         yield
+
+    def add(self, seconds: dict[str, float]) -> None:
+        pass
 
 
 NO_TIMER = _NoTimer()

@@ -23,9 +23,10 @@ from winmodel.errors import InputError, Problem
 from winmodel.features import add_history_features, flat_rows, select_latest_rows
 from winmodel.io import neutralise_spreadsheet_formulas, read_table, write_table_atomic
 from winmodel.model import WinModel
+from winmodel.parallel import ChunkScorer, worker_count
 from winmodel.pipeline_config import ScoreConfig, load_score_config
 from winmodel.reasons import load_catalogue
-from winmodel.score import check_model_input, finish_scores, item_points, score_deals, shap_table
+from winmodel.score import check_model_input, finish_scores, item_points, shap_table
 from winmodel.timing import NO_TIMER
 
 log = logging.getLogger("winmodel")
@@ -157,23 +158,21 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
         model, version, used_uri = resolve_model(model_uri or config.model_uri, config)
     say(f"model: version {version} ({used_uri})")
 
-    with timer.stage("features"):
-        rows, skipped = open_deal_rows(crm)
-    say(f"scoring {len(rows):,} open deals ({skipped:,} closed deals skipped)")
-    check_model_input(model, rows, crm.files.get("opportunities", str(data_path)))
-    del crm  # the point-in-time rows hold all scoring needs; free the export before scoring
-    if engine == "spark":
-        from winmodel.spark import score_rows_on_spark
+    # Worker processes (large inputs only) start now and load while the rows are prepared.
+    workers = worker_count(config, len(crm.opportunities)) if engine == "pandas" else 1
+    with ChunkScorer(model, config, catalogue, version, workers) as scorer:
+        with timer.stage("features"):
+            rows, skipped = open_deal_rows(crm)
+        say(f"scoring {len(rows):,} open deals ({skipped:,} closed deals skipped)"
+            + (f" in {workers} processes" if workers > 1 else ""))
+        check_model_input(model, rows, crm.files.get("opportunities", str(data_path)))
+        del crm  # the point-in-time rows hold all scoring needs; free the export before scoring
+        if engine == "spark":
+            from winmodel.spark import score_rows_on_spark
 
-        scored = score_rows_on_spark(rows, model, config, version, previous_frame, timer=timer)
-    else:
-        chunks = []
-        for start in range(0, max(len(rows), 1), config.chunk_rows):
-            chunk = rows.iloc[start:start + config.chunk_rows]
-            if len(chunk):
-                chunks.append(score_deals(model, chunk, config, catalogue, version, timer=timer))
-        scored = pd.concat(chunks, ignore_index=True) if chunks else score_deals(model, rows, config, catalogue, version)
-        scored = finish_scores(scored, previous_frame)
+            scored = score_rows_on_spark(rows, model, config, version, previous_frame, timer=timer)
+        else:
+            scored = finish_scores(scorer.score(rows, timer), previous_frame)
 
     with timer.stage("drift"):
         # Shares of a feature's bins are measured on at most DRIFT_SAMPLE evenly spaced deals.
