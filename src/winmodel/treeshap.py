@@ -337,20 +337,32 @@ def _build_tree_tables(slots, tree_feature_offset, tree_width, tree_features, tr
         if width < 0:
             continue
         first = tree_leaf_offset[t]
+        decision = np.empty(max(tree_nodes[t], 1), dtype=np.uint8)
         for decisions in range(1 << tree_nodes[t]):
             base = tree_table_offset[t] + decisions * width
+            for j in range(tree_nodes[t]):
+                decision[j] = (decisions >> j) & 1
             for leaf in range(first, first + tree_leaves[t]):
                 k = leaf_k[leaf]
                 if k == 0:
                     continue
-                pattern = (1 << k) - 1
-                start = leaf_path_offset[leaf]
-                for e in range(start, start + leaf_path_length[leaf]):
-                    if ((decisions >> path_node[e]) & 1) != path_left[e]:
-                        pattern &= ~(1 << path_slot[e])
+                pattern = _leaf_pattern(leaf, decision, k, leaf_path_offset, leaf_path_length, path_node, path_left,
+                                        path_slot)
                 entry = leaf_table_offset[leaf] + pattern * k
                 for position in range(k):
                     tree_table[base + slots[leaf_feature_offset[leaf] + position]] += table[entry + position]
+
+
+@nb.njit(inline="always")
+def _leaf_pattern(leaf, decision, k, leaf_path_offset, leaf_path_length, path_node, path_left,
+                  path_slot):  # pragma: no cover
+    """Give the bit pattern of the leaf's path features whose decision the row follows (``decision[node]``)."""
+    pattern = (1 << k) - 1
+    start = leaf_path_offset[leaf]
+    for e in range(start, start + leaf_path_length[leaf]):
+        if decision[path_node[e]] != path_left[e]:
+            pattern &= ~(1 << path_slot[e])
+    return pattern
 
 
 @nb.njit(inline="always")
@@ -410,11 +422,8 @@ def _contributions(matrix, out, bias, max_nodes, node_feature, node_kind, node_t
                 k = leaf_k[leaf]
                 if k == 0:
                     continue
-                pattern = (1 << k) - 1
-                start = leaf_path_offset[leaf]
-                for e in range(start, start + leaf_path_length[leaf]):
-                    if decision[path_node[e]] != path_left[e]:
-                        pattern &= ~(1 << path_slot[e])
+                pattern = _leaf_pattern(leaf, decision, k, leaf_path_offset, leaf_path_length, path_node, path_left,
+                                        path_slot)
                 base = leaf_table_offset[leaf] + pattern * k
                 feature_start = leaf_feature_offset[leaf]
                 for s in range(k):
