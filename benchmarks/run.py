@@ -44,10 +44,11 @@ PACKAGES = ("winmodel", "lightgbm", "shap", "numba", "numpy", "pandas", "scikit-
 # --------------------------------------------------------------------------- measurements in a child process
 
 def _tree_memory_mb(root: int) -> float:
-    """Give the proportional set size (PSS) of ``root`` and all its descendants, in MB.
+    """Give the resident memory of ``root`` and all its descendants, in MB.
 
-    PSS shares each page among the processes that map it, so worker processes are
-    counted without counting what they share twice.
+    Private (anonymous) memory is summed over the processes; file-backed pages
+    (the libraries every worker maps) count once, as the largest process's. Read from
+    ``/proc/<pid>/status``, which costs the measured processes nothing (unlike smaps).
     """
     parents = {}
     for entry in Path("/proc").iterdir():
@@ -62,23 +63,24 @@ def _tree_memory_mb(root: int) -> float:
         children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
         tree.update(children)
         frontier.extend(children)
-    total_kb = 0
+    private_kb, file_kb = 0, 0
     for pid in tree:
         try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total_kb += int(line.split()[1])
-                    break
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                          if line.startswith(("RssAnon", "RssFile", "RssShmem")))
         except OSError:
             continue
-    return total_kb / 1024
+        kb = {name: int(value.split()[0]) for name, value in fields.items()}
+        private_kb += kb.get("RssAnon", 0) + kb.get("RssShmem", 0)
+        file_kb = max(file_kb, kb.get("RssFile", 0))
+    return (private_kb + file_kb) / 1024
 
 
 def _run_child(arguments: list[str]) -> dict:
     """Run this script with ``arguments`` in a fresh process; give its JSON with wall time and peak memory.
 
-    Peak memory is the larger of the process's own peak RSS and the peak summed PSS of its
-    process tree (sampled every 0.2 s), so scoring worker processes are counted.
+    Peak memory is the larger of the process's own peak RSS and the peak memory of its process
+    tree (sampled every 0.2 s, see :func:`_tree_memory_mb`), so scoring worker processes are counted.
     """
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *arguments],
@@ -424,8 +426,9 @@ def main() -> None:
               "deals or more are scored in one worker process per core (`workers` in pipelines/score.yaml); "
               "their stage times are summed over the workers, so they can add up to more than the total. "
               "'one process' is the same input with `workers: 1`. 'x reference' divides our full scoring rate "
-              "by the reference's predict + explain rate. Peak memory counts the worker processes (summed "
-              "proportional set size, sampled every 0.2 s).", ""]
+              "by the reference's predict + explain rate. Peak memory counts the worker processes: their "
+              "private resident memory summed, plus the shared libraries once (from /proc/<pid>/status every "
+              "0.2 s).", ""]
     if spark:
         lines += ["## Spark local[2] vs the pandas engine (same deals)", ""]
         if "error" in spark[0]:

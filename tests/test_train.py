@@ -181,3 +181,79 @@ def test_too_few_deals_stop_training_with_a_clear_message(tmp_path, small_histor
         data / "snapshots.parquet")
     with pytest.raises(GateError, match="too few closed deals"):
         run_train(make_train_config(tmp_path, data), console=QUIET)
+
+
+# --------------------------------------------------------------------------- a failure at every stage
+
+#: Every step of `winmodel train` in order; a failure at any of them must leave `champion` where it was.
+TRAINING_STAGES = [
+    ("winmodel.jobs.train", "load_crm_data"),
+    ("winmodel.jobs.train", "build_training_rows"),
+    ("winmodel.jobs.train", "train_win_model"),
+    ("winmodel.jobs.train", "_log_tables"),
+    ("winmodel.jobs.train", "_log_figures"),
+    ("winmodel.registry", "log_win_model"),
+    ("winmodel.registry", "register"),
+    ("winmodel.registry", "set_alias"),
+    ("winmodel.jobs.train", "_champion_metrics"),
+    ("winmodel.registry", "decide_promotion"),
+    ("winmodel.jobs.train", "render_model_card"),
+    ("winmodel.registry", "export_model"),
+]
+
+
+@pytest.fixture(scope="module")
+def lifecycle_project(tmp_path_factory, small_data_dir, make_train_config):
+    """A project with a champion, and the fitted result that re-runs reuse (the stages after the fit are tested)."""
+    from winmodel.jobs.train import run_train
+
+    root = tmp_path_factory.mktemp("lifecycle")
+    config = make_train_config(root, small_data_dir)
+    first = run_train(config, console=QUIET)
+    assert first.promoted
+    return type("P", (), {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "config": config,
+                          "export": root / "models" / "champion", "result": first.result})
+
+
+def _reuse_fit(monkeypatch, project) -> None:
+    from winmodel.jobs import train as job
+
+    monkeypatch.setattr(job, "train_win_model", lambda *args, **kwargs: project.result)
+
+
+def test_a_rerun_that_does_not_fail_moves_the_champion(lifecycle_project, monkeypatch):
+    """The control for the failure tests: without a failure, the same re-run is promoted."""
+    from winmodel.jobs.train import run_train
+
+    _reuse_fit(monkeypatch, lifecycle_project)
+    before = _champion_version(lifecycle_project)
+    outcome = run_train(lifecycle_project.config, console=QUIET)
+    assert outcome.promoted and _champion_version(lifecycle_project) == outcome.version != before
+    assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == outcome.version
+
+
+FAILURES = [(module, name, RuntimeError) for module, name in TRAINING_STAGES] + [
+    (module, name, KeyboardInterrupt) for module, name in TRAINING_STAGES if name in ("set_alias", "export_model")]
+
+
+@pytest.mark.parametrize(("module", "name", "failure"), FAILURES,
+                         ids=[f"{name}-{failure.__name__}" for _, name, failure in FAILURES])
+def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(lifecycle_project, monkeypatch, module, name,
+                                                                   failure):
+    import importlib
+
+    from winmodel.jobs.train import run_train
+
+    if name != "train_win_model":
+        _reuse_fit(monkeypatch, lifecycle_project)
+
+    def fail(*args, **kwargs):
+        raise failure(f"injected failure in {name}")
+
+    monkeypatch.setattr(importlib.import_module(module), name, fail)
+    before = _champion_version(lifecycle_project)
+    exported = (lifecycle_project.export / "WINMODEL_VERSION").read_text()
+    with pytest.raises(failure, match="injected"):
+        run_train(lifecycle_project.config, console=QUIET)
+    assert _champion_version(lifecycle_project) == before
+    assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == exported

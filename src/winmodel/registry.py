@@ -85,6 +85,14 @@ def set_alias(client: MlflowClient, name: str, alias: str, model_version: str) -
     client.set_registered_model_alias(name, alias, model_version)
 
 
+def restore_alias(client: MlflowClient, name: str, alias: str, model_version: str | None) -> None:
+    """Point ``alias`` back at ``model_version``, or remove it when there was none."""
+    if model_version is None:
+        client.delete_registered_model_alias(name, alias)
+    else:
+        set_alias(client, name, alias, model_version)
+
+
 def load_win_model(model_uri: str) -> WinModel:
     """Give the WinModel inside an MLflow pyfunc model (registry URI, runs:/ URI or a local folder)."""
     loaded = mlflow.pyfunc.load_model(model_uri)

@@ -365,9 +365,14 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         export_dir = None
         if decision.promote:
             registry.set_alias(client, name, registry.CHAMPION, model_version)
-            with console.status("exporting the champion to models/"):
-                registry.export_model(f"models:/{name}/{model_version}", config.tracking.export_dir,
-                                      extra_files={"MODEL_CARD.md": card, "WINMODEL_VERSION": model_version})
+            try:
+                with console.status("exporting the champion to models/"):
+                    registry.export_model(f"models:/{name}/{model_version}", config.tracking.export_dir,
+                                          extra_files={"MODEL_CARD.md": card, "WINMODEL_VERSION": model_version})
+            except BaseException:
+                # The export (scoring's default model) is unchanged: the alias goes back to match it.
+                registry.restore_alias(client, name, registry.CHAMPION, champion_version)
+                raise
             export_dir = config.tracking.export_dir
         say(gate_text)
         _print_summary(console, result, decision, model_version, run.info.run_id, tracking_uri,
