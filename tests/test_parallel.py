@@ -14,7 +14,13 @@ import pytest
 from winmodel.dataset import load_crm_data
 from winmodel.errors import InputError, Problem
 from winmodel.jobs.score import open_deal_rows
-from winmodel.parallel import PARALLEL_MIN_ROWS, ChunkScorer, chunk_bounds, worker_count
+from winmodel.parallel import (
+    MIN_ROWS_PER_WORKER,
+    PARALLEL_MIN_ROWS,
+    ChunkScorer,
+    chunk_bounds,
+    worker_count,
+)
 from winmodel.pipeline_config import ScoreConfig
 from winmodel.reasons import load_catalogue
 
@@ -31,9 +37,11 @@ def test_chunks_cover_every_row_once_in_order_and_balance_the_workers(rows, chun
 
 
 def test_small_inputs_stay_in_one_process_and_the_config_caps_workers():
-    config = ScoreConfig(chunk_rows=10_000)
+    config = ScoreConfig()
     assert worker_count(config, PARALLEL_MIN_ROWS - 1) == 1
     assert worker_count(config.model_copy(update={"workers": 1}), 1_000_000) == 1
+    assert worker_count(config.model_copy(update={"workers": 2}), 60_000) == 2  # one 100k chunk is split
+    assert worker_count(config.model_copy(update={"workers": 8}), 60_000) == 60_000 // MIN_ROWS_PER_WORKER
     assert 1 <= worker_count(config, 1_000_000) <= 100
 
 
@@ -56,9 +64,13 @@ def test_worker_processes_give_the_same_rows_as_one_process(trained_model, train
     pd.testing.assert_frame_equal(alone, side_by_side)
 
 
-def test_a_script_without_a_main_guard_scores_once(trained_project, tmp_path):
+@pytest.mark.parametrize("run_as", ["path", "module"])
+def test_a_script_without_a_main_guard_scores_once(trained_project, tmp_path, run_as):
     """Spawned workers must not run the caller's script again (it would score, and spawn, again)."""
-    script = tmp_path / "score_it.py"
+    package = tmp_path / "jobs"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    script = package / "score_it.py"
     script.write_text(textwrap.dedent(f"""
         from winmodel.dataset import load_crm_data
         from winmodel.jobs.score import open_deal_rows
@@ -72,7 +84,8 @@ def test_a_script_without_a_main_guard_scores_once(trained_project, tmp_path):
         with ChunkScorer(model, ScoreConfig(chunk_rows=100), load_catalogue(), "1", workers=2) as scorer:
             print("scored", len(scorer.score(rows)), "of", len(rows))
     """))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    command = [sys.executable, str(script)] if run_as == "path" else [sys.executable, "-m", "jobs.score_it"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stdout.splitlines() if line.startswith("scored")]
     assert len(lines) == 1

@@ -173,3 +173,13 @@ def test_training_records_the_scenarios_and_the_report(trained_project):
     tables = {item.path for item in client.list_artifacts(run_id, "tables")}
     assert {"tables/scenarios.csv", "tables/win_rate_by_dimension.csv"} <= tables
     assert "profile.md" in {item.path for item in client.list_artifacts(run_id)}
+
+
+def test_profile_refuses_an_out_that_is_a_file(small_data_dir, tmp_path):
+    from winmodel.jobs.profile import run_profile
+
+    taken = tmp_path / "report"
+    taken.write_text("not a folder")
+    with pytest.raises(InputError, match="names a file"):
+        run_profile(small_data_dir, out=taken, charts=False)
+    assert taken.read_text() == "not a folder"

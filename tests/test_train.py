@@ -195,6 +195,7 @@ TRAINING_STAGES = [
     ("winmodel.registry", "log_win_model"),
     ("winmodel.registry", "register"),
     ("winmodel.registry", "set_alias"),
+    ("winmodel.registry", "set_alias@champion"),
     ("winmodel.jobs.train", "_champion_metrics"),
     ("winmodel.registry", "decide_promotion"),
     ("winmodel.jobs.train", "render_model_card"),
@@ -233,7 +234,8 @@ def test_a_rerun_that_does_not_fail_moves_the_champion(lifecycle_project, monkey
 
 
 FAILURES = [(module, name, RuntimeError) for module, name in TRAINING_STAGES] + [
-    (module, name, KeyboardInterrupt) for module, name in TRAINING_STAGES if name in ("set_alias", "export_model")]
+    (module, name, KeyboardInterrupt) for module, name in TRAINING_STAGES
+    if name in ("set_alias", "set_alias@champion", "export_model")]
 
 
 @pytest.mark.parametrize(("module", "name", "failure"), FAILURES,
@@ -247,13 +249,61 @@ def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(lifecycle_pro
     if name != "train_win_model":
         _reuse_fit(monkeypatch, lifecycle_project)
 
-    def fail(*args, **kwargs):
-        raise failure(f"injected failure in {name}")
+    target = importlib.import_module(module)
+    if name == "set_alias@champion":  # the challenger alias moves; moving the champion fails
+        from winmodel.registry import CHAMPION, set_alias
 
-    monkeypatch.setattr(importlib.import_module(module), name, fail)
+        def fail(client, model_name, alias, version):
+            if alias == CHAMPION:
+                raise failure("injected failure in set_alias@champion")
+            set_alias(client, model_name, alias, version)
+
+        monkeypatch.setattr(target, "set_alias", fail)
+    else:
+        def fail(*args, **kwargs):
+            raise failure(f"injected failure in {name}")
+
+        monkeypatch.setattr(target, name, fail)
     before = _champion_version(lifecycle_project)
     exported = (lifecycle_project.export / "WINMODEL_VERSION").read_text()
     with pytest.raises(failure, match="injected"):
         run_train(lifecycle_project.config, console=QUIET)
     assert _champion_version(lifecycle_project) == before
     assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == exported
+
+
+def test_a_failure_after_the_export_switched_keeps_alias_and_export_together(lifecycle_project, monkeypatch):
+    """Interrupted while old copies are pruned: the export holds the new model, and so does the alias."""
+    from winmodel import registry
+    from winmodel.jobs.train import run_train
+
+    _reuse_fit(monkeypatch, lifecycle_project)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt("injected while pruning old exports")
+
+    monkeypatch.setattr(registry, "_prune_exports", interrupted)
+    before = _champion_version(lifecycle_project)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(lifecycle_project.config, console=QUIET)
+    exported = (lifecycle_project.export / "WINMODEL_VERSION").read_text()
+    assert exported != before and _champion_version(lifecycle_project) == exported
+
+
+def test_a_failed_first_export_leaves_no_champion(lifecycle_project, monkeypatch, tmp_path, small_data_dir,
+                                                  make_train_config):
+    from winmodel import registry
+    from winmodel.jobs.train import run_train
+
+    _reuse_fit(monkeypatch, lifecycle_project)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected failure in the first export")
+
+    monkeypatch.setattr(registry, "export_model", fail)
+    config = make_train_config(tmp_path, small_data_dir)
+    with pytest.raises(RuntimeError, match="injected"):
+        run_train(config, console=QUIET)
+    fresh = type("P", (), {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    assert _champion_version(fresh) is None
+    assert not (tmp_path / "models" / "champion").exists()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,6 +33,8 @@ from winmodel.timing import NO_TIMER, StageTimer
 
 #: Below this many deals, starting worker processes (about 3 s each) costs more than it saves.
 PARALLEL_MIN_ROWS = 50_000
+#: Each worker gets at least this many deals.
+MIN_ROWS_PER_WORKER = 25_000
 
 
 def available_cores() -> int:
@@ -43,15 +46,22 @@ def available_cores() -> int:
 
 
 def worker_count(config: ScoreConfig, rows: int) -> int:
-    """Give how many processes should score ``rows`` deals: one for small inputs, else one per core."""
+    """Give how many processes should score ``rows`` deals: one for small inputs, else one per core.
+
+    ``workers`` in the config overrides the core count; every worker gets at least
+    MIN_ROWS_PER_WORKER deals.
+    """
     if rows < PARALLEL_MIN_ROWS:
         return 1
-    chunks = -(-rows // config.chunk_rows)
-    return max(1, min(config.workers or available_cores(), chunks))
+    return max(1, min(config.workers or available_cores(), rows // MIN_ROWS_PER_WORKER))
 
 
 def chunk_bounds(rows: int, chunk_rows: int, workers: int) -> list[tuple[int, int]]:
-    """Give (start, stop) of equal chunks of at most ``chunk_rows``, as many as a multiple of ``workers``."""
+    """Give (start, stop) of equal chunks of at most ``chunk_rows``, in order.
+
+    Their number is a multiple of ``workers`` (so the workers finish together) unless
+    there are fewer rows than that.
+    """
     if rows == 0:
         return []
     count = -(-rows // chunk_rows)
@@ -99,7 +109,7 @@ class ChunkScorer:
                              ignore_index=True)
         bounds = chunk_bounds(len(rows), self.config.chunk_rows, self.workers)
         try:
-            with _spawn_safely():  # a worker that died is replaced on submit
+            with _spawn_safely():  # processes start on submit (Python 3.11: only there, without max_tasks_per_child)
                 futures: list[Future] = [self._pool.submit(_score_chunk, rows.iloc[start:stop])
                                          for start, stop in bounds]
             parts = []
@@ -109,27 +119,43 @@ class ChunkScorer:
                 timer.add(seconds)
         except BrokenProcessPool as error:
             raise RuntimeError(
-                f"a scoring worker process died ({error}); the machine may be short of memory: lower "
-                f"chunk_rows (now {self.config.chunk_rows:,}) or set workers: 1 in the score config") from error
+                f"a scoring worker process died or failed to start ({error}); its traceback, if any, is above. "
+                f"If the machine is short of memory, lower chunk_rows (now {self.config.chunk_rows:,}) or set "
+                f"workers: 1 in the score config; nothing was written") from error
         return pd.concat(parts, ignore_index=True)
+
+
+_SPAWNING = threading.Lock()
+_MISSING = object()
 
 
 @contextmanager
 def _spawn_safely() -> Iterator[None]:
-    """While processes start: this winmodel first on ``sys.path``, and the caller's script hidden."""
+    """While processes start: this winmodel first on ``sys.path``, and the caller's main module hidden.
+
+    Spawn re-imports ``__main__`` in every worker, from its file (``python script.py``) or
+    its module name (``python -m package.script``); both are hidden, so unguarded
+    top-level code of the caller never runs again. One thread at a time.
+    """
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    saved_path = list(sys.path)
-    sys.path[:] = [root] + [entry for entry in saved_path if os.path.abspath(entry or ".") != root]
-    main = sys.modules.get("__main__")
-    hidden = getattr(main, "__file__", None) if getattr(main, "__spec__", None) is None else None
-    if hidden is not None:
-        del main.__file__  # spawn would otherwise run the script again in every worker
-    try:
-        yield
-    finally:
-        sys.path[:] = saved_path
-        if hidden is not None:
-            main.__file__ = hidden
+    with _SPAWNING:
+        saved_path = list(sys.path)
+        sys.path[:] = [root] + [entry for entry in saved_path if os.path.abspath(entry or ".") != root]
+        main = sys.modules.get("__main__")
+        saved = {name: getattr(main, name, _MISSING) for name in ("__file__", "__spec__")} if main else {}
+        for name, value in saved.items():
+            if value is not _MISSING:
+                if name == "__file__":
+                    delattr(main, name)
+                else:
+                    setattr(main, name, None)
+        try:
+            yield
+        finally:
+            sys.path[:] = saved_path
+            for name, value in saved.items():
+                if value is not _MISSING:
+                    setattr(main, name, value)
 
 
 _WORKER: dict = {}

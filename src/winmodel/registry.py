@@ -76,8 +76,12 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """Give the version behind ``name@alias``, or None when there is none."""
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as error:
+        # No such model, or no such alias (MLflow 3 reports the latter as an invalid parameter).
+        # Anything else (the store is unreachable) must not read as "there is no champion".
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
 
 
 def set_alias(client: MlflowClient, name: str, alias: str, model_version: str) -> None:

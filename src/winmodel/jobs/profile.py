@@ -53,6 +53,10 @@ def run_profile(data: Path, *, mapping: Path | None = None, since: str | pd.Time
 
     console = console or Console()
     since_date = _parse_since(since)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(Problem(file=str(out), column=None, problem="--out names a file, not a folder",
+                                 fix="give a folder for the report (it is created if missing)"))
     crm = load_crm_data(Path(data), mapping)
     closed = closed_deals(crm.opportunities, since_date)
     if closed.empty:
@@ -66,7 +70,6 @@ def run_profile(data: Path, *, mapping: Path | None = None, since: str | pd.Time
     support = default_min_deals(len(closed)) if min_deals is None else min_deals
     period = _period_text(closed, since_date)
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # Values come from the export: neutralise any that a spreadsheet would run as a formula.
     files = {"dimensions": write_table_atomic(neutralise_spreadsheet_formulas(dimensions),

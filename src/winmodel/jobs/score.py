@@ -159,7 +159,8 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
     say(f"model: version {version} ({used_uri})")
 
     # Worker processes (large inputs only) start now and load while the rows are prepared.
-    workers = worker_count(config, len(crm.opportunities)) if engine == "pandas" else 1
+    open_deals = int(crm.opportunities["status"].eq("open").sum())
+    workers = worker_count(config, open_deals) if engine == "pandas" else 1
     with ChunkScorer(model, config, catalogue, version, workers) as scorer:
         with timer.stage("features"):
             rows, skipped = open_deal_rows(crm)

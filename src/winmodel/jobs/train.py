@@ -364,20 +364,39 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         client.update_model_version(name, model_version, description=card[:5000])
         export_dir = None
         if decision.promote:
-            registry.set_alias(client, name, registry.CHAMPION, model_version)
+            export_dir = config.tracking.export_dir
             try:
+                registry.set_alias(client, name, registry.CHAMPION, model_version)
                 with console.status("exporting the champion to models/"):
-                    registry.export_model(f"models:/{name}/{model_version}", config.tracking.export_dir,
+                    registry.export_model(f"models:/{name}/{model_version}", export_dir,
                                           extra_files={"MODEL_CARD.md": card, "WINMODEL_VERSION": model_version})
             except BaseException:
-                # The export (scoring's default model) is unchanged: the alias goes back to match it.
-                registry.restore_alias(client, name, registry.CHAMPION, champion_version)
+                _keep_alias_with_export(client, name, model_version, champion_version, export_dir, say)
                 raise
-            export_dir = config.tracking.export_dir
         say(gate_text)
         _print_summary(console, result, decision, model_version, run.info.run_id, tracking_uri,
                        time.monotonic() - started)
         return TrainOutcome(run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir)
+
+
+def _keep_alias_with_export(client, name: str, model_version: str, previous: str | None, export_dir: Path,
+                            say) -> None:
+    """After a failed promotion, point ``champion`` at the model the export holds (scoring's default).
+
+    The export is switched in one rename: it holds either the new model (the failure came after,
+    e.g. while old copies were pruned) or the previous one, and the alias follows it.
+    """
+    from winmodel import registry
+
+    stamp = Path(export_dir) / "WINMODEL_VERSION"
+    exported = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else None
+    if exported == model_version:
+        return
+    try:
+        registry.restore_alias(client, name, registry.CHAMPION, previous)
+    except Exception as error:  # the original failure matters more; say how to repair by hand
+        say(f"[red]could not put the champion alias back on version {previous}[/red] ({error}); run: "
+            f"mlflow.MlflowClient().set_registered_model_alias({name!r}, 'champion', {previous!r})")
 
 
 def _print_summary(console: Console, result: TrainingResult, decision, model_version: str, run_id: str,
