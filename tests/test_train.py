@@ -47,6 +47,10 @@ def test_sufficiency_stops_below_40_and_warns_below_200():
 def test_gate_promotes_without_champion_and_refuses_a_worse_challenger():
     settings = GateSettings()
     assert decide_promotion({"brier": 0.2, "roc_auc": 0.7}, None, settings).promote
+    no_signal = decide_promotion({"brier": 0.2303, "roc_auc": 0.46}, None, settings, base_rate_brier=0.2286)
+    assert not no_signal.promote and "base rate" in no_signal.reason
+    allowed = settings.model_copy(update={"require_beats_base_rate": False})
+    assert decide_promotion({"brier": 0.2303, "roc_auc": 0.46}, None, allowed, base_rate_brier=0.2286).promote
     champion = {"brier": 0.150, "roc_auc": 0.850}
     assert decide_promotion({"brier": 0.152, "roc_auc": 0.845}, champion, settings).promote
     worse_brier = decide_promotion({"brier": 0.160, "roc_auc": 0.850}, champion, settings)

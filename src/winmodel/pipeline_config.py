@@ -138,6 +138,8 @@ class GateSettings(_Section):
     #: When the champion cannot score today's data (its input columns are gone), keep it unless this
     #: is true. Set it once, deliberately, after a change of CRM fields.
     replace_incompatible_champion: bool = False
+    #: Refuse a challenger whose holdout Brier is worse than always predicting the base rate.
+    require_beats_base_rate: bool = True
 
 
 class TrackingSettings(_Section):

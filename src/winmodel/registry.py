@@ -120,13 +120,21 @@ class GateDecision:
 
 
 def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | None,
-                     settings: GateSettings) -> GateDecision:
+                     settings: GateSettings, base_rate_brier: float | None = None) -> GateDecision:
     """Give the gate's decision from holdout metrics of both models on the same deals.
 
-    The challenger is promoted when there is no champion, or when its Brier score
-    is not worse than the champion's by more than ``max_brier_increase`` (relative)
-    and its AUC not lower by more than ``max_auc_drop``.
+    A challenger whose Brier score is worse than the base rate's on the same holdout
+    (``base_rate_brier``) learned nothing usable and is refused, unless
+    ``require_beats_base_rate`` is off. Otherwise it is promoted when there is no
+    champion, or when its Brier score is not worse than the champion's by more than
+    ``max_brier_increase`` (relative) and its AUC not lower by more than ``max_auc_drop``.
     """
+    if (settings.require_beats_base_rate and base_rate_brier is not None
+            and challenger["brier"] > base_rate_brier):
+        return GateDecision(False, (f"challenger does not beat the base rate: Brier {challenger['brier']:.4f} vs "
+                                    f"{base_rate_brier:.4f} for always predicting the training win rate; the "
+                                    "data shows no usable signal (set gate.require_beats_base_rate: false to "
+                                    "register it anyway)"), challenger, champion)
     if champion is None:
         return GateDecision(True, "no champion yet", challenger, None)
     if champion.get("unusable"):

@@ -351,7 +351,9 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         name = config.tracking.registered_model
         registry.set_alias(client, name, registry.CHALLENGER, model_version)
         champion_metrics, champion_version = _champion_metrics(client, config, result, rows, say)
-        decision = registry.decide_promotion(challenger_metrics, champion_metrics, config.gate)
+        briers = result.holdout_metrics.set_index("method")["brier"]
+        base_rate_brier = float(briers["base_rate"]) if "base_rate" in briers else None
+        decision = registry.decide_promotion(challenger_metrics, champion_metrics, config.gate, base_rate_brier)
         gate_text = (f"{'PROMOTED' if decision.promote else 'NOT PROMOTED'}: version {model_version} — "
                      f"{decision.reason}" + (f" (champion was version {champion_version})" if champion_version else ""))
         mlflow.set_tags({"winmodel.gate": "promoted" if decision.promote else "refused",
