@@ -40,8 +40,9 @@ def test_small_inputs_stay_in_one_process_and_the_config_caps_workers():
     config = ScoreConfig()
     assert worker_count(config, PARALLEL_MIN_ROWS - 1) == 1
     assert worker_count(config.model_copy(update={"workers": 1}), 1_000_000) == 1
-    assert worker_count(config.model_copy(update={"workers": 2}), 60_000) == 2  # one 100k chunk is split
-    assert worker_count(config.model_copy(update={"workers": 8}), 60_000) == 60_000 // MIN_ROWS_PER_WORKER
+    assert worker_count(config.model_copy(update={"workers": 2}), PARALLEL_MIN_ROWS) == 2
+    many = config.model_copy(update={"workers": 10_000})
+    assert worker_count(many, PARALLEL_MIN_ROWS) == PARALLEL_MIN_ROWS // MIN_ROWS_PER_WORKER
     assert 1 <= worker_count(config, 1_000_000) <= 100
 
 
