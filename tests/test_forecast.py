@@ -74,6 +74,103 @@ def test_blank_values_are_refused():
     assert bookings_distribution([], []).mean == 0.0
 
 
+# --------------------------------------------------------------------------- the shared shift
+
+def _shifted_totals(amount, probability, sigma, draws, seed):
+    """Give totals simulated the plain way: one normal shift of all log-odds per draw, then coin flips."""
+    from scipy.special import expit, logit
+
+    rng = np.random.default_rng(seed)
+    shift = rng.normal(0.0, sigma, (draws, 1))
+    # The band keeps each deal's average probability: log-odds stretched as in winmodel.forecast.
+    log_odds = logit(probability) * np.sqrt(1 + np.pi * sigma**2 / 8)
+    return (rng.random((draws, len(amount))) < expit(log_odds + shift)) @ amount
+
+
+def test_a_shared_shift_keeps_the_mean_and_widens_the_band_as_simulated():
+    rng = np.random.default_rng(3)
+    amount, probability = rng.uniform(1e3, 1e5, 300), rng.uniform(0.05, 0.95, 300)
+    independent = bookings_distribution(amount, probability, draws=20_000)
+    shifted = bookings_distribution(amount, probability, shift_sigma=0.3, draws=20_000)
+    assert shifted.mean == independent.mean == pytest.approx(float(amount @ probability))
+    assert shifted.p90 - shifted.p10 > 1.3 * (independent.p90 - independent.p10)
+    simulated = _shifted_totals(amount, probability, 0.3, 40_000, seed=4)
+    # The centred shift keeps the average: the simulated mean matches sum(amount * p).
+    assert simulated.mean() == pytest.approx(shifted.mean, rel=0.005)
+    assert shifted.std == pytest.approx(simulated.std(), rel=0.03)
+    for level, value in zip((0.1, 0.5, 0.9), (shifted.p10, shifted.p50, shifted.p90), strict=True):
+        assert value == pytest.approx(np.quantile(simulated, level), rel=0.01)
+
+
+def test_a_shared_shift_on_the_exact_path_matches_monte_carlo():
+    rng = np.random.default_rng(5)
+    amount, probability = rng.uniform(1, 10, 9), rng.uniform(0.1, 0.9, 9)
+    exact = bookings_distribution(amount, probability, shift_sigma=0.8)
+    sampled = bookings_distribution(amount, probability, shift_sigma=0.8, exact_max_deals=0, draws=60_000)
+    assert exact.std == sampled.std > bookings_distribution(amount, probability).std
+    assert sampled.p10 == pytest.approx(exact.p10, abs=1.5)
+    assert sampled.p90 == pytest.approx(exact.p90, abs=1.5)
+    with pytest.raises(ValueError, match="shift_sigma"):
+        bookings_distribution(amount, probability, shift_sigma=-0.1)
+
+
+def test_period_shift_finds_the_shift_that_made_the_outcomes():
+    from scipy.special import expit, logit
+
+    from winmodel.forecast import period_shift
+
+    rng = np.random.default_rng(6)
+    amount, probability = rng.uniform(1e3, 5e4, 40_000), rng.uniform(0.05, 0.9, 40_000)
+    won = rng.random(40_000) < expit(logit(probability) + 0.4)
+    shift, standard_error = period_shift(amount, probability, won)
+    assert abs(shift - 0.4) < 3 * standard_error
+    assert 0.005 < standard_error < 0.05
+    assert period_shift(amount[:10], probability[:10], np.zeros(10, dtype=bool)) is None
+
+
+def _errors_table(shifts, deals=1_500, seed=7, start="2024-01"):
+    """Give a forecast-error table of monthly periods whose outcomes moved by ``shifts`` (log-odds)."""
+    from scipy.special import expit, logit
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for offset, shift in enumerate(shifts):
+        period = pd.Period(start, "M") + offset
+        probability = rng.uniform(0.05, 0.8, deals)
+        won = rng.random(deals) < expit(logit(probability) + shift)
+        frames.append(pd.DataFrame({
+            "period": str(period), "opportunity_id": [f"{period}-{i}" for i in range(deals)],
+            "amount": rng.uniform(1e3, 1e5, deals), "probability": probability,
+            "status": np.where(won, "won", "lost"),
+            "close_date": period.start_time + pd.to_timedelta(rng.integers(0, 120, deals), unit="D"),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_the_shared_shift_is_measured_from_resolved_months_only():
+    from winmodel.forecast import MIN_SHIFT_PERIODS, estimate_shared_shift
+
+    moving = _errors_table(np.random.default_rng(8).normal(0.0, 0.3, 18))
+    after = pd.Timestamp("2026-01-01")
+    measured = estimate_shared_shift(moving, after)
+    assert measured.measured and len(measured.periods) == 12  # the latest 12 of 18 resolved months
+    assert 0.15 < measured.sigma < 0.5
+    assert estimate_shared_shift(_errors_table(np.zeros(18)), after).sigma < 0.08  # independent deals: ~0
+
+    # Deals close within 120 days of their month's start: on 2024-06-01 January and February are
+    # resolved, March (closing until late June) is not, April and May even less.
+    early = estimate_shared_shift(moving, pd.Timestamp("2024-06-01"))
+    assert early.periods["period"].tolist() == ["2024-01", "2024-02"]
+    assert not early.measured and early.sigma == 0.0
+    assert "independent" in early.describe() and str(MIN_SHIFT_PERIODS) in early.describe()
+    # Outcomes after the day do not count, whatever they are.
+    cutoff = pd.Timestamp("2025-01-01")
+    later = moving["close_date"] >= cutoff
+    flipped = moving.assign(status=moving["status"].where(~later, moving["status"].map({"won": "lost",
+                                                                                         "lost": "won"})))
+    assert estimate_shared_shift(flipped, cutoff).sigma == estimate_shared_shift(moving, cutoff).sigma
+
+
 # --------------------------------------------------------------------------- periods
 
 @pytest.fixture
@@ -177,17 +274,22 @@ def test_replay_refits_only_on_outcomes_known_at_each_period_start(trained_model
     def spying_refit(model, training_rows, cutoff, train_config):
         selected.clear()
         refitted = refit_at(model, training_rows, cutoff, train_config)
-        used.append(pd.concat(selected))
+        used.append((pd.Timestamp(cutoff), pd.concat(selected)))
         return refitted
 
     monkeypatch.setattr(winmodel.train, "_train_mask", spying_train_mask)
     monkeypatch.setattr(winmodel.train, "_window", spying_window)
     replay = backtest_forecast(trained_model, rows, history, final_amount, config, as_of=crm.as_of, periods=2,
-                               draws=2_000, refit=spying_refit)
-    # Judged against each replayed period's first day, whatever the replay passed to the refit.
+                               warmup_periods=3, draws=2_000, refit=spying_refit)
+    # Judged against each period's first day (replayed, or earlier ones replayed to measure the shared
+    # shift), whatever the replay passed to the refit.
     cutoffs = pd.to_datetime(replay.periods.drop_duplicates("period")["cutoff"]).tolist()
-    assert len(cutoffs) == len(used) == 2
-    for cutoff, seen in zip(cutoffs, used, strict=True):
+    refit_days = [day for day, _ in used]
+    assert refit_days == sorted(refit_days) and refit_days[-2:] == cutoffs
+    assert len(used) > 2 and refit_days[0] < cutoffs[0]  # the warm-up periods were refitted too
+    first = pd.Period(cutoffs[0], "M")
+    assert {pd.Period(day, "M") for day in refit_days[:-2]} <= {first - k for k in (1, 2, 3)}
+    for cutoff, seen in used:
         assert len(seen) > 0
         assert (seen["close_date"] < cutoff).all(), "the refit learned from an outcome after the period start"
         assert (seen["as_of_date"] < cutoff).all()
@@ -246,6 +348,54 @@ def test_forecast_command_reads_a_scored_file(scored, tmp_path, monkeypatch, cap
     assert code == 1 and "win_probability" in printed and "winmodel score" in printed
     code, printed = _run(monkeypatch, capsys, "forecast", "--backtest")
     assert code == 2 and "--data" in printed
+
+
+def test_training_measures_the_shared_shift_and_exports_it(trained_project, trained_model):
+    import json
+
+    from winmodel.forecast import FORECAST_BAND_FILE
+
+    measured = trained_model.metadata["forecast_shift"]
+    band = json.loads((trained_project.export_dir / FORECAST_BAND_FILE).read_text())
+    assert band == measured
+    assert band["sigma"] >= 0 and band["by"] == "month"
+    assert band["periods"] >= 3, "the small history should resolve enough months to measure the shift"
+    assert pd.Period(band["last_period"]) < pd.Timestamp(trained_project.outcome.result.final_fold.test_end
+                                                          ).to_period("M")
+
+
+def test_forecast_command_widens_the_range_by_the_models_shared_shift(scored, tmp_path, monkeypatch, capsys):
+    import json
+
+    from winmodel.forecast import FORECAST_BAND_FILE
+
+    many = pd.concat([scored.assign(opportunity_id=scored["opportunity_id"] + str(i)) for i in range(40)])
+    scored_file = tmp_path / "scored.csv"
+    many.assign(model_version="3").to_csv(scored_file, index=False)
+    measured, unmeasured, broken = (tmp_path / name for name in ("measured", "unmeasured", "broken"))
+    for folder in (measured, unmeasured, broken):
+        folder.mkdir()
+        (folder / "WINMODEL_VERSION").write_text("3\n")
+    (measured / FORECAST_BAND_FILE).write_text(json.dumps({"sigma": 0.5, "description": "sigma 0.5 measured"}))
+    (broken / FORECAST_BAND_FILE).write_text("{not json")
+
+    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(unmeasured),
+                         "--out", str(tmp_path / "independent.csv"))
+    assert code == 0 and "independent" in printed
+    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(measured),
+                         "--out", str(tmp_path / "shifted.csv"))
+    assert code == 0 and "sigma 0.5 measured" in printed and "scored by model version" not in printed
+    independent, shifted = (pd.read_csv(tmp_path / name).set_index("period") for name in
+                            ("independent.csv", "shifted.csv"))
+    assert np.allclose(shifted["expected"], independent["expected"])
+    assert ((shifted["p90"] - shifted["p10"]) > (independent["p90"] - independent["p10"])).all()
+    assert np.allclose(shifted["crm_p90"], independent["crm_p90"])  # the CRM's band is not the model's
+
+    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(broken))
+    assert code == 1 and FORECAST_BAND_FILE in printed and "make train" in printed
+    (measured / "WINMODEL_VERSION").write_text("4\n")
+    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(measured))
+    assert code == 0 and "scored by model version 3" in printed and "version 4" in printed
 
 
 def test_forecast_backtest_command_on_the_small_project(trained_project, tmp_path, monkeypatch, capsys):

@@ -158,10 +158,11 @@ def forecast(
     backtest: Annotated[bool, typer.Option("--backtest", help="Replay past periods instead: refit at each period start, compare with what was won.")] = False,
     data: Annotated[Path | None, typer.Option(help="With --backtest: the CRM history (export file or folder, with snapshots).")] = None,
     mapping: Annotated[Path | None, typer.Option(help="With --backtest: YAML mapping of the history.")] = None,
-    model: Annotated[str | None, typer.Option(help="With --backtest: model URI or folder whose recipe is replayed. Default: winmodel@champion, else models/champion.")] = None,
+    model: Annotated[str | None, typer.Option(help="With --backtest: model URI or folder whose recipe is replayed (default winmodel@champion, else models/champion). With --input: the exported model folder whose measured shared shift widens the range (default models/champion).")] = None,
     config: Annotated[Path | None, typer.Option(help="With --backtest: training config (default pipelines/train.yaml).")] = None,
     periods: Annotated[int, typer.Option(min=1, help="With --backtest: number of resolved periods to replay.")] = 8,
     max_open_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --backtest: a period counts as resolved when at most this share of its deals is still open.")] = 0.05,
+    warmup_periods: Annotated[int | None, typer.Option(min=0, help="With --backtest: earlier periods replayed only to measure the range's shared shift. Default: forecast.shift_months of the config.")] = None,
 ) -> None:
     """Expected bookings by expected close period with P10/P50/P90, beside the CRM's stage-weighted forecast."""
     from winmodel.jobs.forecast import run_forecast, run_forecast_backtest
@@ -172,12 +173,12 @@ def forecast(
         if data is None:
             raise typer.BadParameter("--backtest needs --data PATH (the CRM history)", param_hint="--data")
         run_forecast_backtest(data, mapping=mapping, model_uri=model, config_path=config, by=by, periods=periods,
-                              max_open_share=max_open_share, out=out)
+                              max_open_share=max_open_share, warmup_periods=warmup_periods, out=out)
         return
     if input_path is None:
         raise typer.BadParameter("give --input SCORED (a file from `winmodel score`), or --backtest --data PATH",
                                  param_hint="--input")
-    run_forecast(input_path, by=by, out=out, seed=seed)
+    run_forecast(input_path, by=by, out=out, model_dir=Path(model) if model else None, seed=seed)
 
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(

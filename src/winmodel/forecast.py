@@ -1,17 +1,27 @@
 """Expected bookings with a range, and an honest replay of past forecasts.
 
-A pipeline's bookings are a sum of independent bets: deal *i* brings its
+A pipeline's bookings are a sum of bets: deal *i* brings its
 amount with probability *p_i*, nothing otherwise. Their total is distributed
-as ``sum(amount_i * Bernoulli(p_i))``: the mean is exact (``sum(amount_i *
+as ``sum(amount_i * Bernoulli(p_i))`` when deals are independent: the mean is exact (``sum(amount_i *
 p_i)``), the quantiles come from exact enumeration for a handful of deals and
 from Monte Carlo with a fixed seed otherwise (vectorised, in chunks, so a large
 pipeline does not fill memory). The CRM's stage-weighted forecast is the same
 sum with ``crm_probability / 100`` in place of the model's probability.
 
-Independence is an assumption: deals that move together (one buyer's budget
-freeze, a competitor's price cut, a whole quarter slipping) make the real
-range wider than the band. :func:`backtest_forecast` measures how often the
-band covered what was actually won.
+Deals are not independent: a month where the market turns, or where the model
+is a little too pessimistic, moves every deal of the month the same way. The
+band therefore adds a *shared shift*: each Monte Carlo draw moves the log-odds
+of all the period's deals by the same ``z ~ N(0, sigma^2)``. ``sigma`` is
+measured, never assumed: forecasts of past months are rebuilt as of each
+month's first day with the recipe refitted on what was known then
+(:func:`replay_forecast_errors`); for each month resolved since, the shift
+that would have made its forecast match what was won is found, and the part
+of those shifts' spread that independent deals cannot explain is kept
+(:func:`estimate_shared_shift`, method of moments). Training measures it on
+the latest resolved months and stores it with the model
+(:func:`measure_shared_shift`); :func:`backtest_forecast` measures it again at
+each replayed period's start from the months before it, and reports how often
+the band covered what was won.
 
 The replay (:func:`backtest_forecast`) rebuilds, for each past period, the
 forecast that could have been made on its first day ``t``: the model's recipe
@@ -24,6 +34,7 @@ won for.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +42,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import expit, logit
 
+from winmodel.errors import GateError
 from winmodel.features import AS_OF, EXPECTED_CLOSE, select_latest_rows
 from winmodel.model import WinModel
 from winmodel.pipeline_config import TrainConfig
@@ -47,11 +61,22 @@ EXACT_MAX_DEALS = 12
 #: Uniform draws per Monte Carlo chunk (deals x draws): bounds memory at about 40 MB.
 CHUNK_CELLS = 2_000_000
 QUANTILES = (0.1, 0.5, 0.9)
+#: Gauss-Hermite nodes for the exact path's integral over the shared shift.
+SHIFT_NODES = 40
+#: The shared shift is measured on at most this many of the latest resolved periods by default...
+SHIFT_WINDOW = 12
+#: ...and only from this many on (fewer cannot tell a shared shift from chance: the band keeps deals independent).
+MIN_SHIFT_PERIODS = 3
 
 FORECAST_COLUMNS = ("period", "deals", "pipeline_amount", "expected", "p10", "p50", "p90",
                     "crm_weighted", "crm_p10", "crm_p90")
 BACKTEST_COLUMNS = ("period", "cutoff", "method", "deals", "unresolved_dropped", "pipeline_amount",
-                    "forecast", "p10", "p50", "p90", "actual", "error", "abs_error", "covered")
+                    "forecast", "p10", "p50", "p90", "actual", "error", "abs_error", "covered",
+                    "shift_sigma", "shift_periods")
+#: The file beside an exported model that carries its forecast band's shared shift (read without loading it).
+FORECAST_BAND_FILE = "FORECAST_BAND.json"
+ERROR_COLUMNS = ("period", "opportunity_id", "amount", "probability", "status", "close_date")
+SHIFT_COLUMNS = ("period", "deals", "shift", "standard_error")
 METHODS = ("winmodel", "stage_weighted")
 
 
@@ -67,38 +92,77 @@ class Bookings:
 
 
 def bookings_distribution(amount: Sequence[float] | np.ndarray, probability: Sequence[float] | np.ndarray, *,
-                          draws: int = DEFAULT_DRAWS, seed: int | Sequence[int] = 0,
+                          shift_sigma: float = 0.0, draws: int = DEFAULT_DRAWS, seed: int | Sequence[int] = 0,
                           exact_max_deals: int = EXACT_MAX_DEALS, chunk_cells: int = CHUNK_CELLS) -> Bookings:
     """Give mean, P10, P50, P90 and standard deviation of ``sum(amount * Bernoulli(probability))``.
 
-    Deals are independent. Mean and standard deviation are exact; quantiles are
-    exact (inverted CDF: the smallest total whose cumulative probability reaches
-    the level) up to ``exact_max_deals`` deals, else Monte Carlo estimates from
-    ``draws`` draws seeded by ``seed`` (the same seed gives the same figures,
-    whatever ``chunk_cells``).
+    With ``shift_sigma`` 0 the deals are independent. Otherwise every deal's
+    log-odds move together by one ``z ~ N(0, shift_sigma^2)`` (the shared shift,
+    see the module notes), centred so that each deal's average probability stays
+    ``probability``: the mean is ``sum(amount * probability)`` either way. Mean and
+    standard deviation are exact (the shift integrated by Gauss-Hermite
+    quadrature); quantiles are exact (inverted CDF: the smallest total whose
+    cumulative probability reaches the level) up to ``exact_max_deals`` deals,
+    else Monte Carlo estimates from ``draws`` draws seeded by ``seed`` (the same
+    seed gives the same figures, whatever ``chunk_cells``).
     """
     amount = np.asarray(amount, dtype=float)
     probability = np.clip(np.asarray(probability, dtype=float), 0.0, 1.0)
     if amount.shape != probability.shape:
         raise ValueError(f"amount and probability differ in length: {amount.shape} vs {probability.shape}")
+    if not (np.isfinite(shift_sigma) and shift_sigma >= 0):
+        raise ValueError(f"shift_sigma must be a finite number >= 0, got {shift_sigma!r}")
     if len(amount) == 0:
         return Bookings(0.0, 0.0, 0.0, 0.0, 0.0)
     if not (np.isfinite(amount).all() and np.isfinite(probability).all()):
         raise ValueError("amount and probability must be finite (no blanks)")
     mean = float(amount @ probability)
-    std = float(np.sqrt(np.sum(amount**2 * probability * (1 - probability))))
+    nodes, weights = _shift_nodes(shift_sigma)
+    shifted = _shifted_probability(probability, shift_sigma, nodes)  # one row per node
+    expected = shifted @ amount
+    within = (shifted * (1 - shifted)) @ amount**2
+    std = float(np.sqrt(weights @ within + weights @ (expected - weights @ expected) ** 2))
     if len(amount) <= exact_max_deals:
-        quantiles = _exact_quantiles(amount, probability)
+        quantiles = _exact_quantiles(amount, shifted, weights)
     else:
-        quantiles = _sampled_quantiles(amount, probability, draws, seed, chunk_cells)
+        quantiles = _sampled_quantiles(amount, probability, shift_sigma, draws, seed, chunk_cells)
     return Bookings(mean, *(float(q) for q in quantiles), std)
 
 
-def _exact_quantiles(amount: np.ndarray, probability: np.ndarray) -> np.ndarray:
-    """Give P10, P50, P90 by enumerating every won/lost outcome of a few deals."""
+def _shift_nodes(shift_sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Give the shared shift's quadrature nodes and weights (one node at 0 when there is no shift)."""
+    if shift_sigma == 0:
+        return np.zeros(1), np.ones(1)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(SHIFT_NODES)
+    return nodes * shift_sigma, weights / weights.sum()
+
+
+def _centred_log_odds(probability: np.ndarray, shift_sigma: float) -> np.ndarray:
+    """Give log-odds that, shifted by ``N(0, shift_sigma^2)``, average back to ``probability``.
+
+    A symmetric shift of the log-odds pulls the average probability towards
+    one half; stretching the log-odds by ``sqrt(1 + pi * sigma^2 / 8)`` undoes
+    that (the probit approximation of the logistic-normal mean; for the shifts
+    measured here it is exact to about 1e-4).
+    """
+    with np.errstate(divide="ignore"):
+        return logit(probability) * np.sqrt(1 + np.pi * shift_sigma**2 / 8)
+
+
+def _shifted_probability(probability: np.ndarray, shift_sigma: float, shifts: np.ndarray) -> np.ndarray:
+    """Give each deal's probability under each shift (one row per shift)."""
+    if shift_sigma == 0:
+        return np.broadcast_to(probability, (len(shifts), len(probability)))
+    return expit(_centred_log_odds(probability, shift_sigma)[None, :] + shifts[:, None])
+
+
+def _exact_quantiles(amount: np.ndarray, shifted: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Give P10, P50, P90 by enumerating every won/lost outcome of a few deals, averaged over the shifts."""
     outcomes = (np.arange(2 ** len(amount))[:, None] >> np.arange(len(amount))) & 1
     totals = outcomes @ amount
-    chance = np.prod(np.where(outcomes == 1, probability, 1 - probability), axis=1)
+    chance = np.zeros(len(totals))
+    for probability, weight in zip(shifted, weights, strict=True):
+        chance += weight * np.prod(np.where(outcomes == 1, probability, 1 - probability), axis=1)
     order = np.argsort(totals, kind="stable")
     cumulative = np.cumsum(chance[order])
     # A small tolerance so that P(total <= x) = 0.1 exactly counts as reaching the 10 % level.
@@ -106,16 +170,21 @@ def _exact_quantiles(amount: np.ndarray, probability: np.ndarray) -> np.ndarray:
     return totals[order][np.minimum(index, len(order) - 1)]
 
 
-def _sampled_quantiles(amount: np.ndarray, probability: np.ndarray, draws: int, seed: int | Sequence[int],
-                       chunk_cells: int) -> np.ndarray:
+def _sampled_quantiles(amount: np.ndarray, probability: np.ndarray, shift_sigma: float, draws: int,
+                       seed: int | Sequence[int], chunk_cells: int) -> np.ndarray:
     """Give P10, P50, P90 from ``draws`` Monte Carlo totals, drawn in chunks of whole draws."""
     rng = np.random.default_rng(seed)
+    if shift_sigma:
+        # The shifts come from their own stream, so the deals' draws are those of the unshifted band.
+        shifts = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).normal(0.0, shift_sigma, draws)
+        log_odds = _centred_log_odds(probability, shift_sigma)
     totals = np.empty(draws)
     rows = max(1, chunk_cells // len(amount))
     for start in range(0, draws, rows):
         stop = min(start + rows, draws)
         # Draws are consumed row by row, so the totals do not depend on the chunk size.
-        won = rng.random((stop - start, len(amount))) < probability
+        uniform = rng.random((stop - start, len(amount)))
+        won = uniform < (expit(log_odds[None, :] + shifts[start:stop, None]) if shift_sigma else probability)
         totals[start:stop] = won @ amount
     return np.quantile(totals, QUANTILES, method="inverted_cdf")
 
@@ -133,7 +202,7 @@ def _period_seed(seed: int, period: pd.Period | None) -> list[int]:
 
 
 def forecast_by_period(deals: pd.DataFrame, *, by: Period = "month", probability: str = "win_probability",
-                       draws: int = DEFAULT_DRAWS, seed: int = 0) -> pd.DataFrame:
+                       shift_sigma: float = 0.0, draws: int = DEFAULT_DRAWS, seed: int = 0) -> pd.DataFrame:
     """Give expected bookings per expected close period, with P10/P50/P90 and the CRM's stage-weighted forecast.
 
     Needs ``amount``, ``close_date`` (the expected close date of an open deal)
@@ -141,6 +210,8 @@ def forecast_by_period(deals: pd.DataFrame, *, by: Period = "month", probability
     when present. Rows lacking any of the needed values are left out (the caller
     reports them). One row per period in time order, then a ``total`` row whose
     range is that of the whole pipeline (not the sum of the periods' ranges).
+    The model's band includes the shared shift ``shift_sigma`` (measured by
+    training); the CRM's band treats its deals as independent.
     """
     frame = pd.DataFrame({
         "amount": pd.to_numeric(deals["amount"], errors="coerce"),
@@ -155,7 +226,7 @@ def forecast_by_period(deals: pd.DataFrame, *, by: Period = "month", probability
     groups = [(period, part) for period, part in frame.groupby("period", sort=True)]
     groups.append((None, frame))
     for period, part in groups:
-        model = bookings_distribution(part["amount"], part["probability"], draws=draws,
+        model = bookings_distribution(part["amount"], part["probability"], shift_sigma=shift_sigma, draws=draws,
                                       seed=_period_seed(seed, period))
         record = {"period": "total" if period is None else str(period), "deals": len(part),
                   "pipeline_amount": float(part["amount"].sum()), "expected": model.mean,
@@ -203,6 +274,166 @@ def deals_expected_in(history: pd.DataFrame, period: pd.Period) -> pd.DataFrame:
     return open_rows[(expected.dt.to_period(period.freqstr) == period).to_numpy()].reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------- the shared shift
+
+#: How a replay refits the model's recipe on what was known at a day (default :func:`winmodel.train.refit_at`).
+Refit = Callable[[WinModel, pd.DataFrame, pd.Timestamp, TrainConfig], WinModel]
+
+
+def replay_forecast_errors(model: WinModel, training_rows: pd.DataFrame, history: pd.DataFrame,
+                           config: TrainConfig, periods: Sequence[pd.Period], *, refit_every: int = 1,
+                           refit: Refit | None = None, progress: Callable[[str], None] | None = None
+                           ) -> pd.DataFrame:
+    """Give, per deal, the forecast made at each period's first day by the recipe refitted on what was known then.
+
+    The recipe is refitted at the first of every ``refit_every`` periods
+    (default :func:`winmodel.train.refit_at`, on the training rows closed
+    before that day); a refit forecasts the periods until the next one, all
+    of which start after it. A period with too little history before it to
+    refit is left out. The rows (:data:`ERROR_COLUMNS`) keep each deal's final
+    ``status`` and ``close_date`` so that :func:`estimate_shared_shift` can
+    tell, for any later day, which outcomes were known then.
+    """
+    if refit is None:
+        from winmodel.train import refit_at as refit
+    say = progress or (lambda message: log.info(message))
+    frames = []
+    refitted: WinModel | None = None
+    for position, period in enumerate(sorted(periods)):
+        if position % refit_every == 0:
+            refitted = _refit_known_at(refit, model, training_rows, period, config)
+        deals = deals_expected_in(history, period)
+        if refitted is None or deals.empty:
+            say(f"shared shift: {period} left out ({'no deals' if deals.empty else 'too little history before it'})")
+            continue
+        frames.append(_error_rows(period, deals, refitted.predict_proba(deals)))
+    if not frames:
+        return pd.DataFrame(columns=list(ERROR_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _error_rows(period: pd.Period, deals: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({
+        "period": str(period), "opportunity_id": deals["opportunity_id"].to_numpy(),
+        "amount": pd.to_numeric(deals["amount"], errors="coerce").fillna(0.0).to_numpy(),
+        "probability": probability, "status": deals["status"].to_numpy(),
+        "close_date": pd.to_datetime(deals["close_date"]).to_numpy(),
+    }, columns=list(ERROR_COLUMNS))
+
+
+def period_shift(amount: np.ndarray, probability: np.ndarray, won: np.ndarray) -> tuple[float, float] | None:
+    """Give the log-odds shift that makes a period's forecast equal what was won, and its standard error.
+
+    The shift ``d`` solves ``sum(amount * expit(logit(p) + d)) == sum(amount * won)``.
+    Its standard error is what independent deals alone would produce (delta
+    method). None when nothing or everything was won (no finite shift).
+    """
+    amount, won = np.asarray(amount, dtype=float), np.asarray(won, dtype=bool)
+    log_odds = logit(np.clip(np.asarray(probability, dtype=float), 1e-9, 1 - 1e-9))
+    target = float(amount[won].sum())
+    if target <= 0 or target >= amount.sum():
+        return None
+
+    def gap(shift: float) -> float:
+        return float(amount @ expit(log_odds + shift)) - target
+
+    low, high = -1.0, 1.0
+    while gap(low) > 0:
+        low *= 2
+    while gap(high) < 0:
+        high *= 2
+    shift = brentq(gap, low, high, xtol=1e-9)
+    shifted = expit(log_odds + shift)
+    slope = float(amount @ (shifted * (1 - shifted)))
+    return shift, float(np.sqrt(amount**2 @ (shifted * (1 - shifted))) / slope)
+
+
+@dataclass(frozen=True)
+class SharedShift:
+    """The measured shared shift: its standard deviation and the periods it was measured on."""
+
+    sigma: float
+    periods: pd.DataFrame  # SHIFT_COLUMNS, one row per period used
+
+    @property
+    def measured(self) -> bool:
+        """Whether enough periods were resolved to measure it (otherwise sigma is 0: deals independent)."""
+        return len(self.periods) >= MIN_SHIFT_PERIODS
+
+    def describe(self) -> str:
+        """Give one line for people: the shift and where it comes from."""
+        if not self.measured:
+            return (f"shared shift not measured ({len(self.periods)} resolved periods, "
+                    f"{MIN_SHIFT_PERIODS} needed): the band treats deals as independent")
+        return (f"shared shift sigma {self.sigma:.3f} log-odds, measured on {len(self.periods)} periods "
+                f"({self.periods['period'].iloc[0]} to {self.periods['period'].iloc[-1]})")
+
+
+def estimate_shared_shift(errors: pd.DataFrame, cutoff: pd.Timestamp, *, max_unresolved_share: float = 0.05,
+                          window: int = SHIFT_WINDOW) -> SharedShift:
+    """Give the shared shift as it could be measured on ``cutoff`` from ``errors`` (:func:`forecast_errors`).
+
+    A period counts when it ended before ``cutoff`` and at most
+    ``max_unresolved_share`` of its deals had no known outcome then (still open,
+    or closed on or after ``cutoff``); only the outcomes known then are used. Of
+    those periods, the latest ``window`` give one shift each
+    (:func:`period_shift`); ``sigma^2`` is their mean square less their mean
+    squared standard error (what independent deals explain), floored at 0. A
+    steady bias counts as spread here: the band widens for it rather than
+    moving. Fewer than :data:`MIN_SHIFT_PERIODS` periods give ``sigma`` 0.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    records = []
+    for period_label, deals in errors.groupby("period", sort=True):
+        period = pd.Period(period_label)
+        if period.end_time >= cutoff:
+            continue
+        known = deals["status"].isin(["won", "lost"]).to_numpy() & (deals["close_date"] < cutoff).to_numpy()
+        if 1 - known.mean() > max_unresolved_share:
+            continue
+        part = deals[known]
+        shift = period_shift(part["amount"].to_numpy(), part["probability"].to_numpy(),
+                             part["status"].eq("won").to_numpy())
+        if shift is not None:
+            records.append({"period": str(period), "deals": len(part), "shift": shift[0],
+                            "standard_error": shift[1]})
+    periods = pd.DataFrame(records, columns=list(SHIFT_COLUMNS)).tail(window).reset_index(drop=True)
+    if len(periods) < MIN_SHIFT_PERIODS:
+        return SharedShift(0.0, periods)
+    variance = float(np.mean(periods["shift"] ** 2) - np.mean(periods["standard_error"] ** 2))
+    return SharedShift(float(np.sqrt(max(variance, 0.0))), periods)
+
+
+def measure_shared_shift(model: WinModel, training_rows: pd.DataFrame, history: pd.DataFrame,
+                         config: TrainConfig, as_of: pd.Timestamp, *, refit: Refit | None = None,
+                         progress: Callable[[str], None] | None = None) -> SharedShift:
+    """Give the shared shift of ``model``'s recipe as measured on ``as_of`` (what training stores with the model).
+
+    The latest ``config.forecast.shift_months`` months resolved by ``as_of``
+    (:func:`choose_replay_periods`) are forecast as of their first day
+    (:func:`replay_forecast_errors`, refitting every
+    ``config.forecast.refit_every_months``), and give the shift
+    (:func:`estimate_shared_shift`).
+    """
+    settings = config.forecast
+    if settings.shift_months == 0:
+        return SharedShift(0.0, pd.DataFrame(columns=list(SHIFT_COLUMNS)))
+    chosen, _ = choose_replay_periods(history, as_of, periods=settings.shift_months,
+                                      max_unresolved_share=settings.max_open_share)
+    errors = replay_forecast_errors(model, training_rows, history, config, [period for period, _ in chosen],
+                                    refit_every=settings.refit_every_months, refit=refit, progress=progress)
+    # Outcomes recorded on the as-of day itself are known.
+    return estimate_shared_shift(errors, pd.Timestamp(as_of) + pd.Timedelta(days=1),
+                                 max_unresolved_share=settings.max_open_share, window=settings.shift_months)
+
+
+def forecast_band_json(model: WinModel) -> str:
+    """Give the model's measured shared shift as the JSON written beside its export."""
+    band = model.metadata.get("forecast_shift") or {"sigma": 0.0, "periods": 0,
+                                                    "description": "not measured (model trained before it was)"}
+    return json.dumps(band, indent=2) + "\n"
+
+
 @dataclass
 class ForecastBacktest:
     """The replay: one row per period and method, the summary per method, and the periods skipped as unresolved."""
@@ -211,8 +442,6 @@ class ForecastBacktest:
     summary: pd.DataFrame
     skipped: pd.DataFrame
 
-
-Refit = Callable[[WinModel, pd.DataFrame, pd.Timestamp, TrainConfig], WinModel]
 
 #: How far back the replay looks for resolved periods.
 MAX_LOOKBACK_PERIODS = 36
@@ -248,8 +477,8 @@ def choose_replay_periods(history: pd.DataFrame, as_of: pd.Timestamp, *, by: Per
 def backtest_forecast(model: WinModel, training_rows: pd.DataFrame, history: pd.DataFrame,
                       final_amount: pd.Series, config: TrainConfig, *, as_of: pd.Timestamp,
                       by: Period = "month", periods: int = 8, max_unresolved_share: float = 0.05,
-                      draws: int = DEFAULT_DRAWS, seed: int = 0, refit: Refit | None = None,
-                      progress: Callable[[str], None] | None = None) -> ForecastBacktest:
+                      warmup_periods: int | None = None, draws: int = DEFAULT_DRAWS, seed: int = 0,
+                      refit: Refit | None = None, progress: Callable[[str], None] | None = None) -> ForecastBacktest:
     """Give the replay of the last ``periods`` resolved periods, winmodel beside the stage-weighted forecast.
 
     Periods are chosen by :func:`choose_replay_periods`. For each period
@@ -263,6 +492,14 @@ def backtest_forecast(model: WinModel, training_rows: pd.DataFrame, history: pd.
     (indexed by opportunity_id) over the deals won; the forecasts use the
     amount as it stood at ``t``.
 
+    winmodel's band includes the shared shift measured at ``t``
+    (:func:`estimate_shared_shift`, on up to ``config.forecast.shift_months``
+    periods) from the forecasts of earlier periods, each made the same way at
+    its own first day: the ``warmup_periods`` (default
+    ``config.forecast.shift_months``) periods before the first replayed one,
+    refitted only for this, and the replayed periods already resolved at
+    ``t``. The stage-weighted band treats deals as independent.
+
     ``training_rows`` come from :func:`winmodel.jobs.train.build_training_rows`;
     ``history`` from :func:`winmodel.features.add_history_features`.
     """
@@ -274,39 +511,69 @@ def backtest_forecast(model: WinModel, training_rows: pd.DataFrame, history: pd.
     if len(skipped):
         say(f"skipped {len(skipped)} recent {by}s whose deals are not resolved yet "
             f"({', '.join(f'{r.period}: {r.still_open_share:.0%} still open' for r in skipped.itertuples())})")
+    settings = config.forecast
+    warmup_periods = settings.shift_months if warmup_periods is None else warmup_periods
+    warmup = [chosen[0][0] - offset for offset in range(warmup_periods, 0, -1)] if chosen else []
+    if warmup:
+        say(f"measuring the shared shift: forecasts of the {len(warmup)} {by}s from {warmup[0]} to {warmup[-1]}")
+    errors = [replay_forecast_errors(model, training_rows, history, config, warmup, refit=refit, progress=say)]
     records = []
     for period, in_period in chosen:
         cutoff = period.start_time.normalize()
-        # Only outcomes known at the cut-off reach the refit (refit_at also limits itself to them).
-        known = training_rows[training_rows["close_date"] < cutoff]
-        refitted = refit(model, known, cutoff, config)
-        resolved = in_period[in_period["status"].isin(["won", "lost"])].reset_index(drop=True)
+        refitted = _refit_known_at(refit, model, training_rows, period, config)
+        if refitted is None:
+            raise GateError(f"too little history before {period} to refit the model; replay fewer periods")
+        probability = refitted.predict_proba(in_period) if len(in_period) else np.zeros(0)
+        shift = estimate_shared_shift(pd.concat(errors, ignore_index=True), cutoff,
+                                      max_unresolved_share=max_unresolved_share,
+                                      window=max(settings.shift_months, 1))
+        errors.append(_error_rows(period, in_period, probability))
+        resolved_mask = in_period["status"].isin(["won", "lost"]).to_numpy()
+        resolved = in_period[resolved_mask].reset_index(drop=True)
         dropped = len(in_period) - len(resolved)
         amount = pd.to_numeric(resolved["amount"], errors="coerce").fillna(0.0).to_numpy()
         won = resolved["status"].eq("won").to_numpy()
         actual = float(resolved.loc[won, "opportunity_id"].map(final_amount).fillna(0.0).sum())
-        probabilities = {"winmodel": refitted.predict_proba(resolved) if len(resolved) else np.zeros(0)}
+        methods = {"winmodel": (probability[resolved_mask], shift)}
         if "crm_probability" in resolved and resolved["crm_probability"].notna().any():
-            probabilities["stage_weighted"] = (resolved["crm_probability"].astype(float).fillna(0.0) / 100.0
-                                               ).clip(0, 1).to_numpy()
-        for method, probability in probabilities.items():
-            bookings = bookings_distribution(amount, probability, draws=draws, seed=_period_seed(seed, period))
+            crm = (resolved["crm_probability"].astype(float).fillna(0.0) / 100.0).clip(0, 1).to_numpy()
+            methods["stage_weighted"] = (crm, None)
+        for method, (method_probability, method_shift) in methods.items():
+            sigma = method_shift.sigma if method_shift else 0.0
+            bookings = bookings_distribution(amount, method_probability, shift_sigma=sigma, draws=draws,
+                                             seed=_period_seed(seed, period))
             records.append({
                 "period": str(period), "cutoff": f"{cutoff:%Y-%m-%d}", "method": method,
                 "deals": len(resolved), "unresolved_dropped": dropped, "pipeline_amount": float(amount.sum()),
                 "forecast": bookings.mean, "p10": bookings.p10, "p50": bookings.p50, "p90": bookings.p90,
                 "actual": actual, "error": bookings.mean - actual, "abs_error": abs(bookings.mean - actual),
-                "covered": bool(bookings.p10 <= actual <= bookings.p90),
+                "covered": bool(bookings.p10 <= actual <= bookings.p90), "shift_sigma": sigma,
+                "shift_periods": len(method_shift.periods) if method_shift else 0,
             })
         say(f"replay {period}: {len(resolved):,} deals expected to close, forecast "
-            f"{records[-len(probabilities)]['forecast']:,.0f} vs actual {actual:,.0f}"
-            + (f" ({dropped} still open, left out)" if dropped else ""))
+            f"{records[-len(methods)]['forecast']:,.0f} vs actual {actual:,.0f}"
+            + (f" ({dropped} still open, left out)" if dropped else "") + f"; {shift.describe()}")
     table = pd.DataFrame(records, columns=list(BACKTEST_COLUMNS))
     return ForecastBacktest(periods=table, summary=summarise_backtest(table), skipped=skipped)
 
 
+def _refit_known_at(refit: Refit, model: WinModel, training_rows: pd.DataFrame, period: pd.Period,
+                    config: TrainConfig) -> WinModel | None:
+    """Give the recipe refitted on outcomes known at the period's first day, or None when too few were known."""
+    cutoff = period.start_time.normalize()
+    # Only outcomes known at the cut-off reach the refit (refit_at also limits itself to them).
+    known = training_rows[training_rows["close_date"] < cutoff]
+    if known.empty:
+        return None
+    try:
+        return refit(model, known, cutoff, config)
+    except GateError:
+        return None
+
+
 def summarise_backtest(table: pd.DataFrame) -> pd.DataFrame:
-    """Give per method: periods, MAE, mean error (bias), MAE as a share of the mean actual, P10-P90 coverage."""
+    """Give per method: periods, MAE, mean error (bias), MAE as a share of the mean actual, P10-P90 coverage
+    and the band's mean width as a share of the forecast (a band that covers by being wide says little)."""
     records = []
     for method in [m for m in METHODS if m in set(table["method"])]:
         part = table[table["method"] == method]
@@ -316,7 +583,9 @@ def summarise_backtest(table: pd.DataFrame) -> pd.DataFrame:
             "bias": float(part["error"].mean()),
             "relative_mae": float(part["abs_error"].mean() / mean_actual) if mean_actual else float("nan"),
             "coverage_p10_p90": float(part["covered"].mean()),
+            "relative_band_width": float(((part["p90"] - part["p10"]) / part["forecast"].where(part["forecast"] > 0)
+                                          ).mean()),
             "unresolved_dropped": int(part["unresolved_dropped"].sum()),
         })
     return pd.DataFrame(records, columns=["method", "periods", "mae", "bias", "relative_mae",
-                                          "coverage_p10_p90", "unresolved_dropped"])
+                                          "coverage_p10_p90", "relative_band_width", "unresolved_dropped"])

@@ -142,6 +142,19 @@ class GateSettings(_Section):
     require_beats_base_rate: bool = True
 
 
+class ForecastSettings(_Section):
+    """How the forecast range's shared shift is measured (see :mod:`winmodel.forecast`)."""
+
+    #: The latest resolved months whose forecasts, rebuilt as of each month's first day, measure the
+    #: shift; the replay uses as many months before each period. 0: not measured, deals independent.
+    shift_months: int = Field(12, ge=0)
+    #: Training refits the recipe at the first of every this many of those months (a refit forecasts
+    #: the months up to the next one); 1 is what the replay does, more is faster.
+    refit_every_months: int = Field(3, ge=1)
+    #: A month counts as resolved when at most this share of its deals is still open.
+    max_open_share: float = Field(0.05, ge=0, le=1)
+
+
 class TrackingSettings(_Section):
     """Where runs and models are recorded."""
 
@@ -170,6 +183,7 @@ class TrainConfig(_Section):
     splits: SplitSettings = SplitSettings()
     calibration: CalibrationSettings = CalibrationSettings()
     gate: GateSettings = GateSettings()
+    forecast: ForecastSettings = ForecastSettings()
     tracking: TrackingSettings = TrackingSettings()
 
     @model_validator(mode="after")

@@ -233,7 +233,7 @@ def _fit_fold(data: _Data, fold: Fold, shape: ShapeCandidate, config: TrainConfi
     train = _train_mask(rows, fold.train_end, maturity_days)
     valid = _window(rows, fold.train_end, fold.validation_end)
     test = _window(rows, fold.validation_end, fold.test_end)
-    if data.won[train].min(initial=1) == data.won[train].max(initial=0) or not valid.any():
+    if not train.any() or data.won[train].min() == data.won[train].max() or not valid.any():
         raise GateError(f"fold '{fold.name}' has too little data (train {train.sum()} rows, "
                         f"validation {valid.sum()} rows); shorten splits.* in the config")
     weight = data.weight * _recency_weight(rows, fold.train_end, config.training.recency_half_life_days)

@@ -9,6 +9,7 @@ CRM's stage-weighted forecast.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -22,12 +23,14 @@ from rich.table import Table
 from winmodel.errors import InputError, Problem, example_rows
 from winmodel.forecast import (
     DEFAULT_DRAWS,
+    FORECAST_BAND_FILE,
     ForecastBacktest,
     Period,
     backtest_forecast,
     forecast_by_period,
 )
 from winmodel.io import read_table, write_table_atomic
+from winmodel.jobs.score import VERSION_FILE
 
 log = logging.getLogger("winmodel")
 
@@ -93,12 +96,63 @@ def read_scored(path: Path) -> tuple[pd.DataFrame, int]:
     return frame[~blank.to_numpy()], int(blank.sum())
 
 
-def run_forecast(input_path: Path, *, by: Period = "month", out: Path | None = None,
+def read_forecast_band(model_dir: Path) -> dict | None:
+    """Give the shared shift stored beside an exported model (:data:`FORECAST_BAND_FILE`), or None."""
+    path = Path(model_dir) / FORECAST_BAND_FILE
+    if not path.is_file():
+        return None
+    try:
+        band = json.loads(path.read_text(encoding="utf-8"))
+        sigma = float(band["sigma"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(Problem(file=str(path), column="sigma", problem=f"unreadable forecast band ({error})",
+                                 fix="re-export the model with `make train`, or delete the file to forecast "
+                                     "with independent deals")) from error
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise InputError(Problem(file=str(path), column="sigma", problem=f"sigma {sigma} is not a number >= 0",
+                                 fix="re-export the model with `make train`"))
+    version_file = Path(model_dir) / VERSION_FILE
+    band["version"] = version_file.read_text(encoding="utf-8").strip() if version_file.exists() else None
+    return band
+
+
+def _band_of(scored: pd.DataFrame, model_dir: Path, console: Console) -> float:
+    """Give the shared shift for the scored file: the one measured for the model that scored it."""
+    band = read_forecast_band(model_dir)
+    if band is None:
+        console.print(f"[yellow]no {FORECAST_BAND_FILE} in {model_dir}[/yellow]: the range treats deals as "
+                      "independent and is too narrow; retrain (`make train`) to measure the shared shift")
+        return 0.0
+    versions = sorted(scored["model_version"].dropna().astype(str).unique()) if "model_version" in scored else []
+    if band["version"] is not None and versions and versions != [band["version"]]:
+        console.print(f"[yellow]the file was scored by model version {', '.join(versions)}, the band comes from "
+                      f"version {band['version']} in {model_dir}[/yellow]: re-score with it, or pass --model")
+    sigma = float(band["sigma"])
+    console.print(f"range: {band.get('description') or f'shared shift sigma {sigma:.3f} log-odds'}")
+    return sigma
+
+
+def _train_config(config_path: Path | None):
+    from winmodel.pipeline_config import TrainConfig, load_train_config
+
+    if config_path is not None:
+        return load_train_config(Path(config_path))
+    if DEFAULT_TRAIN_CONFIG.exists():
+        return load_train_config(DEFAULT_TRAIN_CONFIG)
+    return TrainConfig()
+
+
+def run_forecast(input_path: Path, *, by: Period = "month", out: Path | None = None, model_dir: Path | None = None,
                  draws: int = DEFAULT_DRAWS, seed: int = 42, console: Console | None = None) -> ForecastOutcome:
-    """Roll a scored file up into expected bookings per close period; print it and write it to ``out``."""
+    """Roll a scored file up into expected bookings per close period; print it and write it to ``out``.
+
+    The range includes the shared shift measured when the model was trained, read from the exported model
+    folder ``model_dir`` (default: the champion's export, ``models/champion``).
+    """
     console = console or Console()
     scored, left_out = read_scored(Path(input_path))
-    table = forecast_by_period(scored, by=by, draws=draws, seed=seed)
+    sigma = _band_of(scored, Path(model_dir) if model_dir else _train_config(None).tracking.export_dir, console)
+    table = forecast_by_period(scored, by=by, shift_sigma=sigma, draws=draws, seed=seed)
     console.print(_forecast_table(table, by, Path(input_path)))
     if left_out:
         console.print(f"[yellow]{left_out:,} scored rows without amount, close date or probability were left out")
@@ -111,7 +165,7 @@ def run_forecast(input_path: Path, *, by: Period = "month", out: Path | None = N
 def _forecast_table(table: pd.DataFrame, by: str, source: Path) -> Table:
     has_crm = table["crm_weighted"].notna().any()
     view = Table(title=f"Expected bookings by expected close {by} ({source.name}); "
-                       "P10-P90: 8 in 10 outcomes fall in this range if deals are independent")
+                       "P10-P90: 8 in 10 outcomes should fall in this range")
     columns = ["period", "deals", "pipeline", "expected", "P10", "P50", "P90"]
     if has_crm:
         columns += ["CRM stage-weighted"]
@@ -128,14 +182,19 @@ def _forecast_table(table: pd.DataFrame, by: str, source: Path) -> Table:
 
 def run_forecast_backtest(data: Path, *, mapping: Path | None = None, model_uri: str | None = None,
                           config_path: Path | None = None, by: Period = "month", periods: int = 8,
-                          max_open_share: float = 0.05, out: Path | None = None, draws: int = DEFAULT_DRAWS,
+                          max_open_share: float = 0.05, warmup_periods: int | None = None,
+                          out: Path | None = None, draws: int = DEFAULT_DRAWS,
                           console: Console | None = None) -> BacktestOutcome:
-    """Replay the last ``periods`` resolved periods of the history at ``data``; print and write the comparison."""
+    """Replay the last ``periods`` resolved periods of the history at ``data``; print and write the comparison.
+
+    ``warmup_periods`` earlier periods (default the config's ``forecast.shift_months``) are replayed too,
+    only to measure the band's shared shift.
+    """
     from winmodel.dataset import load_crm_data
     from winmodel.features import add_history_features
     from winmodel.jobs.score import resolve_model
     from winmodel.jobs.train import build_training_rows
-    from winmodel.pipeline_config import ScoreConfig, TrainConfig, load_train_config
+    from winmodel.pipeline_config import ScoreConfig
 
     console = console or Console()
     started = time.monotonic()
@@ -143,12 +202,7 @@ def run_forecast_backtest(data: Path, *, mapping: Path | None = None, model_uri:
     def say(message: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
 
-    if config_path is not None:
-        config = load_train_config(Path(config_path))
-    elif DEFAULT_TRAIN_CONFIG.exists():
-        config = load_train_config(DEFAULT_TRAIN_CONFIG)
-    else:
-        config = TrainConfig()
+    config = _train_config(config_path)
     crm = load_crm_data(Path(data), mapping)
     if not crm.has_snapshots:
         raise InputError(Problem(
@@ -157,12 +211,12 @@ def run_forecast_backtest(data: Path, *, mapping: Path | None = None, model_uri:
             fix="export the snapshots table too; a flat export only shows deals as they are today"))
     model, version, used_uri = resolve_model(model_uri, ScoreConfig(tracking=config.tracking))
     say(f"model: version {version} ({used_uri}); replaying {periods} {by}s up to {crm.as_of:%Y-%m-%d}")
-    training_rows, _ = build_training_rows(crm, config)
     history = add_history_features(crm.opportunities, crm.snapshots)
+    training_rows, _ = build_training_rows(crm, config, history)
     final_amount = crm.opportunities.set_index("opportunity_id")["amount"]
     backtest = backtest_forecast(model, training_rows, history, final_amount, config, as_of=crm.as_of, by=by,
-                                 periods=periods, max_unresolved_share=max_open_share, draws=draws,
-                                 seed=config.seed, progress=say)
+                                 periods=periods, max_unresolved_share=max_open_share,
+                                 warmup_periods=warmup_periods, draws=draws, seed=config.seed, progress=say)
     console.print(_backtest_table(backtest, by))
     console.print(_summary_table(backtest))
     if out is not None:
@@ -196,9 +250,10 @@ def _backtest_table(backtest: ForecastBacktest, by: str) -> Table:
 
 def _summary_table(backtest: ForecastBacktest) -> Table:
     view = Table(title="Replay summary (lower MAE is better; a P10-P90 band should cover about 80 % of periods)")
-    for column in ("method", "periods", "MAE", "MAE / mean actual", "bias", "P10-P90 coverage", "left out (open)"):
+    for column in ("method", "periods", "MAE", "MAE / mean actual", "bias", "P10-P90 coverage",
+                   "band width / forecast", "left out (open)"):
         view.add_column(column, justify="left" if column == "method" else "right")
     for row in backtest.summary.itertuples(index=False):
         view.add_row(row.method, str(row.periods), _money(row.mae), f"{row.relative_mae:.1%}", _money(row.bias),
-                     f"{row.coverage_p10_p90:.0%}", f"{row.unresolved_dropped:,}")
+                     f"{row.coverage_p10_p90:.0%}", f"{row.relative_band_width:.1%}", f"{row.unresolved_dropped:,}")
     return view

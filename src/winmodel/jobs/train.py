@@ -35,6 +35,7 @@ from winmodel.features import (
     flat_rows,
     select_training_rows,
 )
+from winmodel.forecast import FORECAST_BAND_FILE, forecast_band_json
 from winmodel.modelcard import render_model_card
 from winmodel.pipeline_config import TrainConfig, load_train_config
 from winmodel.train import TrainingResult, check_sufficiency, train_win_model
@@ -106,11 +107,16 @@ def ensure_data(config: TrainConfig, data_path: Path, say) -> None:
                  file_format="parquet")
 
 
-def build_training_rows(data: CRMData, config: TrainConfig) -> tuple[pd.DataFrame, list[str]]:
-    """Give the point-in-time training rows of closed deals and any warnings about their shape."""
+def build_training_rows(data: CRMData, config: TrainConfig, history: pd.DataFrame | None = None
+                        ) -> tuple[pd.DataFrame, list[str]]:
+    """Give the point-in-time training rows of closed deals and any warnings about their shape.
+
+    ``history`` is :func:`winmodel.features.add_history_features` of ``data`` when the caller has it already.
+    """
     warnings = []
     if data.has_snapshots:
-        history = add_history_features(data.opportunities, data.snapshots)
+        if history is None:
+            history = add_history_features(data.opportunities, data.snapshots)
         rows = select_training_rows(history, max_per_deal=config.training.max_snapshots_per_deal,
                                     last_share=config.training.last_snapshot_share)
     else:
@@ -275,7 +281,8 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         f"{0 if crm.snapshots is None else len(crm.snapshots):,} snapshots, as of {crm.as_of:%Y-%m-%d}")
 
     with console.status("building point-in-time rows"):
-        rows, shape_warnings = build_training_rows(crm, config)
+        history = add_history_features(crm.opportunities, crm.snapshots) if crm.has_snapshots else None
+        rows, shape_warnings = build_training_rows(crm, config, history)
     for warning in shape_warnings:
         say(f"[yellow]warning[/yellow]: {warning}")
     say(f"training rows: {len(rows):,} rows of {rows['opportunity_id'].nunique():,} closed deals")
@@ -315,6 +322,9 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         result.warnings[:0] = shape_warnings
         for warning in result.warnings:
             mlflow.set_tag("winmodel.warning", warning[:5000])
+        with console.status("measuring the forecast range (past months replayed)"):
+            shift = _measure_forecast_shift(result, rows, history, config, crm.as_of, say)
+        say(f"forecast range: {shift.describe()}")
 
         metrics = {}
         for record in result.backtest.to_dict("records"):
@@ -331,7 +341,10 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         metrics.update({f"oracle.{k}": v for k, v in result.oracle.items()})
         metrics["training.maturity_days"] = float(result.maturity_days)
         metrics["training.leakage_excluded"] = float(len(result.leakage.excluded))
+        metrics["forecast.shift_sigma"] = shift.sigma
+        metrics["forecast.shift_periods"] = float(len(shift.periods))
         mlflow.log_metrics(metrics)
+        mlflow.log_text(shift.periods.to_csv(index=False), "tables/forecast_shift.csv")
         with console.status("logging plots and tables"):
             _log_tables(result, crm)
             _log_figures(result, rows)
@@ -371,7 +384,8 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
                 registry.set_alias(client, name, registry.CHAMPION, model_version)
                 with console.status("exporting the champion to models/"):
                     registry.export_model(f"models:/{name}/{model_version}", export_dir,
-                                          extra_files={"MODEL_CARD.md": card, "WINMODEL_VERSION": model_version})
+                                          extra_files={"MODEL_CARD.md": card, "WINMODEL_VERSION": model_version,
+                                                       FORECAST_BAND_FILE: forecast_band_json(result.model)})
             except BaseException:
                 _keep_alias_with_export(client, name, model_version, champion_version, export_dir, say)
                 raise
@@ -379,6 +393,24 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         _print_summary(console, result, decision, model_version, run.info.run_id, tracking_uri,
                        time.monotonic() - started)
         return TrainOutcome(run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir)
+
+
+def _measure_forecast_shift(result: TrainingResult, rows: pd.DataFrame, history: pd.DataFrame | None,
+                            config: TrainConfig, as_of: pd.Timestamp, say):
+    """Measure the forecast range's shared shift of the new model's recipe; keep it on the model."""
+    from winmodel.forecast import SHIFT_COLUMNS, SharedShift, measure_shared_shift
+
+    if history is None:  # a flat export: no snapshots to rebuild past forecasts from
+        shift = SharedShift(0.0, pd.DataFrame(columns=list(SHIFT_COLUMNS)))
+    else:
+        shift = measure_shared_shift(result.model, rows, history, config, as_of, progress=say)
+    result.model.metadata["forecast_shift"] = {
+        "sigma": shift.sigma, "by": "month", "periods": len(shift.periods),
+        "first_period": str(shift.periods["period"].iloc[0]) if len(shift.periods) else None,
+        "last_period": str(shift.periods["period"].iloc[-1]) if len(shift.periods) else None,
+        "description": shift.describe(),
+    }
+    return shift
 
 
 def _keep_alias_with_export(client, name: str, model_version: str, previous: str | None, export_dir: Path,
