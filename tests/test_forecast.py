@@ -318,6 +318,8 @@ def test_replay_forecast_does_not_change_when_later_outcomes_do(trained_model, r
                                   as_of=crm.as_of, periods=1, draws=2_000).periods
     assert honest["period"].tolist() == rewritten["period"].tolist() == [str(period)] * 2
     assert np.allclose(honest["forecast"], rewritten["forecast"])
+    # The range too: its shared shift was measured from months resolved before the period began.
+    assert honest["shift_periods"].iloc[0] >= 3 and honest["shift_sigma"].iloc[0] > 0
     assert np.allclose(honest["p90"], rewritten["p90"])
     assert not np.allclose(honest["actual"], rewritten["actual"])  # the outcomes did change
 
@@ -401,7 +403,7 @@ def test_forecast_command_widens_the_range_by_the_models_shared_shift(scored, tm
 def test_forecast_backtest_command_on_the_small_project(trained_project, tmp_path, monkeypatch, capsys):
     code, printed = _run(monkeypatch, capsys, "forecast", "--backtest", "--data", str(trained_project.data),
                          "--config", str(trained_project.config), "--model", str(trained_project.export_dir),
-                         "--periods", "1", "--out", str(tmp_path / "replay.csv"))
+                         "--periods", "1", "--warmup-periods", "2", "--out", str(tmp_path / "replay.csv"))
     assert code == 0, printed
     assert "Replay summary" in printed
     assert pd.read_csv(tmp_path / "replay.csv")["method"].tolist() == ["winmodel", "stage_weighted"]

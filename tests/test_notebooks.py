@@ -40,6 +40,7 @@ def test_notebook_runs_on_the_small_project(name, trained_project, tmp_path, mon
         "SINCE = None",
         "DEAL_ID = None",
         "REPLAY_PERIODS = 1",
+        "SHIFT_WARMUP = 4",
     ])
     # The kernel inherits this process's environment: the champion comes from the project's store.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_project.tracking_uri)

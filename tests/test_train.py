@@ -194,6 +194,7 @@ TRAINING_STAGES = [
     ("winmodel.jobs.train", "load_crm_data"),
     ("winmodel.jobs.train", "build_training_rows"),
     ("winmodel.jobs.train", "train_win_model"),
+    ("winmodel.jobs.train", "_measure_forecast_shift"),
     ("winmodel.jobs.train", "_log_tables"),
     ("winmodel.jobs.train", "_log_figures"),
     ("winmodel.registry", "log_win_model"),

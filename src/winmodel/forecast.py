@@ -211,7 +211,10 @@ def forecast_by_period(deals: pd.DataFrame, *, by: Period = "month", probability
     reports them). One row per period in time order, then a ``total`` row whose
     range is that of the whole pipeline (not the sum of the periods' ranges).
     The model's band includes the shared shift ``shift_sigma`` (measured by
-    training); the CRM's band treats its deals as independent.
+    training, on months); the CRM's band treats its deals as independent. A
+    quarter, and the total, get one shift for all their deals: right when
+    shifts persist from month to month (they do on the demo history), wider
+    than needed when months move independently.
     """
     frame = pd.DataFrame({
         "amount": pd.to_numeric(deals["amount"], errors="coerce"),

@@ -67,6 +67,8 @@ def render_model_card(result: TrainingResult, *, facts: dict[str, Any], gate: st
         "## Model",
         f"- LightGBM, {metadata['trees']} trees, shape {metadata['shape']}",
         f"- {len(metadata['features'])} features; excluded by the leakage guard: {excluded}",
+        f"- Forecast range: {metadata['forecast_shift']['description']}" if "forecast_shift" in metadata
+        else "- Forecast range: shared shift not measured (deals treated as independent)",
         "",
         "## Holdout: last pre-close snapshot of each deal, against the baselines",
         metrics,
