@@ -53,6 +53,9 @@ def test_a_fixed_seed_is_reproducible_whatever_the_chunks():
     other = bookings_distribution(amount, probability, seed=8, draws=3_000)
     assert first == again
     assert first != other
+    shifted = bookings_distribution(amount, probability, shift_sigma=0.3, seed=7, draws=3_000)
+    assert shifted == bookings_distribution(amount, probability, shift_sigma=0.3, seed=7, draws=3_000,
+                                            chunk_cells=10_000)
     assert first.p10 < first.p50 < first.p90
     # Many independent deals: close to the normal approximation.
     assert first.p50 == pytest.approx(first.mean, rel=0.02)
@@ -107,7 +110,9 @@ def test_a_shared_shift_on_the_exact_path_matches_monte_carlo():
     amount, probability = rng.uniform(1, 10, 9), rng.uniform(0.1, 0.9, 9)
     exact = bookings_distribution(amount, probability, shift_sigma=0.8)
     sampled = bookings_distribution(amount, probability, shift_sigma=0.8, exact_max_deals=0, draws=60_000)
-    assert exact.std == sampled.std > bookings_distribution(amount, probability).std
+    simulated = _shifted_totals(amount, probability, 0.8, 200_000, seed=9)
+    assert exact.std == pytest.approx(simulated.std(), rel=0.01)
+    assert exact.std > bookings_distribution(amount, probability).std
     assert sampled.p10 == pytest.approx(exact.p10, abs=1.5)
     assert sampled.p90 == pytest.approx(exact.p90, abs=1.5)
     with pytest.raises(ValueError, match="shift_sigma"):
@@ -125,7 +130,11 @@ def test_period_shift_finds_the_shift_that_made_the_outcomes():
     shift, standard_error = period_shift(amount, probability, won)
     assert abs(shift - 0.4) < 3 * standard_error
     assert 0.005 < standard_error < 0.05
-    assert period_shift(amount[:10], probability[:10], np.zeros(10, dtype=bool)) is None
+    # Nothing won: half the smallest deal counts as won, a large finite shift (and the period still counts).
+    nothing, _ = period_shift(amount[:10], probability[:10], np.zeros(10, dtype=bool))
+    everything, _ = period_shift(amount[:10], probability[:10], np.ones(10, dtype=bool))
+    assert -20 < nothing < -1 and 1 < everything < 20
+    assert period_shift(np.zeros(3), probability[:3], won[:3]) is None
 
 
 def _errors_table(shifts, deals=1_500, seed=7, start="2024-01"):
@@ -163,12 +172,17 @@ def test_the_shared_shift_is_measured_from_resolved_months_only():
     assert early.periods["period"].tolist() == ["2024-01", "2024-02"]
     assert not early.measured and early.sigma == 0.0
     assert "independent" in early.describe() and str(MIN_SHIFT_PERIODS) in early.describe()
-    # Outcomes after the day do not count, whatever they are.
-    cutoff = pd.Timestamp("2025-01-01")
+    # Outcomes after the day do not count, whatever they are. On 2024-12-28 September is resolved with its
+    # last 3 of 120 closing days still to come: its deals closing then are left out of its shift.
+    cutoff = pd.Timestamp("2024-12-28")
+    honest = estimate_shared_shift(moving, cutoff)
+    september = honest.periods.set_index("period").loc["2024-09"]
+    assert honest.periods["period"].iloc[-1] == "2024-09" and 1_400 < september["deals"] < 1_500
     later = moving["close_date"] >= cutoff
     flipped = moving.assign(status=moving["status"].where(~later, moving["status"].map({"won": "lost",
                                                                                          "lost": "won"})))
-    assert estimate_shared_shift(flipped, cutoff).sigma == estimate_shared_shift(moving, cutoff).sigma
+    assert later[moving["period"] == "2024-09"].any()
+    assert estimate_shared_shift(flipped, cutoff).sigma == honest.sigma
 
 
 # --------------------------------------------------------------------------- periods
@@ -301,27 +315,41 @@ def test_replay_refits_only_on_outcomes_known_at_each_period_start(trained_model
 
 
 def test_replay_forecast_does_not_change_when_later_outcomes_do(trained_model, replay_inputs):
-    from winmodel.forecast import backtest_forecast, choose_replay_periods
+    from winmodel.forecast import backtest_forecast
 
     config, crm, rows, history, final_amount = replay_inputs
-    (period, _), = choose_replay_periods(history, crm.as_of, periods=1)[0]
-    cutoff = period.start_time
+    honest = backtest_forecast(trained_model, rows, history, final_amount, config, as_of=crm.as_of, periods=2,
+                               draws=2_000).periods
+    # Rewrite every outcome after the last replayed period began: nothing the replay said may change.
+    cutoff = pd.Timestamp(honest["cutoff"].max())
     flip = {"won": "lost", "lost": "won"}
 
     def flipped_after(frame: pd.DataFrame) -> pd.DataFrame:
         later = frame["close_date"] >= cutoff
         return frame.assign(status=frame["status"].where(~later, frame["status"].replace(flip)))
 
-    honest = backtest_forecast(trained_model, rows, history, final_amount, config, as_of=crm.as_of, periods=1,
-                               draws=2_000).periods
     rewritten = backtest_forecast(trained_model, flipped_after(rows), flipped_after(history), final_amount, config,
-                                  as_of=crm.as_of, periods=1, draws=2_000).periods
-    assert honest["period"].tolist() == rewritten["period"].tolist() == [str(period)] * 2
+                                  as_of=crm.as_of, periods=2, draws=2_000).periods
+    assert honest["period"].tolist() == rewritten["period"].tolist()
+    assert honest["period"].nunique() == 2
     assert np.allclose(honest["forecast"], rewritten["forecast"])
-    # The range too: its shared shift was measured from months resolved before the period began.
-    assert honest["shift_periods"].iloc[0] >= 3 and honest["shift_sigma"].iloc[0] > 0
-    assert np.allclose(honest["p90"], rewritten["p90"])
+    # The range too: its shared shift was measured from months resolved before each period began
+    # (for the second period, the first one's forecasts among them).
+    model_rows = honest[honest["method"] == "winmodel"]
+    assert (model_rows["shift_periods"] >= 3).all() and (model_rows["shift_sigma"] > 0).all()
+    assert np.allclose(honest["shift_sigma"], rewritten["shift_sigma"])
+    assert np.allclose(honest[["p10", "p90"]], rewritten[["p10", "p90"]])
     assert not np.allclose(honest["actual"], rewritten["actual"])  # the outcomes did change
+
+
+def test_shift_months_must_be_zero_or_enough():
+    from pydantic import ValidationError
+
+    from winmodel.pipeline_config import TrainConfig
+
+    with pytest.raises(ValidationError, match="at least 3 months"):
+        TrainConfig(forecast={"shift_months": 2})
+    assert TrainConfig(forecast={"shift_months": 0}).forecast.shift_months == 0
 
 
 # --------------------------------------------------------------------------- the command
@@ -395,6 +423,9 @@ def test_forecast_command_widens_the_range_by_the_models_shared_shift(scored, tm
 
     code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(broken))
     assert code == 1 and FORECAST_BAND_FILE in printed and "make train" in printed
+    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model",
+                         str(tmp_path / "no-such-folder"))
+    assert code == 1 and "no-such-folder" in printed and "exported model folder" in printed
     (measured / "WINMODEL_VERSION").write_text("4\n")
     code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(measured))
     assert code == 0 and "scored by model version 3" in printed and "version 4" in printed

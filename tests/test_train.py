@@ -1,5 +1,7 @@
 """Training: splits, maturity, sufficiency, the gate and the whole job with MLflow in a temp folder."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -275,6 +277,26 @@ def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(lifecycle_pro
         run_train(lifecycle_project.config, console=QUIET)
     assert _champion_version(lifecycle_project) == before
     assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == exported
+
+
+def test_a_forecast_range_that_cannot_be_measured_does_not_stop_the_training(lifecycle_project, monkeypatch,
+                                                                             small_data_dir, make_train_config):
+    import winmodel.forecast
+    from winmodel.jobs.train import run_train
+
+    _reuse_fit(monkeypatch, lifecycle_project)
+
+    def broken(*args, **kwargs):
+        raise ValueError("injected: no usable month")
+
+    monkeypatch.setattr(winmodel.forecast, "measure_shared_shift", broken)
+    config = make_train_config(Path(lifecycle_project.config).parent, small_data_dir, forecast__shift_months=12)
+    outcome = run_train(config, console=QUIET)
+    assert outcome.promoted
+    band = outcome.result.model.metadata["forecast_shift"]
+    assert band["sigma"] == 0 and "injected: no usable month" in band["description"]
+    assert any("forecast range" in warning for warning in outcome.result.warnings)
+    assert "independent" in (lifecycle_project.export / "FORECAST_BAND.json").read_text()
 
 
 def test_a_failure_after_the_export_switched_keeps_alias_and_export_together(lifecycle_project, monkeypatch):

@@ -48,7 +48,7 @@ from scipy.special import expit, logit
 from winmodel.errors import GateError
 from winmodel.features import AS_OF, EXPECTED_CLOSE, select_latest_rows
 from winmodel.model import WinModel
-from winmodel.pipeline_config import TrainConfig
+from winmodel.pipeline_config import MIN_SHIFT_PERIODS, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,9 @@ CHUNK_CELLS = 2_000_000
 QUANTILES = (0.1, 0.5, 0.9)
 #: Gauss-Hermite nodes for the exact path's integral over the shared shift.
 SHIFT_NODES = 40
-#: The shared shift is measured on at most this many of the latest resolved periods by default...
+#: The shared shift is measured on at most this many of the latest resolved periods by default, and
+#: only from MIN_SHIFT_PERIODS on (with fewer the band keeps deals independent).
 SHIFT_WINDOW = 12
-#: ...and only from this many on (fewer cannot tell a shared shift from chance: the band keeps deals independent).
-MIN_SHIFT_PERIODS = 3
 
 FORECAST_COLUMNS = ("period", "deals", "pipeline_amount", "expected", "p10", "p50", "p90",
                     "crm_weighted", "crm_p10", "crm_p90")
@@ -100,8 +99,8 @@ def bookings_distribution(amount: Sequence[float] | np.ndarray, probability: Seq
     log-odds move together by one ``z ~ N(0, shift_sigma^2)`` (the shared shift,
     see the module notes), centred so that each deal's average probability stays
     ``probability``: the mean is ``sum(amount * probability)`` either way. Mean and
-    standard deviation are exact (the shift integrated by Gauss-Hermite
-    quadrature); quantiles are exact (inverted CDF: the smallest total whose
+    standard deviation are exact (the shift integrated by a 40-node Gauss-Hermite
+    rule); quantiles are exact (inverted CDF: the smallest total whose
     cumulative probability reaches the level) up to ``exact_max_deals`` deals,
     else Monte Carlo estimates from ``draws`` draws seeded by ``seed`` (the same
     seed gives the same figures, whatever ``chunk_cells``).
@@ -141,12 +140,29 @@ def _centred_log_odds(probability: np.ndarray, shift_sigma: float) -> np.ndarray
     """Give log-odds that, shifted by ``N(0, shift_sigma^2)``, average back to ``probability``.
 
     A symmetric shift of the log-odds pulls the average probability towards
-    one half; stretching the log-odds by ``sqrt(1 + pi * sigma^2 / 8)`` undoes
-    that (the probit approximation of the logistic-normal mean; for the shifts
-    measured here it is exact to about 1e-4).
+    one half. Each deal's log-odds ``l`` solve ``E[expit(l + z)] == p`` (the
+    expectation by the Gauss-Hermite rule of :func:`_shift_nodes`): Newton
+    steps from the probit approximation ``logit(p) * sqrt(1 + pi * sigma^2 / 8)``.
+    Probabilities of exactly 0 or 1 stay certain.
     """
+    probability = np.asarray(probability, dtype=float)
     with np.errstate(divide="ignore"):
-        return logit(probability) * np.sqrt(1 + np.pi * shift_sigma**2 / 8)
+        start = logit(probability) * np.sqrt(1 + np.pi * shift_sigma**2 / 8)
+    if shift_sigma == 0:
+        return start
+    inside = (probability > 0) & (probability < 1)
+    log_odds, target = start[inside], probability[inside]
+    nodes, weights = _shift_nodes(shift_sigma)
+    for _ in range(50):
+        shifted = expit(log_odds[:, None] + nodes[None, :])
+        gap = shifted @ weights - target
+        slope = (shifted * (1 - shifted)) @ weights
+        log_odds = log_odds - np.clip(gap / np.maximum(slope, 1e-300), -1.0, 1.0)
+        if np.all(np.abs(gap) <= 1e-12 + 1e-9 * np.minimum(target, 1 - target)):
+            break
+    centred = start.copy()
+    centred[inside] = log_odds
+    return centred
 
 
 def _shifted_probability(probability: np.ndarray, shift_sigma: float, shifts: np.ndarray) -> np.ndarray:
@@ -303,7 +319,7 @@ def replay_forecast_errors(model: WinModel, training_rows: pd.DataFrame, history
     frames = []
     refitted: WinModel | None = None
     for position, period in enumerate(sorted(periods)):
-        if position % refit_every == 0:
+        if position % refit_every == 0 or refitted is None:
             refitted = _refit_known_at(refit, model, training_rows, period, config)
         deals = deals_expected_in(history, period)
         if refitted is None or deals.empty:
@@ -329,13 +345,18 @@ def period_shift(amount: np.ndarray, probability: np.ndarray, won: np.ndarray) -
 
     The shift ``d`` solves ``sum(amount * expit(logit(p) + d)) == sum(amount * won)``.
     Its standard error is what independent deals alone would produce (delta
-    method). None when nothing or everything was won (no finite shift).
+    method). A period where nothing (or everything) was won has no finite
+    shift: half its smallest deal is counted as won (or lost) instead, a
+    continuity correction that keeps such periods, with a large shift. None
+    when the period has no amount at all.
     """
     amount, won = np.asarray(amount, dtype=float), np.asarray(won, dtype=bool)
     log_odds = logit(np.clip(np.asarray(probability, dtype=float), 1e-9, 1 - 1e-9))
-    target = float(amount[won].sum())
-    if target <= 0 or target >= amount.sum():
+    total = float(amount.sum())
+    if total <= 0:
         return None
+    half_smallest = float(amount[amount > 0].min()) / 2
+    target = float(np.clip(amount[won].sum(), half_smallest, total - half_smallest))
 
     def gap(shift: float) -> float:
         return float(amount @ expit(log_odds + shift)) - target
@@ -357,14 +378,23 @@ class SharedShift:
 
     sigma: float
     periods: pd.DataFrame  # SHIFT_COLUMNS, one row per period used
+    #: Why it was not measured, when the reason is not a lack of resolved periods.
+    note: str | None = None
+
+    @classmethod
+    def unmeasured(cls, note: str) -> SharedShift:
+        """Give the shift that could not be measured (sigma 0: deals independent), and why."""
+        return cls(0.0, pd.DataFrame(columns=list(SHIFT_COLUMNS)), note)
 
     @property
     def measured(self) -> bool:
         """Whether enough periods were resolved to measure it (otherwise sigma is 0: deals independent)."""
-        return len(self.periods) >= MIN_SHIFT_PERIODS
+        return self.note is None and len(self.periods) >= MIN_SHIFT_PERIODS
 
     def describe(self) -> str:
         """Give one line for people: the shift and where it comes from."""
+        if self.note is not None:
+            return f"shared shift not measured ({self.note}): the band treats deals as independent"
         if not self.measured:
             return (f"shared shift not measured ({len(self.periods)} resolved periods, "
                     f"{MIN_SHIFT_PERIODS} needed): the band treats deals as independent")
@@ -420,7 +450,7 @@ def measure_shared_shift(model: WinModel, training_rows: pd.DataFrame, history: 
     """
     settings = config.forecast
     if settings.shift_months == 0:
-        return SharedShift(0.0, pd.DataFrame(columns=list(SHIFT_COLUMNS)))
+        return SharedShift.unmeasured("forecast.shift_months is 0")
     chosen, _ = choose_replay_periods(history, as_of, periods=settings.shift_months,
                                       max_unresolved_share=settings.max_open_share)
     errors = replay_forecast_errors(model, training_rows, history, config, [period for period, _ in chosen],
@@ -499,7 +529,8 @@ def backtest_forecast(model: WinModel, training_rows: pd.DataFrame, history: pd.
     (:func:`estimate_shared_shift`, on up to ``config.forecast.shift_months``
     periods) from the forecasts of earlier periods, each made the same way at
     its own first day: the ``warmup_periods`` (default
-    ``config.forecast.shift_months``) periods before the first replayed one,
+    ``config.forecast.shift_months`` months; by quarter, a third of that plus
+    two, at least five) periods before the first replayed one,
     refitted only for this, and the replayed periods already resolved at
     ``t``. The stage-weighted band treats deals as independent.
 
@@ -515,7 +546,10 @@ def backtest_forecast(model: WinModel, training_rows: pd.DataFrame, history: pd.
         say(f"skipped {len(skipped)} recent {by}s whose deals are not resolved yet "
             f"({', '.join(f'{r.period}: {r.still_open_share:.0%} still open' for r in skipped.itertuples())})")
     settings = config.forecast
-    warmup_periods = settings.shift_months if warmup_periods is None else warmup_periods
+    if warmup_periods is None:
+        # Months: the window itself. Quarters: enough that a few are resolved before the first one replayed.
+        warmup_periods = (settings.shift_months if by == "month"
+                          else max(-(-settings.shift_months // 3), MIN_SHIFT_PERIODS) + 2)
     warmup = [chosen[0][0] - offset for offset in range(warmup_periods, 0, -1)] if chosen else []
     if warmup:
         say(f"measuring the shared shift: forecasts of the {len(warmup)} {by}s from {warmup[0]} to {warmup[-1]}")
@@ -527,7 +561,7 @@ def backtest_forecast(model: WinModel, training_rows: pd.DataFrame, history: pd.
         if refitted is None:
             raise GateError(f"too little history before {period} to refit the model; replay fewer periods")
         probability = refitted.predict_proba(in_period) if len(in_period) else np.zeros(0)
-        shift = estimate_shared_shift(pd.concat(errors, ignore_index=True), cutoff,
+        shift = estimate_shared_shift(pd.concat([e for e in errors if len(e)] or errors, ignore_index=True), cutoff,
                                       max_unresolved_share=max_unresolved_share,
                                       window=max(settings.shift_months, 1))
         errors.append(_error_rows(period, in_period, probability))

@@ -142,6 +142,10 @@ class GateSettings(_Section):
     require_beats_base_rate: bool = True
 
 
+#: Fewer resolved periods than this cannot tell a shared shift of all deals from chance.
+MIN_SHIFT_PERIODS = 3
+
+
 class ForecastSettings(_Section):
     """How the forecast range's shared shift is measured (see :mod:`winmodel.forecast`)."""
 
@@ -153,6 +157,14 @@ class ForecastSettings(_Section):
     refit_every_months: int = Field(3, ge=1)
     #: A month counts as resolved when at most this share of its deals is still open.
     max_open_share: float = Field(0.05, ge=0, le=1)
+
+    @field_validator("shift_months")
+    @classmethod
+    def _enough_months(cls, value: int) -> int:
+        if 0 < value < MIN_SHIFT_PERIODS:
+            raise ValueError(f"use 0 (do not measure) or at least {MIN_SHIFT_PERIODS} months: "
+                             "fewer cannot tell a shared shift from chance")
+        return value
 
 
 class TrackingSettings(_Section):

@@ -233,9 +233,11 @@ def _fit_fold(data: _Data, fold: Fold, shape: ShapeCandidate, config: TrainConfi
     train = _train_mask(rows, fold.train_end, maturity_days)
     valid = _window(rows, fold.train_end, fold.validation_end)
     test = _window(rows, fold.validation_end, fold.test_end)
-    if not train.any() or data.won[train].min() == data.won[train].max() or not valid.any():
+    one_class = not train.any() or data.won[train].min() == data.won[train].max()
+    if one_class or not valid.any() or data.won[valid].min() == data.won[valid].max():
         raise GateError(f"fold '{fold.name}' has too little data (train {train.sum()} rows, "
-                        f"validation {valid.sum()} rows); shorten splits.* in the config")
+                        f"validation {valid.sum()} rows, both need won and lost deals); "
+                        "shorten splits.* in the config")
     weight = data.weight * _recency_weight(rows, fold.train_end, config.training.recency_half_life_days)
     booster = _fit_booster(data, train, valid, shape, config, categorical, weight)
     valid_raw = booster.predict(data.matrix[valid], raw_score=True, num_threads=config.model.threads)

@@ -104,7 +104,7 @@ def read_forecast_band(model_dir: Path) -> dict | None:
     try:
         band = json.loads(path.read_text(encoding="utf-8"))
         sigma = float(band["sigma"])
-    except (ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(Problem(file=str(path), column="sigma", problem=f"unreadable forecast band ({error})",
                                  fix="re-export the model with `make train`, or delete the file to forecast "
                                      "with independent deals")) from error
@@ -116,7 +116,7 @@ def read_forecast_band(model_dir: Path) -> dict | None:
     return band
 
 
-def _band_of(scored: pd.DataFrame, model_dir: Path, console: Console) -> float:
+def _band_of(scored: pd.DataFrame, model_dir: Path, by: Period, console: Console) -> float:
     """Give the shared shift for the scored file: the one measured for the model that scored it."""
     band = read_forecast_band(model_dir)
     if band is None:
@@ -129,6 +129,9 @@ def _band_of(scored: pd.DataFrame, model_dir: Path, console: Console) -> float:
                       f"version {band['version']} in {model_dir}[/yellow]: re-score with it, or pass --model")
     sigma = float(band["sigma"])
     console.print(f"range: {band.get('description') or f'shared shift sigma {sigma:.3f} log-odds'}")
+    if by == "quarter" and sigma:
+        console.print("range by quarter: the monthly shift moves each quarter as a whole (wider than needed "
+                      "if months move independently)")
     return sigma
 
 
@@ -151,7 +154,12 @@ def run_forecast(input_path: Path, *, by: Period = "month", out: Path | None = N
     """
     console = console or Console()
     scored, left_out = read_scored(Path(input_path))
-    sigma = _band_of(scored, Path(model_dir) if model_dir else _train_config(None).tracking.export_dir, console)
+    if model_dir is not None and not Path(model_dir).is_dir():
+        raise InputError(Problem(file=str(model_dir), column=None,
+                                 problem="--model must name an exported model folder (with FORECAST_BAND.json)",
+                                 fix="pass a folder such as models/champion, or leave --model out"))
+    sigma = _band_of(scored, Path(model_dir) if model_dir else _train_config(None).tracking.export_dir, by,
+                     console)
     table = forecast_by_period(scored, by=by, shift_sigma=sigma, draws=draws, seed=seed)
     console.print(_forecast_table(table, by, Path(input_path)))
     if left_out:

@@ -281,8 +281,7 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         f"{0 if crm.snapshots is None else len(crm.snapshots):,} snapshots, as of {crm.as_of:%Y-%m-%d}")
 
     with console.status("building point-in-time rows"):
-        history = add_history_features(crm.opportunities, crm.snapshots) if crm.has_snapshots else None
-        rows, shape_warnings = build_training_rows(crm, config, history)
+        rows, shape_warnings = build_training_rows(crm, config)
     for warning in shape_warnings:
         say(f"[yellow]warning[/yellow]: {warning}")
     say(f"training rows: {len(rows):,} rows of {rows['opportunity_id'].nunique():,} closed deals")
@@ -320,11 +319,11 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
             result = train_win_model(rows, config, extra_features=extra, oracle_probability=oracle,
                                      progress=say, file=crm.files.get("opportunities", str(data_path)))
         result.warnings[:0] = shape_warnings
+        with console.status("measuring the forecast range (past months replayed)"):
+            shift = _measure_forecast_shift(result, rows, crm, config, say)
+        say(f"forecast range: {shift.describe()}")
         for warning in result.warnings:
             mlflow.set_tag("winmodel.warning", warning[:5000])
-        with console.status("measuring the forecast range (past months replayed)"):
-            shift = _measure_forecast_shift(result, rows, history, config, crm.as_of, say)
-        say(f"forecast range: {shift.describe()}")
 
         metrics = {}
         for record in result.backtest.to_dict("records"):
@@ -395,15 +394,25 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         return TrainOutcome(run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir)
 
 
-def _measure_forecast_shift(result: TrainingResult, rows: pd.DataFrame, history: pd.DataFrame | None,
-                            config: TrainConfig, as_of: pd.Timestamp, say):
-    """Measure the forecast range's shared shift of the new model's recipe; keep it on the model."""
-    from winmodel.forecast import SHIFT_COLUMNS, SharedShift, measure_shared_shift
+def _measure_forecast_shift(result: TrainingResult, rows: pd.DataFrame, crm: CRMData, config: TrainConfig, say):
+    """Measure the forecast range's shared shift of the new model's recipe; keep it on the model.
 
-    if history is None:  # a flat export: no snapshots to rebuild past forecasts from
-        shift = SharedShift(0.0, pd.DataFrame(columns=list(SHIFT_COLUMNS)))
+    The range is secondary to the model: when it cannot be measured, the training goes on with deals
+    treated as independent, and says why (a warning in the run and the model card).
+    """
+    from winmodel.forecast import SharedShift, measure_shared_shift
+
+    if not crm.has_snapshots:
+        shift = SharedShift.unmeasured("the export has no snapshots to rebuild past forecasts from")
     else:
-        shift = measure_shared_shift(result.model, rows, history, config, as_of, progress=say)
+        # Rebuilt here rather than kept from the training rows: training's peak memory stays as it was.
+        history = add_history_features(crm.opportunities, crm.snapshots)
+        try:
+            shift = measure_shared_shift(result.model, rows, history, config, crm.as_of, progress=say)
+        except Exception as error:  # any failure here leaves the model itself untouched
+            log.debug("measuring the forecast range failed", exc_info=True)
+            shift = SharedShift.unmeasured(f"measuring it failed: {type(error).__name__}: {error}")
+            result.warnings.append(f"forecast range: {shift.describe()}")
     result.model.metadata["forecast_shift"] = {
         "sigma": shift.sigma, "by": "month", "periods": len(shift.periods),
         "first_period": str(shift.periods["period"].iloc[0]) if len(shift.periods) else None,
