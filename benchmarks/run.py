@@ -423,8 +423,11 @@ def main() -> None:
             f"{stage['explain']:.1f} | {stage['predict']:.1f} | {stage['reasons']:.1f} | {stage['drift']:.1f} | "
             f"{stage['write']:.1f} | {row['seconds']:.1f} | {row['rate']:,.0f} | "
             f"{row['rate'] / reference_rate:.1f} | {row['peak_mb']:,.0f} |")
-    lines += ["", "Total is the whole process (interpreter start and model loading included). Inputs of 50,000 "
-              "deals or more are scored in one worker process per core (`workers` in pipelines/score.yaml); "
+    from winmodel.parallel import PARALLEL_MIN_ROWS
+
+    lines += ["", "Total is the whole process (interpreter start and model loading included). Inputs of "
+              f"{PARALLEL_MIN_ROWS:,} deals or more are scored in one worker process per core (`workers` in "
+              "pipelines/score.yaml); "
               "their stage times are summed over the workers, so they can add up to more than the total. "
               "'one process' is the same input with `workers: 1`. 'x reference' divides our full scoring rate "
               "by the reference's predict + explain rate. Peak memory counts the worker processes: their "
