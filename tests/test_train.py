@@ -281,7 +281,7 @@ def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(lifecycle_pro
 
 def test_a_forecast_range_that_cannot_be_measured_does_not_stop_the_training(lifecycle_project, monkeypatch,
                                                                              small_data_dir, make_train_config):
-    import winmodel.forecast
+    from winmodel.jobs import train as job
     from winmodel.jobs.train import run_train
 
     _reuse_fit(monkeypatch, lifecycle_project)
@@ -289,7 +289,7 @@ def test_a_forecast_range_that_cannot_be_measured_does_not_stop_the_training(lif
     def broken(*args, **kwargs):
         raise ValueError("injected: no usable month")
 
-    monkeypatch.setattr(winmodel.forecast, "measure_shared_shift", broken)
+    monkeypatch.setattr(job, "measure_shared_shift", broken)
     config = make_train_config(Path(lifecycle_project.config).parent, small_data_dir, forecast__shift_months=12)
     outcome = run_train(config, console=QUIET)
     assert outcome.promoted

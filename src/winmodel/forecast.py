@@ -117,14 +117,15 @@ def bookings_distribution(amount: Sequence[float] | np.ndarray, probability: Seq
         raise ValueError("amount and probability must be finite (no blanks)")
     mean = float(amount @ probability)
     nodes, weights = _shift_nodes(shift_sigma)
-    shifted = _shifted_probability(probability, shift_sigma, nodes)  # one row per node
+    log_odds = _centred_log_odds(probability, nodes, weights) if shift_sigma else None
+    shifted = _shifted_probability(probability, log_odds, nodes)  # one row per node
     expected = shifted @ amount
     within = (shifted * (1 - shifted)) @ amount**2
     std = float(np.sqrt(weights @ within + weights @ (expected - weights @ expected) ** 2))
     if len(amount) <= exact_max_deals:
         quantiles = _exact_quantiles(amount, shifted, weights)
     else:
-        quantiles = _sampled_quantiles(amount, probability, shift_sigma, draws, seed, chunk_cells)
+        quantiles = _sampled_quantiles(amount, probability, log_odds, shift_sigma, draws, seed, chunk_cells)
     return Bookings(mean, *(float(q) for q in quantiles), std)
 
 
@@ -136,8 +137,8 @@ def _shift_nodes(shift_sigma: float) -> tuple[np.ndarray, np.ndarray]:
     return nodes * shift_sigma, weights / weights.sum()
 
 
-def _centred_log_odds(probability: np.ndarray, shift_sigma: float) -> np.ndarray:
-    """Give log-odds that, shifted by ``N(0, shift_sigma^2)``, average back to ``probability``.
+def _centred_log_odds(probability: np.ndarray, nodes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Give log-odds that, shifted by the shared shift (its quadrature ``nodes``), average back to ``probability``.
 
     A symmetric shift of the log-odds pulls the average probability towards
     one half. Each deal's log-odds ``l`` solve ``E[expit(l + z)] == p`` (the
@@ -145,14 +146,11 @@ def _centred_log_odds(probability: np.ndarray, shift_sigma: float) -> np.ndarray
     steps from the probit approximation ``logit(p) * sqrt(1 + pi * sigma^2 / 8)``.
     Probabilities of exactly 0 or 1 stay certain.
     """
-    probability = np.asarray(probability, dtype=float)
+    variance = float(weights @ nodes**2)
     with np.errstate(divide="ignore"):
-        start = logit(probability) * np.sqrt(1 + np.pi * shift_sigma**2 / 8)
-    if shift_sigma == 0:
-        return start
+        centred = logit(probability) * np.sqrt(1 + np.pi * variance / 8)
     inside = (probability > 0) & (probability < 1)
-    log_odds, target = start[inside], probability[inside]
-    nodes, weights = _shift_nodes(shift_sigma)
+    log_odds, target = centred[inside], probability[inside]
     for _ in range(50):
         shifted = expit(log_odds[:, None] + nodes[None, :])
         gap = shifted @ weights - target
@@ -160,16 +158,15 @@ def _centred_log_odds(probability: np.ndarray, shift_sigma: float) -> np.ndarray
         log_odds = log_odds - np.clip(gap / np.maximum(slope, 1e-300), -1.0, 1.0)
         if np.all(np.abs(gap) <= 1e-12 + 1e-9 * np.minimum(target, 1 - target)):
             break
-    centred = start.copy()
     centred[inside] = log_odds
     return centred
 
 
-def _shifted_probability(probability: np.ndarray, shift_sigma: float, shifts: np.ndarray) -> np.ndarray:
-    """Give each deal's probability under each shift (one row per shift)."""
-    if shift_sigma == 0:
+def _shifted_probability(probability: np.ndarray, log_odds: np.ndarray | None, shifts: np.ndarray) -> np.ndarray:
+    """Give each deal's probability under each shift (one row per shift); ``log_odds`` None: no shift."""
+    if log_odds is None:
         return np.broadcast_to(probability, (len(shifts), len(probability)))
-    return expit(_centred_log_odds(probability, shift_sigma)[None, :] + shifts[:, None])
+    return expit(log_odds[None, :] + shifts[:, None])
 
 
 def _exact_quantiles(amount: np.ndarray, shifted: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -186,21 +183,23 @@ def _exact_quantiles(amount: np.ndarray, shifted: np.ndarray, weights: np.ndarra
     return totals[order][np.minimum(index, len(order) - 1)]
 
 
-def _sampled_quantiles(amount: np.ndarray, probability: np.ndarray, shift_sigma: float, draws: int,
-                       seed: int | Sequence[int], chunk_cells: int) -> np.ndarray:
-    """Give P10, P50, P90 from ``draws`` Monte Carlo totals, drawn in chunks of whole draws."""
+def _sampled_quantiles(amount: np.ndarray, probability: np.ndarray, log_odds: np.ndarray | None,
+                       shift_sigma: float, draws: int, seed: int | Sequence[int], chunk_cells: int) -> np.ndarray:
+    """Give P10, P50, P90 from ``draws`` Monte Carlo totals, drawn in chunks of whole draws.
+
+    ``log_odds`` are the centred log-odds the shared shift moves (None: no shift).
+    """
     rng = np.random.default_rng(seed)
-    if shift_sigma:
+    if log_odds is not None:
         # The shifts come from their own stream, so the deals' draws are those of the unshifted band.
         shifts = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).normal(0.0, shift_sigma, draws)
-        log_odds = _centred_log_odds(probability, shift_sigma)
     totals = np.empty(draws)
     rows = max(1, chunk_cells // len(amount))
     for start in range(0, draws, rows):
         stop = min(start + rows, draws)
         # Draws are consumed row by row, so the totals do not depend on the chunk size.
         uniform = rng.random((stop - start, len(amount)))
-        won = uniform < (expit(log_odds[None, :] + shifts[start:stop, None]) if shift_sigma else probability)
+        won = uniform < (probability if log_odds is None else expit(log_odds[None, :] + shifts[start:stop, None]))
         totals[start:stop] = won @ amount
     return np.quantile(totals, QUANTILES, method="inverted_cdf")
 
@@ -299,13 +298,14 @@ def deals_expected_in(history: pd.DataFrame, period: pd.Period) -> pd.DataFrame:
 Refit = Callable[[WinModel, pd.DataFrame, pd.Timestamp, TrainConfig], WinModel]
 
 
-def replay_forecast_errors(model: WinModel, training_rows: pd.DataFrame, history: pd.DataFrame,
-                           config: TrainConfig, periods: Sequence[pd.Period], *, refit_every: int = 1,
+def replay_forecast_errors(model: WinModel, training_rows: pd.DataFrame, config: TrainConfig,
+                           periods: Sequence[tuple[pd.Period, pd.DataFrame]], *, refit_every: int = 1,
                            refit: Refit | None = None, progress: Callable[[str], None] | None = None
                            ) -> pd.DataFrame:
     """Give, per deal, the forecast made at each period's first day by the recipe refitted on what was known then.
 
-    The recipe is refitted at the first of every ``refit_every`` periods
+    ``periods`` pairs each period with the deals expected in it
+    (:func:`deals_expected_in`), in time order. The recipe is refitted at the first of every ``refit_every`` periods
     (default :func:`winmodel.train.refit_at`, on the training rows closed
     before that day); a refit forecasts the periods until the next one, all
     of which start after it. A period with too little history before it to
@@ -313,15 +313,12 @@ def replay_forecast_errors(model: WinModel, training_rows: pd.DataFrame, history
     ``status`` and ``close_date`` so that :func:`estimate_shared_shift` can
     tell, for any later day, which outcomes were known then.
     """
-    if refit is None:
-        from winmodel.train import refit_at as refit
     say = progress or (lambda message: log.info(message))
     frames = []
     refitted: WinModel | None = None
-    for position, period in enumerate(sorted(periods)):
+    for position, (period, deals) in enumerate(periods):
         if position % refit_every == 0 or refitted is None:
             refitted = _refit_known_at(refit, model, training_rows, period, config)
-        deals = deals_expected_in(history, period)
         if refitted is None or deals.empty:
             say(f"shared shift: {period} left out ({'no deals' if deals.empty else 'too little history before it'})")
             continue
@@ -404,7 +401,7 @@ class SharedShift:
 
 def estimate_shared_shift(errors: pd.DataFrame, cutoff: pd.Timestamp, *, max_unresolved_share: float = 0.05,
                           window: int = SHIFT_WINDOW) -> SharedShift:
-    """Give the shared shift as it could be measured on ``cutoff`` from ``errors`` (:func:`forecast_errors`).
+    """Give the shared shift as it could be measured on ``cutoff`` from ``errors`` (:func:`replay_forecast_errors`).
 
     A period counts when it ended before ``cutoff`` and at most
     ``max_unresolved_share`` of its deals had no known outcome then (still open,
@@ -453,18 +450,16 @@ def measure_shared_shift(model: WinModel, training_rows: pd.DataFrame, history: 
         return SharedShift.unmeasured("forecast.shift_months is 0")
     chosen, _ = choose_replay_periods(history, as_of, periods=settings.shift_months,
                                       max_unresolved_share=settings.max_open_share)
-    errors = replay_forecast_errors(model, training_rows, history, config, [period for period, _ in chosen],
-                                    refit_every=settings.refit_every_months, refit=refit, progress=progress)
+    errors = replay_forecast_errors(model, training_rows, config, chosen, refit_every=settings.refit_every_months,
+                                    refit=refit, progress=progress)
     # Outcomes recorded on the as-of day itself are known.
     return estimate_shared_shift(errors, pd.Timestamp(as_of) + pd.Timedelta(days=1),
                                  max_unresolved_share=settings.max_open_share, window=settings.shift_months)
 
 
 def forecast_band_json(model: WinModel) -> str:
-    """Give the model's measured shared shift as the JSON written beside its export."""
-    band = model.metadata.get("forecast_shift") or {"sigma": 0.0, "periods": 0,
-                                                    "description": "not measured (model trained before it was)"}
-    return json.dumps(band, indent=2) + "\n"
+    """Give the shared shift training measured for ``model`` as the JSON written beside its export."""
+    return json.dumps(model.metadata["forecast_shift"], indent=2) + "\n"
 
 
 @dataclass
@@ -537,8 +532,6 @@ def backtest_forecast(model: WinModel, training_rows: pd.DataFrame, history: pd.
     ``training_rows`` come from :func:`winmodel.jobs.train.build_training_rows`;
     ``history`` from :func:`winmodel.features.add_history_features`.
     """
-    if refit is None:
-        from winmodel.train import refit_at as refit
     say = progress or (lambda message: log.info(message))
     chosen, skipped = choose_replay_periods(history, as_of, by=by, periods=periods,
                                             max_unresolved_share=max_unresolved_share)
@@ -553,7 +546,9 @@ def backtest_forecast(model: WinModel, training_rows: pd.DataFrame, history: pd.
     warmup = [chosen[0][0] - offset for offset in range(warmup_periods, 0, -1)] if chosen else []
     if warmup:
         say(f"measuring the shared shift: forecasts of the {len(warmup)} {by}s from {warmup[0]} to {warmup[-1]}")
-    errors = [replay_forecast_errors(model, training_rows, history, config, warmup, refit=refit, progress=say)]
+    errors = [replay_forecast_errors(model, training_rows, config,
+                                     [(period, deals_expected_in(history, period)) for period in warmup],
+                                     refit=refit, progress=say)]
     records = []
     for period, in_period in chosen:
         cutoff = period.start_time.normalize()
@@ -594,9 +589,12 @@ def backtest_forecast(model: WinModel, training_rows: pd.DataFrame, history: pd.
     return ForecastBacktest(periods=table, summary=summarise_backtest(table), skipped=skipped)
 
 
-def _refit_known_at(refit: Refit, model: WinModel, training_rows: pd.DataFrame, period: pd.Period,
+def _refit_known_at(refit: Refit | None, model: WinModel, training_rows: pd.DataFrame, period: pd.Period,
                     config: TrainConfig) -> WinModel | None:
-    """Give the recipe refitted on outcomes known at the period's first day, or None when too few were known."""
+    """Give the recipe refitted (default :func:`winmodel.train.refit_at`) on outcomes known at the period's
+    first day, or None when too few were known."""
+    if refit is None:
+        from winmodel.train import refit_at as refit
     cutoff = period.start_time.normalize()
     # Only outcomes known at the cut-off reach the refit (refit_at also limits itself to them).
     known = training_rows[training_rows["close_date"] < cutoff]

@@ -30,7 +30,7 @@ from winmodel.forecast import (
     forecast_by_period,
 )
 from winmodel.io import read_table, write_table_atomic
-from winmodel.jobs.score import VERSION_FILE
+from winmodel.jobs.score import exported_version
 
 log = logging.getLogger("winmodel")
 
@@ -111,8 +111,7 @@ def read_forecast_band(model_dir: Path) -> dict | None:
     if not (np.isfinite(sigma) and sigma >= 0):
         raise InputError(Problem(file=str(path), column="sigma", problem=f"sigma {sigma} is not a number >= 0",
                                  fix="re-export the model with `make train`"))
-    version_file = Path(model_dir) / VERSION_FILE
-    band["version"] = version_file.read_text(encoding="utf-8").strip() if version_file.exists() else None
+    band["version"] = exported_version(model_dir)
     return band
 
 

@@ -48,6 +48,12 @@ class ScoreOutcome:
     drift: dict[str, float]
 
 
+def exported_version(folder: Path) -> str | None:
+    """Give the registry version an exported model folder holds (its VERSION_FILE), or None."""
+    stamp = Path(folder) / VERSION_FILE
+    return stamp.read_text(encoding="utf-8").strip() if stamp.exists() else None
+
+
 def resolve_model(model_uri: str | None, config: ScoreConfig) -> tuple[WinModel, str, str]:
     """Give (model, version label, URI used): explicit URI, else the registry champion, else models/champion."""
     import mlflow
@@ -58,7 +64,7 @@ def resolve_model(model_uri: str | None, config: ScoreConfig) -> tuple[WinModel,
     name = config.tracking.registered_model
     if model_uri:
         path = Path(model_uri)
-        version = (path / VERSION_FILE).read_text().strip() if (path / VERSION_FILE).exists() else model_uri
+        version = exported_version(path) or model_uri
         return load_win_model(model_uri), version, model_uri
     uri = config.tracking.resolved_tracking_uri()
     store_exists = not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
@@ -69,7 +75,7 @@ def resolve_model(model_uri: str | None, config: ScoreConfig) -> tuple[WinModel,
             return load_win_model(f"models:/{name}@{CHAMPION}"), version, f"models:/{name}@{CHAMPION}"
     export = config.tracking.export_dir
     if (export / "MLmodel").exists():
-        version = (export / VERSION_FILE).read_text().strip() if (export / VERSION_FILE).exists() else "exported"
+        version = exported_version(export) or "exported"
         return load_win_model(str(export)), version, str(export)
     raise InputError(Problem(
         file=str(export), column=None,

@@ -35,7 +35,13 @@ from winmodel.features import (
     flat_rows,
     select_training_rows,
 )
-from winmodel.forecast import FORECAST_BAND_FILE, forecast_band_json
+from winmodel.forecast import (
+    FORECAST_BAND_FILE,
+    SharedShift,
+    forecast_band_json,
+    measure_shared_shift,
+)
+from winmodel.jobs.score import VERSION_FILE, exported_version
 from winmodel.modelcard import render_model_card
 from winmodel.pipeline_config import TrainConfig, load_train_config
 from winmodel.train import TrainingResult, check_sufficiency, train_win_model
@@ -383,7 +389,7 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
                 registry.set_alias(client, name, registry.CHAMPION, model_version)
                 with console.status("exporting the champion to models/"):
                     registry.export_model(f"models:/{name}/{model_version}", export_dir,
-                                          extra_files={"MODEL_CARD.md": card, "WINMODEL_VERSION": model_version,
+                                          extra_files={"MODEL_CARD.md": card, VERSION_FILE: model_version,
                                                        FORECAST_BAND_FILE: forecast_band_json(result.model)})
             except BaseException:
                 _keep_alias_with_export(client, name, model_version, champion_version, export_dir, say)
@@ -400,8 +406,6 @@ def _measure_forecast_shift(result: TrainingResult, rows: pd.DataFrame, crm: CRM
     The range is secondary to the model: when it cannot be measured, the training goes on with deals
     treated as independent, and says why (a warning in the run and the model card).
     """
-    from winmodel.forecast import SharedShift, measure_shared_shift
-
     if not crm.has_snapshots:
         shift = SharedShift.unmeasured("the export has no snapshots to rebuild past forecasts from")
     else:
@@ -431,9 +435,7 @@ def _keep_alias_with_export(client, name: str, model_version: str, previous: str
     """
     from winmodel import registry
 
-    stamp = Path(export_dir) / "WINMODEL_VERSION"
-    exported = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else None
-    if exported == model_version:
+    if exported_version(export_dir) == model_version:
         return
     try:
         registry.restore_alias(client, name, registry.CHAMPION, previous)
