@@ -139,9 +139,9 @@ def _child_reference(train_rows: str, score_input: str, model: str, rows_text: s
     import lightgbm as lgb
     import shap
 
-    from winmodel.dataset import load_crm_data
-    from winmodel.jobs.score import open_deal_rows
-    from winmodel.registry import load_win_model
+    from winmodel.data.dataset import load_crm_data
+    from winmodel.features.rows import open_deal_rows
+    from winmodel.mlops.registry import load_win_model
 
     champion = load_win_model(model)
     training = pd.read_parquet(train_rows)
@@ -154,7 +154,7 @@ def _child_reference(train_rows: str, score_input: str, model: str, rows_text: s
                   categorical_feature=builder.categorical_indices_)
     holdout = training["split"].eq("holdout").to_numpy()
     won = training["won"].to_numpy()[holdout]
-    from winmodel.evaluate import classification_metrics
+    from winmodel.modeling.evaluate import classification_metrics
 
     ours = classification_metrics(won, champion.calibrator.transform(champion.raw_logit_of_matrix(matrix[holdout])))
     theirs = classification_metrics(won, reference.predict_proba(matrix[holdout])[:, 1])
@@ -193,7 +193,7 @@ def generate(out: Path, deals: int, seed: int) -> Path:
 
 def scoring_pool(history: Path) -> pd.DataFrame:
     """Give realistic open-deal states: every pre-close snapshot of the history, with its history features."""
-    from winmodel.features import AS_OF, EXPECTED_CLOSE, add_history_features
+    from winmodel.features.rows import AS_OF, EXPECTED_CLOSE, add_history_features
 
     opportunities = pd.read_parquet(history / "opportunities.parquet").drop(
         columns=["stage", "crm_probability", "forecast_category"], errors="ignore")
@@ -218,10 +218,10 @@ def scoring_input(pool: pd.DataFrame, deals: int, out: Path, seed: int, distinct
 
 def training_rows_file(history: Path, config_path: Path, out: Path) -> Path:
     """Write the champion recipe's training rows with their split (train / holdout) for the reference model."""
-    from winmodel.dataset import load_crm_data
-    from winmodel.jobs.train import build_training_rows
-    from winmodel.pipeline_config import load_train_config
-    from winmodel.train import _train_mask, default_maturity_days, plan_folds
+    from winmodel.data.dataset import load_crm_data
+    from winmodel.features.rows import build_training_rows
+    from winmodel.modeling.train import _train_mask, default_maturity_days, plan_folds
+    from winmodel.settings import load_train_config
 
     config = load_train_config(config_path)
     rows, _ = build_training_rows(load_crm_data(history), config)
@@ -359,7 +359,7 @@ def main() -> None:
     spark = []
     if not args.skip_spark:
         try:
-            from winmodel.spark import benchmark_spark
+            from spark_bench import benchmark_spark
 
             for size in (10_000, 100_000):
                 if size > largest:
@@ -423,7 +423,7 @@ def main() -> None:
             f"{stage['explain']:.1f} | {stage['predict']:.1f} | {stage['reasons']:.1f} | {stage['drift']:.1f} | "
             f"{stage['write']:.1f} | {row['seconds']:.1f} | {row['rate']:,.0f} | "
             f"{row['rate'] / reference_rate:.1f} | {row['peak_mb']:,.0f} |")
-    from winmodel.parallel import PARALLEL_MIN_ROWS
+    from winmodel.engines.parallel import PARALLEL_MIN_ROWS
 
     lines += ["", "Total is the whole process (interpreter start and model loading included). Inputs of "
               f"{PARALLEL_MIN_ROWS:,} deals or more are scored in one worker process per core (`workers` in "
@@ -451,7 +451,7 @@ def main() -> None:
               "(not exact, 1e-6 to 4e-6, no categorical splits: rejected), `treeshap` (Rust; source only, its "
               "build needs crates.io, unreachable here: rejected), de-duplication alone (2.6x on the reference "
               "shape), and our numba kernel (per-leaf pattern tables; exact to 1e-15): kept, as "
-              "`winmodel.treeshap.FastTreeShap`, with de-duplication of identical feature rows and a depth-3 "
+              "`winmodel.modeling.treeshap.FastTreeShap`, with de-duplication of identical feature rows and a depth-3 "
               "shape chosen by the training search.", ""]
     args.out.write_text("\n".join(lines), encoding="utf-8")
     say(f"wrote {args.out}")

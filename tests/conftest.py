@@ -59,7 +59,7 @@ def make_train_config():
 @pytest.fixture(scope="session")
 def small_history():
     """Give a small synthetic history (opportunities, snapshots, truth)."""
-    from winmodel.synth import generate_history
+    from winmodel.synth.generator import generate_history
 
     return generate_history(SMALL_DEALS, seed=3)
 

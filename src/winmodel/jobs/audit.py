@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from winmodel.dataset import CRMData, load_crm_data
+from winmodel.data.dataset import CRMData, load_crm_data
 from winmodel.errors import InputError, Problem, ValidationReport
-from winmodel.features import FeatureBuilder
-from winmodel.jobs.train import build_training_rows
-from winmodel.leakage import LeakageReport, audit_columns, check_leakage, univariate_auc
-from winmodel.pipeline_config import TrainConfig, load_train_config
-from winmodel.train import default_maturity_days, plan_folds
+from winmodel.features.builder import FeatureBuilder
+from winmodel.features.leakage import LeakageReport, audit_columns, check_leakage, univariate_auc
+from winmodel.features.rows import build_training_rows
+from winmodel.modeling.train import default_maturity_days, plan_folds
+from winmodel.settings import TrainConfig, load_train_config
 
 _VERDICTS = {
     "excluded": "LEAK: training excludes it",

@@ -3,7 +3,7 @@
 ``run_forecast`` reads what ``winmodel score`` wrote and rolls it up by expected
 close month or quarter. ``run_forecast_backtest`` replays the last periods of a
 CRM history with the champion's recipe refitted at each period start (see
-:func:`winmodel.forecast.backtest_forecast`) and compares the result with the
+:func:`winmodel.analysis.replay.backtest_forecast`) and compares the result with the
 CRM's stage-weighted forecast.
 """
 
@@ -20,17 +20,11 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from winmodel.analysis.forecast import DEFAULT_DRAWS, FORECAST_BAND_FILE, Period, forecast_by_period
+from winmodel.analysis.replay import ForecastBacktest, backtest_forecast
+from winmodel.data.io import read_table, write_table_atomic
 from winmodel.errors import InputError, Problem, example_rows
-from winmodel.forecast import (
-    DEFAULT_DRAWS,
-    FORECAST_BAND_FILE,
-    ForecastBacktest,
-    Period,
-    backtest_forecast,
-    forecast_by_period,
-)
-from winmodel.io import read_table, write_table_atomic
-from winmodel.jobs.score import exported_version
+from winmodel.mlops.export import exported_version
 
 log = logging.getLogger("winmodel")
 
@@ -135,7 +129,7 @@ def _band_of(scored: pd.DataFrame, model_dir: Path, by: Period, console: Console
 
 
 def _train_config(config_path: Path | None):
-    from winmodel.pipeline_config import TrainConfig, load_train_config
+    from winmodel.settings import TrainConfig, load_train_config
 
     if config_path is not None:
         return load_train_config(Path(config_path))
@@ -197,11 +191,10 @@ def run_forecast_backtest(data: Path, *, mapping: Path | None = None, model_uri:
     ``warmup_periods`` earlier periods (default the config's ``forecast.shift_months``) are replayed too,
     only to measure the band's shared shift.
     """
-    from winmodel.dataset import load_crm_data
-    from winmodel.features import add_history_features
-    from winmodel.jobs.score import resolve_model
-    from winmodel.jobs.train import build_training_rows
-    from winmodel.pipeline_config import ScoreConfig
+    from winmodel.data.dataset import load_crm_data
+    from winmodel.features.rows import add_history_features, build_training_rows
+    from winmodel.mlops.registry import resolve_model
+    from winmodel.settings import ScoreConfig
 
     console = console or Console()
     started = time.monotonic()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from winmodel.errors import InputError, Problem
-from winmodel.synth import generate_history
+from winmodel.synth.generator import generate_history
 
 log = logging.getLogger("winmodel")
 
@@ -37,7 +37,7 @@ def run_generate(
     out
         Folder to write into (created if missing).
     deals, seed, months
-        Passed to :func:`winmodel.synth.generate_history`.
+        Passed to :func:`winmodel.synth.generator.generate_history`.
     today
         Last day of the history as ``YYYY-MM-DD``; None for the fixed default.
     file_format

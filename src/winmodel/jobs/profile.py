@@ -17,16 +17,16 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from winmodel.config import OUTPUTS_DIR
-from winmodel.errors import InputError, Problem
-from winmodel.io import neutralise_spreadsheet_formulas, write_table_atomic
-from winmodel.profile import (
+from winmodel.analysis.profile import (
     closed_deals,
     default_min_deals,
     find_scenarios,
     render_profile_report,
     win_rates_by_dimension,
 )
+from winmodel.data.io import neutralise_spreadsheet_formulas, write_table_atomic
+from winmodel.errors import InputError, Problem
+from winmodel.paths import OUTPUTS_DIR
 
 log = logging.getLogger("winmodel")
 
@@ -49,7 +49,7 @@ def run_profile(data: Path, *, mapping: Path | None = None, since: str | pd.Time
                 out: Path = DEFAULT_PROFILE_DIR, min_deals: int | None = None, top: int = SHOWN_SCENARIOS,
                 charts: bool = True, console: Console | None = None) -> ProfileOutcome:
     """Profile the closed deals of the export at ``data``; print the scenarios and write the report to ``out``."""
-    from winmodel.dataset import load_crm_data
+    from winmodel.data.dataset import load_crm_data
 
     console = console or Console()
     since_date = _parse_since(since)
@@ -117,7 +117,7 @@ def _write_figures(dimensions: pd.DataFrame, scenarios: pd.DataFrame, out: Path,
     """Save the scenario charts and one chart per dimension; give their paths relative to ``out``."""
     import matplotlib.pyplot as plt
 
-    from winmodel.plots import scenario_figure, win_rate_figure
+    from winmodel.analysis.plots import scenario_figure, win_rate_figure
 
     folder = out / "figures"
     folder.mkdir(exist_ok=True)

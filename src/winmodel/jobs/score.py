@@ -17,25 +17,24 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from winmodel.dataset import CRMData, load_crm_data
-from winmodel.drift import drift_report
+from winmodel.data.dataset import load_crm_data
+from winmodel.data.io import neutralise_spreadsheet_formulas, read_table, write_table_atomic
+from winmodel.engines.parallel import ChunkScorer, worker_count
 from winmodel.errors import InputError, Problem
-from winmodel.features import add_history_features, flat_rows, select_latest_rows
-from winmodel.io import neutralise_spreadsheet_formulas, read_table, write_table_atomic
-from winmodel.model import WinModel
-from winmodel.parallel import ChunkScorer, worker_count
-from winmodel.pipeline_config import ScoreConfig, load_score_config
-from winmodel.reasons import load_catalogue
-from winmodel.score import check_model_input, finish_scores, item_points, shap_table
+from winmodel.features.drift import drift_report
+from winmodel.features.rows import open_deal_rows
+from winmodel.mlops.registry import resolve_model
+from winmodel.scoring.reasons import load_catalogue
+from winmodel.scoring.score import check_model_input, finish_scores, item_points, shap_table
+from winmodel.settings import ScoreConfig, load_score_config
 from winmodel.timing import NO_TIMER
 
 log = logging.getLogger("winmodel")
 
-VERSION_FILE = "WINMODEL_VERSION"
 DRIFT_SAMPLE = 200_000
-#: "spark" scores on Apache Spark through winmodel.spark (pip extra [spark], Java).
-ENGINES = ("pandas", "spark")
 
+#: "spark" scores on Apache Spark through winmodel.engines.spark (pip extra [spark], Java).
+ENGINES = ("pandas", "spark")
 
 @dataclass
 class ScoreOutcome:
@@ -46,64 +45,6 @@ class ScoreOutcome:
     skipped_closed: int
     model_version: str
     drift: dict[str, float]
-
-
-def exported_version(folder: Path) -> str | None:
-    """Give the registry version an exported model folder holds (its VERSION_FILE), or None."""
-    stamp = Path(folder) / VERSION_FILE
-    return stamp.read_text(encoding="utf-8").strip() if stamp.exists() else None
-
-
-def resolve_model(model_uri: str | None, config: ScoreConfig) -> tuple[WinModel, str, str]:
-    """Give (model, version label, URI used): explicit URI, else the registry champion, else models/champion."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    from winmodel.registry import CHAMPION, alias_version, load_win_model
-
-    name = config.tracking.registered_model
-    if model_uri:
-        path = Path(model_uri)
-        version = exported_version(path) or model_uri
-        return load_win_model(model_uri), version, model_uri
-    uri = config.tracking.resolved_tracking_uri()
-    store_exists = not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
-    if store_exists:
-        mlflow.set_tracking_uri(uri)
-        version = alias_version(MlflowClient(), name, CHAMPION)
-        if version is not None:
-            return load_win_model(f"models:/{name}@{CHAMPION}"), version, f"models:/{name}@{CHAMPION}"
-    export = config.tracking.export_dir
-    if (export / "MLmodel").exists():
-        version = exported_version(export) or "exported"
-        return load_win_model(str(export)), version, str(export)
-    raise InputError(Problem(
-        file=str(export), column=None,
-        problem=f"no model to score with: no {name}@{CHAMPION} in {uri} and no export in {export}",
-        fix="run `make train` first, or pass --model URI",
-    ))
-
-
-def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
-    """Give one point-in-time row per open deal (its latest snapshot) and the number of closed deals skipped."""
-    opportunities = data.opportunities
-    is_open = opportunities["status"].eq("open")
-    skipped = int((~is_open).sum())
-    open_deals = opportunities[is_open]
-    if data.has_snapshots:
-        snapshots = data.snapshots[data.snapshots["opportunity_id"].isin(open_deals["opportunity_id"])]
-        history = add_history_features(open_deals, snapshots)
-        rows = select_latest_rows(history, data.as_of)
-        # Open deals without any snapshot are still scored, from the opportunity row alone.
-        unseen = open_deals[~open_deals["opportunity_id"].isin(rows["opportunity_id"])]
-        if len(unseen):
-            rows = pd.concat([rows, flat_rows(unseen, data.as_of)], ignore_index=True)
-    else:
-        rows = flat_rows(open_deals, data.as_of).reset_index(drop=True)
-        age = (data.as_of - rows["created_date"]).dt.days.astype("float64")
-        rows = rows.assign(deal_age_days=age)
-    return rows.sort_values("opportunity_id", kind="stable").reset_index(drop=True), skipped
-
 
 def _log_drift(config: ScoreConfig, model_version: str, model_uri: str, summary: dict[str, float],
                table: pd.DataFrame, output: Path, say) -> None:
@@ -124,14 +65,13 @@ def _log_drift(config: ScoreConfig, model_version: str, model_uri: str, summary:
     except Exception as error:  # drift logging must never lose a finished scoring
         say(f"[yellow]warning[/yellow]: drift summary not logged to MLflow: {error}")
 
-
 def run_score(*, config_path: Path | None, input_path: Path | None, output: Path, model_uri: str | None = None,
               mapping: Path | None = None, previous: Path | None = None, shap_out: Path | None = None,
               console: Console | None = None, log_to_mlflow: bool = True, timer=NO_TIMER,
               engine: str = "pandas") -> ScoreOutcome:
     """Score every open deal of the input and write the result atomically; give what was done.
 
-    ``engine`` "spark" scores the same rows with the same code on Spark (see :mod:`winmodel.spark`).
+    ``engine`` "spark" scores the same rows with the same code on Spark (see :mod:`winmodel.engines.spark`).
     """
     console = console or Console(stderr=True)
     config = load_score_config(config_path) if config_path else ScoreConfig()
@@ -148,7 +88,7 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
         raise InputError(Problem(file="--engine", column=None, problem=f"unknown engine {engine!r}",
                                  fix="use " + " or ".join(ENGINES)))
     if engine == "spark":
-        from winmodel.spark import require_spark
+        from winmodel.engines.spark import require_spark
 
         require_spark()  # before the data is read: a missing Java is found in a second, not a minute
     catalogue = load_catalogue(config.language)
@@ -175,7 +115,7 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
         check_model_input(model, rows, crm.files.get("opportunities", str(data_path)))
         del crm  # the point-in-time rows hold all scoring needs; free the export before scoring
         if engine == "spark":
-            from winmodel.spark import score_rows_on_spark
+            from winmodel.engines.spark import score_rows_on_spark
 
             scored = score_rows_on_spark(rows, model, config, version, previous_frame, timer=timer)
         else:

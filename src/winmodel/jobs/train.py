@@ -9,7 +9,6 @@ one runs stops at once with a clear message (a file lock).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import subprocess
@@ -25,37 +24,24 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.table import Table
 
-from winmodel.config import DEMO_DATA_DIR
-from winmodel.dataset import CRMData, load_crm_data
+from winmodel.analysis.forecast import FORECAST_BAND_FILE, SharedShift, forecast_band_json
+from winmodel.analysis.replay import measure_shared_shift
+from winmodel.data.dataset import CRMData, data_digest, load_crm_data
 from winmodel.errors import WinmodelError
-from winmodel.evaluate import classification_metrics
-from winmodel.features import (
-    AS_OF,
-    add_history_features,
-    flat_rows,
-    select_training_rows,
-)
-from winmodel.forecast import (
-    FORECAST_BAND_FILE,
-    SharedShift,
-    forecast_band_json,
-    measure_shared_shift,
-)
-from winmodel.jobs.score import VERSION_FILE, exported_version
-from winmodel.modelcard import render_model_card
-from winmodel.pipeline_config import TrainConfig, load_train_config
-from winmodel.train import TrainingResult, check_sufficiency, train_win_model
+from winmodel.features.rows import AS_OF, add_history_features, build_training_rows
+from winmodel.mlops.export import VERSION_FILE, exported_version
+from winmodel.mlops.modelcard import render_model_card
+from winmodel.modeling.evaluate import classification_metrics
+from winmodel.modeling.train import TrainingResult, check_sufficiency, train_win_model
+from winmodel.paths import DEMO_DATA_DIR
+from winmodel.settings import TrainConfig, load_train_config
 
 log = logging.getLogger("winmodel")
 
 LOCK_FILE = ".winmodel.lock"
-FLAT_EXPORT_WARNING = ("flat export (no snapshots): progress fields may hold the final state of closed "
-                       "deals and leak the outcome; the model cannot learn how deals progress")
-
 
 class TrainingBusy(WinmodelError):
     """Raised when another training holds the lock."""
-
 
 @dataclass
 class TrainOutcome:
@@ -68,7 +54,6 @@ class TrainOutcome:
     result: TrainingResult
     export_dir: Path | None
 
-
 def _package_versions() -> dict[str, str]:
     versions = {}
     for package in ("winmodel", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap"):
@@ -78,26 +63,12 @@ def _package_versions() -> dict[str, str]:
             versions[package] = "not installed"
     return versions
 
-
 def _git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                               check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def data_digest(data: CRMData) -> str:
-    """Give a short content hash of the canonical tables (same data, same digest)."""
-    digest = hashlib.sha256()
-    for frame in (data.opportunities, data.snapshots):
-        if frame is None:
-            continue
-        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-        digest.update(hashed.tobytes())
-        digest.update(",".join(map(str, frame.columns)).encode())
-    return digest.hexdigest()[:16]
-
 
 def ensure_data(config: TrainConfig, data_path: Path, say) -> None:
     """Generate the demo history into the configured folder when it is the demo folder and empty."""
@@ -112,29 +83,6 @@ def ensure_data(config: TrainConfig, data_path: Path, say) -> None:
     run_generate(out=data_path, deals=demo.deals, seed=demo.seed, months=demo.months, today=None,
                  file_format="parquet")
 
-
-def build_training_rows(data: CRMData, config: TrainConfig, history: pd.DataFrame | None = None
-                        ) -> tuple[pd.DataFrame, list[str]]:
-    """Give the point-in-time training rows of closed deals and any warnings about their shape.
-
-    ``history`` is :func:`winmodel.features.add_history_features` of ``data`` when the caller has it already.
-    """
-    warnings = []
-    if data.has_snapshots:
-        if history is None:
-            history = add_history_features(data.opportunities, data.snapshots)
-        rows = select_training_rows(history, max_per_deal=config.training.max_snapshots_per_deal,
-                                    last_share=config.training.last_snapshot_share)
-    else:
-        warnings.append(FLAT_EXPORT_WARNING)
-        rows = flat_rows(data.opportunities, data.as_of)
-        rows = rows[rows["status"].isin(["won", "lost"])].assign(sample_weight=1.0, is_last_before_close=True)
-        # A flat export knows a closed deal only as it stood at close.
-        rows = rows.assign(**{AS_OF: rows["close_date"]})
-    rows = rows[rows["close_date"].notna()]
-    return rows.reset_index(drop=True), warnings
-
-
 def _oracle(data_path: Path) -> pd.Series | None:
     """Give the generator's true probabilities when the data folder has a truth file (synthetic data)."""
     folder = data_path if data_path.is_dir() else data_path.parent
@@ -145,7 +93,6 @@ def _oracle(data_path: Path) -> pd.Series | None:
             return truth.set_index("opportunity_id")["true_probability"]
     return None
 
-
 def _flatten(prefix: str, value, out: dict) -> dict:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -154,11 +101,10 @@ def _flatten(prefix: str, value, out: dict) -> dict:
         out[prefix] = str(value)[:500]
     return out
 
-
 def _champion_metrics(client, config: TrainConfig, result: TrainingResult, rows: pd.DataFrame,
                       say) -> tuple[dict[str, float] | None, str | None]:
     """Give the champion's metrics on the challenger's holdout deals (same rows), and its version."""
-    from winmodel.registry import CHAMPION, alias_version, load_win_model
+    from winmodel.mlops.registry import CHAMPION, alias_version, load_win_model
 
     name = config.tracking.registered_model
     champion_version = alias_version(client, name, CHAMPION)
@@ -176,12 +122,11 @@ def _champion_metrics(client, config: TrainConfig, result: TrainingResult, rows:
         return {"brier": float("inf"), "roc_auc": 0.0, "unusable": 1.0}, champion_version
     return classification_metrics(last["won"].to_numpy(), probability), champion_version
 
-
 def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
     import matplotlib.pyplot as plt
     import mlflow
 
-    from winmodel.plots import (
+    from winmodel.analysis.plots import (
         backtest_figure,
         importance_figure,
         reliability_figure,
@@ -207,11 +152,10 @@ def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
         mlflow.log_figure(figure, f"plots/{name}")
         plt.close(figure)
 
-
 def _log_tables(result: TrainingResult, data: CRMData) -> None:
     import mlflow
 
-    from winmodel.profile import profile_artifacts
+    from winmodel.analysis.profile import profile_artifacts
 
     dimensions, scenarios, profile_report = profile_artifacts(data.opportunities)
     tables = {
@@ -234,7 +178,6 @@ def _log_tables(result: TrainingResult, data: CRMData) -> None:
             mlflow.log_artifact(str(path), "tables")
     mlflow.log_text(result.leakage.render(), "leakage_report.txt")
     mlflow.log_text(profile_report, "profile.md")
-
 
 def run_train(config_path: Path, *, data: Path | None = None, mapping: Path | None = None,
               console: Console | None = None) -> TrainOutcome:
@@ -260,13 +203,12 @@ def run_train(config_path: Path, *, data: Path | None = None, mapping: Path | No
     finally:
         lock.release()
 
-
 def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | None, mapping: Path | None,
                       console: Console) -> TrainOutcome:
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from winmodel import registry
+    from winmodel.mlops import export, gate, registry
 
     started = time.monotonic()
 
@@ -371,7 +313,7 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         champion_metrics, champion_version = _champion_metrics(client, config, result, rows, say)
         briers = result.holdout_metrics.set_index("method")["brier"]
         base_rate_brier = float(briers["base_rate"]) if "base_rate" in briers else None
-        decision = registry.decide_promotion(challenger_metrics, champion_metrics, config.gate, base_rate_brier)
+        decision = gate.decide_promotion(challenger_metrics, champion_metrics, config.gate, base_rate_brier)
         gate_text = (f"{'PROMOTED' if decision.promote else 'NOT PROMOTED'}: version {model_version} — "
                      f"{decision.reason}" + (f" (champion was version {champion_version})" if champion_version else ""))
         mlflow.set_tags({"winmodel.gate": "promoted" if decision.promote else "refused",
@@ -388,7 +330,7 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
             try:
                 registry.set_alias(client, name, registry.CHAMPION, model_version)
                 with console.status("exporting the champion to models/"):
-                    registry.export_model(f"models:/{name}/{model_version}", export_dir,
+                    export.export_model(f"models:/{name}/{model_version}", export_dir,
                                           extra_files={"MODEL_CARD.md": card, VERSION_FILE: model_version,
                                                        FORECAST_BAND_FILE: forecast_band_json(result.model)})
             except BaseException:
@@ -398,7 +340,6 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         _print_summary(console, result, decision, model_version, run.info.run_id, tracking_uri,
                        time.monotonic() - started)
         return TrainOutcome(run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir)
-
 
 def _measure_forecast_shift(result: TrainingResult, rows: pd.DataFrame, crm: CRMData, config: TrainConfig, say):
     """Measure the forecast range's shared shift of the new model's recipe; keep it on the model.
@@ -425,7 +366,6 @@ def _measure_forecast_shift(result: TrainingResult, rows: pd.DataFrame, crm: CRM
     }
     return shift
 
-
 def _keep_alias_with_export(client, name: str, model_version: str, previous: str | None, export_dir: Path,
                             say) -> None:
     """After a failed promotion, point ``champion`` at the model the export holds (scoring's default).
@@ -433,7 +373,7 @@ def _keep_alias_with_export(client, name: str, model_version: str, previous: str
     The export is switched in one rename: it holds either the new model (the failure came after,
     e.g. while old copies were pruned) or the previous one, and the alias follows it.
     """
-    from winmodel import registry
+    from winmodel.mlops import registry
 
     if exported_version(export_dir) == model_version:
         return
@@ -442,7 +382,6 @@ def _keep_alias_with_export(client, name: str, model_version: str, previous: str
     except Exception as error:  # the original failure matters more; say how to repair by hand
         say(f"[red]could not put the champion alias back on version {previous}[/red] ({error}); run: "
             f"mlflow.MlflowClient().set_registered_model_alias({name!r}, 'champion', {previous!r})")
-
 
 def _print_summary(console: Console, result: TrainingResult, decision, model_version: str, run_id: str,
                    tracking_uri: str, seconds: float) -> None:
@@ -461,11 +400,8 @@ def _print_summary(console: Console, result: TrainingResult, decision, model_ver
     console.print(f"MLflow run {run_id} in {tracking_uri}; `make ui` and open experiment 'winmodel' "
                   f"(took {seconds:.0f}s)")
 
-
 def run_train_cli(config: Path, data: Path | None, mapping: Path | None) -> int:
     """Run the job for the command line; give the exit code (1 when the gate refused the challenger)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     outcome = run_train(config, data=data, mapping=mapping)
     return 0 if outcome.promoted else 1
-
-

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from winmodel.dataset import load_crm_data
+from winmodel.data.dataset import load_crm_data
+from winmodel.data.io import read_text_file
 from winmodel.errors import InputError, Problem, ValidationReport
-from winmodel.io import read_text_file
 
 
 def read_data_section(config: Path) -> tuple[Path, Path | None]:

@@ -1,0 +1,1 @@
+"""The canonical CRM data: the contract, reading files, mapping an export, validation."""

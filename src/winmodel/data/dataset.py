@@ -1,0 +1,226 @@
+"""The edge that reads a CRM export: files -> mapping -> validation -> ``CRMData``.
+
+``load_crm_data`` is what every job calls to get its data. It finds the
+tables (a folder with ``opportunities.{parquet,csv}`` and optional
+``snapshots.{parquet,csv}``, or one file), reads them, applies the mapping,
+validates everything, and either returns the canonical tables or raises one
+``InputError`` listing every problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from winmodel.data.contract import CLOSED_STATUSES
+from winmodel.data.io import FIRST_ROW_ATTR, ROW_UNIT_ATTR, SOURCE_ATTR, read_table
+from winmodel.data.mapping import Mapping, apply_mapping, load_mapping
+from winmodel.data.validate import validate_tables
+from winmodel.errors import InputError, Problem, ValidationReport
+
+log = logging.getLogger(__name__)
+
+TABLE_FILE_SUFFIXES = (".parquet", ".csv")
+
+
+@dataclass(frozen=True)
+class ExtraFeature:
+    """An export column, outside the contract, that the mapping keeps as a model feature."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True)
+class CRMData:
+    """A validated CRM export in canonical form.
+
+    ``opportunities`` and ``snapshots`` have the contract's names and dtypes
+    (see ``winmodel.data.contract``) and a fresh ``RangeIndex``; columns outside
+    the contract are kept. ``as_of`` is the data's "today": the mapping's
+    ``as_of``, else the latest snapshot date, else the latest created or
+    actual close date.
+    """
+
+    opportunities: pd.DataFrame
+    snapshots: pd.DataFrame | None
+    extra_features: tuple[ExtraFeature, ...]
+    files: dict[str, str]
+    report: ValidationReport
+    as_of: pd.Timestamp
+
+    @property
+    def has_snapshots(self) -> bool:
+        """Give True when the export has a snapshots table with rows."""
+        return self.snapshots is not None and not self.snapshots.empty
+
+
+def find_data_files(path: Path, mapping: Mapping) -> dict[str, Path]:
+    """Give the file of each table: ``{"opportunities": ..., "snapshots": ...}`` (snapshots optional).
+
+    ``path`` is a folder (files named by the mapping's ``files``, else
+    ``opportunities.{parquet,csv}`` and ``snapshots.{parquet,csv}``) or the
+    opportunities file itself (snapshots then come from ``files.snapshots``
+    next to it). Raises ``InputError`` when a file cannot be found.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(Problem(file=str(path), column=None, problem="the data path does not exist",
+                                 fix="give an export file or a folder holding opportunities.csv/.parquet"))
+    folder = path if path.is_dir() else path.parent
+    found: dict[str, Path] = {}
+    problems = []
+    if path.is_dir():
+        if mapping.files.opportunities:
+            found["opportunities"] = folder / mapping.files.opportunities
+        else:
+            default = _first_existing(folder, "opportunities")
+            if default is None:
+                tables = sorted(item.name for item in folder.iterdir()
+                                if item.suffix.lower() in TABLE_FILE_SUFFIXES)
+                problems.append(Problem(
+                    file=str(folder), column=None,
+                    problem="the folder has no opportunities.parquet or opportunities.csv"
+                            + (f" (it has: {', '.join(tables[:10])})" if tables else ""),
+                    fix="pass the export file itself with --data, or name it with "
+                        "`files: {opportunities: ...}` in the mapping",
+                ))
+            else:
+                found["opportunities"] = default
+    else:
+        found["opportunities"] = path
+    if mapping.files.snapshots:
+        found["snapshots"] = folder / mapping.files.snapshots
+    elif path.is_dir() and (default := _first_existing(folder, "snapshots")) is not None:
+        found["snapshots"] = default
+    for table, file in found.items():
+        if not file.is_file():
+            problems.append(Problem(file=str(file), column=None,
+                                    problem=f"the {table} file named in the mapping does not exist",
+                                    fix=f"correct `files: {{{table}: ...}}` in the mapping"))
+    if problems:
+        raise InputError(problems)
+    return found
+
+
+def _first_existing(folder: Path, stem: str) -> Path | None:
+    for suffix in TABLE_FILE_SUFFIXES:
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_crm_data(path: Path, mapping: Mapping | Path | None = None) -> CRMData:
+    """Give the validated, canonical tables of the export at ``path``.
+
+    ``mapping`` is a ``Mapping``, a path to its YAML, or None for an export
+    already in canonical form. Lookup files named in the mapping are read
+    from the data file's folder. Raises ``InputError`` carrying the full
+    report (every error and warning, and the facts) when anything is wrong.
+    """
+    if mapping is None:
+        mapping = Mapping()
+    elif not isinstance(mapping, Mapping):
+        mapping = load_mapping(Path(mapping))
+    paths = find_data_files(Path(path), mapping)
+    files = {table: str(file) for table, file in paths.items()}
+
+    frames: dict[str, pd.DataFrame] = {}
+    problems: list[Problem] = []
+    for table, file in paths.items():
+        try:
+            frames[table] = _numbered(read_table(file, options=mapping.read_options()))
+        except InputError as error:
+            problems += error.report.problems
+    if problems:
+        raise InputError(problems)
+
+    mapped, mapping_problems = apply_mapping(frames, mapping, base_dir=paths["opportunities"].parent)
+    opportunities, snapshots, report = validate_tables(
+        mapped["opportunities"], mapped.get("snapshots"), files=files, parse=mapping.parse_options())
+    validation_problems = _name_export_columns(report.problems, mapping, files)
+    as_of, as_of_source = _as_of(mapping, opportunities, snapshots)
+    facts = [f"mapping: {mapping.name}"] if mapping.name != "unnamed" else []
+    facts += [*report.facts, f"as of {as_of:%Y-%m-%d} ({as_of_source})"]
+    report = ValidationReport(problems=(*mapping_problems, *validation_problems), facts=tuple(facts))
+    if not report.ok:
+        raise InputError(report)
+    log.debug("loaded %s: %s", files["opportunities"], "; ".join(report.facts[:2]))
+    extra = tuple(ExtraFeature(name=name, kind=kind) for name, kind in mapping.extra_feature_names()
+                  if name in opportunities.columns)
+    return CRMData(
+        opportunities=opportunities.reset_index(drop=True),
+        snapshots=None if snapshots is None else snapshots.reset_index(drop=True),
+        extra_features=extra,
+        files=files,
+        report=report,
+        as_of=as_of,
+    )
+
+
+def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give ``frame`` indexed by its line (CSV) or row (Parquet) numbers, so messages name rows as the user sees them."""
+    first = int(frame.attrs.get(FIRST_ROW_ATTR, 1))
+    unit = str(frame.attrs.get(ROW_UNIT_ATTR, "row"))
+    numbered = frame.set_axis(pd.RangeIndex(first, first + len(frame), name=unit), axis=0)
+    numbered.attrs = {SOURCE_ATTR: frame.attrs.get(SOURCE_ATTR), ROW_UNIT_ATTR: unit, FIRST_ROW_ATTR: first}
+    return numbered
+
+
+def _name_export_columns(problems: tuple[Problem, ...], mapping: Mapping, files: dict[str, str]
+                         ) -> list[Problem]:
+    """Give the problems with the export column (or lookup column) a renamed column came from."""
+    table_of_file = {file: table for table, file in files.items()}
+    origins: dict[str, dict[str, str]] = {table: {} for table in files}
+    for table in origins:
+        origins[table].update({target: f"export column '{source}'"
+                               for target, source in getattr(mapping.columns, table).items()
+                               if target != source})
+    for lookup in mapping.lookups:
+        if lookup.table in origins:
+            origins[lookup.table].update({target: f"column '{source}' of {lookup.file}"
+                                          for target, source in lookup.columns.items()})
+    named = []
+    for problem in problems:
+        origin = origins.get(table_of_file.get(problem.file, ""), {}).get(problem.column or "")
+        if origin:
+            problem = replace(problem, problem=f"{problem.problem} (from the {origin})")
+        named.append(problem)
+    return named
+
+
+def _as_of(mapping: Mapping, opportunities: pd.DataFrame, snapshots: pd.DataFrame | None
+           ) -> tuple[pd.Timestamp, str]:
+    """Give the data's "today" and where it came from."""
+    if mapping.as_of is not None:
+        return pd.Timestamp(mapping.as_of), "from the mapping's as_of"
+    if snapshots is not None and "snapshot_date" in snapshots.columns and snapshots["snapshot_date"].notna().any():
+        return snapshots["snapshot_date"].max(), "the latest snapshot date"
+    dates = []
+    if "created_date" in opportunities.columns:
+        dates.append(opportunities["created_date"].max())
+    if {"close_date", "status"} <= set(opportunities.columns):
+        closed = opportunities["status"].isin(CLOSED_STATUSES).fillna(False)
+        dates.append(opportunities.loc[closed, "close_date"].max())
+    dates = [date for date in dates if pd.notna(date)]
+    if dates:
+        return max(dates), "the latest created or close date"
+    return pd.Timestamp.today().normalize(), "today: the data has no dates"
+
+
+def data_digest(data: CRMData) -> str:
+    """Give a short content hash of the canonical tables (same data, same digest)."""
+    digest = hashlib.sha256()
+    for frame in (data.opportunities, data.snapshots):
+        if frame is None:
+            continue
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        digest.update(hashed.tobytes())
+        digest.update(",".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()[:16]

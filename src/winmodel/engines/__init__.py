@@ -1,0 +1,1 @@
+"""Where scoring runs: worker processes and Spark."""

@@ -1,0 +1,1 @@
+"""What was knowable about a deal on a day, and the features the model sees."""

@@ -1,0 +1,183 @@
+"""Point-in-time rows: what was known about a deal on a given day.
+
+:func:`add_history_features` turns the snapshot history into one row per deal per
+snapshot date, with the deal's static attributes and what its history showed *up to
+that date*. :func:`select_training_rows` keeps closed deals' rows strictly before their
+close date; :func:`select_latest_rows` keeps each open deal's latest row. These rows are
+the model's input (the pyfunc signature).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from winmodel.data import contract
+from winmodel.data.dataset import CRMData
+from winmodel.features.milestones import engagement_rank, milestone_count
+from winmodel.settings import TrainConfig
+
+AS_OF = "as_of_date"
+
+EXPECTED_CLOSE = "expected_close_date"
+
+def _static_columns(opportunities: pd.DataFrame, with_snapshots: bool) -> list[str]:
+    """Give the opportunity columns that describe the deal rather than its state on a day."""
+    state = set(contract.PROGRESS_COLUMNS) if with_snapshots else set()
+    return [column for column in opportunities.columns if column not in state]
+
+def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Give one row per snapshot: the deal's static columns, its state that day and its history so far.
+
+    Needs ``opportunity_id``, ``created_date``, ``close_date``, ``status`` on
+    opportunities and ``opportunity_id``, ``snapshot_date`` on snapshots. The
+    snapshot's ``close_date`` (the expected date that day) becomes
+    ``expected_close_date``; the opportunity's ``close_date`` stays the actual one.
+    History features only look backwards: ``deal_age_days``,
+    ``days_to_expected_close``, ``close_date_pushes``, ``amount_change_pct``,
+    ``days_since_last_milestone``, ``champion_engagement_trend``.
+    """
+    snaps = snapshots.rename(columns={"snapshot_date": AS_OF, "close_date": EXPECTED_CLOSE})
+    static = opportunities[_static_columns(opportunities, with_snapshots=True)]
+    if "amount" in snaps:
+        static = static.rename(columns={"amount": "final_amount"})
+    rows = snaps.merge(static, on="opportunity_id", how="inner", validate="many_to_one")
+    if "amount" in snaps:
+        # The amount as it stood that day; the final amount only fills gaps.
+        rows = rows.assign(amount=rows["amount"].fillna(rows["final_amount"])).drop(columns="final_amount")
+    rows = rows.sort_values(["opportunity_id", AS_OF], kind="stable").reset_index(drop=True)
+    deal = rows["opportunity_id"]
+
+    extra = {"deal_age_days": (rows[AS_OF] - rows["created_date"]).dt.days.astype("float64")}
+    if EXPECTED_CLOSE in rows:
+        expected = rows[EXPECTED_CLOSE]
+        extra["days_to_expected_close"] = (expected - rows[AS_OF]).dt.days.astype("float64")
+        previous = expected.groupby(deal).shift()
+        pushed = (expected > previous).astype("float64")
+        extra["close_date_pushes"] = pushed.groupby(deal).cumsum()
+    if "amount" in rows:
+        first = rows["amount"].groupby(deal).transform("first")
+        extra["amount_change_pct"] = np.where(first > 0, 100.0 * (rows["amount"] / first - 1.0), np.nan)
+
+    count, shown = milestone_count(rows)
+    if shown:
+        previous_count = count.groupby(deal).shift()
+        changed = previous_count.isna() | (count > previous_count)
+        last_change = rows[AS_OF].where(changed).groupby(deal).ffill()
+        extra["days_since_last_milestone"] = (rows[AS_OF] - last_change).dt.days.astype("float64")
+    if "champion_engagement" in rows:
+        extra["champion_engagement_trend"] = _engagement_trend(rows)
+    return rows.assign(**extra)
+
+def _engagement_trend(rows: pd.DataFrame, window_days: int = 28) -> pd.Series:
+    """Give engagement rank now minus its rank about four weeks earlier (0 for young deals)."""
+    rank = engagement_rank(rows["champion_engagement"])
+    current = pd.DataFrame({"opportunity_id": rows["opportunity_id"], AS_OF: rows[AS_OF], "rank": rank,
+                            "position": np.arange(len(rows))})
+    earlier = current.assign(**{AS_OF: current[AS_OF] + pd.Timedelta(days=window_days)})
+    merged = pd.merge_asof(
+        current.sort_values(AS_OF), earlier.sort_values(AS_OF)[["opportunity_id", AS_OF, "rank"]],
+        on=AS_OF, by="opportunity_id", suffixes=("", "_earlier"), direction="backward",
+    ).sort_values("position")
+    earlier_rank = merged["rank_earlier"].to_numpy()
+    first_rank = rank.groupby(rows["opportunity_id"]).transform("first").to_numpy()
+    earlier_rank = np.where(np.isnan(earlier_rank), first_rank, earlier_rank)
+    return pd.Series(merged["rank"].to_numpy() - earlier_rank, index=rows.index)
+
+def flat_rows(opportunities: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Give one row per deal for a flat export (no snapshots).
+
+    Open deals are seen as of ``as_of``. Closed deals have no known as-of date, so
+    no age or timing feature is built for anyone (a duration up to close would
+    leak the outcome); progress columns may hold the final state.
+    """
+    return opportunities.assign(**{AS_OF: pd.Timestamp(as_of)})
+
+def select_training_rows(
+    rows: pd.DataFrame, *, max_per_deal: int, last_share: float = 0.5
+) -> pd.DataFrame:
+    """Give closed deals' rows strictly before close, at most ``max_per_deal`` each, with weights.
+
+    Every deal counts once in total: its last pre-close row (the state the
+    decision was made on) carries ``last_share`` of the deal's weight and the
+    earlier rows share the rest; a deal with a single row weighs 1. The last
+    pre-close row is always kept; the others are spread evenly over the deal's
+    life (deterministic). Adds ``sample_weight`` and ``is_last_before_close``.
+    """
+    closed = rows[rows["status"].isin(contract.CLOSED_STATUSES)]
+    before = closed[closed[AS_OF] < closed["close_date"]]
+    before = before.sort_values(["opportunity_id", AS_OF], kind="stable")
+    deal = before["opportunity_id"]
+    position = before.groupby(deal, sort=False).cumcount().to_numpy()
+    size = before.groupby(deal, sort=False)["opportunity_id"].transform("size").to_numpy()
+    kept = before[_evenly_spaced(position, size, max_per_deal)]
+    kept_size = kept.groupby("opportunity_id", sort=False)["opportunity_id"].transform("size").to_numpy()
+    is_last = (kept.groupby("opportunity_id", sort=False).cumcount(ascending=False) == 0).to_numpy()
+    earlier = np.maximum(kept_size - 1, 1)
+    weight = np.where(kept_size == 1, 1.0, np.where(is_last, last_share, (1.0 - last_share) / earlier))
+    return kept.assign(sample_weight=weight, is_last_before_close=is_last)
+
+def _evenly_spaced(position: np.ndarray, size: np.ndarray, limit: int) -> np.ndarray:
+    """Give a mask keeping up to ``limit`` evenly spaced positions per group, the last one always."""
+    if limit == 1:
+        return position == size - 1
+    step = np.maximum((size - 1) / (limit - 1), 1.0)
+    from_end = (size - 1) - position
+    target_index = np.round(from_end / step)
+    nearest = np.round(target_index * step)
+    return (size <= limit) | (from_end == nearest)
+
+def select_latest_rows(rows: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Give each deal's latest row on or before ``as_of`` (all rows when None)."""
+    if as_of is not None:
+        rows = rows[rows[AS_OF] <= pd.Timestamp(as_of)]
+    latest = rows.sort_values(["opportunity_id", AS_OF], kind="stable").groupby(
+        "opportunity_id", sort=False).tail(1)
+    return latest.reset_index(drop=True)
+
+
+def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
+    """Give one point-in-time row per open deal (its latest snapshot) and the number of closed deals skipped."""
+    opportunities = data.opportunities
+    is_open = opportunities["status"].eq("open")
+    skipped = int((~is_open).sum())
+    open_deals = opportunities[is_open]
+    if data.has_snapshots:
+        snapshots = data.snapshots[data.snapshots["opportunity_id"].isin(open_deals["opportunity_id"])]
+        history = add_history_features(open_deals, snapshots)
+        rows = select_latest_rows(history, data.as_of)
+        # Open deals without any snapshot are still scored, from the opportunity row alone.
+        unseen = open_deals[~open_deals["opportunity_id"].isin(rows["opportunity_id"])]
+        if len(unseen):
+            rows = pd.concat([rows, flat_rows(unseen, data.as_of)], ignore_index=True)
+    else:
+        rows = flat_rows(open_deals, data.as_of).reset_index(drop=True)
+        age = (data.as_of - rows["created_date"]).dt.days.astype("float64")
+        rows = rows.assign(deal_age_days=age)
+    return rows.sort_values("opportunity_id", kind="stable").reset_index(drop=True), skipped
+
+
+FLAT_EXPORT_WARNING = ("flat export (no snapshots): progress fields may hold the final state of closed "
+                       "deals and leak the outcome; the model cannot learn how deals progress")
+
+
+def build_training_rows(data: CRMData, config: TrainConfig, history: pd.DataFrame | None = None
+                        ) -> tuple[pd.DataFrame, list[str]]:
+    """Give the point-in-time training rows of closed deals and any warnings about their shape.
+
+    ``history`` is :func:`winmodel.features.rows.add_history_features` of ``data`` when the caller has it already.
+    """
+    warnings = []
+    if data.has_snapshots:
+        if history is None:
+            history = add_history_features(data.opportunities, data.snapshots)
+        rows = select_training_rows(history, max_per_deal=config.training.max_snapshots_per_deal,
+                                    last_share=config.training.last_snapshot_share)
+    else:
+        warnings.append(FLAT_EXPORT_WARNING)
+        rows = flat_rows(data.opportunities, data.as_of)
+        rows = rows[rows["status"].isin(["won", "lost"])].assign(sample_weight=1.0, is_last_before_close=True)
+        # A flat export knows a closed deal only as it stood at close.
+        rows = rows.assign(**{AS_OF: rows["close_date"]})
+    rows = rows[rows["close_date"].notna()]
+    return rows.reset_index(drop=True), warnings

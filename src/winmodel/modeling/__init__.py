@@ -1,0 +1,1 @@
+"""Fitting, calibrating and evaluating the win-probability model, and its saved format."""

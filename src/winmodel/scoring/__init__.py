@@ -1,0 +1,1 @@
+"""Scoring open deals: probabilities, explanations, reasons and decisions."""

@@ -1,0 +1,124 @@
+"""Explanations: exact TreeSHAP values, grouped into the business items a seller knows, in probability points.
+
+From log-odds to points
+-----------------------
+TreeSHAP splits a deal's log-odds exactly: ``logit = base + sum(phi_i)``. A
+seller reads probability, not log-odds, so each item's share is carried over
+linearly along the same path::
+
+    p = sigmoid(logit), p0 = sigmoid(base)
+    points_i = 100 * phi_i * (p - p0) / (logit - base)
+
+The points of all items then add up to ``100 * (p - p0)`` and, with the
+*model baseline* ``100 * p0``, to the deal's **uncalibrated** probability in
+points. Calibration is applied on top of that probability; reasons explain the
+booster, the reported ``win_probability`` is the calibrated one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from winmodel.features.milestones import MILESTONE_BY_KEY, MILESTONES
+from winmodel.modeling.calibrate import sigmoid
+from winmodel.modeling.model import WinModel
+
+_FLAT = 1e-9
+
+#: Features a milestone being met can change besides its own columns.
+WHAT_IF_MOVES = frozenset({"milestones_met", "milestone_share", "milestone_velocity",
+                           "days_since_last_milestone", "champion_engagement_trend"})
+
+
+def item_matrix(model: WinModel) -> tuple[np.ndarray, list[str]]:
+    """Give the 0/1 matrix (features x items) that sums feature contributions into business items."""
+    items = list(dict.fromkeys(model.feature_builder.items_[name] for name in model.feature_names))
+    grouping = np.zeros((len(model.feature_names), len(items)))
+    for row, name in enumerate(model.feature_names):
+        grouping[row, items.index(model.feature_builder.items_[name])] = 1.0
+    return grouping, items
+
+
+def points_from_contributions(contributions: np.ndarray, grouping: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Give (item points, baseline points, uncalibrated probability in points) from log-odds contributions.
+
+    ``contributions`` is n x (features + 1) with the base value last, as from
+    LightGBM's ``pred_contrib``. Item points add up, with the baseline points,
+    to the uncalibrated probability in points (exactly, up to float rounding).
+    """
+    phi = contributions[:, :-1]
+    base = contributions[:, -1]
+    logit = base + phi.sum(axis=1)
+    probability = sigmoid(logit)
+    base_probability = sigmoid(base)
+    delta = logit - base
+    slope = np.where(np.abs(delta) > _FLAT, (probability - base_probability) / np.where(
+        np.abs(delta) > _FLAT, delta, 1.0), base_probability * (1 - base_probability))
+    item_phi = phi @ grouping
+    return 100.0 * item_phi * slope[:, None], 100.0 * base_probability, 100.0 * probability
+
+
+def top_items(points: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Give the indices of the ``count`` largest positive and largest negative items per row (-1 where none)."""
+    n, m = points.shape
+    count = min(count, m)
+    order_for = np.argsort(-points, axis=1, kind="stable")[:, :count]
+    order_against = np.argsort(points, axis=1, kind="stable")[:, :count]
+    rows = np.arange(n)[:, None]
+    positive = np.where(points[rows, order_for] > 0, order_for, -1)
+    negative = np.where(points[rows, order_against] < 0, order_against, -1)
+    return positive, negative
+
+
+def milestone_uplifts(model: WinModel, rows: pd.DataFrame, probability: np.ndarray,
+                      threads: int = 0, matrix: np.ndarray | None = None,
+                      raw_logit: np.ndarray | None = None) -> pd.DataFrame:
+    """Give, per deal and unmet milestone, the calibrated probability gain (points) of re-scoring with it met.
+
+    Columns are milestone keys; NaN where the milestone is already met or the
+    model cannot see it. Only the trees that split on a changed feature are
+    re-scored. An association learned from past deals, not a promise.
+    """
+    used = set(model.feature_names)
+    matrix = model.matrix(rows) if matrix is None else matrix
+    raw_logit = model.raw_logit_of_matrix(matrix, threads) if raw_logit is None else raw_logit
+    uplifts = {}
+    for milestone in MILESTONES:
+        if not any(column in used for column in milestone.columns) or not any(c in rows for c in milestone.columns):
+            continue
+        unmet = ~milestone.met(rows).to_numpy()
+        gain = np.full(len(rows), np.nan)
+        if unmet.any():
+            # Only the features a milestone can move are rebuilt; the rest is copied.
+            moved = [name for name in model.feature_names
+                     if name in milestone.columns or name in WHAT_IF_MOVES]
+            positions = [model.feature_names.index(name) for name in moved]
+            changed = matrix[unmet].copy()
+            rebuilt = model.feature_builder.transform(milestone.mark_met(rows[unmet]), only=moved)
+            changed[:, positions] = rebuilt[:, positions]
+            raw = model.what_if_raw_logit(matrix[unmet], changed, raw_logit[unmet])
+            gain[unmet] = 100.0 * (model.calibrator.transform(raw) - probability[unmet])
+        uplifts[milestone.key] = gain
+    return pd.DataFrame(uplifts, index=rows.index)
+
+
+def next_best_milestone(uplifts: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Give per deal the unmet milestone with the largest positive uplift ('' if none) and its uplift in points."""
+    if uplifts.empty:
+        empty = pd.Series("", index=uplifts.index, dtype="str")
+        return empty, pd.Series(0.0, index=uplifts.index)
+    values = uplifts.to_numpy()
+    filled = np.where(np.isnan(values), -np.inf, values)
+    best = filled.argmax(axis=1)
+    gain = filled[np.arange(len(filled)), best]
+    keys = np.asarray(uplifts.columns)[best]
+    has = gain > 0
+    labels = np.where(has, keys, "")
+    return (pd.Series(labels, index=uplifts.index, dtype="str"),
+            pd.Series(np.where(has, gain, 0.0), index=uplifts.index))
+
+
+def milestone_label(key: str) -> str:
+    """Give the seller's name of a milestone key."""
+    return MILESTONE_BY_KEY[key].label if key in MILESTONE_BY_KEY else key

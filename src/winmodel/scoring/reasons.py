@@ -1,0 +1,328 @@
+"""Reasons in a seller's words: business items and their effect, from a message catalogue.
+
+Code decides which *case* of an item applies to a deal (sponsor confirmed or
+not, parity or strength); the words live in ``messages/<language>.yaml``.
+Everything is vectorised: sentences are formatted once per distinct case and
+value, then spread over the deals, so a million deals cost seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from winmodel.errors import InputError, Problem
+from winmodel.features.milestones import ENGAGEMENT_LEVELS, milestone_count
+from winmodel.features.qualification import qualification_flags
+
+MINUS = "\u2212"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The sentences of one language."""
+
+    language: str
+    points: str
+    values: dict[str, str]
+    items: dict[str, dict[str, str]]
+    recommendation: dict[str, str]
+    red_flags: dict[str, str]
+    deal_desk: dict[str, str]
+    milestones: dict[str, str]
+
+    def template(self, item: str, case: str) -> str:
+        """Give the sentence template of an item's case, falling back to 'any', then to the extra item."""
+        cases = self.items.get(item) or self.items["extra"]
+        return cases.get(case) or cases.get("any") or cases.get("missing") or "{name}"
+
+
+@lru_cache(maxsize=8)
+def load_catalogue(language: str = "en") -> Catalogue:
+    """Give the message catalogue of ``language`` shipped in ``winmodel/messages``."""
+    resource = files("winmodel.scoring") / "messages" / f"{language}.yaml"
+    if not resource.is_file():
+        shipped = sorted(p.name.removesuffix(".yaml") for p in (files("winmodel.scoring") / "messages").iterdir()
+                         if p.name.endswith(".yaml"))
+        raise InputError(Problem(file="pipelines/score.yaml", column="language",
+                                 problem=f"no message catalogue for language '{language}'",
+                                 fix=f"use one of: {', '.join(shipped)}, or add messages/{language}.yaml"))
+    content = yaml.safe_load(resource.read_text(encoding="utf-8"))
+    return Catalogue(
+        language=content["language"], points=content["points"], values=content.get("values", {}),
+        items=content["items"], recommendation=content["recommendation"], red_flags=content["red_flags"],
+        deal_desk=content["deal_desk"], milestones=content["milestones"],
+    )
+
+
+# --------------------------------------------------------------------------- formatting helpers
+
+def _map_unique(values: pd.Series, function) -> pd.Series:
+    """Give ``function`` applied once per distinct value, spread back (NaN stays NaN)."""
+    uniques = values.dropna().unique()
+    lookup = {value: function(value) for value in uniques}
+    return values.map(lookup)
+
+
+def display_values(values: pd.Series, catalogue: Catalogue) -> pd.Series:
+    """Give category values as a person reads them: 'legacy_end_of_life' -> 'legacy end of life'."""
+    return _map_unique(values.astype("object"),
+                       lambda value: catalogue.values.get(str(value), str(value).replace("_", " ")))
+
+
+def _number(values: pd.Series, pattern: str) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return _map_unique(numbers, lambda value: pattern.format(value))
+
+
+def _compact(values: pd.Series) -> pd.Series:
+    """Give amounts as 950, 12.5k, 1.2M."""
+    def short(value: float) -> str:
+        size = abs(value)
+        if size >= 1e6:
+            return f"{value / 1e6:.1f}M"
+        if size >= 1e4:
+            return f"{value / 1e3:.0f}k"
+        if size >= 1e3:
+            return f"{value / 1e3:.1f}k"
+        return f"{value:.0f}"
+    numbers = pd.to_numeric(values, errors="coerce").round(-1)
+    return _map_unique(numbers, short)
+
+
+def _capitalise(values: pd.Series) -> pd.Series:
+    return _map_unique(values, lambda text: text[:1].upper() + text[1:])
+
+
+def _bool_case(values: pd.Series) -> pd.Series:
+    flags = values.astype("boolean")
+    return pd.Series(np.where(flags.isna(), "missing", np.where(flags.fillna(False), "yes", "no")),
+                     index=values.index)
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    return rows[name] if name in rows else pd.Series(np.nan, index=rows.index, dtype="object")
+
+
+# --------------------------------------------------------------------------- cases per item
+
+def _cases(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """Give the case key per row and the display values its template needs."""
+    col = lambda name: _column(rows, name)  # noqa: E731 - a short local alias reads best here
+    missing = pd.Series("missing", index=rows.index)
+
+    def by_value(name: str, display: pd.Series | None = None) -> tuple[pd.Series, dict[str, pd.Series]]:
+        values = col(name)
+        cases = catalogue.items.get(item, {})
+        key = values.astype("object").map(lambda v: str(v) if str(v) in cases else "any")
+        key = key.where(values.notna(), "missing")
+        return key, {name: display if display is not None else display_values(values, catalogue)}
+
+    def both(first: str, second: str, names: tuple[str, str, str, str]) -> tuple[pd.Series, dict]:
+        a = col(first).astype("boolean").fillna(False).astype(bool)
+        b = col(second).astype("boolean").fillna(False).astype(bool)
+        key = np.select([a & b, a, b], names[:3], default=names[3])
+        return pd.Series(key, index=rows.index), {}
+
+    if item in ("industry", "region", "deal_type", "urgency", "trigger_event", "strategic_value"):
+        return by_value(item)
+    if item == "champion_role":
+        return by_value("champion_role")
+    if item == "expansion":
+        key, params = by_value("expansion_potential", _capitalise(display_values(col("expansion_potential"), catalogue)))
+        return key.where(key == "missing", "any"), params
+    if item == "company_size":
+        employees = col("employees")
+        key = missing.where(employees.isna(), "any")
+        return key, {"employees": _number(employees, "{:,.0f}")}
+    if item == "ownership":
+        stage = _capitalise(display_values(col("growth_stage"), catalogue).fillna("a"))
+        pe = col("pe_backed").astype("boolean")
+        key = np.where(pe.fillna(False), "pe_backed", np.where(pe.isna() & col("growth_stage").isna(), "missing", "any"))
+        return pd.Series(key, index=rows.index), {"growth_stage": stage}
+    if item == "pain":
+        case = _bool_case(col("problem_quantified")).map({"yes": "quantified", "no": "not_quantified",
+                                                          "missing": "missing"})
+        return case, {"primary_pain": display_values(col("primary_pain"), catalogue).fillna("unknown")}
+    if item == "competition":
+        competitor = col("primary_competitor").astype("object")
+        count = pd.to_numeric(col("competitor_count"), errors="coerce")
+        no_competitor = competitor.isna() | competitor.astype("str").str.lower().eq("none")
+        no_competitor &= count.fillna(0).eq(0)
+        position = col("competitive_position").astype("object")
+        key = position.where(position.isin(["strength", "parity", "weakness"]), "any")
+        key = key.where(~no_competitor, "none")
+        key = key.where(~(competitor.isna() & position.isna() & count.isna()), "missing")
+        name = competitor.where(~competitor.astype("str").str.lower().eq("none"), "other vendors")
+        return key, {"primary_competitor": name.fillna("other vendors")}
+    if item in ("executive_sponsor", "buying_process", "problem_confirmed", "evaluation_criteria"):
+        column = {"executive_sponsor": "executive_sponsor", "buying_process": "buying_process_defined",
+                  "problem_confirmed": "problem_confirmed",
+                  "evaluation_criteria": "evaluation_criteria_defined"}[item]
+        return _bool_case(col(column)), {}
+    if item == "customisation":
+        level = col("customization_required").astype("object")
+        dev = col("custom_dev_required").astype("boolean").fillna(False).astype(bool)
+        key = level.where(level.isin(["none", "moderate", "extensive"]), "missing")
+        key = key.where(~dev, "custom_dev")
+        return key, {"customization_required": _capitalise(display_values(level, catalogue).fillna("some"))}
+    if item == "qualification":
+        flags = qualification_flags(rows)
+        return pd.Series("any", index=rows.index), {
+            "criteria": flags.filter(like="crit_").sum(axis=1).astype(str),
+            "flags": flags.filter(like="flag_").sum(axis=1).astype(str)}
+    if item in ("discount", "margin"):
+        column = "discount_pct" if item == "discount" else "gross_margin_pct"
+        values = col(column)
+        return missing.where(values.isna(), "any"), {column: _number(values, "{:.0f}")}
+    if item == "services":
+        services = col("services_share")
+        return missing.where(services.isna(), "any"), {
+            "services_share": _number(services, "{:.0%}"),
+            "third_party_share": _number(col("third_party_share"), "{:.0%}").fillna("unknown")}
+    if item == "cost_to_win":
+        cac = col("cac_estimate")
+        return missing.where(cac.isna(), "any"), {"cac_estimate": _compact(cac)}
+    if item == "deal_size":
+        amount = col("amount")
+        change = pd.to_numeric(col("amount_change_pct"), errors="coerce")
+        key = np.where(amount.isna(), "missing", np.where(change.abs().fillna(0) >= 5, "changed", "any"))
+        return pd.Series(key, index=rows.index), {
+            "amount": _compact(amount), "amount_change_pct": _number(change, "{:+.0f}%")}
+    if item == "stakeholders":
+        share = col("stakeholders_identified")
+        return missing.where(share.isna(), "any"), {"stakeholders_identified": _number(share, "{:.0%}")}
+    if item == "budget_timeline":
+        return both("budget_confirmed", "timeline_confirmed", ("both", "budget_only", "timeline_only", "neither"))
+    if item == "executive_awareness":
+        return both("economic_buyer_aware", "exec_support_signalled",
+                    ("both", "buyer_only", "support_only", "neither"))
+    if item == "business_case":
+        return both("business_case_built", "value_metric_agreed", ("both", "case_only", "metric_only", "neither"))
+    if item == "champion_engagement":
+        level = col("champion_engagement").astype("object")
+        trend = pd.to_numeric(col("champion_engagement_trend"), errors="coerce").fillna(0)
+        key = np.where(level.isna(), "missing", np.where(trend > 0, "deepening", np.where(trend < 0, "fading", "any")))
+        display = level.where(level.isin(ENGAGEMENT_LEVELS))
+        return pd.Series(key, index=rows.index), {"champion_engagement": display.fillna("unknown")}
+    if item == "momentum":
+        count, shown = milestone_count(rows)
+        days = pd.to_numeric(col("days_since_last_milestone"), errors="coerce")
+        key = missing.where(days.isna(), "any")
+        return key, {"milestones_met": _number(count, "{:.0f}"), "milestones_shown": pd.Series(str(shown), index=rows.index),
+                     "days_since_last_milestone": _number(days, "{:.0f}")}
+    if item == "timing":
+        age = pd.to_numeric(col("deal_age_days"), errors="coerce")
+        pushes = pd.to_numeric(col("close_date_pushes"), errors="coerce")
+        key = np.where(age.isna(), "missing", np.where(pushes.fillna(0) > 0, "pushed", "any"))
+        return pd.Series(key, index=rows.index), {
+            "deal_age_days": _number(age, "{:.0f}"), "close_date_pushes": _number(pushes, "{:.0f}"),
+            "days_to_expected_close": _number(col("days_to_expected_close"), "{:.0f}").fillna("?")}
+    if item == "activity":
+        present = [c for c in ("calls", "emails", "meetings") if c in rows]
+        total = sum(pd.to_numeric(rows[c], errors="coerce").fillna(0) for c in present) if present else None
+        if total is None:
+            return missing, {}
+        return pd.Series("any", index=rows.index), {"activity_total": _number(total, "{:.0f}")}
+    # An extra feature from the mapping: its own name and value.
+    values = col(item)
+    shown = (display_values(values, catalogue) if not pd.api.types.is_numeric_dtype(values)
+             else _number(values, "{:,.4g}"))
+    return missing.where(values.isna(), "any"), {
+        "name": pd.Series(item.replace("_", " ").capitalize(), index=rows.index), "value": shown}
+
+
+class _RowView:
+    """The rows at some positions of a frame, taking only the columns that are read (cheap on wide frames)."""
+
+    def __init__(self, frame: pd.DataFrame, positions: np.ndarray):
+        self._frame = frame
+        self._positions = positions
+        self._taken: dict[str, pd.Series] = {}
+        self.index = pd.RangeIndex(len(positions))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._frame
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if name not in self._taken:
+            self._taken[name] = self._frame[name].iloc[self._positions].reset_index(drop=True)
+        return self._taken[name]
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @property
+    def empty(self) -> bool:
+        return len(self._positions) == 0
+
+
+def sentences(item: str, rows: pd.DataFrame | _RowView, catalogue: Catalogue) -> pd.Series:
+    """Give the sentence about ``item`` for each row (formatted once per distinct case and values)."""
+    if rows.empty:
+        return pd.Series([], dtype="object")
+    key, params = _cases(item, rows, catalogue)
+    names = list(params)
+    columns = [np.asarray(key, dtype=object)] + [
+        params[name].astype("object").fillna("?").astype(str).to_numpy(dtype=object) for name in names]
+    # One integer per distinct (case, values) combination, from each column's own codes.
+    combined = np.zeros(len(rows), dtype=np.int64)
+    uniques = []
+    for column in columns:
+        codes, values = pd.factorize(column)
+        uniques.append(values)
+        combined = combined * max(len(values), 1) + codes
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    texts = np.empty(len(first), dtype=object)
+    for position, row in enumerate(first):
+        values: dict[str, Any] = {name: columns[i + 1][row] for i, name in enumerate(names)}
+        texts[position] = _safe_format(catalogue.template(item, columns[0][row]), values)
+    return pd.Series(texts[inverse.reshape(-1)], index=rows.index, dtype="object")
+
+
+def _safe_format(template: str, values: dict[str, Any]) -> str:
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+def points_text(points: np.ndarray, catalogue: Catalogue) -> np.ndarray:
+    """Give '(+11 pts)' / '(−8 pts)' for each value (one decimal below 1 point)."""
+    rounded = np.where(np.abs(points) >= 1, np.round(points), np.round(points, 1))
+    uniques, inverse = np.unique(rounded, return_inverse=True)
+    texts = np.array([catalogue.points.format(sign="+" if value >= 0 else MINUS,
+                                              points=f"{abs(value):.0f}" if abs(value) >= 1 else f"{abs(value):.1f}")
+                      for value in uniques], dtype=object)
+    return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
+
+
+def reason_column(rows: pd.DataFrame, items: list[str], chosen: np.ndarray, points: np.ndarray,
+                  catalogue: Catalogue) -> pd.Series:
+    """Give per row the chosen items' sentences with their points, joined by '; '.
+
+    ``chosen`` is n x k item indices (-1 for none) and ``points`` the n x items matrix.
+    Each item's sentences are built in one pass over every row that shows it.
+    """
+    n, k = chosen.shape
+    pieces = np.full((n, k), "", dtype=object)
+    row_of = np.repeat(np.arange(n), k)
+    position_of = np.tile(np.arange(k), n)
+    flat = chosen.ravel()
+    for item_index in np.unique(flat[flat >= 0]):
+        pairs = np.flatnonzero(flat == item_index)
+        selected = row_of[pairs]
+        text = sentences(items[item_index], _RowView(rows, selected), catalogue).to_numpy(dtype=object)
+        suffix = points_text(points[selected, item_index], catalogue)
+        pieces[selected, position_of[pairs]] = text + " " + suffix
+    joined = pieces[:, 0].copy()
+    for position in range(1, k):
+        add = pieces[:, position] != ""
+        joined[add] = joined[add] + "; " + pieces[add, position]
+    return pd.Series(joined, index=rows.index, dtype="object")

@@ -1,0 +1,185 @@
+"""Scoring: probability, band, reasons, next best milestone, recommendation and value for each open deal.
+
+:func:`score_deals` works on one chunk of point-in-time rows and returns the
+scored frame; :func:`finish_scores` adds what needs the whole pipeline
+(percentiles) and the comparison with a previous run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from winmodel.errors import InputError, Problem
+from winmodel.features.milestones import MILESTONES
+from winmodel.features.rows import AS_OF, EXPECTED_CLOSE
+from winmodel.modeling import treeshap
+from winmodel.modeling.model import WinModel
+from winmodel.scoring.decide import deal_desk_flags, expected_value, recommend
+from winmodel.scoring.explain import (
+    item_matrix,
+    milestone_uplifts,
+    next_best_milestone,
+    points_from_contributions,
+    top_items,
+)
+from winmodel.scoring.reasons import Catalogue, reason_column
+from winmodel.settings import Bands, ScoreConfig
+from winmodel.timing import NO_TIMER
+
+#: Features carrying at least this share of the model's gain must be in the input.
+ESSENTIAL_GAIN_SHARE = 0.05
+TREND_POINTS = 5
+
+OUTPUT_COLUMNS = (
+    "opportunity_id", "account_id", "owner_id", AS_OF, "amount", "close_date",
+    "win_probability", "score", "band", "percentile",
+    "reasons_for", "reasons_against", "next_best_milestone", "next_best_milestone_uplift",
+    "expected_value", "recommendation", "recommendation_reason", "deal_desk_flags",
+    "data_warnings", "model_version", "uncalibrated_probability", "baseline_points", "crm_probability",
+)
+
+
+def check_model_input(model: WinModel, rows: pd.DataFrame, file: str) -> None:
+    """Raise InputError naming the model's essential input columns that the scored data lacks.
+
+    A column is essential when the features built from it carry at least
+    5 % of the model's total gain; other missing columns only produce
+    per-deal data warnings.
+    """
+    gain = model.metadata.get("gain_share", {})
+    builder = model.feature_builder
+    missing = [name for name in builder.input_columns() if name not in rows]
+    essential = [name for name in missing if gain.get(name, 0.0) >= ESSENTIAL_GAIN_SHARE]
+    if essential:
+        listed = ", ".join(f"{name} ({gain[name]:.0%} of the model's gain)" for name in essential)
+        raise InputError(Problem(
+            file=file, column=", ".join(essential),
+            problem=f"the model was trained with columns this input does not have: {listed}",
+            fix="map these columns in the mapping file (or score with snapshots if the model was "
+                "trained on them), or retrain a model on data without them",
+            rows=len(rows),
+        ))
+
+
+def contributions(model: WinModel, matrix: np.ndarray, threads: int = 0) -> np.ndarray:
+    """Give exact TreeSHAP contributions (log-odds, base value last) for a feature matrix."""
+    return model.contributions(matrix, threads=threads)
+
+
+def milestone_flags(rows: pd.DataFrame) -> np.ndarray:
+    """Give, per row, whether each milestone is met (what the what-if re-scoring starts from)."""
+    if rows.empty:
+        return np.zeros((0, len(MILESTONES)))
+    return np.column_stack([milestone.met(rows).to_numpy(dtype=float) for milestone in MILESTONES])
+
+
+def distinct_rows(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give (index of the first of each distinct row, the distinct row of every row) across float arrays."""
+    return treeshap.distinct_rows(np.hstack([np.asarray(a, dtype="float64") for a in arrays]))
+
+
+def band_of(probability: np.ndarray, bands: Bands) -> np.ndarray:
+    """Give A (best) to D per probability from the configured cut-offs."""
+    return np.select([probability >= bands.a, probability >= bands.b, probability >= bands.c],
+                     ["A", "B", "C"], default="D").astype(object)
+
+
+def score_deals(model: WinModel, rows: pd.DataFrame, config: ScoreConfig, catalogue: Catalogue,
+                model_version: str, threads: int = 0, timer=NO_TIMER) -> pd.DataFrame:
+    """Give one scored row per input row: probability, reasons, next best milestone, decision.
+
+    ``rows`` are point-in-time rows (one per open deal) as built by
+    :mod:`winmodel.features.rows`. Percentiles are added later by :func:`finish_scores`.
+    """
+    rows = rows.reset_index(drop=True)
+    with timer.stage("features"):
+        matrix = model.matrix(rows)
+        # Deals with identical features get identical explanations: explain each distinct row once.
+        first, inverse = distinct_rows(matrix, milestone_flags(rows))
+    with timer.stage("explain"):
+        contribution = contributions(model, matrix[first], threads)[inverse]
+    with timer.stage("predict"):
+        raw_logit = contribution.sum(axis=1)
+        probability = model.calibrator.transform(raw_logit)
+        distinct = rows.iloc[first].reset_index(drop=True)
+        uplifts = milestone_uplifts(model, distinct, probability[first], threads, matrix=matrix[first],
+                                    raw_logit=raw_logit[first])
+    with timer.stage("reasons"):
+        grouping, items = item_matrix(model)
+        points, baseline_points, raw_points = points_from_contributions(contribution, grouping)
+        positive, negative = top_items(points, config.reasons_per_side)
+        milestone, uplift = next_best_milestone(uplifts)
+        milestone = milestone.iloc[inverse].reset_index(drop=True)
+        uplift = uplift.iloc[inverse].reset_index(drop=True)
+        value = expected_value(rows, probability, config.cost)
+        recommendation, reason = recommend(rows, probability, value, milestone, uplift, config.recommendation,
+                                           catalogue)
+        reasons_for = reason_column(rows, items, positive, points, catalogue)
+        reasons_against = reason_column(rows, items, negative, points, catalogue)
+        desk = deal_desk_flags(rows, config.deal_desk, catalogue)
+        warnings = model.feature_builder.data_warnings(rows)
+    scored = {
+        "opportunity_id": rows["opportunity_id"].astype("str"),
+        "account_id": rows.get("account_id"),
+        "owner_id": rows.get("owner_id"),
+        AS_OF: rows.get(AS_OF),
+        "amount": rows.get("amount"),
+        "close_date": rows.get(EXPECTED_CLOSE, rows.get("close_date")),
+        "win_probability": np.round(probability, 6),
+        "score": np.clip(np.round(probability * 100), 1, 99).astype(int),
+        "band": band_of(probability, config.bands),
+        "reasons_for": reasons_for,
+        "reasons_against": reasons_against,
+        "next_best_milestone": milestone.map(lambda key: catalogue.milestones.get(key, key) if key else ""),
+        "next_best_milestone_uplift": np.round(uplift.to_numpy(), 1),
+        "expected_value": np.round(value, 0),
+        "recommendation": recommendation,
+        "recommendation_reason": reason,
+        "deal_desk_flags": desk,
+        "data_warnings": warnings,
+        "model_version": model_version,
+        "uncalibrated_probability": np.round(raw_points / 100.0, 6),
+        "baseline_points": np.round(baseline_points, 3),
+        "crm_probability": rows.get("crm_probability"),
+    }
+    frame = pd.DataFrame({name: values for name, values in scored.items() if values is not None})
+    return frame
+
+
+def item_points(model: WinModel, rows: pd.DataFrame, threads: int = 0) -> pd.DataFrame:
+    """Give the full points table per deal and business item, with the baseline (for --shap-out)."""
+    matrix = model.matrix(rows)
+    grouping, items = item_matrix(model)
+    points, baseline, raw_points = points_from_contributions(contributions(model, matrix, threads), grouping)
+    table = pd.DataFrame(points, columns=[f"points.{item}" for item in items])
+    table.insert(0, "baseline_points", baseline)
+    table.insert(0, "opportunity_id", rows["opportunity_id"].astype("str").to_numpy())
+    table["uncalibrated_points"] = raw_points
+    return table
+
+
+def shap_table(model: WinModel, rows: pd.DataFrame, threads: int = 0) -> pd.DataFrame:
+    """Give the full log-odds contribution matrix per deal and model feature, with the base value."""
+    values = contributions(model, model.matrix(rows), threads)
+    table = pd.DataFrame(values[:, :-1], columns=[f"shap.{name}" for name in model.feature_names])
+    table.insert(0, "opportunity_id", rows["opportunity_id"].astype("str").to_numpy())
+    table["base_value"] = values[:, -1]
+    return table
+
+
+def finish_scores(scored: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Give the scored pipeline with ``percentile`` (0-100 within it) and, with a previous run, change and trend."""
+    ranks = scored["win_probability"].rank(method="average", pct=True)
+    scored = scored.assign(percentile=np.round(100 * ranks, 1))
+    if previous is not None:
+        earlier = pd.DataFrame({"opportunity_id": previous["opportunity_id"].astype("str"),
+                                "_previous_score": pd.to_numeric(previous["score"], errors="coerce")})
+        earlier = earlier.drop_duplicates("opportunity_id")
+        merged = scored.merge(earlier, on="opportunity_id", how="left")
+        change = merged["score"] - merged["_previous_score"]
+        trend = np.select([change.isna(), change >= TREND_POINTS, change <= -TREND_POINTS],
+                          ["new", "up", "down"], default="flat")
+        scored = merged.drop(columns="_previous_score").assign(score_change=change, trend=trend)
+    ordered = [c for c in OUTPUT_COLUMNS if c in scored] + [c for c in scored if c not in OUTPUT_COLUMNS]
+    return scored[ordered]

@@ -1,0 +1,358 @@
+"""The declared jobs: ``pipelines/train.yaml`` and ``pipelines/score.yaml`` parsed into frozen objects.
+
+A config is parsed once, validated (unknown keys are errors, with their line),
+and passed down explicitly. Changing the monthly job means editing YAML, not code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from winmodel.data.io import read_text_file
+from winmodel.errors import InputError, Problem
+from winmodel.paths import CHAMPION_EXPORT_DIR, DEFAULT_TRACKING_URI, REGISTERED_MODEL_NAME
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DemoData(_Section):
+    """How to generate the demo history when no data is configured."""
+
+    deals: int = Field(20_000, ge=50)
+    seed: int = 7
+    months: int = Field(36, ge=6)
+
+
+class DataSource(_Section):
+    """Where the CRM export is and how to map it onto the contract."""
+
+    path: Path = Path("data/demo")
+    mapping: Path | None = None
+    #: Generate the synthetic demo history into ``path`` when it does not exist (fresh machine).
+    generate_demo_if_missing: bool = True
+    demo: DemoData = DemoData()
+
+
+class TrainingSet(_Section):
+    """How the point-in-time training set is built."""
+
+    #: Deals created within this many days before a training cut-off are left out
+    #: (they only had a chance to close if they were fast, mostly wins). "auto" = the
+    #: 80th percentile of closed deals' cycle length, at most 270 days.
+    maturity_days: int | Literal["auto"] = "auto"
+    #: At most this many snapshots per deal (evenly spaced, always the last pre-close one).
+    max_snapshots_per_deal: int = Field(6, ge=1)
+    #: Share of each deal's weight on its last pre-close snapshot (the state the decision was
+    #: made on); the earlier snapshots share the rest. Every deal counts once in total.
+    last_snapshot_share: float = Field(0.5, gt=0, le=1)
+    #: Weight deals by recency with this half-life (days) so drift is followed; null = off.
+    recency_half_life_days: float | None = Field(None, gt=0)
+    min_deals_per_class: int = Field(40, ge=1)
+    warn_deals_per_class: int = Field(200, ge=1)
+
+
+class LeakageSettings(_Section):
+    """The leakage guard run before fitting."""
+
+    max_univariate_auc: float = Field(0.97, gt=0.5, le=1.0)
+    #: Share of a class a value may cover while being (almost) absent from the other.
+    one_class_value_share: float = Field(0.2, gt=0, le=1)
+    #: Features the guard may not drop; use only when you know why they look leaky.
+    allow: tuple[str, ...] = ()
+
+
+class FeatureSettings(_Section):
+    """Which features the model may use beyond the contract's defaults."""
+
+    exclude: tuple[str, ...] = ()
+    #: Activity volume is kept by default so its low importance is visible.
+    include_activity: bool = True
+
+
+class ShapeCandidate(_Section):
+    """One LightGBM shape tried by the search."""
+
+    num_leaves: int = Field(15, ge=2)
+    max_depth: int = Field(4, ge=-1)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    min_child_samples: int = Field(40, ge=1)
+    feature_fraction: float = Field(1.0, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+
+
+class ModelSettings(_Section):
+    """LightGBM and its small hyper-parameter search over time-ordered folds."""
+
+    candidates: tuple[ShapeCandidate, ...] = (
+        ShapeCandidate(num_leaves=7, max_depth=3, learning_rate=0.1),
+        ShapeCandidate(num_leaves=7, max_depth=3, learning_rate=0.05),
+        ShapeCandidate(num_leaves=15, max_depth=4, learning_rate=0.05),
+    )
+    max_trees: int = Field(800, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
+    #: Stop trying candidates after this many seconds (the first one always runs).
+    search_seconds: float = Field(90.0, gt=0)
+    #: Candidates within this relative log-loss of the best count as tied; the cheapest
+    #: to explain (fewest trees x leaves x depth^2) wins the tie.
+    tie_tolerance: float = Field(0.005, ge=0)
+    search_folds: int = Field(2, ge=1)
+    threads: int = Field(2, ge=1)
+    #: After early stopping and calibration on the validation months, refit the booster on
+    #: train + validation (tree count scaled, calibration kept) so it learns the newest months.
+    refit_with_validation: bool = True
+
+
+class SplitSettings(_Section):
+    """Time-based splits, all by close date."""
+
+    #: The newest months: touched once, for the final test and the promotion gate.
+    holdout_months: int = Field(3, ge=1)
+    #: The months before the holdout: the calibrator is fitted here.
+    calibration_months: int = Field(3, ge=1)
+    #: Rolling-origin backtest folds before the holdout (each one month of closes).
+    backtest_folds: int = Field(3, ge=0)
+    backtest_fold_months: int = Field(2, ge=1)
+
+
+class CalibrationSettings(_Section):
+    """Mapping raw scores onto calibrated probabilities."""
+
+    method: Literal["auto", "isotonic", "platt"] = "auto"
+    #: With "auto", Platt below this many calibration deals, isotonic above.
+    isotonic_min_deals: int = Field(1000, ge=10)
+
+
+class GateSettings(_Section):
+    """When a challenger may replace the champion."""
+
+    max_brier_increase: float = Field(0.02, ge=0, description="relative, 0.02 = 2 %")
+    max_auc_drop: float = Field(0.01, ge=0)
+    #: When the champion cannot score today's data (its input columns are gone), keep it unless this
+    #: is true. Set it once, deliberately, after a change of CRM fields.
+    replace_incompatible_champion: bool = False
+    #: Refuse a challenger whose holdout Brier is worse than always predicting the base rate.
+    require_beats_base_rate: bool = True
+
+
+#: Fewer resolved periods than this cannot tell a shared shift of all deals from chance.
+MIN_SHIFT_PERIODS = 3
+
+
+class ForecastSettings(_Section):
+    """How the forecast range's shared shift is measured (see :mod:`winmodel.analysis.forecast`)."""
+
+    #: The latest resolved months whose forecasts, rebuilt as of each month's first day, measure the
+    #: shift; the replay uses as many months before each period. 0: not measured, deals independent.
+    shift_months: int = Field(12, ge=0)
+    #: Training refits the recipe at the first of every this many of those months (a refit forecasts
+    #: the months up to the next one); 1 is what the replay does, more is faster.
+    refit_every_months: int = Field(3, ge=1)
+    #: A month counts as resolved when at most this share of its deals is still open.
+    max_open_share: float = Field(0.05, ge=0, le=1)
+
+    @field_validator("shift_months")
+    @classmethod
+    def _enough_months(cls, value: int) -> int:
+        if 0 < value < MIN_SHIFT_PERIODS:
+            raise ValueError(f"use 0 (do not measure) or at least {MIN_SHIFT_PERIODS} months: "
+                             "fewer cannot tell a shared shift from chance")
+        return value
+
+
+class TrackingSettings(_Section):
+    """Where runs and models are recorded."""
+
+    tracking_uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
+    experiment: str = "winmodel"
+    registered_model: str = REGISTERED_MODEL_NAME
+    export_dir: Path = CHAMPION_EXPORT_DIR
+
+    def resolved_tracking_uri(self) -> str:
+        """Give the tracking URI: the config's, else ``$MLFLOW_TRACKING_URI``, else the SQLite default."""
+        import os
+
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+class TrainConfig(_Section):
+    """The whole monthly training job."""
+
+    name: str = "winmodel-monthly"
+    seed: int = 42
+    data: DataSource = DataSource()
+    training: TrainingSet = TrainingSet()
+    leakage: LeakageSettings = LeakageSettings()
+    features: FeatureSettings = FeatureSettings()
+    model: ModelSettings = ModelSettings()
+    splits: SplitSettings = SplitSettings()
+    calibration: CalibrationSettings = CalibrationSettings()
+    gate: GateSettings = GateSettings()
+    forecast: ForecastSettings = ForecastSettings()
+    tracking: TrackingSettings = TrackingSettings()
+
+    @model_validator(mode="after")
+    def _classes(self) -> TrainConfig:
+        if self.training.warn_deals_per_class < self.training.min_deals_per_class:
+            raise ValueError("training.warn_deals_per_class must be >= training.min_deals_per_class")
+        return self
+
+    def digest(self) -> str:
+        """Give a short hash of the config's content (recorded with every run)."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class Bands(_Section):
+    """Probability cut-offs of the A-D bands (A is best)."""
+
+    a: float = Field(0.6, gt=0, lt=1)
+    b: float = Field(0.4, gt=0, lt=1)
+    c: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bands:
+        if not self.a > self.b > self.c:
+            raise ValueError("bands must satisfy a > b > c")
+        return self
+
+
+class CostModel(_Section):
+    """Remaining cost to pursue a deal, by how far it still has to go."""
+
+    #: Cost of the sales effort still ahead, as a share of the deal's CAC estimate per missing milestone share.
+    remaining_share_of_cac: float = Field(1.0, ge=0)
+    #: Used when the export has no CAC estimate: this share of the amount.
+    default_cac_share_of_amount: float = Field(0.08, ge=0)
+    #: Used when the export has no gross margin (percent).
+    default_gross_margin_pct: float = Field(70.0, ge=-100, le=100)
+
+
+class DealDeskLimits(_Section):
+    """When a deal needs the deal desk's attention."""
+
+    max_discount_pct: float = Field(25.0, ge=0, le=100)
+    max_services_share: float = Field(0.3, ge=0, le=1)
+    min_gross_margin_pct: float = Field(50.0, ge=-100, le=100)
+
+
+class RecommendationRules(_Section):
+    """When to pursue, qualify harder or decline."""
+
+    pursue_min_probability: float = Field(0.35, ge=0, le=1)
+    decline_max_probability: float = Field(0.12, ge=0, le=1)
+    #: Red flags from the qualification table at or above which a deal is declined.
+    decline_min_red_flags: int = Field(3, ge=1)
+
+
+class ScoreConfig(_Section):
+    """The batch scoring job."""
+
+    name: str = "winmodel-score"
+    data: DataSource = DataSource()
+    model_uri: str | None = None  # None: models:/winmodel@champion, else models/champion
+    reasons_per_side: int = Field(3, ge=1, le=10)
+    language: str = "en"
+    bands: Bands = Bands()
+    cost: CostModel = CostModel()
+    deal_desk: DealDeskLimits = DealDeskLimits()
+    recommendation: RecommendationRules = RecommendationRules()
+    chunk_rows: int = Field(100_000, ge=100)
+    workers: int | None = Field(None, ge=1)  # None: every core this process may use
+    tracking: TrackingSettings = TrackingSettings()
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        return value.lower()
+
+
+def read_yaml(path: Path) -> Any:
+    """Give the parsed content of a YAML file; syntax errors name the file, line and column."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(Problem(file=str(path), column=None, problem="file not found",
+                                 fix="check the path (relative paths start at the project folder)"))
+    text = read_text_file(path)  # a folder or a non-UTF-8 file is an InputError, not a traceback
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise InputError(Problem(
+            file=str(path), column=None,
+            problem=f"YAML syntax error at {where}: {error.problem}",
+            fix="fix the YAML at that line (indentation, a missing ':' or an unclosed quote)",
+        )) from None
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Give the first line number of every mapping key in a YAML text (for messages)."""
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.split("#", 1)[0].strip()
+        if ":" in stripped and not stripped.startswith("-"):
+            key = stripped.split(":", 1)[0].strip().strip("'\"")
+            lines.setdefault(key, number)
+    return lines
+
+
+def parse_model(path: Path, model: type[BaseModel], content: Any | None = None) -> Any:
+    """Give ``model`` parsed from the YAML file at ``path``; every invalid key is reported with its line."""
+    path = Path(path)
+    content = read_yaml(path) if content is None else content
+    if content is None:
+        content = {}
+    if not isinstance(content, dict):
+        raise InputError(Problem(file=str(path), column=None,
+                                 problem="the file does not hold a YAML mapping (key: value)",
+                                 fix="start the file with top-level keys, e.g. 'data:'"))
+    try:
+        return model.model_validate(content)
+    except ValidationError as error:
+        key_lines = _key_lines(path.read_text(encoding="utf-8"))
+        problems = []
+        for item in error.errors():
+            location = ".".join(str(part) for part in item["loc"])
+            last_key = str(item["loc"][-1]) if item["loc"] else ""
+            line = key_lines.get(last_key)
+            where = f"key '{location}'" + (f" (line {line})" if line else "")
+            if item["type"] == "extra_forbidden":
+                allowed = _allowed_keys(model, item["loc"][:-1])
+                fix = f"remove or rename it; allowed here: {', '.join(allowed)}" if allowed else "remove it"
+                message = f"{where}: unknown key"
+            else:
+                fix = "correct the value"
+                message = f"{where}: {item['msg']}"
+            problems.append(Problem(file=str(path), column=None, problem=message, fix=fix))
+        raise InputError(problems) from None
+
+
+def _allowed_keys(model: type[BaseModel], location: tuple) -> list[str]:
+    current: Any = model
+    for part in location:
+        field = getattr(current, "model_fields", {}).get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if current is None:
+            return []
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def load_train_config(path: Path) -> TrainConfig:
+    """Give the training job declared in ``path``; paths inside stay relative to the working folder."""
+    return parse_model(path, TrainConfig)
+
+
+def load_score_config(path: Path) -> ScoreConfig:
+    """Give the scoring job declared in ``path``."""
+    return parse_model(path, ScoreConfig)

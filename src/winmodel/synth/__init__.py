@@ -1,0 +1,1 @@
+"""Synthetic CRM histories with a known truth, for the demo and for measuring models."""

@@ -1,0 +1,73 @@
+"""Explanations add up, and the next best milestone is the best re-scored milestone."""
+
+import numpy as np
+import pytest
+
+from winmodel.features.milestones import MILESTONE_BY_KEY
+from winmodel.features.rows import open_deal_rows
+from winmodel.scoring.explain import (
+    item_matrix,
+    milestone_uplifts,
+    next_best_milestone,
+    points_from_contributions,
+    top_items,
+)
+
+
+@pytest.fixture(scope="module")
+def open_rows(trained_project):
+    from winmodel.data.dataset import load_crm_data
+
+    rows, skipped = open_deal_rows(load_crm_data(trained_project.data))
+    assert skipped > 0 and len(rows) > 100
+    return rows
+
+
+def test_points_add_up_to_the_uncalibrated_probability_for_every_open_deal(trained_model, open_rows):
+    matrix = trained_model.matrix(open_rows)
+    contributions = trained_model.contributions(matrix)
+    grouping, items = item_matrix(trained_model)
+    points, baseline, _ = points_from_contributions(contributions, grouping)
+    # Points as written to --shap-out (two decimals) still add up within half a point.
+    rounded = np.round(points, 2).sum(axis=1) + np.round(baseline, 2)
+    uncalibrated = 100 * trained_model.uncalibrated_probability(open_rows)
+    assert np.abs(points.sum(axis=1) + baseline - uncalibrated).max() < 1e-8
+    assert np.abs(rounded - uncalibrated).max() < 0.5
+    assert len(items) == grouping.shape[1] and grouping.sum() == len(trained_model.feature_names)
+
+
+def test_points_follow_the_sign_of_the_log_odds():
+    contributions = np.array([[0.5, -0.2, 0.0, -1.0], [0.0, 0.0, 0.0, 0.3]])
+    grouping = np.eye(3)
+    points, baseline, probability = points_from_contributions(contributions, grouping)
+    assert points[0, 0] > 0 > points[0, 1] and points[0, 2] == 0
+    np.testing.assert_allclose(points[1], 0.0)
+    np.testing.assert_allclose(points.sum(axis=1) + baseline, probability)
+
+
+def test_top_items_picks_largest_effects_and_marks_missing_sides():
+    points = np.array([[3.0, -1.0, 2.0, -4.0], [1.0, 2.0, 0.5, 0.1]])
+    positive, negative = top_items(points, 2)
+    assert positive.tolist() == [[0, 2], [1, 0]]
+    assert negative.tolist() == [[3, 1], [-1, -1]]
+
+
+def test_next_best_milestone_is_the_largest_re_scored_gain(trained_model, open_rows):
+    rows = open_rows.head(300)
+    probability = trained_model.predict_proba(rows)
+    uplifts = milestone_uplifts(trained_model, rows, probability)
+    chosen, gain = next_best_milestone(uplifts)
+    assert (chosen != "").mean() > 0.5
+    for key in uplifts.columns:
+        milestone = MILESTONE_BY_KEY[key]
+        unmet = ~milestone.met(rows).to_numpy()
+        rescored = 100 * (trained_model.predict_proba(milestone.mark_met(rows)) - probability)
+        np.testing.assert_allclose(uplifts[key].to_numpy()[unmet], rescored[unmet], atol=1e-9)
+        assert np.isnan(uplifts[key].to_numpy()[~unmet]).all()
+        # no other unmet milestone raises the probability more than the chosen one
+        assert (rescored[unmet] <= gain.to_numpy()[unmet] + 1e-9).all()
+    for position in np.flatnonzero(chosen.to_numpy() != ""):
+        key = chosen.iloc[position]
+        met = MILESTONE_BY_KEY[key].mark_met(rows.iloc[[position]])
+        actual = 100 * (trained_model.predict_proba(met)[0] - probability[position])
+        assert actual == pytest.approx(gain.iloc[position], abs=1e-9)
