@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from winmodel.data.io import read_text_file
+from winmodel.data.yamlfile import line_of, read_yaml
 from winmodel.errors import InputError, Problem
 from winmodel.paths import CHAMPION_EXPORT_DIR, DEFAULT_TRACKING_URI, REGISTERED_MODEL_NAME
 
@@ -274,40 +273,13 @@ class ScoreConfig(_Section):
         return value.lower()
 
 
-def read_yaml(path: Path) -> Any:
-    """Give the parsed content of a YAML file; syntax errors name the file, line and column."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(Problem(file=str(path), column=None, problem="file not found",
-                                 fix="check the path (relative paths start at the project folder)"))
-    text = read_text_file(path)  # a folder or a non-UTF-8 file is an InputError, not a traceback
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise InputError(Problem(
-            file=str(path), column=None,
-            problem=f"YAML syntax error at {where}: {error.problem}",
-            fix="fix the YAML at that line (indentation, a missing ':' or an unclosed quote)",
-        )) from None
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """Give the first line number of every mapping key in a YAML text (for messages)."""
-    lines: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.split("#", 1)[0].strip()
-        if ":" in stripped and not stripped.startswith("-"):
-            key = stripped.split(":", 1)[0].strip().strip("'\"")
-            lines.setdefault(key, number)
-    return lines
-
-
-def parse_model(path: Path, model: type[BaseModel], content: Any | None = None) -> Any:
+def parse_model(path: Path, model: type[BaseModel]) -> Any:
     """Give ``model`` parsed from the YAML file at ``path``; every invalid key is reported with its line."""
     path = Path(path)
-    content = read_yaml(path) if content is None else content
+    if not path.exists():
+        raise InputError(Problem(file=str(path), column=None, problem="the config file does not exist",
+                                 fix="check the path (relative paths start at the project folder)"))
+    content, node = read_yaml(path)
     if content is None:
         content = {}
     if not isinstance(content, dict):
@@ -317,12 +289,10 @@ def parse_model(path: Path, model: type[BaseModel], content: Any | None = None) 
     try:
         return model.model_validate(content)
     except ValidationError as error:
-        key_lines = _key_lines(path.read_text(encoding="utf-8"))
         problems = []
         for item in error.errors():
             location = ".".join(str(part) for part in item["loc"])
-            last_key = str(item["loc"][-1]) if item["loc"] else ""
-            line = key_lines.get(last_key)
+            line = line_of(node, tuple(item["loc"]))
             where = f"key '{location}'" + (f" (line {line})" if line else "")
             if item["type"] == "extra_forbidden":
                 allowed = _allowed_keys(model, item["loc"][:-1])

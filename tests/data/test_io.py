@@ -262,3 +262,25 @@ def test_any_bytes_either_read_or_give_an_input_error(tmp_path, content, suffix)
         assert str(path) in error.report.render()
         return
     assert len(frame) > 0
+
+
+def test_written_files_follow_the_umask_and_a_failed_write_keeps_the_old_file(tmp_path):
+    import os
+    import stat
+
+    from winmodel.data.io import atomic_file, write_text_atomic
+
+    previous = os.umask(0o022)
+    try:
+        path = write_text_atomic("first", tmp_path / "out" / "report.md")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.umask(0o077)
+        write_text_atomic("second", path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(previous)
+    with pytest.raises(KeyboardInterrupt), atomic_file(path) as stream:
+        stream.write(b"half of a third")
+        raise KeyboardInterrupt
+    assert path.read_text() == "second"
+    assert [item.name for item in path.parent.iterdir()] == ["report.md"]

@@ -8,8 +8,9 @@ cannot use: a missing or empty file, binary content, a header without rows, an
 overlong line, a file above the size limit. CSV values come back as text
 (blank cells as ``""``); the contract coerces them later.
 
-``write_table_atomic`` writes through a temporary file in the target folder
-and ``os.replace``, so a failed write never leaves half a file behind.
+:func:`atomic_file` is the one atomic writer (``write_table_atomic`` and
+``write_text_atomic`` use it): a temporary file in the target folder, then
+``os.replace``, so a failed write never leaves half a file behind.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ import io
 import logging
 import os
 import re
-import tempfile
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
@@ -160,32 +165,72 @@ def _write_parquet_in_row_groups(frame: pd.DataFrame, stream) -> None:
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
 
 
-def write_table_atomic(frame: pd.DataFrame, path: Path) -> Path:
-    """Give the path written: ``frame`` as CSV or Parquet (by extension), all or nothing.
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Give a binary stream whose content becomes ``path`` only when the block ends without an error.
 
-    The table goes to a temporary file in the same folder, is flushed to disk
-    and then renamed over ``path``; on any failure the temporary file is
-    removed and ``path`` is left as it was.
+    The one atomic writer of winmodel: the bytes go to a temporary file beside
+    ``path``, are flushed to disk, and the file is renamed over ``path`` in one
+    step, so a reader sees the old file or the new one, never half of one. On
+    any failure (Ctrl-C included) the temporary file is removed and ``path`` is
+    untouched. The file gets the usual permissions (0666 less the umask).
     """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_folder(folder: Path) -> Iterator[Path]:
+    """Give a staging folder that becomes ``folder`` (which must not exist) only when the block ends without an error.
+
+    The folder-sized sibling of :func:`atomic_file`: files written into the
+    staging folder appear at ``folder`` together, in one rename; on any failure
+    the staging folder is removed. Permissions follow the umask.
+    """
+    folder = Path(folder)
+    if folder.exists():
+        raise FileExistsError(f"{folder} exists already; write into a new folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.with_name(f".{folder.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    staging.mkdir()
+    try:
+        yield staging
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_text_atomic(text: str, path: Path) -> Path:
+    """Give ``path`` after writing ``text`` (UTF-8) to it, all or nothing (:func:`atomic_file`)."""
+    with atomic_file(path) as stream:
+        stream.write(text.encode("utf-8"))
+    return Path(path)
+
+
+def write_table_atomic(frame: pd.DataFrame, path: Path, *, date_format: str | None = None) -> Path:
+    """Give the path written: ``frame`` as CSV or Parquet (by extension), all or nothing (:func:`atomic_file`)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise InputError(_problem(str(path), "the output must be a .csv or .parquet file",
                                   "give a path ending in .csv or .parquet"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            if suffix == ".csv":
-                frame.to_csv(stream, index=False, chunksize=WRITE_CHUNK_ROWS)
-            else:
-                _write_parquet_in_row_groups(frame, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as stream:
+        if suffix == ".csv":
+            frame.to_csv(stream, index=False, chunksize=WRITE_CHUNK_ROWS, date_format=date_format)
+        else:
+            _write_parquet_in_row_groups(frame, stream)
     return path
 
 

@@ -43,7 +43,6 @@ from winmodel.data.io import (
     SOURCE_ATTR,
     ReadOptions,
     read_table,
-    read_text_file,
 )
 from winmodel.data.validate import (
     DEFAULT_FALSE_VALUES,
@@ -54,6 +53,7 @@ from winmodel.data.validate import (
     parse_numbers,
     row_references,
 )
+from winmodel.data.yamlfile import line_of, read_yaml
 from winmodel.errors import MAX_EXAMPLES, InputError, Problem
 
 #: The ``fill`` source meaning "the mapping's as_of date".
@@ -246,18 +246,6 @@ class Mapping(_Section):
 # --------------------------------------------------------------------------- loading
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false, so a value ``No`` or ``Y`` stays text."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-
-
 def load_mapping(path: Path) -> Mapping:
     """Give the validated mapping in a YAML file.
 
@@ -270,33 +258,14 @@ def load_mapping(path: Path) -> Mapping:
     if not path.exists():
         raise InputError(Problem(file=name, column=None, problem="the mapping file does not exist",
                                  fix="check the path, or start from one in pipelines/mappings/"))
-    text = read_text_file(path)
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        # An unclosed bracket or quote is found only at the end of the file: name where it opened.
-        opened = error.context_mark
-        started = (f" ({error.context} that starts on line {opened.line + 1})"
-                   if error.context and opened is not None and opened is not mark and opened.line != mark.line
-                   else "")
-        raise InputError(Problem(
-            file=name, column=None,
-            problem=f"{where}the YAML cannot be read: {error.problem or error}{started}",
-            fix="fix the YAML at that place (indentation, a missing ':' or an unclosed quote)",
-        )) from error
-    except yaml.YAMLError as error:
-        raise InputError(Problem(file=name, column=None, problem=f"the YAML cannot be read: {error}",
-                                 fix="fix the YAML")) from error
+    data, node = read_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise InputError(Problem(file=name, column=None,
                                  problem="the mapping must be a set of `key: value` lines at the top level",
                                  fix="start from one of pipelines/mappings/*.yaml"))
-    problems = _duplicate_keys(node, name)
+    problems: list[Problem] = []
     try:
         mapping = Mapping.model_validate(data)
     except ValidationError as error:
@@ -306,31 +275,10 @@ def load_mapping(path: Path) -> Mapping:
     return mapping
 
 
-def _duplicate_keys(node: yaml.Node | None, file: str) -> list[Problem]:
-    """Give a problem for each key written twice in one YAML mapping (YAML keeps the last silently)."""
-    problems = []
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            if key.value in seen:
-                problems.append(Problem(
-                    file=file, column=None,
-                    problem=f"line {key.start_mark.line + 1}: the key '{key.value}' is given twice "
-                            f"(first on line {seen[key.value]})",
-                    fix="keep one of them",
-                ))
-            seen[key.value] = key.start_mark.line + 1
-            problems += _duplicate_keys(value, file)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            problems += _duplicate_keys(item, file)
-    return problems
-
-
 def _validation_problem(detail: dict[str, Any], node: yaml.Node | None, file: str) -> Problem:
     """Give the problem for one pydantic error, with the YAML line it points at."""
     loc = tuple(part for part in detail["loc"] if part != "[key]")
-    line = _line_of(node, loc)
+    line = line_of(node, loc)
     where = _dotted(loc)
     prefix = f"line {line}: " if line else ""
     if detail["type"] == "extra_forbidden":
@@ -353,23 +301,6 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Give the 1-based line of the YAML key or item at ``loc`` (or of the deepest one found)."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((key, value) for key, value in node.value if key.value == str(part)), None)
-            if match is None:
-                return line
-            line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
+from winmodel.data.io import write_table_atomic
 from winmodel.errors import InputError, Problem
 from winmodel.synth.generator import generate_history
 
@@ -68,7 +67,7 @@ def run_generate(
         "snapshots": history.snapshots,
         "truth": history.truth,
     }
-    paths = {name: _write_atomically(frame, out / f"{name}.{file_format}", file_format)
+    paths = {name: _write_table(frame, out / f"{name}.{file_format}", file_format)
              for name, frame in tables.items()}
 
     status = history.opportunities["status"].value_counts()
@@ -98,17 +97,6 @@ def _parse_today(today: str | None) -> date | None:
         )) from None
 
 
-def _write_atomically(frame: pd.DataFrame, path: Path, file_format: str) -> Path:
-    """Give ``path`` after writing ``frame`` to a temporary file beside it and moving it into place."""
-    # A plain name (not mkstemp) so the file gets the usual permissions, not 0600.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        if file_format == "parquet":
-            frame.to_parquet(temporary, index=False)
-        else:
-            frame.to_csv(temporary, index=False, date_format="%Y-%m-%d")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+def _write_table(frame: pd.DataFrame, path: Path, file_format: str) -> Path:
+    """Give ``path`` after writing ``frame`` to it atomically (dates as YYYY-MM-DD in CSV)."""
+    return write_table_atomic(frame, path, date_format="%Y-%m-%d" if file_format == "csv" else None)

@@ -8,8 +8,6 @@ and its charts in ``figures/``; prints the strongest scenarios.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from winmodel.analysis.profile import (
     render_profile_report,
     win_rates_by_dimension,
 )
-from winmodel.data.io import neutralise_spreadsheet_formulas, write_table_atomic
+from winmodel.data.io import neutralise_spreadsheet_formulas, write_table_atomic, write_text_atomic
 from winmodel.errors import InputError, Problem
 from winmodel.paths import OUTPUTS_DIR
 
@@ -78,7 +76,7 @@ def run_profile(data: Path, *, mapping: Path | None = None, since: str | pd.Time
     figures = _write_figures(dimensions, scenarios, out, top, won / len(closed)) if charts else {}
     report = render_profile_report(dimensions, scenarios[scenarios["rank"] <= top], closed=len(closed), won=won,
                                    period=period, min_deals=support, figures=figures)
-    files["report"] = _write_text_atomic(report, out / "report.md")
+    files["report"] = write_text_atomic(report, out / "report.md")
 
     console.print(f"{len(closed):,} closed deals ({period}): {won:,} won, overall win rate "
                   f"{won / len(closed):.0%}; scenarios need at least {support:,} deals")
@@ -103,13 +101,6 @@ def _period_text(closed: pd.DataFrame, since: pd.Timestamp | None) -> str:
     if dates.empty:
         return "close dates unknown"
     return f"closed {max(dates.min(), since) if since is not None else dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}"
-
-
-def _write_text_atomic(text: str, path: Path) -> Path:
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    shutil.move(handle.name, path)
-    return path
 
 
 def _write_figures(dimensions: pd.DataFrame, scenarios: pd.DataFrame, out: Path, top: int,

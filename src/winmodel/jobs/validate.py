@@ -10,32 +10,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from winmodel.data.dataset import load_crm_data
-from winmodel.data.io import read_text_file
+from winmodel.data.yamlfile import read_yaml
 from winmodel.errors import InputError, Problem, ValidationReport
 
 
 def read_data_section(config: Path) -> tuple[Path, Path | None]:
-    """Give the data path and the mapping path (or None) named in a pipeline config's ``data:`` section.
+    """Give the data path and the mapping path (or None) named in a job config's ``data:`` section.
 
-    A stand-in until the pipeline config object exists: it reads only
-    ``data.path`` and ``data.mapping``. Raises ``InputError`` naming the file
-    when it is missing, not YAML, or has no ``data.path``.
+    Reads only ``data:`` (a training or a scoring config alike), strictly. Raises
+    ``InputError`` naming the file when it is missing, not YAML, or has no ``data.path``.
     """
     config = Path(config)
     name = str(config)
     if not config.is_file():
         raise InputError(Problem(file=name, column=None, problem="the config file does not exist",
                                  fix="check the path, e.g. pipelines/train.yaml"))
-    try:
-        document = yaml.safe_load(read_text_file(config))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InputError(Problem(file=name, column=None, problem=f"{where}the YAML cannot be read",
-                                 fix="fix the YAML at that place")) from error
+    document, _ = read_yaml(config)
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict) or not data.get("path"):
         raise InputError(Problem(file=name, column=None, problem="the config has no `data: {path: ...}`",

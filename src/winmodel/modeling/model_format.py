@@ -29,10 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +38,7 @@ import lightgbm as lgb
 import numpy as np
 
 import winmodel
+from winmodel.data.io import atomic_folder
 from winmodel.errors import InputError, Problem
 from winmodel.features.builder import FeatureBuilder
 from winmodel.modeling.calibrate import Calibrator
@@ -103,27 +101,17 @@ def model_files(model: WinModel) -> dict[str, bytes]:
 
 def save_model(model: WinModel, folder: Path) -> Path:
     """Write ``model`` into ``folder`` (which must not exist yet), all files or none; give the folder."""
-    folder = Path(folder)
-    if folder.exists():
-        raise FileExistsError(f"{folder} exists already; save into a new folder")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        files = model_files(model)
-        for name, content in files.items():
+    files = model_files(model)
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "winmodel_version": winmodel.__version__,
+        "files": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
+    }
+    with atomic_folder(Path(folder)) as staging:
+        for name, content in {**files, MANIFEST: _json_bytes(manifest)}.items():
             (staging / name).write_bytes(content)
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "winmodel_version": winmodel.__version__,
-            "files": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
-        }
-        (staging / MANIFEST).write_bytes(_json_bytes(manifest))
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return folder
+    return Path(folder)
 
 
 def _refuse(folder: Path, problem: str, fix: str = _REBUILD) -> InputError:

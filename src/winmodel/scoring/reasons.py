@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from winmodel.data.yamlfile import read_yaml
 from winmodel.errors import InputError, Problem
 from winmodel.features.milestones import ENGAGEMENT_LEVELS, milestone_count
 from winmodel.features.qualification import qualification_flags
@@ -53,7 +54,7 @@ def load_catalogue(language: str = "en") -> Catalogue:
         raise InputError(Problem(file="pipelines/score.yaml", column="language",
                                  problem=f"no message catalogue for language '{language}'",
                                  fix=f"use one of: {', '.join(shipped)}, or add messages/{language}.yaml"))
-    content = yaml.safe_load(resource.read_text(encoding="utf-8"))
+    content, _ = read_yaml(Path(str(resource)), text=resource.read_text(encoding="utf-8"))
     return Catalogue(
         language=content["language"], points=content["points"], values=content.get("values", {}),
         items=content["items"], recommendation=content["recommendation"], red_flags=content["red_flags"],
