@@ -11,6 +11,8 @@ SCORE_CONFIG ?= pipelines/score.yaml
 DEMO_DIR ?= data/demo
 SCORED ?= outputs/scored.csv
 MLFLOW_PORT ?= 5000
+# The suite measured 94 % line coverage of src/winmodel when this floor was set.
+COVERAGE_FLOOR ?= 90
 
 # MLflow 3.x makes one outbound telemetry lookup; everything here runs offline.
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -54,14 +56,16 @@ forecast: setup ## expected bookings with P10/P50/P90 from the scored file
 audit: setup ## leakage and data-sufficiency report of the configured training data
 	$(WINMODEL) audit --config $(TRAIN_CONFIG)
 
-test: setup ## lint and run the whole test suite (notebooks included); fails if no test ran
-	$(BIN)/ruff check src tests benchmarks notebooks
-	$(BIN)/pytest
+test: lint ## lint, then the whole test suite (notebooks included) with coverage; fails if no test ran
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
-lint: setup ## ruff lint and import order
+lint: setup ## ruff (lint and format check) and the import contract (docs/architecture.md)
 	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/ruff format --check src tests benchmarks notebooks
+	$(BIN)/lint-imports
 
-format: setup ## apply ruff formatting fixes
+format: setup ## apply ruff's formatting and fixable lint fixes
+	$(BIN)/ruff format src tests benchmarks notebooks
 	$(BIN)/ruff check --fix src tests benchmarks notebooks
 
 bench: setup ## measure training and scoring speed against the reference path; writes benchmarks/results.md

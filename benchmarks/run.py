@@ -38,10 +38,21 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-PACKAGES = ("winmodel", "lightgbm", "shap", "numba", "numpy", "pandas", "scikit-learn", "mlflow", "pyspark")
+PACKAGES = (
+    "winmodel",
+    "lightgbm",
+    "shap",
+    "numba",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "mlflow",
+    "pyspark",
+)
 
 
 # --------------------------------------------------------------------------- measurements in a child process
+
 
 def _tree_memory_mb(root: int) -> float:
     """Give the resident memory of ``root`` and all its descendants, in MB.
@@ -54,7 +65,9 @@ def _tree_memory_mb(root: int) -> float:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
             except (OSError, IndexError, ValueError):
                 continue
     tree, frontier = {root}, [root]
@@ -66,8 +79,11 @@ def _tree_memory_mb(root: int) -> float:
     private_kb, file_kb = 0, 0
     for pid in tree:
         try:
-            fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                          if line.startswith(("RssAnon", "RssFile", "RssShmem")))
+            fields = dict(
+                line.split(":", 1)
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith(("RssAnon", "RssFile", "RssShmem"))
+            )
         except OSError:
             continue
         kb = {name: int(value.split()[0]) for name, value in fields.items()}
@@ -83,8 +99,12 @@ def _run_child(arguments: list[str]) -> dict:
     tree (sampled every 0.2 s, see :func:`_tree_memory_mb`), so scoring worker processes are counted.
     """
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *arguments],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     peak_tree = [0.0]
     done = threading.Event()
 
@@ -114,9 +134,16 @@ def _child_train(config: str) -> None:
 
     outcome = run_train(Path(config), console=Console(stderr=True, quiet=True))
     metrics = outcome.result.holdout_metrics.set_index("method").loc["winmodel"]
-    print(json.dumps({"brier": float(metrics["brier"]), "roc_auc": float(metrics["roc_auc"]),
-                      "oracle_share": outcome.result.oracle.get("oracle_skill_share"),
-                      "trees": outcome.result.model.booster.num_trees()}))
+    print(
+        json.dumps(
+            {
+                "brier": float(metrics["brier"]),
+                "roc_auc": float(metrics["roc_auc"]),
+                "oracle_share": outcome.result.oracle.get("oracle_skill_share"),
+                "trees": outcome.result.model.booster.num_trees(),
+            }
+        )
+    )
 
 
 def _child_score(input_path: str, model: str, output: str, config: str = "") -> None:
@@ -127,10 +154,24 @@ def _child_score(input_path: str, model: str, output: str, config: str = "") -> 
 
     timer = StageTimer()
     started = time.perf_counter()
-    outcome = run_score(config_path=Path(config) if config else None, input_path=Path(input_path), output=Path(output), model_uri=model,
-                        console=Console(stderr=True, quiet=True), log_to_mlflow=False, timer=timer)
-    print(json.dumps({"deals": len(outcome.scored), "seconds": time.perf_counter() - started,
-                      "stages": timer.seconds}))
+    outcome = run_score(
+        config_path=Path(config) if config else None,
+        input_path=Path(input_path),
+        output=Path(output),
+        model_uri=model,
+        console=Console(stderr=True, quiet=True),
+        log_to_mlflow=False,
+        timer=timer,
+    )
+    print(
+        json.dumps(
+            {
+                "deals": len(outcome.scored),
+                "seconds": time.perf_counter() - started,
+                "stages": timer.seconds,
+            }
+        )
+    )
 
 
 def _child_reference(train_rows: str, score_input: str, model: str, rows_text: str) -> None:
@@ -149,14 +190,19 @@ def _child_reference(train_rows: str, score_input: str, model: str, rows_text: s
     matrix = builder.transform(training)
     reference = lgb.LGBMClassifier(n_estimators=300, random_state=42, verbosity=-1)
     train = training["split"].eq("train").to_numpy()
-    reference.fit(matrix[train], training["won"].to_numpy()[train],
-                  sample_weight=training["sample_weight"].to_numpy()[train],
-                  categorical_feature=builder.categorical_indices_)
+    reference.fit(
+        matrix[train],
+        training["won"].to_numpy()[train],
+        sample_weight=training["sample_weight"].to_numpy()[train],
+        categorical_feature=builder.categorical_indices_,
+    )
     holdout = training["split"].eq("holdout").to_numpy()
     won = training["won"].to_numpy()[holdout]
     from winmodel.modeling.evaluate import classification_metrics
 
-    ours = classification_metrics(won, champion.calibrator.transform(champion.raw_logit_of_matrix(matrix[holdout])))
+    ours = classification_metrics(
+        won, champion.calibrator.transform(champion.raw_logit_of_matrix(matrix[holdout]))
+    )
     theirs = classification_metrics(won, reference.predict_proba(matrix[holdout])[:, 1])
 
     deals, _ = open_deal_rows(load_crm_data(Path(score_input)))
@@ -168,19 +214,30 @@ def _child_reference(train_rows: str, score_input: str, model: str, rows_text: s
     started = time.perf_counter()
     champion.contributions(scoring)
     explain_seconds = time.perf_counter() - started
-    exact = float(np.abs(champion.contributions(scoring[:3000])
-                         - champion.booster.predict(scoring[:3000], pred_contrib=True)).max())
-    print(json.dumps({
-        "rows": len(scoring),
-        "reference_deals_per_second": len(scoring) / reference_seconds,
-        "ours_explain_only_deals_per_second": len(scoring) / explain_seconds,
-        "max_abs_diff_vs_pred_contrib": exact,
-        "holdout": {"ours": {"brier": ours["brier"], "roc_auc": ours["roc_auc"]},
-                    "reference": {"brier": theirs["brier"], "roc_auc": theirs["roc_auc"]}},
-    }))
+    exact = float(
+        np.abs(
+            champion.contributions(scoring[:3000])
+            - champion.booster.predict(scoring[:3000], pred_contrib=True)
+        ).max()
+    )
+    print(
+        json.dumps(
+            {
+                "rows": len(scoring),
+                "reference_deals_per_second": len(scoring) / reference_seconds,
+                "ours_explain_only_deals_per_second": len(scoring) / explain_seconds,
+                "max_abs_diff_vs_pred_contrib": exact,
+                "holdout": {
+                    "ours": {"brier": ours["brier"], "roc_auc": ours["roc_auc"]},
+                    "reference": {"brier": theirs["brier"], "roc_auc": theirs["roc_auc"]},
+                },
+            }
+        )
+    )
 
 
 # --------------------------------------------------------------------------- data
+
 
 def generate(out: Path, deals: int, seed: int) -> Path:
     """Write a synthetic history into ``out`` (once)."""
@@ -196,7 +253,8 @@ def scoring_pool(history: Path) -> pd.DataFrame:
     from winmodel.features.rows import AS_OF, EXPECTED_CLOSE, add_history_features
 
     opportunities = pd.read_parquet(history / "opportunities.parquet").drop(
-        columns=["stage", "crm_probability", "forecast_category"], errors="ignore")
+        columns=["stage", "crm_probability", "forecast_category"], errors="ignore"
+    )
     rows = add_history_features(opportunities, pd.read_parquet(history / "snapshots.parquet"))
     rows = rows[rows[AS_OF] < rows["close_date"]]
     rows = rows.assign(close_date=rows[EXPECTED_CLOSE]).drop(columns=[EXPECTED_CLOSE, AS_OF])
@@ -208,8 +266,11 @@ def scoring_input(pool: pd.DataFrame, deals: int, out: Path, seed: int, distinct
     if out.exists():
         return out
     rng = np.random.default_rng(seed)
-    take = (rng.choice(len(pool), size=deals, replace=False) if distinct
-            else rng.integers(0, len(pool), size=deals))
+    take = (
+        rng.choice(len(pool), size=deals, replace=False)
+        if distinct
+        else rng.integers(0, len(pool), size=deals)
+    )
     frame = pool.iloc[np.sort(take)].reset_index(drop=True)
     frame = frame.assign(opportunity_id=[f"BENCH-{i:07d}" for i in range(deals)], status="open")
     frame.to_parquet(out, index=False)
@@ -227,9 +288,13 @@ def training_rows_file(history: Path, config_path: Path, out: Path) -> Path:
     rows, _ = build_training_rows(load_crm_data(history), config)
     last = rows["is_last_before_close"].to_numpy()
     _, final, _ = plan_folds(rows.loc[last, "close_date"], config)
-    maturity = default_maturity_days((rows.loc[last, "close_date"] - rows.loc[last, "created_date"]).dt.days)
+    maturity = default_maturity_days(
+        (rows.loc[last, "close_date"] - rows.loc[last, "created_date"]).dt.days
+    )
     train = _train_mask(rows, final.validation_end, maturity)
-    holdout = ((rows["close_date"] >= final.validation_end) & (rows["close_date"] < final.test_end)).to_numpy() & last
+    holdout = (
+        (rows["close_date"] >= final.validation_end) & (rows["close_date"] < final.test_end)
+    ).to_numpy() & last
     split = np.where(train, "train", np.where(holdout, "holdout", "other"))
     rows.assign(split=split, won=rows["status"].eq("won").astype(int)).to_parquet(out, index=False)
     return out
@@ -240,8 +305,11 @@ def _config(work: Path, data: Path, name: str) -> Path:
 
     document = yaml.safe_load((ROOT / "pipelines" / "train.yaml").read_text())
     document["data"] = {"path": str(data), "generate_demo_if_missing": False}
-    document["tracking"] = {"tracking_uri": f"sqlite:///{work / name / 'mlflow.db'}", "experiment": "bench",
-                            "export_dir": str(work / name / "models" / "champion")}
+    document["tracking"] = {
+        "tracking_uri": f"sqlite:///{work / name / 'mlflow.db'}",
+        "experiment": "bench",
+        "export_dir": str(work / name / "models" / "champion"),
+    }
     (work / name).mkdir(parents=True, exist_ok=True)
     path = work / name / "train.yaml"
     path.write_text(yaml.safe_dump(document))
@@ -249,6 +317,7 @@ def _config(work: Path, data: Path, name: str) -> Path:
 
 
 # --------------------------------------------------------------------------- report
+
 
 def _machine() -> str:
     model = "unknown CPU"
@@ -287,7 +356,9 @@ def main() -> None:
     parser.add_argument("--reference-rows", type=int, default=20_000)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "winmodel-bench")
     parser.add_argument("--skip-spark", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (a smoke run)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, one repeat (a smoke run)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.train_repeats = 1, 1
@@ -307,9 +378,17 @@ def main() -> None:
             say(f"training on {size:,} deals, run {repeat + 1}/{args.train_repeats}")
             config = _config(work, data, f"train-{size}-{repeat}")
             runs.append(_run_child(["_train", str(config)]))
-        training.append({"deals": size, "seconds": _median([r["wall_seconds"] for r in runs]),
-                         "peak_mb": _median([r["peak_rss_mb"] for r in runs]), "brier": runs[0]["brier"],
-                         "auc": runs[0]["roc_auc"], "oracle": runs[0]["oracle_share"], "trees": runs[0]["trees"]})
+        training.append(
+            {
+                "deals": size,
+                "seconds": _median([r["wall_seconds"] for r in runs]),
+                "peak_mb": _median([r["peak_rss_mb"] for r in runs]),
+                "brier": runs[0]["brier"],
+                "auc": runs[0]["roc_auc"],
+                "oracle": runs[0]["oracle_share"],
+                "trees": runs[0]["trees"],
+            }
+        )
     demo = work / f"history-{demo_size}"
     model = str(work / f"train-{demo_size}-0" / "models" / "champion")
 
@@ -319,19 +398,42 @@ def main() -> None:
     pool = scoring_pool(generate(work / "history-pool-60000", 60_000, seed=8))
     inputs = []
     for size in (int(s) for s in args.score_sizes.split(",")):
-        inputs.append((f"{size:,} distinct", size, scoring_input(pool, min(size, len(pool)),
-                                                                 work / f"score-{size}-distinct.parquet", 1, True)))
+        inputs.append(
+            (
+                f"{size:,} distinct",
+                size,
+                scoring_input(
+                    pool, min(size, len(pool)), work / f"score-{size}-distinct.parquet", 1, True
+                ),
+            )
+        )
     largest = max(int(s) for s in args.score_sizes.split(","))
-    inputs.append((f"{largest:,} with repeats", largest,
-                   scoring_input(pool.iloc[: len(pool) // 3], largest, work / f"score-{largest}-repeats.parquet", 2,
-                                 False)))
+    inputs.append(
+        (
+            f"{largest:,} with repeats",
+            largest,
+            scoring_input(
+                pool.iloc[: len(pool) // 3],
+                largest,
+                work / f"score-{largest}-repeats.parquet",
+                2,
+                False,
+            ),
+        )
+    )
     pool_size = len(pool)
     del pool
 
     say("reference path (default LGBMClassifier, 300 trees + shap.TreeExplainer)")
-    rows_file = training_rows_file(demo, _config(work, demo, "reference"), work / "training-rows.parquet")
-    reference = [_run_child(["_reference", str(rows_file), str(inputs[0][2]), model, str(args.reference_rows)])
-                 for _ in range(args.repeats)]
+    rows_file = training_rows_file(
+        demo, _config(work, demo, "reference"), work / "training-rows.parquet"
+    )
+    reference = [
+        _run_child(
+            ["_reference", str(rows_file), str(inputs[0][2]), model, str(args.reference_rows)]
+        )
+        for _ in range(args.repeats)
+    ]
     reference_rate = _median([r["reference_deals_per_second"] for r in reference])
     explain_rate = _median([r["ours_explain_only_deals_per_second"] for r in reference])
 
@@ -340,21 +442,44 @@ def main() -> None:
     one_process.write_text("workers: 1\n")
     largest_distinct = inputs[-2]
     runs_of = [(label, path, []) for label, _, path in inputs]
-    runs_of.insert(len(runs_of) - 1, (f"{largest_distinct[0]}, one process", largest_distinct[2], [str(one_process)]))
+    runs_of.insert(
+        len(runs_of) - 1,
+        (f"{largest_distinct[0]}, one process", largest_distinct[2], [str(one_process)]),
+    )
     for label, path, extra in runs_of:
         runs = []
         for repeat in range(args.repeats):
             say(f"scoring {label}, run {repeat + 1}/{args.repeats}")
-            runs.append(_run_child(["_score", str(path), model, str(work / "scored.parquet"), *extra]))
-        stages = {name: _median([r["stages"].get(name, 0.0) for r in runs])
-                  for name in ("load_validate", "load_model", "features", "explain", "predict", "reasons",
-                               "drift", "write")}
+            runs.append(
+                _run_child(["_score", str(path), model, str(work / "scored.parquet"), *extra])
+            )
+        stages = {
+            name: _median([r["stages"].get(name, 0.0) for r in runs])
+            for name in (
+                "load_validate",
+                "load_model",
+                "features",
+                "explain",
+                "predict",
+                "reasons",
+                "drift",
+                "write",
+            )
+        }
         deals = runs[0]["deals"]
         seconds = _median([r["wall_seconds"] for r in runs])
         distinct_share = pd.read_parquet(path).drop(columns="opportunity_id").duplicated().mean()
-        scoring.append({"label": label, "deals": deals, "seconds": seconds, "rate": deals / seconds,
-                        "peak_mb": _median([r["peak_rss_mb"] for r in runs]), "stages": stages,
-                        "distinct": 1 - distinct_share})
+        scoring.append(
+            {
+                "label": label,
+                "deals": deals,
+                "seconds": seconds,
+                "rate": deals / seconds,
+                "peak_mb": _median([r["peak_rss_mb"] for r in runs]),
+                "stages": stages,
+                "distinct": 1 - distinct_share,
+            }
+        )
 
     spark = []
     if not args.skip_spark:
@@ -387,8 +512,10 @@ def main() -> None:
     ]
     for row in training:
         oracle = f"{row['oracle']:.1%}" if row["oracle"] is not None else "—"
-        lines.append(f"| {row['deals']:,} | {row['seconds']:.0f} | {row['peak_mb']:.0f} | {row['trees']} | "
-                     f"{row['brier']:.4f} | {row['auc']:.3f} | {oracle} |")
+        lines.append(
+            f"| {row['deals']:,} | {row['seconds']:.0f} | {row['peak_mb']:.0f} | {row['trees']} | "
+            f"{row['brier']:.4f} | {row['auc']:.3f} | {oracle} |"
+        )
     lines += [
         "",
         "## Reference path, same rows, same session",
@@ -422,37 +549,51 @@ def main() -> None:
             f"| {row['label']} | {row['distinct']:.0%} | {stage['load_validate']:.1f} | {stage['features']:.1f} | "
             f"{stage['explain']:.1f} | {stage['predict']:.1f} | {stage['reasons']:.1f} | {stage['drift']:.1f} | "
             f"{stage['write']:.1f} | {row['seconds']:.1f} | {row['rate']:,.0f} | "
-            f"{row['rate'] / reference_rate:.1f} | {row['peak_mb']:,.0f} |")
+            f"{row['rate'] / reference_rate:.1f} | {row['peak_mb']:,.0f} |"
+        )
     from winmodel.engines.parallel import PARALLEL_MIN_ROWS
 
-    lines += ["", "Total is the whole process (interpreter start and model loading included). Inputs of "
-              f"{PARALLEL_MIN_ROWS:,} deals or more are scored in one worker process per core (`workers` in "
-              "pipelines/score.yaml); "
-              "their stage times are summed over the workers, so they can add up to more than the total. "
-              "'one process' is the same input with `workers: 1`. 'x reference' divides our full scoring rate "
-              "by the reference's predict + explain rate. Peak memory counts the worker processes: their "
-              "private resident memory summed, plus the shared libraries once (from /proc/<pid>/status every "
-              "0.2 s).", ""]
+    lines += [
+        "",
+        "Total is the whole process (interpreter start and model loading included). Inputs of "
+        f"{PARALLEL_MIN_ROWS:,} deals or more are scored in one worker process per core (`workers` in "
+        "pipelines/score.yaml); "
+        "their stage times are summed over the workers, so they can add up to more than the total. "
+        "'one process' is the same input with `workers: 1`. 'x reference' divides our full scoring rate "
+        "by the reference's predict + explain rate. Peak memory counts the worker processes: their "
+        "private resident memory summed, plus the shared libraries once (from /proc/<pid>/status every "
+        "0.2 s).",
+        "",
+    ]
     if spark:
         lines += ["## Spark local[2] vs the pandas engine (same deals)", ""]
         if "error" in spark[0]:
             lines.append(f"not measured: {spark[0]['error']}")
         else:
-            lines += ["| deals | pandas deals/s | Spark deals/s | Spark / pandas |", "|---:|---:|---:|---:|"]
+            lines += [
+                "| deals | pandas deals/s | Spark deals/s | Spark / pandas |",
+                "|---:|---:|---:|---:|",
+            ]
             for row in spark:
-                lines.append(f"| {row['deals']:,} | {row.get('pandas_deals_per_s', float('nan')):,.0f} | "
-                             f"{row.get('spark_deals_per_s', float('nan')):,.0f} | "
-                             f"{row.get('spark_over_pandas_throughput', float('nan')):.2f} |")
+                lines.append(
+                    f"| {row['deals']:,} | {row.get('pandas_deals_per_s', float('nan')):,.0f} | "
+                    f"{row.get('spark_deals_per_s', float('nan')):,.0f} | "
+                    f"{row.get('spark_over_pandas_throughput', float('nan')):.2f} |"
+                )
         lines.append("")
-    lines += ["## Explanation algorithms considered", "",
-              "Measured in `benchmarks/shap_candidates.py` (full tables in `benchmarks/shap_candidates.md`): "
-              "LightGBM `pred_contrib` (= `shap.TreeExplainer`), `fasttreeshap-fixed` v2 (exact and fast on "
-              "integer-coded models, but crashes on native categorical splits: rejected), `woodelf-explainer` "
-              "(not exact, 1e-6 to 4e-6, no categorical splits: rejected), `treeshap` (Rust; source only, its "
-              "build needs crates.io, unreachable here: rejected), de-duplication alone (2.6x on the reference "
-              "shape), and our numba kernel (per-leaf pattern tables; exact to 1e-15): kept, as "
-              "`winmodel.modeling.treeshap.FastTreeShap`, with de-duplication of identical feature rows and a depth-3 "
-              "shape chosen by the training search.", ""]
+    lines += [
+        "## Explanation algorithms considered",
+        "",
+        "Measured in `benchmarks/shap_candidates.py` (full tables in `benchmarks/shap_candidates.md`): "
+        "LightGBM `pred_contrib` (= `shap.TreeExplainer`), `fasttreeshap-fixed` v2 (exact and fast on "
+        "integer-coded models, but crashes on native categorical splits: rejected), `woodelf-explainer` "
+        "(not exact, 1e-6 to 4e-6, no categorical splits: rejected), `treeshap` (Rust; source only, its "
+        "build needs crates.io, unreachable here: rejected), de-duplication alone (2.6x on the reference "
+        "shape), and our numba kernel (per-leaf pattern tables; exact to 1e-15): kept, as "
+        "`winmodel.modeling.treeshap.FastTreeShap`, with de-duplication of identical feature rows and a depth-3 "
+        "shape chosen by the training search.",
+        "",
+    ]
     args.out.write_text("\n".join(lines), encoding="utf-8")
     say(f"wrote {args.out}")
 
@@ -460,7 +601,9 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
         step, *rest = sys.argv[1:]
-        {"_train": _child_train, "_score": _child_score, "_reference": _child_reference}[step](*rest)
+        {"_train": _child_train, "_score": _child_score, "_reference": _child_reference}[step](
+            *rest
+        )
         resource.getrusage(resource.RUSAGE_SELF)
     else:
         main()

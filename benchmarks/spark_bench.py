@@ -25,6 +25,7 @@ def _median_seconds(run, repeats: int) -> tuple[float, list[float]]:
         seconds.append(time.perf_counter() - started)
     return statistics.median(seconds), seconds
 
+
 def _tile_rows(rows: pd.DataFrame, deals: int) -> pd.DataFrame:
     """Give ``deals`` rows made of copies of ``rows``, each copy a distinct deal (for load tests).
 
@@ -36,11 +37,19 @@ def _tile_rows(rows: pd.DataFrame, deals: int) -> pd.DataFrame:
     tiled = pd.concat([rows] * copies, ignore_index=True).head(deals)
     copy = np.repeat(np.arange(copies), len(rows))[:deals]
     ids = tiled["opportunity_id"].astype("str") + pd.Series(copy, dtype="int64").map("-{:d}".format)
-    return tiled.assign(opportunity_id=ids.astype("str"), amount=tiled["amount"] * (1 + copy * 1e-4))
+    return tiled.assign(
+        opportunity_id=ids.astype("str"), amount=tiled["amount"] * (1 + copy * 1e-4)
+    )
 
-def benchmark_spark(input_path: str | Path, model_path: str | Path, repeats: int = 3,
-                    deals: int | None = None, include_pandas: bool = True,
-                    spark: SparkSession | None = None) -> dict[str, Any]:
+
+def benchmark_spark(
+    input_path: str | Path,
+    model_path: str | Path,
+    repeats: int = 3,
+    deals: int | None = None,
+    include_pandas: bool = True,
+    spark: SparkSession | None = None,
+) -> dict[str, Any]:
     """Give the scoring throughput of the Spark engine (and the pandas engine) on one export.
 
     The open deals of ``input_path`` are built once (the same for both
@@ -61,8 +70,12 @@ def benchmark_spark(input_path: str | Path, model_path: str | Path, repeats: int
         rows = _tile_rows(rows, deals)
 
     def run_pandas() -> pd.DataFrame:
-        chunks = [score_deals(model, rows.iloc[start:start + config.chunk_rows], config, catalogue, "bench")
-                  for start in range(0, len(rows), config.chunk_rows)]
+        chunks = [
+            score_deals(
+                model, rows.iloc[start : start + config.chunk_rows], config, catalogue, "bench"
+            )
+            for start in range(0, len(rows), config.chunk_rows)
+        ]
         return finish_scores(pd.concat(chunks, ignore_index=True))
 
     started = time.perf_counter()
@@ -75,16 +88,24 @@ def benchmark_spark(input_path: str | Path, model_path: str | Path, repeats: int
     first_run, _ = _median_seconds(run_spark, 1)
     spark_median, spark_runs = _median_seconds(run_spark, repeats)
     result: dict[str, Any] = {
-        "deals": len(rows), "repeats": repeats, "master": spark.sparkContext.master,
-        "spark_version": spark.version, "session_start_s": round(session_start, 2),
-        "spark_first_run_s": round(first_run, 2), "spark_runs_s": [round(s, 2) for s in spark_runs],
-        "spark_median_s": round(spark_median, 2), "spark_deals_per_s": round(len(rows) / spark_median, 1),
+        "deals": len(rows),
+        "repeats": repeats,
+        "master": spark.sparkContext.master,
+        "spark_version": spark.version,
+        "session_start_s": round(session_start, 2),
+        "spark_first_run_s": round(first_run, 2),
+        "spark_runs_s": [round(s, 2) for s in spark_runs],
+        "spark_median_s": round(spark_median, 2),
+        "spark_deals_per_s": round(len(rows) / spark_median, 1),
     }
     if include_pandas:
         pandas_median, pandas_runs = _median_seconds(run_pandas, repeats)
-        result.update({
-            "pandas_runs_s": [round(s, 2) for s in pandas_runs], "pandas_median_s": round(pandas_median, 2),
-            "pandas_deals_per_s": round(len(rows) / pandas_median, 1),
-            "spark_over_pandas_throughput": round(pandas_median / spark_median, 2),
-        })
+        result.update(
+            {
+                "pandas_runs_s": [round(s, 2) for s in pandas_runs],
+                "pandas_median_s": round(pandas_median, 2),
+                "pandas_deals_per_s": round(len(rows) / pandas_median, 1),
+                "spark_over_pandas_throughput": round(pandas_median / spark_median, 2),
+            }
+        )
     return result

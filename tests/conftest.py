@@ -31,13 +31,21 @@ def small_train_config(root: Path, data: Path, **overrides) -> Path:
         "name": "test",
         "seed": 11,
         "data": {"path": str(data), "generate_demo_if_missing": False},
-        "model": {"candidates": [{"num_leaves": 7, "max_depth": 3, "learning_rate": 0.1}],
-                  "max_trees": 300, "early_stopping_rounds": 20, "search_folds": 1, "threads": 2},
+        "model": {
+            "candidates": [{"num_leaves": 7, "max_depth": 3, "learning_rate": 0.1}],
+            "max_trees": 300,
+            "early_stopping_rounds": 20,
+            "search_folds": 1,
+            "threads": 2,
+        },
         "splits": {"backtest_folds": 1},
         # Measuring the forecast range refits the recipe a few times: only the shared project does it.
         "forecast": {"shift_months": 0},
-        "tracking": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "test",
-                     "export_dir": str(root / "models" / "champion")},
+        "tracking": {
+            "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "experiment": "test",
+            "export_dir": str(root / "models" / "champion"),
+        },
     }
     for dotted, value in overrides.items():
         section, _, key = dotted.partition("__")

@@ -30,7 +30,9 @@ warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` met
 warnings.filterwarnings("ignore", message=".*dataset source can be interpreted in multiple ways.*")
 # pandera imports pyspark.pandas when pyspark is installed (the [spark] extra); PySpark 4.x then notes
 # that pandas >= 3 is "not fully supported yet". tests/test_spark.py checks winmodel's use of it.
-warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+warnings.filterwarnings(
+    "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+)
 
 app = typer.Typer(
     name="winmodel",
@@ -56,31 +58,46 @@ def _echo_error(message: str) -> None:
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Option(help="Folder to write opportunities, snapshots and truth into.")] = Path("data/demo"),
+    out: Annotated[
+        Path, typer.Option(help="Folder to write opportunities, snapshots and truth into.")
+    ] = Path("data/demo"),
     deals: Annotated[int, typer.Option(min=50, help="Number of deals to generate.")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same history.")] = 7,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same history.")
+    ] = 7,
     months: Annotated[int, typer.Option(min=6, help="Months of history up to today.")] = 36,
-    today: Annotated[str | None, typer.Option(help="Last day of the history (YYYY-MM-DD); default 2026-10-31.")] = None,
+    today: Annotated[
+        str | None, typer.Option(help="Last day of the history (YYYY-MM-DD); default 2026-10-31.")
+    ] = None,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
 ) -> None:
     """Write a realistic synthetic CRM history (opportunities, snapshots, truth)."""
     from winmodel.jobs.generate import run_generate
 
-    run_generate(out=out, deals=deals, seed=seed, months=months, today=today, file_format=file_format)
+    run_generate(
+        out=out, deals=deals, seed=seed, months=months, today=today, file_format=file_format
+    )
 
 
 @app.command()
 def validate(
     data: Annotated[Path | None, typer.Option(help="Export file or folder to check.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="YAML mapping from the export onto the contract.")] = None,
-    config: Annotated[Path | None, typer.Option(help="A pipeline config whose data: section names the data and mapping.")] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML mapping from the export onto the contract.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A pipeline config whose data: section names the data and mapping."),
+    ] = None,
 ) -> None:
     """Check an export against the data contract; exit 1 listing every problem."""
     from winmodel.jobs.validate import run_validate
 
     if data is None and config is None:
-        raise typer.BadParameter("give --data PATH (with optional --mapping FILE) or --config FILE",
-                                 param_hint="--data / --config")
+        raise typer.BadParameter(
+            "give --data PATH (with optional --mapping FILE) or --config FILE",
+            param_hint="--data / --config",
+        )
     report = run_validate(data=data, mapping=mapping, config=config)
     typer.echo(report.render())
     raise typer.Exit(0 if report.ok else 1)
@@ -89,15 +106,22 @@ def validate(
 @app.command()
 def audit(
     data: Annotated[Path | None, typer.Option(help="Export file or folder to audit.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="YAML mapping from the export onto the contract.")] = None,
-    config: Annotated[Path | None, typer.Option(help="A training config: its data, thresholds and leakage settings.")] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML mapping from the export onto the contract.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A training config: its data, thresholds and leakage settings."),
+    ] = None,
 ) -> None:
     """Report leaky columns and whether there are enough closed deals, without training; exit 1 if too few."""
     from winmodel.jobs.audit import run_audit
 
     if data is None and config is None:
-        raise typer.BadParameter("give --data PATH (with optional --mapping FILE) or --config FILE",
-                                 param_hint="--data / --config")
+        raise typer.BadParameter(
+            "give --data PATH (with optional --mapping FILE) or --config FILE",
+            param_hint="--data / --config",
+        )
     report = run_audit(data=data, mapping=mapping, config=config)
     typer.echo(report.render())
     raise typer.Exit(0 if report.ok else 1)
@@ -105,9 +129,13 @@ def audit(
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Option(help="The training job declaration.")] = Path("pipelines/train.yaml"),
+    config: Annotated[Path, typer.Option(help="The training job declaration.")] = Path(
+        "pipelines/train.yaml"
+    ),
     data: Annotated[Path | None, typer.Option(help="Override the config's data path.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Override the config's mapping file.")] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Override the config's mapping file.")
+    ] = None,
 ) -> None:
     """Train, backtest, calibrate, log to MLflow, register; promote to champion only if not worse."""
     from winmodel.jobs.train import run_train_cli
@@ -117,30 +145,75 @@ def train(
 
 @app.command()
 def score(
-    output: Annotated[Path, typer.Option(help="Scored file to write (.csv or .parquet).")] = Path("outputs/scored.csv"),
-    input_path: Annotated[Path | None, typer.Option("--input", help="Export with the open deals (default: the config's data path).")] = None,
-    model: Annotated[str | None, typer.Option(help="Model URI or folder. Default: winmodel@champion, else models/champion. Loading a model runs its code: only load models you trust.")] = None,
+    output: Annotated[Path, typer.Option(help="Scored file to write (.csv or .parquet).")] = Path(
+        "outputs/scored.csv"
+    ),
+    input_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--input", help="Export with the open deals (default: the config's data path)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model URI or folder. Default: winmodel@champion, else models/champion. Loading a model runs its code: only load models you trust."
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="The scoring job declaration.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="YAML mapping of the export onto the contract.")] = None,
-    previous: Annotated[Path | None, typer.Option(help="An earlier scored file: adds score_change and trend.")] = None,
-    shap_out: Annotated[Path | None, typer.Option(help="Also write every deal's full contributions (log-odds and points).")] = None,
-    engine: Annotated[Engine, typer.Option(help="pandas: in this process. spark: the same scoring on Apache Spark (local[2], or the cluster $SPARK_MASTER names; needs Java and pyspark).")] = Engine.pandas,
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML mapping of the export onto the contract.")
+    ] = None,
+    previous: Annotated[
+        Path | None, typer.Option(help="An earlier scored file: adds score_change and trend.")
+    ] = None,
+    shap_out: Annotated[
+        Path | None,
+        typer.Option(help="Also write every deal's full contributions (log-odds and points)."),
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="pandas: in this process. spark: the same scoring on Apache Spark (local[2], or the cluster $SPARK_MASTER names; needs Java and pyspark)."
+        ),
+    ] = Engine.pandas,
 ) -> None:
     """Score the open deals: probability, reasons, next best milestone, recommendation, expected value."""
     from winmodel.jobs.score import run_score
 
-    run_score(config_path=config, input_path=input_path, output=output, model_uri=model, mapping=mapping,
-              previous=previous, shap_out=shap_out, engine=engine.value)
-
+    run_score(
+        config_path=config,
+        input_path=input_path,
+        output=output,
+        model_uri=model,
+        mapping=mapping,
+        previous=previous,
+        shap_out=shap_out,
+        engine=engine.value,
+    )
 
 
 @app.command()
 def profile(
-    data: Annotated[Path, typer.Option(help="Export file or folder with the deals (closed ones are profiled).")] = Path("data/demo"),
-    mapping: Annotated[Path | None, typer.Option(help="YAML mapping from the export onto the contract.")] = None,
-    since: Annotated[str | None, typer.Option(help="Only deals closed on or after this date (YYYY-MM-DD).")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the report, its charts and the CSV tables.")] = Path("outputs/profile"),
-    min_deals: Annotated[int | None, typer.Option(min=1, help="Closed deals a scenario needs; default 100 or 2 % of the closed deals, whichever is more.")] = None,
+    data: Annotated[
+        Path, typer.Option(help="Export file or folder with the deals (closed ones are profiled).")
+    ] = Path("data/demo"),
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML mapping from the export onto the contract.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only deals closed on or after this date (YYYY-MM-DD).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the report, its charts and the CSV tables.")
+    ] = Path("outputs/profile"),
+    min_deals: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Closed deals a scenario needs; default 100 or 2 % of the closed deals, whichever is more.",
+        ),
+    ] = None,
     top: Annotated[int, typer.Option(min=1, help="Scenarios shown per direction.")] = 10,
 ) -> None:
     """Where we win: win rates by dimension with intervals, and the strongest win and loss scenarios."""
@@ -151,18 +224,61 @@ def profile(
 
 @app.command()
 def forecast(
-    input_path: Annotated[Path | None, typer.Option("--input", help="Scored file from `winmodel score`.")] = None,
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="Scored file from `winmodel score`.")
+    ] = None,
     by: Annotated[str, typer.Option(help="Group by expected close month or quarter.")] = "month",
-    out: Annotated[Path | None, typer.Option(help="Write the table here (.csv or .parquet).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo range; the same seed gives the same figures.")] = 42,
-    backtest: Annotated[bool, typer.Option("--backtest", help="Replay past periods instead: refit at each period start, compare with what was won.")] = False,
-    data: Annotated[Path | None, typer.Option(help="With --backtest: the CRM history (export file or folder, with snapshots).")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="With --backtest: YAML mapping of the history.")] = None,
-    model: Annotated[str | None, typer.Option(help="With --backtest: model URI or folder whose recipe is replayed (default winmodel@champion, else models/champion). With --input: the exported model folder whose measured shared shift widens the range (default models/champion).")] = None,
-    config: Annotated[Path | None, typer.Option(help="With --backtest: training config (default pipelines/train.yaml).")] = None,
-    periods: Annotated[int, typer.Option(min=1, help="With --backtest: number of resolved periods to replay.")] = 8,
-    max_open_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --backtest: a period counts as resolved when at most this share of its deals is still open.")] = 0.05,
-    warmup_periods: Annotated[int | None, typer.Option(min=0, help="With --backtest: earlier periods replayed only to measure the range's shared shift. Default: forecast.shift_months of the config.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the table here (.csv or .parquet).")
+    ] = None,
+    seed: Annotated[
+        int,
+        typer.Option(help="Seed of the Monte Carlo range; the same seed gives the same figures."),
+    ] = 42,
+    backtest: Annotated[
+        bool,
+        typer.Option(
+            "--backtest",
+            help="Replay past periods instead: refit at each period start, compare with what was won.",
+        ),
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --backtest: the CRM history (export file or folder, with snapshots)."
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="With --backtest: YAML mapping of the history.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="With --backtest: model URI or folder whose recipe is replayed (default winmodel@champion, else models/champion). With --input: the exported model folder whose measured shared shift widens the range (default models/champion)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="With --backtest: training config (default pipelines/train.yaml)."),
+    ] = None,
+    periods: Annotated[
+        int, typer.Option(min=1, help="With --backtest: number of resolved periods to replay.")
+    ] = 8,
+    max_open_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="With --backtest: a period counts as resolved when at most this share of its deals is still open.",
+        ),
+    ] = 0.05,
+    warmup_periods: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="With --backtest: earlier periods replayed only to measure the range's shared shift. Default: forecast.shift_months of the config.",
+        ),
+    ] = None,
 ) -> None:
     """Expected bookings by expected close period with P10/P50/P90, beside the CRM's stage-weighted forecast."""
     from winmodel.jobs.forecast import run_forecast, run_forecast_backtest
@@ -171,14 +287,28 @@ def forecast(
         raise typer.BadParameter("use month or quarter", param_hint="--by")
     if backtest:
         if data is None:
-            raise typer.BadParameter("--backtest needs --data PATH (the CRM history)", param_hint="--data")
-        run_forecast_backtest(data, mapping=mapping, model_uri=model, config_path=config, by=by, periods=periods,
-                              max_open_share=max_open_share, warmup_periods=warmup_periods, out=out)
+            raise typer.BadParameter(
+                "--backtest needs --data PATH (the CRM history)", param_hint="--data"
+            )
+        run_forecast_backtest(
+            data,
+            mapping=mapping,
+            model_uri=model,
+            config_path=config,
+            by=by,
+            periods=periods,
+            max_open_share=max_open_share,
+            warmup_periods=warmup_periods,
+            out=out,
+        )
         return
     if input_path is None:
-        raise typer.BadParameter("give --input SCORED (a file from `winmodel score`), or --backtest --data PATH",
-                                 param_hint="--input")
+        raise typer.BadParameter(
+            "give --input SCORED (a file from `winmodel score`), or --backtest --data PATH",
+            param_hint="--input",
+        )
     run_forecast(input_path, by=by, out=out, model_dir=Path(model) if model else None, seed=seed)
+
 
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -189,7 +319,8 @@ def _configure_logging(verbose: bool) -> None:
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "numba", "shap"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("mlflow.pyfunc").addFilter(
-        lambda record: "CloudPickle" not in record.getMessage())
+        lambda record: "CloudPickle" not in record.getMessage()
+    )
 
 
 @app.callback()

@@ -62,11 +62,11 @@ class ValidationReport:
         """Give True when there is no error (warnings allowed)."""
         return not self.errors
 
-    def extend(self, problems: Iterable[Problem] = (), facts: Iterable[str] = ()) -> ValidationReport:
+    def extend(
+        self, problems: Iterable[Problem] = (), facts: Iterable[str] = ()
+    ) -> ValidationReport:
         """Give a new report with more problems and facts."""
-        return ValidationReport(
-            problems=(*self.problems, *problems), facts=(*self.facts, *facts)
-        )
+        return ValidationReport(problems=(*self.problems, *problems), facts=(*self.facts, *facts))
 
     def render(self) -> str:
         """Give the whole report as text: errors first, then warnings, then facts."""

@@ -161,8 +161,10 @@ class ForecastSettings(_Section):
     @classmethod
     def _enough_months(cls, value: int) -> int:
         if 0 < value < MIN_SHIFT_PERIODS:
-            raise ValueError(f"use 0 (do not measure) or at least {MIN_SHIFT_PERIODS} months: "
-                             "fewer cannot tell a shared shift from chance")
+            raise ValueError(
+                f"use 0 (do not measure) or at least {MIN_SHIFT_PERIODS} months: "
+                "fewer cannot tell a shared shift from chance"
+            )
         return value
 
 
@@ -200,7 +202,9 @@ class TrainConfig(_Section):
     @model_validator(mode="after")
     def _classes(self) -> TrainConfig:
         if self.training.warn_deals_per_class < self.training.min_deals_per_class:
-            raise ValueError("training.warn_deals_per_class must be >= training.min_deals_per_class")
+            raise ValueError(
+                "training.warn_deals_per_class must be >= training.min_deals_per_class"
+            )
         return self
 
     def digest(self) -> str:
@@ -277,15 +281,26 @@ def parse_model(path: Path, model: type[BaseModel]) -> Any:
     """Give ``model`` parsed from the YAML file at ``path``; every invalid key is reported with its line."""
     path = Path(path)
     if not path.exists():
-        raise InputError(Problem(file=str(path), column=None, problem="the config file does not exist",
-                                 fix="check the path (relative paths start at the project folder)"))
+        raise InputError(
+            Problem(
+                file=str(path),
+                column=None,
+                problem="the config file does not exist",
+                fix="check the path (relative paths start at the project folder)",
+            )
+        )
     content, node = read_yaml(path)
     if content is None:
         content = {}
     if not isinstance(content, dict):
-        raise InputError(Problem(file=str(path), column=None,
-                                 problem="the file does not hold a YAML mapping (key: value)",
-                                 fix="start the file with top-level keys, e.g. 'data:'"))
+        raise InputError(
+            Problem(
+                file=str(path),
+                column=None,
+                problem="the file does not hold a YAML mapping (key: value)",
+                fix="start the file with top-level keys, e.g. 'data:'",
+            )
+        )
     try:
         return model.model_validate(content)
     except ValidationError as error:
@@ -296,7 +311,11 @@ def parse_model(path: Path, model: type[BaseModel]) -> Any:
             where = f"key '{location}'" + (f" (line {line})" if line else "")
             if item["type"] == "extra_forbidden":
                 allowed = _allowed_keys(model, item["loc"][:-1])
-                fix = f"remove or rename it; allowed here: {', '.join(allowed)}" if allowed else "remove it"
+                fix = (
+                    f"remove or rename it; allowed here: {', '.join(allowed)}"
+                    if allowed
+                    else "remove it"
+                )
                 message = f"{where}: unknown key"
             else:
                 fix = "correct the value"
@@ -312,7 +331,11 @@ def _allowed_keys(model: type[BaseModel], location: tuple) -> list[str]:
         if field is None:
             return []
         annotation = field.annotation
-        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        current = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
         if current is None:
             return []
     return sorted(getattr(current, "model_fields", {}))

@@ -50,8 +50,9 @@ def test_a_fixed_seed_is_reproducible_whatever_the_chunks():
     assert first == again
     assert first != other
     shifted = bookings_distribution(amount, probability, shift_sigma=0.3, seed=7, draws=3_000)
-    assert shifted == bookings_distribution(amount, probability, shift_sigma=0.3, seed=7, draws=3_000,
-                                            chunk_cells=10_000)
+    assert shifted == bookings_distribution(
+        amount, probability, shift_sigma=0.3, seed=7, draws=3_000, chunk_cells=10_000
+    )
     assert first.p10 < first.p50 < first.p90
     # Many independent deals: close to the normal approximation.
     assert first.p50 == pytest.approx(first.mean, rel=0.02)
@@ -74,6 +75,7 @@ def test_blank_values_are_refused():
 
 
 # --------------------------------------------------------------------------- the shared shift
+
 
 def _shifted_totals(amount, probability, sigma, draws, seed):
     """Give totals simulated the plain way: one normal shift of all log-odds per draw, then coin flips."""
@@ -105,7 +107,9 @@ def test_a_shared_shift_on_the_exact_path_matches_monte_carlo():
     rng = np.random.default_rng(5)
     amount, probability = rng.uniform(1, 10, 9), rng.uniform(0.1, 0.9, 9)
     exact = bookings_distribution(amount, probability, shift_sigma=0.8)
-    sampled = bookings_distribution(amount, probability, shift_sigma=0.8, exact_max_deals=0, draws=60_000)
+    sampled = bookings_distribution(
+        amount, probability, shift_sigma=0.8, exact_max_deals=0, draws=60_000
+    )
     simulated = _shifted_totals(amount, probability, 0.8, 200_000, seed=9)
     assert exact.std == pytest.approx(simulated.std(), rel=0.01)
     assert exact.std > bookings_distribution(amount, probability).std
@@ -143,12 +147,19 @@ def _errors_table(shifts, deals=1_500, seed=7, start="2024-01"):
         period = pd.Period(start, "M") + offset
         probability = rng.uniform(0.05, 0.8, deals)
         won = rng.random(deals) < expit(logit(probability) + shift)
-        frames.append(pd.DataFrame({
-            "period": str(period), "opportunity_id": [f"{period}-{i}" for i in range(deals)],
-            "amount": rng.uniform(1e3, 1e5, deals), "probability": probability,
-            "status": np.where(won, "won", "lost"),
-            "close_date": period.start_time + pd.to_timedelta(rng.integers(0, 120, deals), unit="D"),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "period": str(period),
+                    "opportunity_id": [f"{period}-{i}" for i in range(deals)],
+                    "amount": rng.uniform(1e3, 1e5, deals),
+                    "probability": probability,
+                    "status": np.where(won, "won", "lost"),
+                    "close_date": period.start_time
+                    + pd.to_timedelta(rng.integers(0, 120, deals), unit="D"),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -161,7 +172,9 @@ def test_the_shared_shift_is_measured_from_resolved_months_only():
     measured = estimate_shared_shift(moving, after)
     assert measured.measured and len(measured.periods) == 12  # the latest 12 of 18 resolved months
     assert 0.15 < measured.sigma < 0.5
-    assert estimate_shared_shift(_errors_table(np.zeros(18)), after).sigma < 0.08  # independent deals: ~0
+    assert (
+        estimate_shared_shift(_errors_table(np.zeros(18)), after).sigma < 0.08
+    )  # independent deals: ~0
 
     # Deals close within 120 days of their month's start: on 2024-06-01 January and February are
     # resolved, March (closing until late June) is not, April and May even less.
@@ -176,23 +189,29 @@ def test_the_shared_shift_is_measured_from_resolved_months_only():
     september = honest.periods.set_index("period").loc["2024-09"]
     assert honest.periods["period"].iloc[-1] == "2024-09" and 1_400 < september["deals"] < 1_500
     later = moving["close_date"] >= cutoff
-    flipped = moving.assign(status=moving["status"].where(~later, moving["status"].map({"won": "lost",
-                                                                                         "lost": "won"})))
+    flipped = moving.assign(
+        status=moving["status"].where(~later, moving["status"].map({"won": "lost", "lost": "won"}))
+    )
     assert later[moving["period"] == "2024-09"].any()
     assert estimate_shared_shift(flipped, cutoff).sigma == honest.sigma
 
 
 # --------------------------------------------------------------------------- periods
 
+
 @pytest.fixture
 def scored() -> pd.DataFrame:
-    return pd.DataFrame({
-        "opportunity_id": ["A", "B", "C", "D", "E"],
-        "amount": [100.0, 200.0, 300.0, 400.0, 50.0],
-        "close_date": pd.to_datetime(["2026-01-05", "2026-01-30", "2026-02-14", "2026-04-01", None]),
-        "win_probability": [0.5, 0.25, 0.1, 0.9, 0.5],
-        "crm_probability": [20.0, 40.0, 60.0, 80.0, 10.0],
-    })
+    return pd.DataFrame(
+        {
+            "opportunity_id": ["A", "B", "C", "D", "E"],
+            "amount": [100.0, 200.0, 300.0, 400.0, 50.0],
+            "close_date": pd.to_datetime(
+                ["2026-01-05", "2026-01-30", "2026-02-14", "2026-04-01", None]
+            ),
+            "win_probability": [0.5, 0.25, 0.1, 0.9, 0.5],
+            "crm_probability": [20.0, 40.0, 60.0, 80.0, 10.0],
+        }
+    )
 
 
 def test_forecast_groups_by_expected_close_month_with_a_total(scored):
@@ -203,11 +222,15 @@ def test_forecast_groups_by_expected_close_month_with_a_total(scored):
     assert table.loc["2026-01", "expected"] == pytest.approx(100 * 0.5 + 200 * 0.25)
     assert table.loc["2026-01", "crm_weighted"] == pytest.approx(100 * 0.2 + 200 * 0.4)
     assert table.loc["total", "deals"] == 4  # the deal without a close date is left out
-    assert table.loc["total", "expected"] == pytest.approx(table.drop(index="total")["expected"].sum())
+    assert table.loc["total", "expected"] == pytest.approx(
+        table.drop(index="total")["expected"].sum()
+    )
 
 
 def test_forecast_by_quarter_and_without_crm_probability(scored):
-    table = forecast_by_period(scored.drop(columns="crm_probability"), by="quarter").set_index("period")
+    table = forecast_by_period(scored.drop(columns="crm_probability"), by="quarter").set_index(
+        "period"
+    )
     assert list(table.index) == ["2026Q1", "2026Q2", "total"]
     assert table.loc["2026Q1", "deals"] == 3
     assert table["crm_weighted"].isna().all()
@@ -217,23 +240,55 @@ def test_forecast_by_quarter_and_without_crm_probability(scored):
 
 def test_resolved_periods_end_by_the_as_of_date():
     assert [str(p) for p in resolved_periods(pd.Timestamp("2026-10-31"), "month", 3)] == [
-        "2026-08", "2026-09", "2026-10"]
-    assert [str(p) for p in resolved_periods(pd.Timestamp("2026-10-30"), "month", 2)] == ["2026-08", "2026-09"]
-    assert [str(p) for p in resolved_periods(pd.Timestamp("2026-10-31"), "quarter", 2)] == ["2026Q2", "2026Q3"]
+        "2026-08",
+        "2026-09",
+        "2026-10",
+    ]
+    assert [str(p) for p in resolved_periods(pd.Timestamp("2026-10-30"), "month", 2)] == [
+        "2026-08",
+        "2026-09",
+    ]
+    assert [str(p) for p in resolved_periods(pd.Timestamp("2026-10-31"), "quarter", 2)] == [
+        "2026Q2",
+        "2026Q3",
+    ]
 
 
 def test_open_deals_at_a_cutoff_use_what_was_known_then():
     day = pd.Timestamp
-    history = pd.DataFrame({
-        "opportunity_id": ["closed_before", "closed_before", "closes_on_cutoff", "closes_on_cutoff",
-                           "created_after", "open", "open", "won_later", "won_later"],
-        "as_of_date": [day("2026-01-10"), day("2026-02-20"), day("2026-02-25"), day("2026-03-01"),
-                       day("2026-03-05"), day("2026-02-22"), day("2026-03-08"), day("2026-02-27"), day("2026-03-20")],
-        "created_date": [day("2026-01-01")] * 4 + [day("2026-03-02")] + [day("2026-02-01")] * 4,
-        "close_date": [day("2026-02-20")] * 2 + [day("2026-03-01")] * 2 + [day("2026-04-01")]
-        + [day("2026-05-01")] * 2 + [day("2026-04-15")] * 2,
-        "status": ["lost", "lost", "won", "won", "open", "open", "open", "won", "won"],
-    })
+    history = pd.DataFrame(
+        {
+            "opportunity_id": [
+                "closed_before",
+                "closed_before",
+                "closes_on_cutoff",
+                "closes_on_cutoff",
+                "created_after",
+                "open",
+                "open",
+                "won_later",
+                "won_later",
+            ],
+            "as_of_date": [
+                day("2026-01-10"),
+                day("2026-02-20"),
+                day("2026-02-25"),
+                day("2026-03-01"),
+                day("2026-03-05"),
+                day("2026-02-22"),
+                day("2026-03-08"),
+                day("2026-02-27"),
+                day("2026-03-20"),
+            ],
+            "created_date": [day("2026-01-01")] * 4 + [day("2026-03-02")] + [day("2026-02-01")] * 4,
+            "close_date": [day("2026-02-20")] * 2
+            + [day("2026-03-01")] * 2
+            + [day("2026-04-01")]
+            + [day("2026-05-01")] * 2
+            + [day("2026-04-15")] * 2,
+            "status": ["lost", "lost", "won", "won", "open", "open", "open", "won", "won"],
+        }
+    )
     rows = open_deals_at(history, day("2026-03-01")).set_index("opportunity_id")
     assert sorted(rows.index) == ["closes_on_cutoff", "open", "won_later"]
     # The row of a deal's own close day shows the outcome: the state before it is used.
@@ -243,6 +298,7 @@ def test_open_deals_at_a_cutoff_use_what_was_known_then():
 
 
 # --------------------------------------------------------------------------- the replay
+
 
 @pytest.fixture(scope="module")
 def replay_inputs(trained_project):
@@ -258,7 +314,9 @@ def replay_inputs(trained_project):
     return config, crm, rows, history, final_amount
 
 
-def test_replay_refits_only_on_outcomes_known_at_each_period_start(trained_model, replay_inputs, monkeypatch):
+def test_replay_refits_only_on_outcomes_known_at_each_period_start(
+    trained_model, replay_inputs, monkeypatch
+):
     import winmodel.modeling.train
     from winmodel.analysis.replay import backtest_forecast
 
@@ -289,8 +347,18 @@ def test_replay_refits_only_on_outcomes_known_at_each_period_start(trained_model
 
     monkeypatch.setattr(winmodel.modeling.train, "_train_mask", spying_train_mask)
     monkeypatch.setattr(winmodel.modeling.train, "_window", spying_window)
-    replay = backtest_forecast(trained_model, rows, history, final_amount, config, as_of=crm.as_of, periods=2,
-                               warmup_periods=3, draws=2_000, refit=spying_refit)
+    replay = backtest_forecast(
+        trained_model,
+        rows,
+        history,
+        final_amount,
+        config,
+        as_of=crm.as_of,
+        periods=2,
+        warmup_periods=3,
+        draws=2_000,
+        refit=spying_refit,
+    )
     # Judged against each period's first day (replayed, or earlier ones replayed to measure the shared
     # shift), whatever the replay passed to the refit.
     cutoffs = pd.to_datetime(replay.periods.drop_duplicates("period")["cutoff"]).tolist()
@@ -301,21 +369,26 @@ def test_replay_refits_only_on_outcomes_known_at_each_period_start(trained_model
     assert {pd.Period(day, "M") for day in refit_days[:-2]} <= {first - k for k in (1, 2, 3)}
     for cutoff, seen in used:
         assert len(seen) > 0
-        assert (seen["close_date"] < cutoff).all(), "the refit learned from an outcome after the period start"
+        assert (seen["close_date"] < cutoff).all(), (
+            "the refit learned from an outcome after the period start"
+        )
         assert (seen["as_of_date"] < cutoff).all()
     table = replay.periods
     assert list(table["method"]) == ["winmodel", "stage_weighted"] * 2
     assert (table["p10"] <= table["forecast"]).all() and (table["forecast"] <= table["p90"]).all()
     assert set(replay.summary["method"]) == {"winmodel", "stage_weighted"}
-    assert replay.summary["mae"].ge(0).all() and replay.summary["coverage_p10_p90"].between(0, 1).all()
+    assert (
+        replay.summary["mae"].ge(0).all() and replay.summary["coverage_p10_p90"].between(0, 1).all()
+    )
 
 
 def test_replay_forecast_does_not_change_when_later_outcomes_do(trained_model, replay_inputs):
     from winmodel.analysis.replay import backtest_forecast
 
     config, crm, rows, history, final_amount = replay_inputs
-    honest = backtest_forecast(trained_model, rows, history, final_amount, config, as_of=crm.as_of, periods=2,
-                               draws=2_000).periods
+    honest = backtest_forecast(
+        trained_model, rows, history, final_amount, config, as_of=crm.as_of, periods=2, draws=2_000
+    ).periods
     # Rewrite every outcome after the last replayed period began: nothing the replay said may change.
     cutoff = pd.Timestamp(honest["cutoff"].max())
     flip = {"won": "lost", "lost": "won"}
@@ -324,8 +397,16 @@ def test_replay_forecast_does_not_change_when_later_outcomes_do(trained_model, r
         later = frame["close_date"] >= cutoff
         return frame.assign(status=frame["status"].where(~later, frame["status"].replace(flip)))
 
-    rewritten = backtest_forecast(trained_model, flipped_after(rows), flipped_after(history), final_amount, config,
-                                  as_of=crm.as_of, periods=2, draws=2_000).periods
+    rewritten = backtest_forecast(
+        trained_model,
+        flipped_after(rows),
+        flipped_after(history),
+        final_amount,
+        config,
+        as_of=crm.as_of,
+        periods=2,
+        draws=2_000,
+    ).periods
     assert honest["period"].tolist() == rewritten["period"].tolist()
     assert honest["period"].nunique() == 2
     assert np.allclose(honest["forecast"], rewritten["forecast"])
@@ -350,6 +431,7 @@ def test_shift_months_must_be_zero_or_enough():
 
 # --------------------------------------------------------------------------- the command
 
+
 def _run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     monkeypatch.setattr(sys, "argv", ["winmodel", *args])
     with pytest.raises(SystemExit) as done:
@@ -361,8 +443,17 @@ def _run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 def test_forecast_command_reads_a_scored_file(scored, tmp_path, monkeypatch, capsys):
     scored_file = tmp_path / "scored.csv"
     scored.to_csv(scored_file, index=False)
-    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--by", "quarter",
-                         "--out", str(tmp_path / "forecast.csv"))
+    code, printed = _run(
+        monkeypatch,
+        capsys,
+        "forecast",
+        "--input",
+        str(scored_file),
+        "--by",
+        "quarter",
+        "--out",
+        str(tmp_path / "forecast.csv"),
+    )
     assert code == 0, printed
     assert "2026Q1" in printed and "CRM stage-weighted" in printed
     written = pd.read_csv(tmp_path / "forecast.csv")
@@ -385,53 +476,119 @@ def test_training_measures_the_shared_shift_and_exports_it(trained_project, trai
     band = json.loads((trained_project.export_dir / FORECAST_BAND_FILE).read_text())
     assert band == measured
     assert band["sigma"] >= 0 and band["by"] == "month"
-    assert band["periods"] >= 3, "the small history should resolve enough months to measure the shift"
-    assert pd.Period(band["last_period"]) < pd.Timestamp(trained_project.outcome.result.final_fold.test_end
-                                                          ).to_period("M")
+    assert band["periods"] >= 3, (
+        "the small history should resolve enough months to measure the shift"
+    )
+    assert pd.Period(band["last_period"]) < pd.Timestamp(
+        trained_project.outcome.result.final_fold.test_end
+    ).to_period("M")
 
 
-def test_forecast_command_widens_the_range_by_the_models_shared_shift(scored, tmp_path, monkeypatch, capsys):
+def test_forecast_command_widens_the_range_by_the_models_shared_shift(
+    scored, tmp_path, monkeypatch, capsys
+):
     import json
 
     from winmodel.analysis.forecast import FORECAST_BAND_FILE
 
-    many = pd.concat([scored.assign(opportunity_id=scored["opportunity_id"] + str(i)) for i in range(40)])
+    many = pd.concat(
+        [scored.assign(opportunity_id=scored["opportunity_id"] + str(i)) for i in range(40)]
+    )
     scored_file = tmp_path / "scored.csv"
     many.assign(model_version="3").to_csv(scored_file, index=False)
-    measured, unmeasured, broken = (tmp_path / name for name in ("measured", "unmeasured", "broken"))
+    measured, unmeasured, broken = (
+        tmp_path / name for name in ("measured", "unmeasured", "broken")
+    )
     for folder in (measured, unmeasured, broken):
         folder.mkdir()
         (folder / "WINMODEL_VERSION").write_text("3\n")
-    (measured / FORECAST_BAND_FILE).write_text(json.dumps({"sigma": 0.5, "description": "sigma 0.5 measured"}))
+    (measured / FORECAST_BAND_FILE).write_text(
+        json.dumps({"sigma": 0.5, "description": "sigma 0.5 measured"})
+    )
     (broken / FORECAST_BAND_FILE).write_text("{not json")
 
-    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(unmeasured),
-                         "--out", str(tmp_path / "independent.csv"))
+    code, printed = _run(
+        monkeypatch,
+        capsys,
+        "forecast",
+        "--input",
+        str(scored_file),
+        "--model",
+        str(unmeasured),
+        "--out",
+        str(tmp_path / "independent.csv"),
+    )
     assert code == 0 and "independent" in printed
-    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(measured),
-                         "--out", str(tmp_path / "shifted.csv"))
-    assert code == 0 and "sigma 0.5 measured" in printed and "scored by model version" not in printed
-    independent, shifted = (pd.read_csv(tmp_path / name).set_index("period") for name in
-                            ("independent.csv", "shifted.csv"))
+    code, printed = _run(
+        monkeypatch,
+        capsys,
+        "forecast",
+        "--input",
+        str(scored_file),
+        "--model",
+        str(measured),
+        "--out",
+        str(tmp_path / "shifted.csv"),
+    )
+    assert (
+        code == 0 and "sigma 0.5 measured" in printed and "scored by model version" not in printed
+    )
+    independent, shifted = (
+        pd.read_csv(tmp_path / name).set_index("period")
+        for name in ("independent.csv", "shifted.csv")
+    )
     assert np.allclose(shifted["expected"], independent["expected"])
     assert ((shifted["p90"] - shifted["p10"]) > (independent["p90"] - independent["p10"])).all()
-    assert np.allclose(shifted["crm_p90"], independent["crm_p90"])  # the CRM's band is not the model's
+    assert np.allclose(
+        shifted["crm_p90"], independent["crm_p90"]
+    )  # the CRM's band is not the model's
 
-    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(broken))
+    code, printed = _run(
+        monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(broken)
+    )
     assert code == 1 and FORECAST_BAND_FILE in printed and "make train" in printed
-    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model",
-                         str(tmp_path / "no-such-folder"))
+    code, printed = _run(
+        monkeypatch,
+        capsys,
+        "forecast",
+        "--input",
+        str(scored_file),
+        "--model",
+        str(tmp_path / "no-such-folder"),
+    )
     assert code == 1 and "no-such-folder" in printed and "exported model folder" in printed
     (measured / "WINMODEL_VERSION").write_text("4\n")
-    code, printed = _run(monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(measured))
+    code, printed = _run(
+        monkeypatch, capsys, "forecast", "--input", str(scored_file), "--model", str(measured)
+    )
     assert code == 0 and "scored by model version 3" in printed and "version 4" in printed
 
 
-def test_forecast_backtest_command_on_the_small_project(trained_project, tmp_path, monkeypatch, capsys):
-    code, printed = _run(monkeypatch, capsys, "forecast", "--backtest", "--data", str(trained_project.data),
-                         "--config", str(trained_project.config), "--model", str(trained_project.export_dir),
-                         "--periods", "1", "--warmup-periods", "2", "--out", str(tmp_path / "replay.csv"))
+def test_forecast_backtest_command_on_the_small_project(
+    trained_project, tmp_path, monkeypatch, capsys
+):
+    code, printed = _run(
+        monkeypatch,
+        capsys,
+        "forecast",
+        "--backtest",
+        "--data",
+        str(trained_project.data),
+        "--config",
+        str(trained_project.config),
+        "--model",
+        str(trained_project.export_dir),
+        "--periods",
+        "1",
+        "--warmup-periods",
+        "2",
+        "--out",
+        str(tmp_path / "replay.csv"),
+    )
     assert code == 0, printed
     assert "Replay summary" in printed
     assert pd.read_csv(tmp_path / "replay.csv")["method"].tolist() == ["winmodel", "stage_weighted"]
-    assert set(pd.read_csv(tmp_path / "replay-summary.csv")["method"]) == {"winmodel", "stage_weighted"}
+    assert set(pd.read_csv(tmp_path / "replay-summary.csv")["method"]) == {
+        "winmodel",
+        "stage_weighted",
+    }

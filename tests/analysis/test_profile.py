@@ -26,8 +26,13 @@ from winmodel.jobs.profile import run_profile
 
 def _deals(**columns) -> pd.DataFrame:
     size = len(next(iter(columns.values())))
-    return pd.DataFrame({"opportunity_id": [f"O{i}" for i in range(size)],
-                         "close_date": pd.Timestamp("2026-01-01"), **columns})
+    return pd.DataFrame(
+        {
+            "opportunity_id": [f"O{i}" for i in range(size)],
+            "close_date": pd.Timestamp("2026-01-01"),
+            **columns,
+        }
+    )
 
 
 def test_wilson_interval_matches_known_values_and_stays_in_0_1():
@@ -45,17 +50,24 @@ def test_banded_gives_readable_bands_and_blanks():
     assert bands.iloc[-2].endswith("to 80,000")
     assert banded(pd.Series([0.0, 1, 2, 1]), "competitor_count").tolist() == ["0", "1", "2", "1"]
     assert banded(pd.Series([True, False, None], dtype="boolean"), "pe_backed").tolist() == [
-        "True", "False", "(blank)"]
+        "True",
+        "False",
+        "(blank)",
+    ]
 
 
 def test_win_rates_by_dimension_counts_closed_deals_only():
-    deals = _deals(status=["won", "lost", "won", "open", "lost"], deal_type=["greenfield", "greenfield",
-                                                                              "renewal", "renewal", "renewal"])
+    deals = _deals(
+        status=["won", "lost", "won", "open", "lost"],
+        deal_type=["greenfield", "greenfield", "renewal", "renewal", "renewal"],
+    )
     table = win_rates_by_dimension(deals, ["deal_type"]).set_index("value")
     assert table.loc["greenfield", "deals"] == 2 and table.loc["renewal", "deals"] == 2
     assert table.loc["renewal", "win_rate"] == 0.5
     assert table.loc["greenfield", "lift"] == pytest.approx(0.5 / 0.5)
-    assert (table["ci_low"] <= table["win_rate"]).all() and (table["win_rate"] <= table["ci_high"]).all()
+    assert (table["ci_low"] <= table["win_rate"]).all() and (
+        table["win_rate"] <= table["ci_high"]
+    ).all()
 
 
 def test_condition_text_reads_like_a_seller():
@@ -73,24 +85,34 @@ def planted_frame() -> pd.DataFrame:
     rng = np.random.default_rng(5)
     n = 6000
     frame = _deals(
-        strong=rng.choice(["yes", "no"], n),          # wins on its own
-        trigger=rng.choice(["a", "b"], n),            # only matters together with pain
+        strong=rng.choice(["yes", "no"], n),  # wins on its own
+        trigger=rng.choice(["a", "b"], n),  # only matters together with pain
         pain=rng.choice(["x", "y"], n),
-        noise=rng.choice(["p", "q", "r"], n),         # matters not at all
+        noise=rng.choice(["p", "q", "r"], n),  # matters not at all
         status="lost",
     )
-    logit = -1.0 + 1.2 * (frame["strong"] == "yes") + 1.6 * ((frame["trigger"] == "a") & (frame["pain"] == "x"))
+    logit = (
+        -1.0
+        + 1.2 * (frame["strong"] == "yes")
+        + 1.6 * ((frame["trigger"] == "a") & (frame["pain"] == "x"))
+    )
     won = rng.random(n) < 1 / (1 + np.exp(-logit))
     return frame.assign(status=np.where(won, "won", "lost"))
 
 
 def test_scenarios_find_the_interaction_not_supersets_of_a_strong_value(planted_frame):
-    scenarios = find_scenarios(planted_frame, ["strong", "trigger", "pain", "noise"], min_deals=100, top=None)
+    scenarios = find_scenarios(
+        planted_frame, ["strong", "trigger", "pain", "noise"], min_deals=100, top=None
+    )
     wins = scenarios[scenarios["direction"] == "win"]
     assert not scenarios_matching(wins, [("trigger", "a"), ("pain", "x")]).empty
     # "strong = yes" plus an irrelevant value is no stronger than "strong = yes" alone: never listed.
     for noise in ("p", "q", "r"):
-        assert scenarios_matching(scenarios, [("strong", "yes"), ("noise", noise)]).query("size == 2").empty
+        assert (
+            scenarios_matching(scenarios, [("strong", "yes"), ("noise", noise)])
+            .query("size == 2")
+            .empty
+        )
     # Every listed scenario beats each of its parts by the minimum gain, in its direction.
     signed = np.where(scenarios["direction"] == "win", 1, -1) * scenarios["gain_over_best_part"]
     assert (signed >= 0.05 - 1e-12).all()
@@ -102,7 +124,9 @@ def test_scenarios_find_the_interaction_not_supersets_of_a_strong_value(planted_
 def test_scenarios_respect_the_support_and_since(planted_frame):
     assert find_scenarios(planted_frame, ["strong", "trigger", "pain"], min_deals=10_000).empty
     assert find_scenarios(planted_frame, ["strong", "trigger"], since="2027-01-01").empty
-    scenarios = find_scenarios(planted_frame, ["strong", "trigger", "pain"], min_deals=1000, top=None)
+    scenarios = find_scenarios(
+        planted_frame, ["strong", "trigger", "pain"], min_deals=1000, top=None
+    )
     assert (scenarios["deals"] >= 1000).all()
 
 
@@ -128,35 +152,71 @@ def test_profile_finds_the_generators_planted_patterns_in_its_top_ten(demo_scena
 
 
 def test_report_lists_scenarios_and_every_dimension(demo_scenarios):
-    dimensions = pd.DataFrame({"dimension": ["urgency", "urgency"], "group": ["problem", "problem"],
-                               "value": ["high", "none"], "deals": [60, 40], "wins": [40, 10],
-                               "win_rate": [40 / 60, 0.25], "ci_low": [0.5, 0.1], "ci_high": [0.8, 0.4],
-                               "lift": [1.33, 0.5]})
-    report = render_profile_report(dimensions, demo_scenarios, closed=100, won=50,
-                                   figures={"scenarios_win": "figures/scenarios_win.png"})
+    dimensions = pd.DataFrame(
+        {
+            "dimension": ["urgency", "urgency"],
+            "group": ["problem", "problem"],
+            "value": ["high", "none"],
+            "deals": [60, 40],
+            "wins": [40, 10],
+            "win_rate": [40 / 60, 0.25],
+            "ci_low": [0.5, 0.1],
+            "ci_high": [0.8, 0.4],
+            "lift": [1.33, 0.5],
+        }
+    )
+    report = render_profile_report(
+        dimensions,
+        demo_scenarios,
+        closed=100,
+        won=50,
+        figures={"scenarios_win": "figures/scenarios_win.png"},
+    )
     assert report.startswith("# Where we win")
     assert "![Win scenarios: where we win](figures/scenarios_win.png)" in report
     assert demo_scenarios.iloc[0]["sentence"] in report
     assert "| high | 60 | 67% | 50%–80% | 1.33 |" in report
 
 
-def test_profile_command_writes_report_tables_and_charts(small_data_dir, tmp_path, monkeypatch, capsys):
+def test_profile_command_writes_report_tables_and_charts(
+    small_data_dir, tmp_path, monkeypatch, capsys
+):
     out = tmp_path / "profile"
-    monkeypatch.setattr(sys, "argv", ["winmodel", "profile", "--data", str(small_data_dir), "--out", str(out),
-                                      "--since", "2024-06-01", "--top", "5"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "winmodel",
+            "profile",
+            "--data",
+            str(small_data_dir),
+            "--out",
+            str(out),
+            "--since",
+            "2024-06-01",
+            "--top",
+            "5",
+        ],
+    )
     with pytest.raises(SystemExit) as done:
         cli.main()
     printed = capsys.readouterr().out
     assert done.value.code == 0
     assert "Win scenarios" in printed and "Loss scenarios" in printed
     report = (out / "report.md").read_text(encoding="utf-8")
-    images = [line[line.index("(") + 1:-1] for line in report.splitlines() if line.startswith("![")]
+    images = [
+        line[line.index("(") + 1 : -1] for line in report.splitlines() if line.startswith("![")
+    ]
     assert "figures/scenarios_win.png" in images and len(images) > 10
     assert all((out / image).is_file() for image in images)
     written = pd.read_csv(out / "scenarios.csv")
     assert set(written["direction"]) == {"win", "loss"}
-    assert written.groupby("direction").head(5)["sentence"].isin(
-        [line.split("**")[1] for line in report.splitlines() if line[:1].isdigit()]).all()
+    assert (
+        written.groupby("direction")
+        .head(5)["sentence"]
+        .isin([line.split("**")[1] for line in report.splitlines() if line[:1].isdigit()])
+        .all()
+    )
     assert (out / "win_rates_by_dimension.csv").is_file()
 
 

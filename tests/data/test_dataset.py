@@ -28,8 +28,10 @@ def test_folder_of_canonical_csv_loads(export_folder):
     data = load_crm_data(export_folder)
     assert isinstance(data, CRMData) and data.has_snapshots
     assert data.report.ok and not data.report.problems, data.report.render()
-    assert data.files == {"opportunities": str(export_folder / "opportunities.csv"),
-                          "snapshots": str(export_folder / "snapshots.csv")}
+    assert data.files == {
+        "opportunities": str(export_folder / "opportunities.csv"),
+        "snapshots": str(export_folder / "snapshots.csv"),
+    }
     assert isinstance(data.opportunities.index, pd.RangeIndex) and data.opportunities.index[0] == 0
     assert data.as_of == data.snapshots["snapshot_date"].max()
     assert data.extra_features == ()
@@ -54,8 +56,9 @@ def test_single_flat_file_has_no_snapshots_and_warns_of_leakage(export_folder):
     assert not data.has_snapshots and data.snapshots is None
     assert any("leak" in warning.problem for warning in data.report.warnings)
     closed = data.opportunities["status"].isin(["won", "lost"])
-    assert data.as_of == max(data.opportunities["created_date"].max(),
-                             data.opportunities.loc[closed, "close_date"].max())
+    assert data.as_of == max(
+        data.opportunities["created_date"].max(), data.opportunities.loc[closed, "close_date"].max()
+    )
 
 
 def test_as_of_comes_from_the_mapping_first(export_folder):
@@ -81,10 +84,21 @@ def test_errors_carry_the_full_report_with_file_lines(export_folder):
 
 def test_problems_name_the_export_column_behind_a_canonical_one(tmp_path):
     (tmp_path / "deals.csv").write_text(
-        "Id,Created,Closed,Stage,Value\nA,2024-01-01,2024-02-01,won,1\nB,2024-01-01,2024-02-01,won,oops\n")
-    mapping = Mapping.model_validate({"columns": {"opportunities": {
-        "opportunity_id": "Id", "created_date": "Created", "close_date": "Closed",
-        "status": "Stage", "amount": "Value"}}})
+        "Id,Created,Closed,Stage,Value\nA,2024-01-01,2024-02-01,won,1\nB,2024-01-01,2024-02-01,won,oops\n"
+    )
+    mapping = Mapping.model_validate(
+        {
+            "columns": {
+                "opportunities": {
+                    "opportunity_id": "Id",
+                    "created_date": "Created",
+                    "close_date": "Closed",
+                    "status": "Stage",
+                    "amount": "Value",
+                }
+            }
+        }
+    )
     with pytest.raises(InputError) as error:
         load_crm_data(tmp_path / "deals.csv", mapping)
     [problem] = error.value.report.errors
@@ -95,34 +109,50 @@ def test_problems_name_the_export_column_behind_a_canonical_one(tmp_path):
 def test_extra_features_from_the_mapping(tmp_path):
     (tmp_path / "deals.csv").write_text(
         "opportunity_id,created_date,close_date,status,amount,Lead Source,Seats\n"
-        "A,2024-01-01,2024-02-01,won,1,Web,10\n")
-    mapping = Mapping.model_validate({"extra_features": {"categorical": ["Lead Source"], "numeric": ["Seats"]}})
+        "A,2024-01-01,2024-02-01,won,1,Web,10\n"
+    )
+    mapping = Mapping.model_validate(
+        {"extra_features": {"categorical": ["Lead Source"], "numeric": ["Seats"]}}
+    )
     data = load_crm_data(tmp_path / "deals.csv", mapping)
-    assert data.extra_features == (ExtraFeature("lead_source", "categorical"), ExtraFeature("seats", "numeric"))
+    assert data.extra_features == (
+        ExtraFeature("lead_source", "categorical"),
+        ExtraFeature("seats", "numeric"),
+    )
     assert data.opportunities["seats"].dtype == "float64"
 
 
 def test_mapping_given_as_a_path_and_files_named_in_it(export_folder):
     (export_folder / "opportunities.csv").rename(export_folder / "deals.csv")
     mapping_file = export_folder / "m.yaml"
-    mapping_file.write_text("name: renamed\nfiles: {opportunities: deals.csv, snapshots: snapshots.csv}\n")
+    mapping_file.write_text(
+        "name: renamed\nfiles: {opportunities: deals.csv, snapshots: snapshots.csv}\n"
+    )
     data = load_crm_data(export_folder, mapping_file)
-    assert data.files["opportunities"].endswith("deals.csv") and "mapping: renamed" in data.report.facts
+    assert (
+        data.files["opportunities"].endswith("deals.csv")
+        and "mapping: renamed" in data.report.facts
+    )
 
 
 def test_folder_without_opportunities_lists_what_it_has(tmp_path):
     (tmp_path / "deals.csv").write_text("a\n1\n")
     with pytest.raises(InputError) as error:
         find_data_files(tmp_path, Mapping())
-    assert "deals.csv" in error.value.report.render() and "files: {opportunities" in error.value.report.render()
+    assert (
+        "deals.csv" in error.value.report.render()
+        and "files: {opportunities" in error.value.report.render()
+    )
 
 
 def test_missing_files_are_reported(tmp_path, export_folder):
     with pytest.raises(InputError, match="does not exist"):
         load_crm_data(tmp_path / "nowhere")
     with pytest.raises(InputError, match="snapshots file named in the mapping does not exist"):
-        load_crm_data(export_folder / "opportunities.csv",
-                      Mapping.model_validate({"files": {"snapshots": "history.csv"}}))
+        load_crm_data(
+            export_folder / "opportunities.csv",
+            Mapping.model_validate({"files": {"snapshots": "history.csv"}}),
+        )
 
 
 def test_unreadable_tables_are_all_reported(export_folder):

@@ -29,10 +29,13 @@ def _problem_text(error: pytest.ExceptionInfo[InputError]) -> str:
 
 
 def test_reads_csv_values_as_text_with_blanks_kept(tmp_path):
-    path = _write(tmp_path / "deals.csv", b"id,amount,note\n1,1200.50,\n2,NA,\"a, b\"\n")
+    path = _write(tmp_path / "deals.csv", b'id,amount,note\n1,1200.50,\n2,NA,"a, b"\n')
     frame = read_table(path)
     assert frame.columns.tolist() == ["id", "amount", "note"]
-    assert frame["amount"].tolist() == ["1200.50", "NA"]  # text, and "NA" is not turned into a missing value
+    assert frame["amount"].tolist() == [
+        "1200.50",
+        "NA",
+    ]  # text, and "NA" is not turned into a missing value
     assert frame["note"].tolist() == ["", "a, b"]
     assert frame.attrs == {"source": str(path), "row_unit": "line", "first_row": 2}
     assert isinstance(frame.index, pd.RangeIndex) and frame.index[0] == 0
@@ -47,7 +50,9 @@ def test_utf8_bom_is_not_part_of_the_first_header(tmp_path):
 
 
 def test_latin1_with_umlauts_falls_back_with_a_warning(tmp_path, caplog):
-    path = _write(tmp_path / "de.csv", "Kunde;Ort\nMüller GmbH;Köln\nJäger AG;Düsseldorf\n".encode("latin-1"))
+    path = _write(
+        tmp_path / "de.csv", "Kunde;Ort\nMüller GmbH;Köln\nJäger AG;Düsseldorf\n".encode("latin-1")
+    )
     with caplog.at_level(logging.WARNING, logger="winmodel.io"):
         frame = read_table(path)
     assert frame["Kunde"].tolist() == ["Müller GmbH", "Jäger AG"]
@@ -95,7 +100,9 @@ def test_a_header_named_twice_is_read_with_a_warning(tmp_path, caplog):
 def test_yaml_and_config_text_must_be_utf8(tmp_path):
     from winmodel.data.io import read_text_file
 
-    assert read_text_file(_write(tmp_path / "ok.yaml", "\ufeffname: Zoë\n".encode())) == "name: Zoë\n"
+    assert (
+        read_text_file(_write(tmp_path / "ok.yaml", "\ufeffname: Zoë\n".encode())) == "name: Zoë\n"
+    )
     with pytest.raises(InputError) as error:
         read_text_file(_write(tmp_path / "l1.yaml", "name: x\nvalue: Müller\n".encode("latin-1")))
     assert "line 2" in _problem_text(error) and "not UTF-8" in _problem_text(error)
@@ -106,8 +113,11 @@ def test_yaml_and_config_text_must_be_utf8(tmp_path):
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_delimiter_is_sniffed(tmp_path, delimiter):
-    rows = [["id", "stage", "amount"], ["1", "Closed Won", "1,200.50" if delimiter != "," else "1200.50"],
-            ["2", "Open", "3"]]
+    rows = [
+        ["id", "stage", "amount"],
+        ["1", "Closed Won", "1,200.50" if delimiter != "," else "1200.50"],
+        ["2", "Open", "3"],
+    ]
     text = "\n".join(delimiter.join(row) for row in rows) + "\n"
     frame = read_table(_write(tmp_path / "x.csv", text.encode()))
     assert frame.columns.tolist() == ["id", "stage", "amount"] and len(frame) == 2
@@ -201,8 +211,13 @@ def test_ragged_csv_names_the_line(tmp_path):
 
 
 def test_parquet_round_trip_keeps_types(tmp_path):
-    frame = pd.DataFrame({"id": ["a", "b"], "amount": [1.5, 2.0],
-                          "day": pd.to_datetime(["2024-01-01", "2024-02-01"])})
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "amount": [1.5, 2.0],
+            "day": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+        }
+    )
     path = write_table_atomic(frame, tmp_path / "t.parquet")
     back = read_table(path)
     assert back["amount"].dtype == "float64" and back.attrs["row_unit"] == "row"
@@ -230,29 +245,57 @@ def test_write_refuses_other_extensions(tmp_path):
 
 
 def test_spreadsheet_formulas_are_neutralised_numbers_untouched():
-    frame = pd.DataFrame({
-        "text": ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "plain", "-5", "+3.2", None],
-        "number": [-1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
-        "category": pd.Categorical(["=A1", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
-    })
+    frame = pd.DataFrame(
+        {
+            "text": [
+                "=1+1",
+                "+cmd|' /C calc'!A0",
+                "-2+3",
+                "@SUM(A1)",
+                "\tx",
+                "plain",
+                "-5",
+                "+3.2",
+                None,
+            ],
+            "number": [-1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+            "category": pd.Categorical(["=A1", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+        }
+    )
     before = frame.copy()
     safe = neutralise_spreadsheet_formulas(frame)
-    assert safe["text"].tolist()[:8] == ["'=1+1", "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)", "'\tx",
-                                         "plain", "-5", "+3.2"]
+    assert safe["text"].tolist()[:8] == [
+        "'=1+1",
+        "'+cmd|' /C calc'!A0",
+        "'-2+3",
+        "'@SUM(A1)",
+        "'\tx",
+        "plain",
+        "-5",
+        "+3.2",
+    ]
     assert pd.isna(safe.loc[8, "text"])
     assert safe["number"].tolist() == frame["number"].tolist()
     assert safe.loc[0, "category"] == "'=A1"
     pd.testing.assert_frame_equal(frame, before)
 
 
-_CSV_PIECES = st.sampled_from([",", ";", "\t", "|", "\n", "\r\n", '"', "a", "1", "ü", "€", " ", "=", "\x00"])
+_CSV_PIECES = st.sampled_from(
+    [",", ";", "\t", "|", "\n", "\r\n", '"', "a", "1", "ü", "€", " ", "=", "\x00"]
+)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=st.one_of(st.binary(max_size=200),
-                         st.lists(_CSV_PIECES, max_size=80).map(lambda parts: "".join(parts).encode()),
-                         st.text(max_size=80).map(lambda text: text.encode("utf-8", "replace"))),
-       suffix=st.sampled_from([".csv", ".parquet", ".txt"]))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    content=st.one_of(
+        st.binary(max_size=200),
+        st.lists(_CSV_PIECES, max_size=80).map(lambda parts: "".join(parts).encode()),
+        st.text(max_size=80).map(lambda text: text.encode("utf-8", "replace")),
+    ),
+    suffix=st.sampled_from([".csv", ".parquet", ".txt"]),
+)
 def test_any_bytes_either_read_or_give_an_input_error(tmp_path, content, suffix):
     path = tmp_path / f"any{suffix}"
     path.write_bytes(content)

@@ -56,44 +56,56 @@ def test_shipped_mappings_load(name):
 
 
 def test_unknown_top_level_key_is_named_with_its_line(tmp_path):
-    text = _load_error(tmp_path, """
+    text = _load_error(
+        tmp_path,
+        """
         name: x
         colums:
           opportunities: {opportunity_id: Id}
-        """)
+        """,
+    )
     assert "line 2" in text and "unknown key 'colums'" in text and "did you mean 'columns'" in text
 
 
 def test_unknown_key_inside_a_lookup_is_named_with_its_line(tmp_path):
-    text = _load_error(tmp_path, """
+    text = _load_error(
+        tmp_path,
+        """
         name: x
         lookups:
           - file: accounts.csv
             on: {account: account}
             columns: {industry: sector}
             jion: left
-        """)
+        """,
+    )
     assert "line 6" in text and "'jion' in lookups[0]" in text and "file, on, columns" in text
 
 
 def test_yaml_syntax_error_gives_line_and_column(tmp_path):
-    text = _load_error(tmp_path, """
+    text = _load_error(
+        tmp_path,
+        """
         name: x
         columns:
           opportunities:
             opportunity_id: Id
            amount: Amount
-        """)
+        """,
+    )
     assert "line 5, column" in text and "mapping.yaml" in text
 
 
 def test_unclosed_bracket_names_the_line_it_opened_on(tmp_path):
-    text = _load_error(tmp_path, """
+    text = _load_error(
+        tmp_path,
+        """
         name: x
         values:
           status: [won, lost
         as_of: 2024-01-31
-        """)
+        """,
+    )
     assert "starts on line 3" in text
 
 
@@ -106,22 +118,28 @@ def test_mapping_not_in_utf8_names_the_line(tmp_path):
 
 
 def test_key_given_twice_is_an_error(tmp_path):
-    text = _load_error(tmp_path, """
+    text = _load_error(
+        tmp_path,
+        """
         name: x
         scale: {amount: 2}
         scale: {amount: 3}
-        """)
+        """,
+    )
     assert "line 3" in text and "given twice (first on line 2)" in text
 
 
 def test_wrong_value_is_named_with_its_line(tmp_path):
-    text = _load_error(tmp_path, """
+    text = _load_error(
+        tmp_path,
+        """
         name: x
         read:
           decimal: ";"
         scale:
           amount: lots
-        """)
+        """,
+    )
     assert "line 3" in text and "read.decimal" in text
     assert "line 5" in text and "scale.amount" in text
 
@@ -131,11 +149,16 @@ def test_fill_from_as_of_needs_as_of(tmp_path):
 
 
 def test_yes_and_no_stay_text_in_yaml(tmp_path):
-    mapping = load_mapping(_mapping_file(tmp_path, """
+    mapping = load_mapping(
+        _mapping_file(
+            tmp_path,
+            """
         values:
           urgency: {Yes: high, No: none, 1: low}
         constants: {pe_backed: false}
-        """))
+        """,
+        )
+    )
     assert mapping.values["urgency"] == {"Yes": "high", "No": "none", "1": "low"}
     assert mapping.constants == {"pe_backed": "false"}
 
@@ -155,23 +178,38 @@ def test_mapping_is_frozen():
 
 
 def test_columns_values_constants_fill_and_extras(tmp_path):
-    export = _frame({
-        "Id": ["a", "b", "c"], "Stage": ["Closed Won", "Closed Lost", "Demo"],
-        "Created": ["2024-01-01", "", "2024-02-01"], "Expected": ["", "2024-03-01", "2024-04-01"],
-        "Deal Value": ["1,000", "2,000", "3,000"], "Lead Source": ["Web", "Event", ""],
-        "Seats": ["10", "x", "30"], "Notes": ["n1", "n2", "n3"],
-    })
+    export = _frame(
+        {
+            "Id": ["a", "b", "c"],
+            "Stage": ["Closed Won", "Closed Lost", "Demo"],
+            "Created": ["2024-01-01", "", "2024-02-01"],
+            "Expected": ["", "2024-03-01", "2024-04-01"],
+            "Deal Value": ["1,000", "2,000", "3,000"],
+            "Lead Source": ["Web", "Event", ""],
+            "Seats": ["10", "x", "30"],
+            "Notes": ["n1", "n2", "n3"],
+        }
+    )
     before = export.copy()
-    mapping = Mapping.model_validate({
-        "as_of": "2024-06-30",
-        "columns": {"opportunities": {"opportunity_id": "Id", "status": "Stage", "stage": "Stage",
-                                      "created_date": "Created", "close_date": "Expected",
-                                      "amount": "Deal Value"}},
-        "values": {"status": {"closed won": "won", "Closed Lost": "lost", "*": "open"}},
-        "constants": {"region": "emea"},
-        "fill": {"created_date": "as_of", "close_date": "Created"},
-        "extra_features": {"categorical": ["Lead Source"], "numeric": ["Seats"]},
-    })
+    mapping = Mapping.model_validate(
+        {
+            "as_of": "2024-06-30",
+            "columns": {
+                "opportunities": {
+                    "opportunity_id": "Id",
+                    "status": "Stage",
+                    "stage": "Stage",
+                    "created_date": "Created",
+                    "close_date": "Expected",
+                    "amount": "Deal Value",
+                }
+            },
+            "values": {"status": {"closed won": "won", "Closed Lost": "lost", "*": "open"}},
+            "constants": {"region": "emea"},
+            "fill": {"created_date": "as_of", "close_date": "Created"},
+            "extra_features": {"categorical": ["Lead Source"], "numeric": ["Seats"]},
+        }
+    )
     frames, problems = apply_mapping({"opportunities": export}, mapping, base_dir=tmp_path)
     result = frames["opportunities"]
     pd.testing.assert_frame_equal(export, before)
@@ -180,8 +218,12 @@ def test_columns_values_constants_fill_and_extras(tmp_path):
     assert result["created_date"].tolist() == ["2024-01-01", "2024-06-30", "2024-02-01"]
     assert result["close_date"].tolist() == ["2024-01-01", "2024-03-01", "2024-04-01"]
     assert result["region"].tolist() == ["emea"] * 3
-    assert "Notes" in result.columns and "Id" not in result.columns and "Stage" not in result.columns
-    assert result["lead_source"].tolist()[:2] == ["Web", "Event"] and pd.isna(result["lead_source"].iloc[2])
+    assert (
+        "Notes" in result.columns and "Id" not in result.columns and "Stage" not in result.columns
+    )
+    assert result["lead_source"].tolist()[:2] == ["Web", "Event"] and pd.isna(
+        result["lead_source"].iloc[2]
+    )
     assert result["seats"].tolist()[0] == 10.0
     assert result.index.tolist() == [2, 3, 4]
     seats = next(problem for problem in problems if problem.column == "Seats")
@@ -190,8 +232,17 @@ def test_columns_values_constants_fill_and_extras(tmp_path):
 
 def test_missing_source_column_is_an_error_for_required_and_a_warning_for_optional(tmp_path):
     export = _frame({"Id": ["a"], "Amt": ["1"]})
-    mapping = Mapping.model_validate({"columns": {"opportunities": {
-        "opportunity_id": "Id", "amount": "Amount", "industry": "Industry__c"}}})
+    mapping = Mapping.model_validate(
+        {
+            "columns": {
+                "opportunities": {
+                    "opportunity_id": "Id",
+                    "amount": "Amount",
+                    "industry": "Industry__c",
+                }
+            }
+        }
+    )
     _, problems = apply_mapping({"opportunities": export}, mapping, base_dir=tmp_path)
     amount = next(problem for problem in problems if problem.column == "Amount")
     industry = next(problem for problem in problems if problem.column == "Industry__c")
@@ -211,15 +262,27 @@ def test_status_flags(tmp_path):
 
 def test_lookup_joins_fixes_keys_and_warns_on_unmatched(tmp_path):
     (tmp_path / "products.csv").write_text("product,price\nGTX Pro,4821\nMG Special,55\n")
-    export = _frame({"opportunity_id": ["a", "b", "c", "d"],
-                     "product": ["GTXPro", "MG Special", "Unknown", ""]})
-    mapping = Mapping.model_validate({"lookups": [{
-        "file": "products.csv", "on": {"product": "product"}, "columns": {"amount": "price"},
-        "values": {"product": {"GTXPro": "GTX Pro"}}}]})
+    export = _frame(
+        {"opportunity_id": ["a", "b", "c", "d"], "product": ["GTXPro", "MG Special", "Unknown", ""]}
+    )
+    mapping = Mapping.model_validate(
+        {
+            "lookups": [
+                {
+                    "file": "products.csv",
+                    "on": {"product": "product"},
+                    "columns": {"amount": "price"},
+                    "values": {"product": {"GTXPro": "GTX Pro"}},
+                }
+            ]
+        }
+    )
     frames, problems = apply_mapping({"opportunities": export}, mapping, base_dir=tmp_path)
     result = frames["opportunities"]
     assert result["product"].tolist()[:3] == ["GTX Pro", "MG Special", "Unknown"]
-    assert result["amount"].tolist()[:2] == ["4821", "55"] and result["amount"].iloc[2:].isna().all()
+    assert (
+        result["amount"].tolist()[:2] == ["4821", "55"] and result["amount"].iloc[2:].isna().all()
+    )
     [unmatched] = problems
     assert unmatched.severity == "warning" and "'Unknown' (1)" in unmatched.problem
     assert unmatched.examples == ("line 4 (id c)",)
@@ -228,21 +291,39 @@ def test_lookup_joins_fixes_keys_and_warns_on_unmatched(tmp_path):
 def test_lookup_with_duplicate_keys_or_missing_file_is_an_error(tmp_path):
     (tmp_path / "accounts.csv").write_text("account,sector\nAcme,retail\nAcme,software\n")
     export = _frame({"opportunity_id": ["a"], "account": ["Acme"]})
-    duplicated = Mapping.model_validate({"lookups": [
-        {"file": "accounts.csv", "on": {"account": "account"}, "columns": {"industry": "sector"}},
-        {"file": "missing.csv", "on": {"account": "account"}, "columns": {"region": "x"}}]})
+    duplicated = Mapping.model_validate(
+        {
+            "lookups": [
+                {
+                    "file": "accounts.csv",
+                    "on": {"account": "account"},
+                    "columns": {"industry": "sector"},
+                },
+                {"file": "missing.csv", "on": {"account": "account"}, "columns": {"region": "x"}},
+            ]
+        }
+    )
     frames, problems = apply_mapping({"opportunities": export}, duplicated, base_dir=tmp_path)
     assert frames["opportunities"]["industry"].tolist() == ["retail"]
-    assert any("appear more than once" in problem.problem and "'Acme'" in problem.problem
-               and problem.severity == "error" for problem in problems)
-    assert any("missing.csv" in problem.file and "does not exist" in problem.problem for problem in problems)
+    assert any(
+        "appear more than once" in problem.problem
+        and "'Acme'" in problem.problem
+        and problem.severity == "error"
+        for problem in problems
+    )
+    assert any(
+        "missing.csv" in problem.file and "does not exist" in problem.problem
+        for problem in problems
+    )
 
 
 def test_settings_naming_no_column_warn(tmp_path):
     mapping = Mapping.model_validate({"scale": {"anual_revenue": 1000}})
     export = _frame({"opportunity_id": ["a"], "annual_revenue": ["1"]})
     _, problems = apply_mapping({"opportunities": export}, mapping, base_dir=tmp_path)
-    assert problems[0].severity == "warning" and "did you mean 'annual_revenue'" in problems[0].problem
+    assert (
+        problems[0].severity == "warning" and "did you mean 'annual_revenue'" in problems[0].problem
+    )
 
 
 def test_snake_case():
@@ -280,14 +361,18 @@ def test_hubspot_mapping_on_its_sample_export():
     assert data.report.ok and [feature.name for feature in data.extra_features] == ["pipeline"]
 
 
-@pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").exists(), reason="shared/datasets/maven_crm is absent")
+@pytest.mark.skipif(
+    not (MAVEN / "sales_pipeline.csv").exists(), reason="shared/datasets/maven_crm is absent"
+)
 def test_maven_mapping_on_the_real_files():
     data = load_crm_data(MAVEN / "sales_pipeline.csv", MAPPINGS / "maven_crm.yaml")
     assert "8,800 deals: 4,238 won, 2,473 lost, 2,089 open" in data.report.facts
     assert data.report.ok and data.as_of == pd.Timestamp("2017-12-31")
     deals = data.opportunities
     assert deals["amount"].notna().all()  # every product found once GTXPro is fixed
-    assert "technolgy" not in set(deals["industry"].dropna()) and "technology" in set(deals["industry"])
+    assert "technolgy" not in set(deals["industry"].dropna()) and "technology" in set(
+        deals["industry"]
+    )
     assert deals["created_date"].notna().all()
     assert deals.loc[deals["status"] == "open", "close_date"].isna().all()
     assert "close_value" in deals.columns  # kept for the audit, not a feature
@@ -301,11 +386,45 @@ def test_docs_contract_table_is_generated_from_contract():
 
 # --------------------------------------------------------------------------- properties
 
-_COLUMNS = ["opportunity_id", "created_date", "close_date", "status", "amount", "urgency",
-            "pe_backed", "discount_pct", "services_share", "competitor_count", "Id", "Stage", "notes"]
+_COLUMNS = [
+    "opportunity_id",
+    "created_date",
+    "close_date",
+    "status",
+    "amount",
+    "urgency",
+    "pe_backed",
+    "discount_pct",
+    "services_share",
+    "competitor_count",
+    "Id",
+    "Stage",
+    "notes",
+]
 _VALUES = st.one_of(
-    st.sampled_from(["", "2024-01-31", "31/01/2024", "won", "lost", "open", "Closed Won", "1,200.50",
-                     "-3", "1e13", "0.5", "50", "yes", "no", "high", "x", "NaN", "=1+1", "  "]),
+    st.sampled_from(
+        [
+            "",
+            "2024-01-31",
+            "31/01/2024",
+            "won",
+            "lost",
+            "open",
+            "Closed Won",
+            "1,200.50",
+            "-3",
+            "1e13",
+            "0.5",
+            "50",
+            "yes",
+            "no",
+            "high",
+            "x",
+            "NaN",
+            "=1+1",
+            "  ",
+        ]
+    ),
     st.text(max_size=6),
 )
 
@@ -318,26 +437,47 @@ def _exports(draw):
     return _frame(data)
 
 
-_MAPPINGS = st.sampled_from([
-    Mapping(),
-    Mapping.model_validate({"columns": {"opportunities": {"opportunity_id": "Id", "status": "Stage"}},
-                            "values": {"status": {"Closed Won": "won", "*": "open"}}}),
-    Mapping.model_validate({"as_of": "2024-06-30", "fill": {"created_date": "as_of", "close_date": "notes"},
-                            "constants": {"region": "emea"}, "read": {"decimal": ","},
-                            "extra_features": {"numeric": ["notes"]}, "scale": {"services_share": 0.01}}),
-])
+_MAPPINGS = st.sampled_from(
+    [
+        Mapping(),
+        Mapping.model_validate(
+            {
+                "columns": {"opportunities": {"opportunity_id": "Id", "status": "Stage"}},
+                "values": {"status": {"Closed Won": "won", "*": "open"}},
+            }
+        ),
+        Mapping.model_validate(
+            {
+                "as_of": "2024-06-30",
+                "fill": {"created_date": "as_of", "close_date": "notes"},
+                "constants": {"region": "emea"},
+                "read": {"decimal": ","},
+                "extra_features": {"numeric": ["notes"]},
+                "scale": {"services_share": 0.01},
+            }
+        ),
+    ]
+)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(export=_exports(), snapshot_export=st.one_of(st.none(), _exports()), mapping=_MAPPINGS)
-def test_random_exports_validate_or_report_but_never_crash(tmp_path, export, snapshot_export, mapping):
+def test_random_exports_validate_or_report_but_never_crash(
+    tmp_path, export, snapshot_export, mapping
+):
     frames = {"opportunities": export}
     if snapshot_export is not None:
         frames["snapshots"] = snapshot_export.rename(columns={"created_date": "snapshot_date"})
     try:
         mapped, problems = apply_mapping(frames, mapping, base_dir=tmp_path)
         opportunities, snapshots, report = validate_tables(
-            mapped["opportunities"], mapped.get("snapshots"), files={}, parse=mapping.parse_options())
+            mapped["opportunities"],
+            mapped.get("snapshots"),
+            files={},
+            parse=mapping.parse_options(),
+        )
     except InputError:
         return
     assert isinstance(report, ValidationReport)

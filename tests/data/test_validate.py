@@ -45,8 +45,11 @@ def _with(frame: pd.DataFrame, line: int, column: str, value: str) -> pd.DataFra
 
 
 def _only(report, column: str, severity: str = "error"):
-    found = [problem for problem in report.problems
-             if problem.column == column and problem.severity == severity]
+    found = [
+        problem
+        for problem in report.problems
+        if problem.column == column and problem.severity == severity
+    ]
     assert found, report.render()
     return found[0]
 
@@ -95,7 +98,9 @@ def test_missing_required_column_suggests_the_closest_export_column(opportunitie
         ("pe_backed", "maybe", "not yes/no"),
     ],
 )
-def test_unparseable_values_name_column_rows_and_values(opportunities, snapshots, column, value, words):
+def test_unparseable_values_name_column_rows_and_values(
+    opportunities, snapshots, column, value, words
+):
     _, _, report = validate_tables(_with(opportunities, 4, column, value), snapshots, files=FILES)
     problem = _only(report, column)
     assert words in problem.problem and repr(value) in problem.problem
@@ -119,20 +124,35 @@ def test_decimal_comma_amounts_parse_when_the_mapping_says_so():
 
 
 def test_dates_in_common_formats_parse_and_day_first_is_suggested():
-    parsed = parse_dates(pd.Series(["2024-03-31", "2024-03-31T23:10:00.000+0000", "03/31/2024",
-                                    "31.03.2024", "31-Mar-2024", "Mar 31, 2024", ""]))
+    parsed = parse_dates(
+        pd.Series(
+            [
+                "2024-03-31",
+                "2024-03-31T23:10:00.000+0000",
+                "03/31/2024",
+                "31.03.2024",
+                "31-Mar-2024",
+                "Mar 31, 2024",
+                "",
+            ]
+        )
+    )
     assert parsed.values.dropna().nunique() == 1 and not parsed.failed.any()
     assert parsed.values.dtype == "datetime64[ns]"
     day_first = parse_dates(pd.Series(["31/12/2024"]))
     assert day_first.failed.all() and "dayfirst: true" in day_first.hint
-    assert parse_dates(pd.Series(["31/12/2024"]), dayfirst=True).values[0] == pd.Timestamp("2024-12-31")
+    assert parse_dates(pd.Series(["31/12/2024"]), dayfirst=True).values[0] == pd.Timestamp(
+        "2024-12-31"
+    )
     assert parse_dates(pd.Series(["1800-01-01", "2017"])).failed.all()
 
 
 def test_booleans_accept_the_usual_words():
     parsed = parse_booleans(pd.Series(["Yes", "1", "TRUE", "X", "y", "No", "0", "false", "", "n"]))
     assert parsed.values.tolist() == [True] * 5 + [False] * 5
-    own_words = parse_booleans(pd.Series(["ja", "nein", ""]), true_values=["ja"], false_values=["nein"])
+    own_words = parse_booleans(
+        pd.Series(["ja", "nein", ""]), true_values=["ja"], false_values=["nein"]
+    )
     assert own_words.values.tolist()[:2] == [True, False] and pd.isna(own_words.values[2])
     assert not own_words.failed.any()
 
@@ -146,21 +166,27 @@ def test_value_outside_a_closed_set_lists_the_offending_values(opportunities, sn
 
 
 def test_closed_set_values_are_normalised_before_checking(opportunities, snapshots):
-    friendly = _with(_with(opportunities, 2, "champion_role", "C-Level"), 3, "deal_type", "Legacy Replacement")
+    friendly = _with(
+        _with(opportunities, 2, "champion_role", "C-Level"), 3, "deal_type", "Legacy Replacement"
+    )
     opps, _, report = validate_tables(friendly, snapshots, files=FILES)
     assert report.ok, report.render()
     assert opps.loc[2, "champion_role"] == "c_level"
 
 
 def test_status_outside_open_won_lost_suggests_a_values_mapping(opportunities, snapshots):
-    _, _, report = validate_tables(_with(opportunities, 2, "status", "Closed Won"), snapshots, files=FILES)
+    _, _, report = validate_tables(
+        _with(opportunities, 2, "status", "Closed Won"), snapshots, files=FILES
+    )
     problem = _only(report, "status")
     assert "'Closed Won'" in problem.problem and "values: {status:" in problem.fix
     assert problem.examples == ("line 2 (id OPP-001)",)
 
 
 def test_duplicate_opportunity_ids_list_every_copy(opportunities, snapshots):
-    _, _, report = validate_tables(_with(opportunities, 3, "opportunity_id", "OPP-001"), snapshots, files=FILES)
+    _, _, report = validate_tables(
+        _with(opportunities, 3, "opportunity_id", "OPP-001"), snapshots, files=FILES
+    )
     problem = _only(report, "opportunity_id")
     assert "'OPP-001'" in problem.problem and problem.rows == 2
     assert problem.examples == ("line 2 (id OPP-001)", "line 3 (id OPP-001)")
@@ -175,7 +201,9 @@ def test_duplicate_snapshot_keys(opportunities, snapshots):
 
 
 def test_close_before_created(opportunities, snapshots):
-    _, _, report = validate_tables(_with(opportunities, 6, "close_date", "2023-01-01"), snapshots, files=FILES)
+    _, _, report = validate_tables(
+        _with(opportunities, 6, "close_date", "2023-01-01"), snapshots, files=FILES
+    )
     problem = _only(report, "close_date")
     assert "close before they were created" in problem.problem
     assert problem.examples == ("line 6 (id OPP-005)",)
@@ -192,7 +220,9 @@ def test_negative_and_absurd_amounts(opportunities, snapshots):
 
 
 def test_number_out_of_contract_range(opportunities, snapshots):
-    _, _, report = validate_tables(_with(opportunities, 4, "discount_pct", "150"), snapshots, files=FILES)
+    _, _, report = validate_tables(
+        _with(opportunities, 4, "discount_pct", "150"), snapshots, files=FILES
+    )
     problem = _only(report, "discount_pct")
     assert "above 100" in problem.problem and problem.examples == ("line 4 (id OPP-003)",)
 
@@ -207,7 +237,9 @@ def test_share_given_as_0_100_is_an_error_naming_the_scale_key(opportunities, sn
     _, _, report = validate_tables(broken, snapshots, files=FILES)
     problem = _only(report, "services_share")
     assert "looks like 0–100" in problem.problem and "scale: {services_share: 0.01}" in problem.fix
-    assert len([p for p in report.problems if p.column == "services_share"]) == 1  # no range error on top
+    assert (
+        len([p for p in report.problems if p.column == "services_share"]) == 1
+    )  # no range error on top
 
 
 def test_percent_given_as_shares_is_a_warning(opportunities, snapshots):
@@ -226,22 +258,32 @@ def test_snapshot_after_the_close_of_a_closed_deal(opportunities, snapshots):
 
 
 def test_snapshot_of_an_unknown_deal(opportunities, snapshots):
-    _, _, report = validate_tables(opportunities, _with(snapshots, 7, "opportunity_id", "GHOST"), files=FILES)
+    _, _, report = validate_tables(
+        opportunities, _with(snapshots, 7, "opportunity_id", "GHOST"), files=FILES
+    )
     problem = _only(report, "opportunity_id")
     assert "'GHOST'" in problem.problem and problem.examples == ("line 7 (id GHOST)",)
 
 
 def test_blank_required_values(opportunities, snapshots):
-    _, _, report = validate_tables(_with(opportunities, 5, "created_date", ""), snapshots, files=FILES)
+    _, _, report = validate_tables(
+        _with(opportunities, 5, "created_date", ""), snapshots, files=FILES
+    )
     problem = _only(report, "created_date")
     assert "blank" in problem.problem and "fill: {created_date: as_of}" in problem.fix
 
 
-def test_blank_close_date_is_a_warning_on_open_deals_and_an_error_on_closed_ones(opportunities, snapshots):
+def test_blank_close_date_is_a_warning_on_open_deals_and_an_error_on_closed_ones(
+    opportunities, snapshots
+):
     open_line = int(opportunities.index[opportunities["status"] == "open"][0])
-    _, _, report = validate_tables(_with(opportunities, open_line, "close_date", ""), snapshots, files=FILES)
+    _, _, report = validate_tables(
+        _with(opportunities, open_line, "close_date", ""), snapshots, files=FILES
+    )
     assert report.ok and "no expected close date" in _only(report, "close_date", "warning").problem
-    _, _, report = validate_tables(_with(opportunities, 2, "close_date", ""), snapshots, files=FILES)
+    _, _, report = validate_tables(
+        _with(opportunities, 2, "close_date", ""), snapshots, files=FILES
+    )
     assert "won or lost" in _only(report, "close_date").problem
 
 
@@ -267,7 +309,10 @@ def test_every_fault_is_listed_in_one_report(opportunities, snapshots):
     assert len(report.errors) >= 6
     rendered = report.render()
     assert "line 4 (id OPP-003)" in rendered
-    assert rendered.splitlines()[-1] == f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    assert (
+        rendered.splitlines()[-1]
+        == f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    )
 
 
 def test_coerce_table_uses_given_row_labels():
@@ -281,36 +326,47 @@ def test_coerce_table_uses_given_row_labels():
 
 
 def test_scale_and_date_formats_from_parse_options():
-    frame = pd.DataFrame({"opportunity_id": ["a"], "annual_revenue": ["2,5"], "created_date": ["05|01|2024"]})
-    options = ParseOptions(decimal=",", scale={"annual_revenue": 1e6},
-                           date_formats={"created_date": "%d|%m|%Y"})
+    frame = pd.DataFrame(
+        {"opportunity_id": ["a"], "annual_revenue": ["2,5"], "created_date": ["05|01|2024"]}
+    )
+    options = ParseOptions(
+        decimal=",", scale={"annual_revenue": 1e6}, date_formats={"created_date": "%d|%m|%Y"}
+    )
     coerced, problems = coerce_table(frame, OPPORTUNITIES, file="f", parse=options)
     assert coerced.loc[0, "annual_revenue"] == 2_500_000
     assert coerced.loc[0, "created_date"] == pd.Timestamp("2024-01-05")
-    assert {problem.column for problem in problems} == {"close_date", "status", "amount"}  # only the missing ones
+    assert {problem.column for problem in problems} == {
+        "close_date",
+        "status",
+        "amount",
+    }  # only the missing ones
 
 
 def test_twenty_thousand_deals_and_400k_snapshots_validate_in_seconds():
     rng = np.random.default_rng(1)
     deals, rows = 20_000, 400_000
     created = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, deals), unit="D")
-    opportunities = pd.DataFrame({
-        "opportunity_id": [f"D{i}" for i in range(deals)],
-        "created_date": created.strftime("%Y-%m-%d"),
-        "close_date": (created + pd.Timedelta(days=300)).strftime("%Y-%m-%d"),
-        "status": rng.choice(["won", "lost", "open"], deals),
-        "amount": rng.integers(1_000, 90_000, deals).astype(str),
-        "urgency": rng.choice(["none", "low", "high"], deals),
-    })
+    opportunities = pd.DataFrame(
+        {
+            "opportunity_id": [f"D{i}" for i in range(deals)],
+            "created_date": created.strftime("%Y-%m-%d"),
+            "close_date": (created + pd.Timedelta(days=300)).strftime("%Y-%m-%d"),
+            "status": rng.choice(["won", "lost", "open"], deals),
+            "amount": rng.integers(1_000, 90_000, deals).astype(str),
+            "urgency": rng.choice(["none", "low", "high"], deals),
+        }
+    )
     deal = np.repeat(np.arange(deals), rows // deals)
     day = np.tile(np.arange(rows // deals), deals) * 7
-    snapshots = pd.DataFrame({
-        "opportunity_id": opportunities["opportunity_id"].to_numpy()[deal],
-        "snapshot_date": (created[deal] + pd.to_timedelta(day, unit="D")).strftime("%Y-%m-%d"),
-        "stakeholders_identified": rng.random(rows).round(2).astype(str),
-        "budget_confirmed": rng.choice(["true", "false"], rows),
-        "calls": rng.integers(0, 30, rows).astype(str),
-    })
+    snapshots = pd.DataFrame(
+        {
+            "opportunity_id": opportunities["opportunity_id"].to_numpy()[deal],
+            "snapshot_date": (created[deal] + pd.to_timedelta(day, unit="D")).strftime("%Y-%m-%d"),
+            "stakeholders_identified": rng.random(rows).round(2).astype(str),
+            "budget_confirmed": rng.choice(["true", "false"], rows),
+            "calls": rng.integers(0, 30, rows).astype(str),
+        }
+    )
     start = time.perf_counter()
     _, _, report = validate_tables(opportunities, snapshots, files=FILES)
     elapsed = time.perf_counter() - start

@@ -25,8 +25,10 @@ from winmodel.scoring.reasons import load_catalogue
 from winmodel.settings import ScoreConfig
 
 
-@pytest.mark.parametrize(("rows", "chunk_rows", "workers"),
-                         [(1, 100, 2), (999, 100, 2), (1_000, 100, 2), (1_001, 100, 3), (250_000, 100_000, 2)])
+@pytest.mark.parametrize(
+    ("rows", "chunk_rows", "workers"),
+    [(1, 100, 2), (999, 100, 2), (1_000, 100, 2), (1_001, 100, 3), (250_000, 100_000, 2)],
+)
 def test_chunks_cover_every_row_once_in_order_and_balance_the_workers(rows, chunk_rows, workers):
     bounds = chunk_bounds(rows, chunk_rows, workers)
     assert bounds[0][0] == 0 and bounds[-1][1] == rows
@@ -47,7 +49,9 @@ def test_small_inputs_stay_in_one_process_and_the_config_caps_workers():
 
 
 def test_input_errors_cross_process_boundaries_with_their_report():
-    error = InputError(Problem(file="a.csv", column="amount", problem="negative amount", fix="fix it", rows=3))
+    error = InputError(
+        Problem(file="a.csv", column="amount", problem="negative amount", fix="fix it", rows=3)
+    )
     copy = pickle.loads(pickle.dumps(error))
     assert isinstance(copy, InputError)
     assert str(copy) == str(error) and copy.report == error.report
@@ -72,7 +76,8 @@ def test_a_script_without_a_main_guard_scores_once(trained_project, tmp_path, ru
     package.mkdir()
     (package / "__init__.py").write_text("")
     script = package / "score_it.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         from winmodel.data.dataset import load_crm_data
         from winmodel.features.rows import open_deal_rows
         from winmodel.engines.parallel import ChunkScorer
@@ -84,8 +89,13 @@ def test_a_script_without_a_main_guard_scores_once(trained_project, tmp_path, ru
         rows = open_deal_rows(load_crm_data({str(trained_project.data)!r}))[0]
         with ChunkScorer(model, ScoreConfig(chunk_rows=100), load_catalogue(), "1", workers=2) as scorer:
             print("scored", len(scorer.score(rows)), "of", len(rows))
-    """))
-    command = [sys.executable, str(script)] if run_as == "path" else [sys.executable, "-m", "jobs.score_it"]
+    """)
+    )
+    command = (
+        [sys.executable, str(script)]
+        if run_as == "path"
+        else [sys.executable, "-m", "jobs.score_it"]
+    )
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stdout.splitlines() if line.startswith("scored")]

@@ -25,15 +25,18 @@ from winmodel.jobs.score import run_score
 from winmodel.settings import ScoreConfig
 
 QUIET = Console(stderr=True, quiet=True)
-needs_java = pytest.mark.skipif(shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
-                                reason="Java is not installed: Spark runs on the JVM "
-                                       "(apt-get install default-jre-headless)")
+needs_java = pytest.mark.skipif(
+    shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
+    reason="Java is not installed: Spark runs on the JVM (apt-get install default-jre-headless)",
+)
 
 
 @pytest.fixture(scope="module")
 def spark():
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Java is not installed: Spark runs on the JVM (apt-get install default-jre-headless)")
+        pytest.skip(
+            "Java is not installed: Spark runs on the JVM (apt-get install default-jre-headless)"
+        )
     from winmodel.engines.spark import spark_session
 
     session = spark_session("local[2]")
@@ -52,8 +55,12 @@ def open_rows(trained_project):
 def previous_file(open_rows, tmp_path_factory):
     """Give an earlier scored file: scores that make every trend occur, and one deal missing (new)."""
     rng = np.random.default_rng(17)
-    earlier = pd.DataFrame({"opportunity_id": open_rows["opportunity_id"].astype(str),
-                            "score": rng.integers(1, 100, size=len(open_rows))}).iloc[:-1]
+    earlier = pd.DataFrame(
+        {
+            "opportunity_id": open_rows["opportunity_id"].astype(str),
+            "score": rng.integers(1, 100, size=len(open_rows)),
+        }
+    ).iloc[:-1]
     path = tmp_path_factory.mktemp("previous") / "previous.csv"
     earlier.to_csv(path, index=False)
     return path
@@ -64,16 +71,44 @@ def both_engines(spark, trained_project, previous_file, tmp_path_factory):
     """Give the pandas engine's and the Spark engine's output files (the latter through the CLI)."""
     folder = tmp_path_factory.mktemp("engines")
     config = folder / "score.yaml"
-    config.write_text(yaml.safe_dump({"tracking": {"tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
-                                                   "experiment": "spark-test"}}), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "tracking": {
+                    "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
+                    "experiment": "spark-test",
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
     with_pandas = folder / "pandas.csv"
-    run_score(config_path=config, input_path=trained_project.data, output=with_pandas,
-              model_uri=str(trained_project.export_dir), previous=previous_file, console=QUIET,
-              log_to_mlflow=False)
+    run_score(
+        config_path=config,
+        input_path=trained_project.data,
+        output=with_pandas,
+        model_uri=str(trained_project.export_dir),
+        previous=previous_file,
+        console=QUIET,
+        log_to_mlflow=False,
+    )
     with_spark = folder / "spark.csv"
-    argv = ["winmodel", "score", "--engine", "spark", "--config", str(config), "--input", str(trained_project.data),
-            "--output", str(with_spark), "--model", str(trained_project.export_dir),
-            "--previous", str(previous_file)]
+    argv = [
+        "winmodel",
+        "score",
+        "--engine",
+        "spark",
+        "--config",
+        str(config),
+        "--input",
+        str(trained_project.data),
+        "--output",
+        str(with_spark),
+        "--model",
+        str(trained_project.export_dir),
+        "--previous",
+        str(previous_file),
+    ]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "argv", argv)
         with pytest.raises(SystemExit) as done:
@@ -91,9 +126,21 @@ def test_spark_engine_writes_the_pandas_engines_file(both_engines):
     assert list(got.columns) == list(expected.columns)
     # Row for row: the same deals in the same order.
     assert got["opportunity_id"].tolist() == expected["opportunity_id"].tolist()
-    np.testing.assert_allclose(got["win_probability"], expected["win_probability"], rtol=0, atol=1e-9)
-    for column in ("reasons_for", "reasons_against", "next_best_milestone", "recommendation",
-                   "recommendation_reason", "band", "score", "percentile", "score_change", "trend"):
+    np.testing.assert_allclose(
+        got["win_probability"], expected["win_probability"], rtol=0, atol=1e-9
+    )
+    for column in (
+        "reasons_for",
+        "reasons_against",
+        "next_best_milestone",
+        "recommendation",
+        "recommendation_reason",
+        "band",
+        "score",
+        "percentile",
+        "score_change",
+        "trend",
+    ):
         pd.testing.assert_series_equal(got[column], expected[column], check_names=True)
     assert set(got["trend"]) == {"up", "down", "flat", "new"}
     # Nothing else differs either: the two files are the same bytes.
@@ -103,17 +150,22 @@ def test_spark_engine_writes_the_pandas_engines_file(both_engines):
 @pytest.mark.spark
 @needs_java
 def test_score_spark_frame_gives_full_output_and_percentiles_without_collecting(
-        spark, trained_project, open_rows, both_engines):
+    spark, trained_project, open_rows, both_engines
+):
     from winmodel.engines.spark import ROW_ORDER, rows_to_spark, score_spark_frame
 
     expected = pd.read_csv(both_engines[0]).drop(columns=["score_change", "trend"])
     # Shuffled over more partitions than cores: each worker scores several partitions with one model.
     spark_rows = rows_to_spark(spark, open_rows).repartition(5)
-    scored = score_spark_frame(spark_rows, str(trained_project.export_dir), ScoreConfig(), model_version="1")
-    assert scored.columns[:len(expected.columns)] == list(expected.columns)
+    scored = score_spark_frame(
+        spark_rows, str(trained_project.export_dir), ScoreConfig(), model_version="1"
+    )
+    assert scored.columns[: len(expected.columns)] == list(expected.columns)
     got = scored.toPandas().sort_values(ROW_ORDER).drop(columns=ROW_ORDER).reset_index(drop=True)
     assert got["opportunity_id"].tolist() == expected["opportunity_id"].tolist()
-    np.testing.assert_allclose(got["win_probability"], expected["win_probability"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        got["win_probability"], expected["win_probability"], rtol=0, atol=1e-9
+    )
     np.testing.assert_array_equal(got["percentile"], expected["percentile"])
     for column in ("reasons_for", "reasons_against", "next_best_milestone", "recommendation"):
         assert got[column].fillna("").tolist() == expected[column].fillna("").tolist(), column
@@ -132,7 +184,9 @@ def test_model_is_unpickled_once_per_python_worker(spark, both_engines):
         from winmodel.engines.spark import WORKER_LOADS
 
         for batch in batches:
-            yield pd.DataFrame({"pid": [os.getpid()] * len(batch), "loads": json.dumps(WORKER_LOADS)})
+            yield pd.DataFrame(
+                {"pid": [os.getpid()] * len(batch), "loads": json.dumps(WORKER_LOADS)}
+            )
 
     reports = spark.range(8).repartition(8).mapInPandas(loads, "pid long, loads string").toPandas()
     counts = [count for text in reports["loads"] for count in json.loads(text).values()]
@@ -142,14 +196,16 @@ def test_model_is_unpickled_once_per_python_worker(spark, both_engines):
 
 @pytest.mark.spark
 @needs_java
-def test_mlflow_spark_udf_gives_the_same_probabilities(spark, trained_project, trained_model, open_rows,
-                                                       both_engines):
+def test_mlflow_spark_udf_gives_the_same_probabilities(
+    spark, trained_project, trained_model, open_rows, both_engines
+):
     from winmodel.engines.spark import spark_probabilities
 
     got = spark_probabilities(spark, str(trained_project.export_dir), open_rows, trained_model)
     assert got["opportunity_id"].tolist() == open_rows["opportunity_id"].astype(str).tolist()
-    np.testing.assert_allclose(got["win_probability"], trained_model.predict_proba(open_rows),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        got["win_probability"], trained_model.predict_proba(open_rows), rtol=0, atol=1e-9
+    )
     scored = pd.read_csv(both_engines[0])
     np.testing.assert_allclose(got["win_probability"], scored["win_probability"], rtol=0, atol=5e-7)
 
@@ -161,8 +217,13 @@ def test_percentiles_from_counts_equal_pandas_ranks():
     rng = np.random.default_rng(5)
     # Few distinct values, many ties (as isotonic calibration gives), plus one NaN.
     probability = np.append(rng.choice([0.05, 0.125, 0.3, 0.3333, 0.61, 0.9], size=997), np.nan)
-    scored = pd.DataFrame({"opportunity_id": [f"D{i}" for i in range(len(probability))],
-                           "win_probability": probability, "score": 1})
+    scored = pd.DataFrame(
+        {
+            "opportunity_id": [f"D{i}" for i in range(len(probability))],
+            "win_probability": probability,
+            "score": 1,
+        }
+    )
     expected = finish_scores(scored)
     counts = scored.groupby("win_probability", dropna=False).size().rename("count").reset_index()
     table = _percentile_table(counts)
@@ -172,8 +233,14 @@ def test_percentiles_from_counts_equal_pandas_ranks():
 
 def test_unknown_engine_and_missing_java_are_reported(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="unknown engine 'dask'"):
-        run_score(config_path=None, input_path=tmp_path, output=tmp_path / "out.csv", engine="dask",
-                  console=QUIET, log_to_mlflow=False)
+        run_score(
+            config_path=None,
+            input_path=tmp_path,
+            output=tmp_path / "out.csv",
+            engine="dask",
+            console=QUIET,
+            log_to_mlflow=False,
+        )
     from winmodel.engines import spark
 
     monkeypatch.setattr(spark.shutil, "which", lambda name: None)

@@ -15,24 +15,36 @@ from winmodel.features.rows import (
 
 
 def _deal(opportunity_id="A", status="won", close="2026-03-10"):
-    return {"opportunity_id": opportunity_id, "created_date": pd.Timestamp("2026-01-01"),
-            "close_date": pd.Timestamp(close), "status": status, "amount": 100.0,
-            "deal_type": "greenfield", "urgency": "high"}
+    return {
+        "opportunity_id": opportunity_id,
+        "created_date": pd.Timestamp("2026-01-01"),
+        "close_date": pd.Timestamp(close),
+        "status": status,
+        "amount": 100.0,
+        "deal_type": "greenfield",
+        "urgency": "high",
+    }
 
 
 def _snapshots(opportunity_id="A", dates=("2026-01-08", "2026-02-05", "2026-03-05", "2026-03-10")):
     n = len(dates)
-    return pd.DataFrame({
-        "opportunity_id": opportunity_id,
-        "snapshot_date": pd.to_datetime(list(dates)),
-        "close_date": pd.to_datetime(["2026-02-01", "2026-03-01", "2026-03-10", "2026-03-10"][:n]),
-        "amount": [100.0, 120.0, 120.0, 120.0][:n],
-        "problem_confirmed": pd.array([False, True, True, True][:n], dtype="boolean"),
-        "budget_confirmed": pd.array([False, False, True, True][:n], dtype="boolean"),
-        "timeline_confirmed": pd.array([False, False, True, True][:n], dtype="boolean"),
-        "champion_engagement": pd.Series(["passive", "responsive", "active", "coaching"][:n], dtype="str"),
-        "crm_probability": [10.0, 20.0, 60.0, 100.0][:n],
-    })
+    return pd.DataFrame(
+        {
+            "opportunity_id": opportunity_id,
+            "snapshot_date": pd.to_datetime(list(dates)),
+            "close_date": pd.to_datetime(
+                ["2026-02-01", "2026-03-01", "2026-03-10", "2026-03-10"][:n]
+            ),
+            "amount": [100.0, 120.0, 120.0, 120.0][:n],
+            "problem_confirmed": pd.array([False, True, True, True][:n], dtype="boolean"),
+            "budget_confirmed": pd.array([False, False, True, True][:n], dtype="boolean"),
+            "timeline_confirmed": pd.array([False, False, True, True][:n], dtype="boolean"),
+            "champion_engagement": pd.Series(
+                ["passive", "responsive", "active", "coaching"][:n], dtype="str"
+            ),
+            "crm_probability": [10.0, 20.0, 60.0, 100.0][:n],
+        }
+    )
 
 
 def test_history_features_look_only_backwards():
@@ -54,15 +66,18 @@ def test_training_rows_use_only_snapshots_strictly_before_close():
     assert (training[AS_OF] < training["close_date"]).all()
     assert len(training) == 3  # the close-date snapshot (stage won, probability 100) is left out
     assert training["sample_weight"].sum() == pytest.approx(1.0)
-    assert training.loc[training["is_last_before_close"], "sample_weight"].item() == pytest.approx(0.5)
+    assert training.loc[training["is_last_before_close"], "sample_weight"].item() == pytest.approx(
+        0.5
+    )
 
 
 def test_training_rows_skip_open_deals_and_cap_rows_per_deal():
     dates = pd.date_range("2026-01-02", periods=20, freq="7D")
     closed = _snapshots("A", dates=tuple(dates.strftime("%Y-%m-%d")[:4]))
     many = pd.DataFrame({"opportunity_id": "B", "snapshot_date": dates})
-    opportunities = pd.DataFrame([_deal("A", close="2026-06-01"), _deal("B", close="2026-06-01"),
-                                  _deal("C", status="open")])
+    opportunities = pd.DataFrame(
+        [_deal("A", close="2026-06-01"), _deal("B", close="2026-06-01"), _deal("C", status="open")]
+    )
     snaps = pd.concat([closed, many, many.assign(opportunity_id="C")], ignore_index=True)
     training = select_training_rows(add_history_features(opportunities, snaps), max_per_deal=5)
     assert "C" not in set(training["opportunity_id"])
@@ -80,15 +95,27 @@ def test_latest_rows_respect_as_of():
 
 
 def test_feature_builder_encodes_and_flags_unseen_categories():
-    train = pd.DataFrame({"deal_type": ["greenfield", "renewal", "greenfield"],
-                          "urgency": ["none", "high", "low"],
-                          "industry": ["retail", "software", "retail"],
-                          "executive_sponsor": pd.array([True, False, None], dtype="boolean"),
-                          "amount": [1.0, 2.0, 3.0]})
+    train = pd.DataFrame(
+        {
+            "deal_type": ["greenfield", "renewal", "greenfield"],
+            "urgency": ["none", "high", "low"],
+            "industry": ["retail", "software", "retail"],
+            "executive_sponsor": pd.array([True, False, None], dtype="boolean"),
+            "amount": [1.0, 2.0, 3.0],
+        }
+    )
     builder = FeatureBuilder().fit(train)
-    assert {"industry", "deal_type", "urgency", "executive_sponsor", "amount"} <= set(builder.feature_names_)
-    new = pd.DataFrame({"deal_type": ["greenfield"], "urgency": ["high"], "industry": ["mining"],
-                        "executive_sponsor": pd.array([True], dtype="boolean")})
+    assert {"industry", "deal_type", "urgency", "executive_sponsor", "amount"} <= set(
+        builder.feature_names_
+    )
+    new = pd.DataFrame(
+        {
+            "deal_type": ["greenfield"],
+            "urgency": ["high"],
+            "industry": ["mining"],
+            "executive_sponsor": pd.array([True], dtype="boolean"),
+        }
+    )
     frame = builder.transform_frame(new)
     assert np.isnan(frame["industry"].item())  # unseen category -> missing, not an error
     assert frame["urgency"].item() == 2.0  # ordered: none < low < high

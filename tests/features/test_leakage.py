@@ -15,9 +15,22 @@ def _report(frame, **kwargs):
     return check_leakage(frame, WON, list(frame.columns), seed=1, **kwargs)
 
 
-@pytest.mark.parametrize("name", ["crm_probability", "Probability", "stage", "StageName", "forecast_category",
-                                  "close_value", "days_to_close", "days_identification_to_close",
-                                  "stage_changes", "is_won", "loss_reason"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "crm_probability",
+        "Probability",
+        "stage",
+        "StageName",
+        "forecast_category",
+        "close_value",
+        "days_to_close",
+        "days_identification_to_close",
+        "stage_changes",
+        "is_won",
+        "loss_reason",
+    ],
+)
 def test_columns_set_at_close_are_refused_by_name(name):
     assert refused_by_name(name) is not None
 
@@ -28,12 +41,16 @@ def test_point_in_time_contract_features_pass_the_name_check():
 
 
 def test_label_copy_and_planted_leaks_are_excluded_and_named():
-    frame = pd.DataFrame({
-        "copy_of_label": WON.astype(float),
-        "close_amount_booked": np.where(WON, RNG.integers(1_000, 9_000, N), 0).astype(float),
-        "signed_checkbox": pd.array(np.where(WON & (RNG.random(N) < 0.6), True, False), dtype="boolean"),
-        "honest": RNG.normal(size=N) + 0.3 * WON,
-    })
+    frame = pd.DataFrame(
+        {
+            "copy_of_label": WON.astype(float),
+            "close_amount_booked": np.where(WON, RNG.integers(1_000, 9_000, N), 0).astype(float),
+            "signed_checkbox": pd.array(
+                np.where(WON & (RNG.random(N) < 0.6), True, False), dtype="boolean"
+            ),
+            "honest": RNG.normal(size=N) + 0.3 * WON,
+        }
+    )
     report = _report(frame)
     assert set(report.excluded) == {"copy_of_label", "close_amount_booked", "signed_checkbox"}
     text = report.render()
@@ -50,8 +67,10 @@ def test_close_value_zero_on_every_lost_deal_is_caught_even_under_another_name()
 
 
 def test_free_text_that_states_the_outcome_is_caught():
-    notes = [f"call {i}: customer signed, deal won" if w else f"call {i}: no budget, lost to rival"
-             for i, w in enumerate(WON)]
+    notes = [
+        f"call {i}: customer signed, deal won" if w else f"call {i}: no budget, lost to rival"
+        for i, w in enumerate(WON)
+    ]
     report = _report(pd.DataFrame({"notes": notes}))
     assert report.excluded == ["notes"]
 

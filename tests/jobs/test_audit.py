@@ -21,8 +21,16 @@ MAVEN = ROOT.parent / "shared" / "datasets" / "maven_crm"
 def _winmodel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the command line in a fresh interpreter, with MLflow pointed into ``cwd``."""
     return subprocess.run(
-        [sys.executable, "-m", "winmodel", *args], capture_output=True, text=True, cwd=cwd, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"},
+        [sys.executable, "-m", "winmodel", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "src"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
+        },
     )
 
 
@@ -36,29 +44,38 @@ def _flat_export(won: int, lost: int, open_deals: int = 20, *, seed: int = 4) ->
     created = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 480, n), unit="D")
     cycle = rng.integers(20, 120, n)
     close = created + pd.to_timedelta(cycle, unit="D")
-    words = np.array(["budget", "demo", "pricing", "security", "legal", "timeline", "renewal", "pilot"])
-    notes = [f"call {i}: {' '.join(rng.choice(words, 3))}" + (" - won" if w and rng.random() < 0.7
-                                                               else "") for i, w in enumerate(is_won)]
-    return pd.DataFrame({
-        "opportunity_id": [f"D-{i:05d}" for i in range(n)],
-        "created_date": created,
-        "close_date": close,
-        "status": status,
-        "amount": rng.integers(5, 200, n) * 1000.0,
-        "industry": rng.choice(["retail", "finance", "software"], n),
-        "honest_score": rng.normal(size=n) + 0.4 * is_won,
-        # The CRM sets its probability to 100 on won and 0 on lost deals at close.
-        "crm_probability": np.where(closed, np.where(is_won, 100.0, 0.0), rng.choice([10.0, 30.0, 60.0], n)),
-        # The booked value: 0 on every lost deal (a neutral name, so the data must give it away).
-        "value_usd": np.where(is_won, rng.integers(5, 200, n) * 1000.0, 0.0),
-        # Durations and counts measured through close.
-        "days_identification_to_close": cycle - rng.integers(0, 10, n),
-        "stage_change_count": rng.integers(2, 7, n),
-        # A milestone checkbox that the CRM fills only when a deal is won.
-        "contract_signed": np.where(is_won & (rng.random(n) < 0.6), "yes", ""),
-        # Free text that states the outcome.
-        "notes": notes,
-    })
+    words = np.array(
+        ["budget", "demo", "pricing", "security", "legal", "timeline", "renewal", "pilot"]
+    )
+    notes = [
+        f"call {i}: {' '.join(rng.choice(words, 3))}"
+        + (" - won" if w and rng.random() < 0.7 else "")
+        for i, w in enumerate(is_won)
+    ]
+    return pd.DataFrame(
+        {
+            "opportunity_id": [f"D-{i:05d}" for i in range(n)],
+            "created_date": created,
+            "close_date": close,
+            "status": status,
+            "amount": rng.integers(5, 200, n) * 1000.0,
+            "industry": rng.choice(["retail", "finance", "software"], n),
+            "honest_score": rng.normal(size=n) + 0.4 * is_won,
+            # The CRM sets its probability to 100 on won and 0 on lost deals at close.
+            "crm_probability": np.where(
+                closed, np.where(is_won, 100.0, 0.0), rng.choice([10.0, 30.0, 60.0], n)
+            ),
+            # The booked value: 0 on every lost deal (a neutral name, so the data must give it away).
+            "value_usd": np.where(is_won, rng.integers(5, 200, n) * 1000.0, 0.0),
+            # Durations and counts measured through close.
+            "days_identification_to_close": cycle - rng.integers(0, 10, n),
+            "stage_change_count": rng.integers(2, 7, n),
+            # A milestone checkbox that the CRM fills only when a deal is won.
+            "contract_signed": np.where(is_won & (rng.random(n) < 0.6), "yes", ""),
+            # Free text that states the outcome.
+            "notes": notes,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +91,18 @@ def leaky_report(leaky_export):
     return run_audit(data=leaky_export)
 
 
-@pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").exists(), reason="shared/datasets/maven_crm is absent")
+@pytest.mark.skipif(
+    not (MAVEN / "sales_pipeline.csv").exists(), reason="shared/datasets/maven_crm is absent"
+)
 def test_maven_close_value_is_named_as_a_leak(tmp_path):
-    done = _winmodel("audit", "--data", str(MAVEN / "sales_pipeline.csv"),
-                     "--mapping", str(ROOT / "pipelines" / "mappings" / "maven_crm.yaml"), cwd=tmp_path)
+    done = _winmodel(
+        "audit",
+        "--data",
+        str(MAVEN / "sales_pipeline.csv"),
+        "--mapping",
+        str(ROOT / "pipelines" / "mappings" / "maven_crm.yaml"),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     leak_lines = [line for line in done.stdout.splitlines() if "LEAK" in line]
     assert [line.split()[0] for line in leak_lines] == ["close_value"]
@@ -108,8 +133,14 @@ def test_the_guard_catches_and_names_each_planted_leak(leaky_report, column, che
 
 def test_honest_columns_pass_and_keys_and_dates_are_not_judged(leaky_report):
     report = leaky_report
-    assert set(report.leaks) == {"crm_probability", "value_usd", "days_identification_to_close",
-                                 "stage_change_count", "contract_signed", "notes"}
+    assert set(report.leaks) == {
+        "crm_probability",
+        "value_usd",
+        "days_identification_to_close",
+        "stage_change_count",
+        "contract_signed",
+        "notes",
+    }
     checked = set(report.leakage.checked)
     assert {"honest_score", "amount", "industry"} <= checked
     assert not checked & {"opportunity_id", "status", "created_date", "close_date"}
@@ -121,11 +152,16 @@ def test_honest_columns_pass_and_keys_and_dates_are_not_judged(leaky_report):
 
 def test_the_config_sets_thresholds_and_allowed_columns(tmp_path, leaky_export):
     config = tmp_path / "train.yaml"
-    config.write_text(yaml.safe_dump({
-        "data": {"path": str(leaky_export), "generate_demo_if_missing": False},
-        "training": {"min_deals_per_class": 450, "warn_deals_per_class": 1000},
-        "leakage": {"allow": ["notes"]},
-    }), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"path": str(leaky_export), "generate_demo_if_missing": False},
+                "training": {"min_deals_per_class": 450, "warn_deals_per_class": 1000},
+                "leakage": {"allow": ["notes"]},
+            }
+        ),
+        encoding="utf-8",
+    )
     report = run_audit(config=config)
     notes = next(f for f in report.leakage.findings if f.feature == "notes")
     assert notes.action == "allowed" and "notes" in report.leaks

@@ -22,7 +22,10 @@ def _winmodel(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the command line as a user would, in a fresh interpreter."""
     return subprocess.run(
         [sys.executable, "-m", "winmodel", *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
 
@@ -47,10 +50,17 @@ def broken_export(tmp_path) -> Path:
     return folder
 
 
-@pytest.mark.skipif(not (MAVEN / "sales_pipeline.csv").exists(), reason="shared/datasets/maven_crm is absent")
+@pytest.mark.skipif(
+    not (MAVEN / "sales_pipeline.csv").exists(), reason="shared/datasets/maven_crm is absent"
+)
 def test_maven_export_validates_with_its_mapping():
-    done = _winmodel("validate", "--data", str(MAVEN / "sales_pipeline.csv"),
-                     "--mapping", "pipelines/mappings/maven_crm.yaml")
+    done = _winmodel(
+        "validate",
+        "--data",
+        str(MAVEN / "sales_pipeline.csv"),
+        "--mapping",
+        "pipelines/mappings/maven_crm.yaml",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "8,800 deals: 4,238 won, 2,473 lost, 2,089 open" in done.stdout
     assert "0 error(s)" in done.stdout
@@ -59,7 +69,9 @@ def test_maven_export_validates_with_its_mapping():
 def test_bad_export_exits_1_naming_file_column_and_line(broken_export):
     done = _winmodel("validate", "--data", str(broken_export))
     assert done.returncode == 1
-    assert "opportunities.csv, column 'amount'" in done.stdout and "line 3 (id OPP-002)" in done.stdout
+    assert (
+        "opportunities.csv, column 'amount'" in done.stdout and "line 3 (id OPP-002)" in done.stdout
+    )
     assert "Traceback" not in done.stdout + done.stderr
 
 
@@ -78,7 +90,10 @@ def test_config_names_the_data_and_flags_override_it(monkeypatch, capsys, tmp_pa
     config.write_text(f"data:\n  path: {broken_export}\nmodel: {{trees: 10}}\n")
     assert read_data_section(config) == (broken_export, None)
     assert _main(monkeypatch, capsys, "validate", "--config", str(config))[0] == 1
-    assert _main(monkeypatch, capsys, "validate", "--config", str(config), "--data", str(CANONICAL))[0] == 0
+    assert (
+        _main(monkeypatch, capsys, "validate", "--config", str(config), "--data", str(CANONICAL))[0]
+        == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,7 +115,9 @@ def test_bad_config_is_reported_without_traceback(monkeypatch, capsys, tmp_path,
 def test_bad_mapping_and_unreadable_file_exit_1(monkeypatch, capsys, tmp_path):
     mapping = tmp_path / "m.yaml"
     mapping.write_text("name: x\ncolumns:\n  opportunites: {opportunity_id: Id}\n")
-    code, printed = _main(monkeypatch, capsys, "validate", "--data", str(CANONICAL), "--mapping", str(mapping))
+    code, printed = _main(
+        monkeypatch, capsys, "validate", "--data", str(CANONICAL), "--mapping", str(mapping)
+    )
     assert code == 1 and "line 3" in printed and "'opportunites'" in printed
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")

@@ -49,10 +49,14 @@ def test_sufficiency_stops_below_40_and_warns_below_200():
 def test_gate_promotes_without_champion_and_refuses_a_worse_challenger():
     settings = GateSettings()
     assert decide_promotion({"brier": 0.2, "roc_auc": 0.7}, None, settings).promote
-    no_signal = decide_promotion({"brier": 0.2303, "roc_auc": 0.46}, None, settings, base_rate_brier=0.2286)
+    no_signal = decide_promotion(
+        {"brier": 0.2303, "roc_auc": 0.46}, None, settings, base_rate_brier=0.2286
+    )
     assert not no_signal.promote and "base rate" in no_signal.reason
     allowed = settings.model_copy(update={"require_beats_base_rate": False})
-    assert decide_promotion({"brier": 0.2303, "roc_auc": 0.46}, None, allowed, base_rate_brier=0.2286).promote
+    assert decide_promotion(
+        {"brier": 0.2303, "roc_auc": 0.46}, None, allowed, base_rate_brier=0.2286
+    ).promote
     champion = {"brier": 0.150, "roc_auc": 0.850}
     assert decide_promotion({"brier": 0.152, "roc_auc": 0.845}, champion, settings).promote
     worse_brier = decide_promotion({"brier": 0.160, "roc_auc": 0.850}, champion, settings)
@@ -62,6 +66,7 @@ def test_gate_promotes_without_champion_and_refuses_a_worse_challenger():
 
 
 # --------------------------------------------------------------------------- the whole job
+
 
 def _champion_version(project) -> str | None:
     import mlflow
@@ -92,12 +97,21 @@ def test_the_run_records_metrics_artifacts_and_provenance(trained_project):
     run = mlflow.get_run(trained_project.outcome.run_id)
     assert "holdout.winmodel.brier" in run.data.metrics
     assert "holdout.logistic_regression.roc_auc" in run.data.metrics
-    for tag in ("winmodel.git_commit", "winmodel.config_digest", "winmodel.data_digest", "version.lightgbm"):
+    for tag in (
+        "winmodel.git_commit",
+        "winmodel.config_digest",
+        "winmodel.data_digest",
+        "version.lightgbm",
+    ):
         assert tag in run.data.tags
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"plots", "tables", "model_card.md", "leakage_report.txt"} <= artifacts
     plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "plots")}
-    assert {"plots/reliability.png", "plots/shap_summary.png", "plots/feature_importance.png"} <= plots
+    assert {
+        "plots/reliability.png",
+        "plots/shap_summary.png",
+        "plots/feature_importance.png",
+    } <= plots
 
 
 def test_the_registered_pyfunc_returns_probabilities(trained_project, small_history):
@@ -126,8 +140,9 @@ def test_retraining_on_unchanged_data_gives_identical_holdout_predictions(traine
     assert again.promoted  # not worse than itself
 
 
-def test_a_planted_leak_is_excluded_and_does_not_move_the_holdout(tmp_path, small_history, trained_project,
-                                                                   make_train_config):
+def test_a_planted_leak_is_excluded_and_does_not_move_the_holdout(
+    tmp_path, small_history, trained_project, make_train_config
+):
     from winmodel.jobs.train import run_train
 
     data = tmp_path / "leaky"
@@ -148,8 +163,9 @@ def test_a_planted_leak_is_excluded_and_does_not_move_the_holdout(tmp_path, smal
     assert abs(with_leak["roc_auc"] - clean["roc_auc"]) < 0.01
 
 
-def test_a_worse_model_is_not_promoted_and_a_crash_leaves_the_champion(tmp_path, small_data_dir, monkeypatch,
-                                                                      make_train_config):
+def test_a_worse_model_is_not_promoted_and_a_crash_leaves_the_champion(
+    tmp_path, small_data_dir, monkeypatch, make_train_config
+):
     from winmodel.jobs.train import run_train
     from winmodel.mlops import registry
 
@@ -173,7 +189,9 @@ def test_a_worse_model_is_not_promoted_and_a_crash_leaves_the_champion(tmp_path,
     assert _champion_version(project) == first.version
 
 
-def test_too_few_deals_stop_training_with_a_clear_message(tmp_path, small_history, make_train_config):
+def test_too_few_deals_stop_training_with_a_clear_message(
+    tmp_path, small_history, make_train_config
+):
     from winmodel.jobs.train import run_train
 
     data = tmp_path / "thin"
@@ -183,8 +201,9 @@ def test_too_few_deals_stop_training_with_a_clear_message(tmp_path, small_histor
     rest = opportunities[opportunities["status"] != "won"]
     thin = pd.concat([won, rest], ignore_index=True)
     thin.to_parquet(data / "opportunities.parquet")
-    small_history.snapshots[small_history.snapshots["opportunity_id"].isin(thin["opportunity_id"])].to_parquet(
-        data / "snapshots.parquet")
+    small_history.snapshots[
+        small_history.snapshots["opportunity_id"].isin(thin["opportunity_id"])
+    ].to_parquet(data / "snapshots.parquet")
     with pytest.raises(GateError, match="too few closed deals"):
         run_train(make_train_config(tmp_path, data), console=QUIET)
 
@@ -219,8 +238,16 @@ def lifecycle_project(tmp_path_factory, small_data_dir, make_train_config):
     config = make_train_config(root, small_data_dir)
     first = run_train(config, console=QUIET)
     assert first.promoted
-    return type("P", (), {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "config": config,
-                          "export": root / "models" / "champion", "result": first.result})
+    return type(
+        "P",
+        (),
+        {
+            "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "config": config,
+            "export": root / "models" / "champion",
+            "result": first.result,
+        },
+    )
 
 
 def _reuse_fit(monkeypatch, project) -> None:
@@ -241,14 +268,20 @@ def test_a_rerun_that_does_not_fail_moves_the_champion(lifecycle_project, monkey
 
 
 FAILURES = [(module, name, RuntimeError) for module, name in TRAINING_STAGES] + [
-    (module, name, KeyboardInterrupt) for module, name in TRAINING_STAGES
-    if name in ("set_alias", "set_alias@champion", "export_model")]
+    (module, name, KeyboardInterrupt)
+    for module, name in TRAINING_STAGES
+    if name in ("set_alias", "set_alias@champion", "export_model")
+]
 
 
-@pytest.mark.parametrize(("module", "name", "failure"), FAILURES,
-                         ids=[f"{name}-{failure.__name__}" for _, name, failure in FAILURES])
-def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(lifecycle_project, monkeypatch, module, name,
-                                                                   failure):
+@pytest.mark.parametrize(
+    ("module", "name", "failure"),
+    FAILURES,
+    ids=[f"{name}-{failure.__name__}" for _, name, failure in FAILURES],
+)
+def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(
+    lifecycle_project, monkeypatch, module, name, failure
+):
     import importlib
 
     from winmodel.jobs.train import run_train
@@ -267,6 +300,7 @@ def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(lifecycle_pro
 
         monkeypatch.setattr(target, "set_alias", fail)
     else:
+
         def fail(*args, **kwargs):
             raise failure(f"injected failure in {name}")
 
@@ -279,8 +313,9 @@ def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(lifecycle_pro
     assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == exported
 
 
-def test_a_forecast_range_that_cannot_be_measured_does_not_stop_the_training(lifecycle_project, monkeypatch,
-                                                                             small_data_dir, make_train_config):
+def test_a_forecast_range_that_cannot_be_measured_does_not_stop_the_training(
+    lifecycle_project, monkeypatch, small_data_dir, make_train_config
+):
     from winmodel.jobs import train as job
     from winmodel.jobs.train import run_train
 
@@ -290,7 +325,9 @@ def test_a_forecast_range_that_cannot_be_measured_does_not_stop_the_training(lif
         raise ValueError("injected: no usable month")
 
     monkeypatch.setattr(job, "measure_shared_shift", broken)
-    config = make_train_config(Path(lifecycle_project.config).parent, small_data_dir, forecast__shift_months=12)
+    config = make_train_config(
+        Path(lifecycle_project.config).parent, small_data_dir, forecast__shift_months=12
+    )
     outcome = run_train(config, console=QUIET)
     assert outcome.promoted
     band = outcome.result.model.metadata["forecast_shift"]
@@ -299,7 +336,9 @@ def test_a_forecast_range_that_cannot_be_measured_does_not_stop_the_training(lif
     assert "independent" in (lifecycle_project.export / "FORECAST_BAND.json").read_text()
 
 
-def test_a_failure_after_the_export_switched_keeps_alias_and_export_together(lifecycle_project, monkeypatch):
+def test_a_failure_after_the_export_switched_keeps_alias_and_export_together(
+    lifecycle_project, monkeypatch
+):
     """Interrupted while old copies are pruned: the export holds the new model, and so does the alias."""
     from winmodel.jobs.train import run_train
     from winmodel.mlops import export
@@ -317,8 +356,9 @@ def test_a_failure_after_the_export_switched_keeps_alias_and_export_together(lif
     assert exported != before and _champion_version(lifecycle_project) == exported
 
 
-def test_a_failed_first_export_leaves_no_champion(lifecycle_project, monkeypatch, tmp_path, small_data_dir,
-                                                  make_train_config):
+def test_a_failed_first_export_leaves_no_champion(
+    lifecycle_project, monkeypatch, tmp_path, small_data_dir, make_train_config
+):
     from winmodel.jobs.train import run_train
     from winmodel.mlops import export
 

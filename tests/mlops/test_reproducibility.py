@@ -40,18 +40,26 @@ def test_the_run_records_versions_commit_and_digests(trained_project):
     tags = _run_tags(trained_project.tracking_uri, trained_project.outcome.run_id)
     for package in ("winmodel", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap"):
         assert tags[f"version.{package}"] == version(package)
-    assert _package_versions() == {key.removeprefix("version."): value for key, value in tags.items()
-                                   if key.startswith("version.")}
+    assert _package_versions() == {
+        key.removeprefix("version."): value
+        for key, value in tags.items()
+        if key.startswith("version.")
+    }
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", tags["winmodel.git_commit"])
     assert tags["winmodel.config_digest"] == load_train_config(trained_project.config).digest()
     assert tags["winmodel.data_digest"] == data_digest(load_crm_data(trained_project.data))
 
 
-def test_digests_are_stable_across_loads_and_follow_the_content(trained_project, small_history, tmp_path):
+def test_digests_are_stable_across_loads_and_follow_the_content(
+    trained_project, small_history, tmp_path
+):
     first = data_digest(load_crm_data(trained_project.data))
     second = data_digest(load_crm_data(trained_project.data))
     assert first == second and re.fullmatch(r"[0-9a-f]{16}", first)
-    assert load_train_config(trained_project.config).digest() == load_train_config(trained_project.config).digest()
+    assert (
+        load_train_config(trained_project.config).digest()
+        == load_train_config(trained_project.config).digest()
+    )
 
     changed = small_history.opportunities.copy()
     changed.loc[changed.index[0], "amount"] = changed["amount"].iloc[0] + 1.0
@@ -65,7 +73,9 @@ def test_the_same_inputs_give_the_same_model(trained_project, twin_project):
     first = trained_project.outcome.result.model
     assert twin.result.model.booster.model_to_string() == first.booster.model_to_string()
     assert twin.result.model.feature_names == first.feature_names
-    pd.testing.assert_frame_equal(twin.result.holdout_predictions, trained_project.outcome.result.holdout_predictions)
+    pd.testing.assert_frame_equal(
+        twin.result.holdout_predictions, trained_project.outcome.result.holdout_predictions
+    )
     twin_tags = _run_tags(f"sqlite:///{root / 'mlflow.db'}", twin.run_id)
     first_tags = _run_tags(trained_project.tracking_uri, trained_project.outcome.run_id)
     assert twin_tags["winmodel.data_digest"] == first_tags["winmodel.data_digest"]
@@ -74,13 +84,24 @@ def test_the_same_inputs_give_the_same_model(trained_project, twin_project):
 def test_the_same_inputs_give_the_same_scores(trained_project, twin_project, tmp_path):
     root, _ = twin_project
     outputs = []
-    for name, model in (("first", trained_project.export_dir), ("twin", root / "models" / "champion")):
+    for name, model in (
+        ("first", trained_project.export_dir),
+        ("twin", root / "models" / "champion"),
+    ):
         output = tmp_path / f"{name}.csv"
-        run_score(config_path=None, input_path=trained_project.data, output=output, model_uri=str(model),
-                  console=QUIET, log_to_mlflow=False)
+        run_score(
+            config_path=None,
+            input_path=trained_project.data,
+            output=output,
+            model_uri=str(model),
+            console=QUIET,
+            log_to_mlflow=False,
+        )
         outputs.append(pd.read_csv(output, dtype=str, keep_default_na=False))
     # The registry version number differs by project history (another test may have retrained the
     # session's project); every score, reason and recommendation must not.
-    first, twin = (frame.drop(columns=[c for c in frame.columns if c == "model_version"]) for frame in outputs)
+    first, twin = (
+        frame.drop(columns=[c for c in frame.columns if c == "model_version"]) for frame in outputs
+    )
     pd.testing.assert_frame_equal(first, twin)
     assert len(first) > 100

@@ -34,18 +34,26 @@ def test_a_committed_model_loads_and_scores_as_when_it_was_saved(version):
     model = load_win_model(FIXTURES / f"format-{version}" / "model")
     scored = _scores(model, rows)
     assert list(scored.columns) == list(expected.columns[1:])
-    np.testing.assert_allclose(scored["win_probability"], expected["win_probability"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(scored.to_numpy(), expected.iloc[:, 1:].to_numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        scored["win_probability"], expected["win_probability"], rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        scored.to_numpy(), expected.iloc[:, 1:].to_numpy(), rtol=0, atol=1e-9
+    )
 
 
 def test_saving_and_loading_keeps_every_figure(trained_model, tmp_path, small_history):
     from winmodel.features.rows import add_history_features, select_latest_rows
 
-    rows = select_latest_rows(add_history_features(small_history.opportunities, small_history.snapshots)).head(300)
+    rows = select_latest_rows(
+        add_history_features(small_history.opportunities, small_history.snapshots)
+    ).head(300)
     loaded = load_model(save_model(trained_model, tmp_path / "model"))
     np.testing.assert_array_equal(loaded.predict_proba(rows), trained_model.predict_proba(rows))
-    np.testing.assert_array_equal(loaded.contributions(loaded.matrix(rows)),
-                                  trained_model.contributions(trained_model.matrix(rows)))
+    np.testing.assert_array_equal(
+        loaded.contributions(loaded.matrix(rows)),
+        trained_model.contributions(trained_model.matrix(rows)),
+    )
     assert loaded.metadata == json.loads(json.dumps(trained_model.metadata, default=str))
     assert loaded.reference["features"].keys() == trained_model.reference["features"].keys()
     assert loaded.base_rate == trained_model.base_rate
@@ -63,7 +71,10 @@ def test_the_saved_folder_holds_no_pickle(trained_model, tmp_path):
 def test_the_logged_model_holds_the_files(trained_project):
     folder = trained_project.export_dir / "data" / "winmodel"
     assert (folder / MANIFEST).is_file() and not list(trained_project.export_dir.glob("*.pkl"))
-    assert "loader_module: winmodel.mlops.pyfunc" in (trained_project.export_dir / "MLmodel").read_text()
+    assert (
+        "loader_module: winmodel.mlops.pyfunc"
+        in (trained_project.export_dir / "MLmodel").read_text()
+    )
 
 
 @pytest.fixture
@@ -119,7 +130,9 @@ def test_a_folder_that_is_not_a_model_is_named(tmp_path):
         load_win_model(tmp_path)
 
 
-def test_saving_never_overwrites_and_leaves_nothing_half_written(trained_model, tmp_path, monkeypatch):
+def test_saving_never_overwrites_and_leaves_nothing_half_written(
+    trained_model, tmp_path, monkeypatch
+):
     from winmodel.modeling import model_format
 
     target = save_model(trained_model, tmp_path / "model")
@@ -161,8 +174,12 @@ def test_a_model_saved_before_its_classes_moved_still_loads(tmp_path):
     """A saved model names no class: moving and renaming the classes does not matter to it."""
     folder = tmp_path / "model"
     shutil.copytree(FIXTURES / "format-1" / "model", folder)
-    result = subprocess.run([sys.executable, "-c", MOVED_CLASSES, str(folder)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", MOVED_CLASSES, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[:2] == ["RenamedWinModel", "RenamedFeatureBuilder"]
 

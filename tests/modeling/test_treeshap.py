@@ -16,18 +16,38 @@ def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
     zeros = np.where(RNG.random(n) < 0.3, 0.0, RNG.normal(size=n))[:, None]
     matrix = np.hstack([categories, numbers, flags, zeros])
     matrix[RNG.random(matrix.shape) < 0.08] = np.nan  # missing values everywhere
-    logit = (categories[:, 0] == 2) * 1.5 - (categories[:, 1] > 3) + numbers[:, 0] * flags[:, 0] + 0.5 * zeros[:, 0]
+    logit = (
+        (categories[:, 0] == 2) * 1.5
+        - (categories[:, 1] > 3)
+        + numbers[:, 0] * flags[:, 0]
+        + 0.5 * zeros[:, 0]
+    )
     won = (RNG.random(n) < 1 / (1 + np.exp(-np.nan_to_num(logit)))).astype(int)
     return matrix, won
 
 
-@pytest.fixture(scope="module", params=[{"num_leaves": 8, "max_depth": 3}, {"num_leaves": 15, "max_depth": 4},
-                                        {"num_leaves": 31, "max_depth": 5, "zero_as_missing": True}])
+@pytest.fixture(
+    scope="module",
+    params=[
+        {"num_leaves": 8, "max_depth": 3},
+        {"num_leaves": 15, "max_depth": 4},
+        {"num_leaves": 31, "max_depth": 5, "zero_as_missing": True},
+    ],
+)
 def booster(request):
     matrix, won = _data(6000)
-    params = {"objective": "binary", "learning_rate": 0.1, "verbosity": -1, "seed": 3, "min_data_per_group": 20,
-              "cat_smooth": 5, **request.param}
-    return lgb.train(params, lgb.Dataset(matrix, won, categorical_feature=[0, 1, 2]), num_boost_round=120)
+    params = {
+        "objective": "binary",
+        "learning_rate": 0.1,
+        "verbosity": -1,
+        "seed": 3,
+        "min_data_per_group": 20,
+        "cat_smooth": 5,
+        **request.param,
+    }
+    return lgb.train(
+        params, lgb.Dataset(matrix, won, categorical_feature=[0, 1, 2]), num_boost_round=120
+    )
 
 
 def test_contributions_equal_lightgbm_pred_contrib(booster):
@@ -42,9 +62,13 @@ def test_contributions_equal_lightgbm_pred_contrib(booster):
 def test_raw_scores_equal_lightgbm_predictions(booster):
     matrix, _ = _data(3000)
     explainer = FastTreeShap(booster)
-    np.testing.assert_allclose(explainer.raw_score(matrix), booster.predict(matrix, raw_score=True), atol=1e-9)
+    np.testing.assert_allclose(
+        explainer.raw_score(matrix), booster.predict(matrix, raw_score=True), atol=1e-9
+    )
     contributions = explainer.contributions(matrix)
-    np.testing.assert_allclose(contributions.sum(axis=1), booster.predict(matrix, raw_score=True), atol=1e-9)
+    np.testing.assert_allclose(
+        contributions.sum(axis=1), booster.predict(matrix, raw_score=True), atol=1e-9
+    )
 
 
 def test_a_subset_of_trees_gives_the_change_of_a_what_if(booster):
@@ -60,8 +84,17 @@ def test_a_subset_of_trees_gives_the_change_of_a_what_if(booster):
 
 def test_deep_boosters_are_refused():
     matrix, won = _data(3000)
-    deep = lgb.train({"objective": "binary", "num_leaves": 64, "max_depth": -1, "verbosity": -1,
-                      "min_data_in_leaf": 2}, lgb.Dataset(np.nan_to_num(matrix), won), num_boost_round=5)
+    deep = lgb.train(
+        {
+            "objective": "binary",
+            "num_leaves": 64,
+            "max_depth": -1,
+            "verbosity": -1,
+            "min_data_in_leaf": 2,
+        },
+        lgb.Dataset(np.nan_to_num(matrix), won),
+        num_boost_round=5,
+    )
     with pytest.raises(UnsupportedBooster):
         FastTreeShap(deep, max_path_features=4)
 

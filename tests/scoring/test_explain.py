@@ -23,7 +23,9 @@ def open_rows(trained_project):
     return rows
 
 
-def test_points_add_up_to_the_uncalibrated_probability_for_every_open_deal(trained_model, open_rows):
+def test_points_add_up_to_the_uncalibrated_probability_for_every_open_deal(
+    trained_model, open_rows
+):
     matrix = trained_model.matrix(open_rows)
     contributions = trained_model.contributions(matrix)
     grouping, items = item_matrix(trained_model)

@@ -13,17 +13,36 @@ from winmodel.scoring.reasons import load_catalogue, points_text, sentences
 
 QUIET = Console(stderr=True, quiet=True)
 MILESTONE_AND_QUALIFICATION = {
-    "problem_confirmed", "evaluation_criteria", "stakeholders", "budget_timeline", "champion_engagement",
-    "executive_awareness", "business_case", "momentum", "executive_sponsor", "buying_process",
-    "qualification", "champion_role", "urgency", "deal_type", "competition", "customisation",
+    "problem_confirmed",
+    "evaluation_criteria",
+    "stakeholders",
+    "budget_timeline",
+    "champion_engagement",
+    "executive_awareness",
+    "business_case",
+    "momentum",
+    "executive_sponsor",
+    "buying_process",
+    "qualification",
+    "champion_role",
+    "urgency",
+    "deal_type",
+    "competition",
+    "customisation",
 }
 
 
 @pytest.fixture(scope="module")
 def scored(trained_project, tmp_path_factory):
     output = tmp_path_factory.mktemp("scored") / "scored.csv"
-    outcome = run_score(config_path=None, input_path=trained_project.data, output=output,
-                        model_uri=str(trained_project.export_dir), console=QUIET, log_to_mlflow=False)
+    outcome = run_score(
+        config_path=None,
+        input_path=trained_project.data,
+        output=output,
+        model_uri=str(trained_project.export_dir),
+        console=QUIET,
+        log_to_mlflow=False,
+    )
     return outcome, output, (trained_project.export_dir / "WINMODEL_VERSION").read_text()
 
 
@@ -33,9 +52,22 @@ def test_every_open_deal_is_scored_with_the_full_schema(scored, small_history):
     open_ids = set(small_history.opportunities.query("status == 'open'")["opportunity_id"])
     assert set(frame["opportunity_id"]) == open_ids
     assert outcome.skipped_closed == len(small_history.opportunities) - len(open_ids)
-    for column in ("win_probability", "score", "band", "percentile", "reasons_for", "reasons_against",
-                   "next_best_milestone", "next_best_milestone_uplift", "expected_value", "recommendation",
-                   "recommendation_reason", "deal_desk_flags", "data_warnings", "model_version"):
+    for column in (
+        "win_probability",
+        "score",
+        "band",
+        "percentile",
+        "reasons_for",
+        "reasons_against",
+        "next_best_milestone",
+        "next_best_milestone_uplift",
+        "expected_value",
+        "recommendation",
+        "recommendation_reason",
+        "deal_desk_flags",
+        "data_warnings",
+        "model_version",
+    ):
         assert column in frame
     assert frame["win_probability"].between(0, 1).all()
     assert frame["score"].between(1, 99).all()
@@ -72,14 +104,22 @@ def test_reasons_reflect_what_the_generator_rewards(trained_model, open_rows):
     chosen = pd.Series([items[i] for i in positive.ravel() if i >= 0])
     most_frequent = chosen.value_counts().head(5).index
     assert len(set(most_frequent) & MILESTONE_AND_QUALIFICATION) >= 3, list(most_frequent)
-    activity_share = (positive == items.index("activity")).any(axis=1).mean() if "activity" in items else 0.0
+    activity_share = (
+        (positive == items.index("activity")).any(axis=1).mean() if "activity" in items else 0.0
+    )
     assert activity_share < 0.10
 
 
 def test_scoring_twice_gives_byte_identical_output(scored, trained_project, tmp_path):
     again = tmp_path / "again.csv"
-    run_score(config_path=None, input_path=trained_project.data, output=again,
-              model_uri=str(trained_project.export_dir), console=QUIET, log_to_mlflow=False)
+    run_score(
+        config_path=None,
+        input_path=trained_project.data,
+        output=again,
+        model_uri=str(trained_project.export_dir),
+        console=QUIET,
+        log_to_mlflow=False,
+    )
     assert again.read_bytes() == scored[1].read_bytes()
 
 
@@ -89,8 +129,14 @@ def test_a_failed_scoring_leaves_the_existing_output_untouched(trained_project, 
     broken = tmp_path / "broken.csv"
     broken.write_text("opportunity_id,status\nA,open\n", encoding="utf-8")
     with pytest.raises(InputError):
-        run_score(config_path=None, input_path=broken, output=output,
-                  model_uri=str(trained_project.export_dir), console=QUIET, log_to_mlflow=False)
+        run_score(
+            config_path=None,
+            input_path=broken,
+            output=output,
+            model_uri=str(trained_project.export_dir),
+            console=QUIET,
+            log_to_mlflow=False,
+        )
     assert output.read_text(encoding="utf-8") == "previous run\n"
     assert {p.name for p in tmp_path.iterdir()} == {"scored.csv", "broken.csv"}  # no temp file left
 
@@ -101,9 +147,15 @@ def test_previous_scores_give_change_and_trend(scored, trained_project, tmp_path
     previous = previous.iloc[:-1]  # the last deal is new
     previous_file = tmp_path / "previous.csv"
     previous.to_csv(previous_file, index=False)
-    outcome = run_score(config_path=None, input_path=trained_project.data, output=tmp_path / "now.parquet",
-                        model_uri=str(trained_project.export_dir), previous=previous_file, console=QUIET,
-                        log_to_mlflow=False)
+    outcome = run_score(
+        config_path=None,
+        input_path=trained_project.data,
+        output=tmp_path / "now.parquet",
+        model_uri=str(trained_project.export_dir),
+        previous=previous_file,
+        console=QUIET,
+        log_to_mlflow=False,
+    )
     frame = outcome.scored.set_index("opportunity_id")
     first = previous["opportunity_id"].iloc[0]
     assert frame.loc[first, "score_change"] == 20 and frame.loc[first, "trend"] == "up"
@@ -115,13 +167,19 @@ def test_spreadsheet_formulas_are_neutralised_in_csv(trained_project, small_hist
     data.mkdir()
     opportunities = small_history.opportunities.copy()
     first_open = opportunities.index[opportunities["status"] == "open"][0]
-    opportunities.loc[first_open, "primary_competitor"] = "=HYPERLINK(\"http://x\")"
+    opportunities.loc[first_open, "primary_competitor"] = '=HYPERLINK("http://x")'
     opportunities.loc[first_open, "owner_id"] = "@SUM(A1)"
     opportunities.to_parquet(data / "opportunities.parquet")
     small_history.snapshots.to_parquet(data / "snapshots.parquet")
     output = tmp_path / "scored.csv"
-    run_score(config_path=None, input_path=data, output=output, model_uri=str(trained_project.export_dir),
-              console=QUIET, log_to_mlflow=False)
+    run_score(
+        config_path=None,
+        input_path=data,
+        output=output,
+        model_uri=str(trained_project.export_dir),
+        console=QUIET,
+        log_to_mlflow=False,
+    )
     text = output.read_text(encoding="utf-8")
     assert "'@SUM(A1)" in text
     assert ",@SUM" not in text and ",=HYPERLINK" not in text and '"=HYPERLINK' not in text
@@ -138,8 +196,13 @@ def test_drift_is_zero_on_training_like_data_and_large_on_shifted_data(trained_m
 
 def test_drift_report_on_open_deals(scored, trained_model, open_rows):
     rows = open_rows
-    table, summary = drift_report(trained_model.reference, trained_model.feature_builder,
-                                  trained_model.matrix(rows), rows, scored[0].scored["win_probability"].to_numpy())
+    table, summary = drift_report(
+        trained_model.reference,
+        trained_model.feature_builder,
+        trained_model.matrix(rows),
+        rows,
+        scored[0].scored["win_probability"].to_numpy(),
+    )
     assert set(table.columns) == {"feature", "psi", "unseen_share"}
     assert len(table) == len(trained_model.feature_names)
     assert summary["unseen_category_share"] == 0.0
@@ -148,13 +211,23 @@ def test_drift_report_on_open_deals(scored, trained_model, open_rows):
 
 def test_sentences_come_from_the_catalogue():
     catalogue = load_catalogue("en")
-    rows = pd.DataFrame({"competitive_position": ["parity", "strength", None],
-                         "primary_competitor": ["Contoso", "Fabrikam", None],
-                         "competitor_count": [1, 2, None]})
+    rows = pd.DataFrame(
+        {
+            "competitive_position": ["parity", "strength", None],
+            "primary_competitor": ["Contoso", "Fabrikam", None],
+            "competitor_count": [1, 2, None],
+        }
+    )
     texts = sentences("competition", rows, catalogue).tolist()
-    assert texts == ["Competing on feature parity against Contoso", "Strong position against Fabrikam",
-                     "Competitive situation unknown"]
-    assert points_text(np.array([11.2, -7.6, 0.44]), catalogue).tolist() == ["(+11 pts)", "(\u22128 pts)",
-                                                                             "(+0.4 pts)"]
+    assert texts == [
+        "Competing on feature parity against Contoso",
+        "Strong position against Fabrikam",
+        "Competitive situation unknown",
+    ]
+    assert points_text(np.array([11.2, -7.6, 0.44]), catalogue).tolist() == [
+        "(+11 pts)",
+        "(\u22128 pts)",
+        "(+0.4 pts)",
+    ]
     with pytest.raises(InputError, match="no message catalogue"):
         load_catalogue("xx")

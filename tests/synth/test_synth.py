@@ -117,8 +117,14 @@ def test_same_seed_same_history_other_seed_differs() -> None:
 
 
 def _assert_contract_dtypes(frame: pd.DataFrame, table: TableSpec) -> None:
-    expected = {"string": "str", "category": "str", "date": "datetime64[ns]", "bool": "boolean",
-                "number": "float64", "integer": "float64"}
+    expected = {
+        "string": "str",
+        "category": "str",
+        "date": "datetime64[ns]",
+        "bool": "boolean",
+        "number": "float64",
+        "integer": "float64",
+    }
     for name in frame.columns:
         if name not in table:
             continue
@@ -137,7 +143,9 @@ def test_dtypes_and_values_follow_the_contract(history: SyntheticHistory) -> Non
     assert set(opportunities["status"].unique()) == {"open", "won", "lost"}
     assert (opportunities["created_date"] <= TODAY).all()
     assert (opportunities["created_date"] == opportunities["created_date"].dt.normalize()).all()
-    assert (opportunities.loc[opportunities["competitor_count"] == 0, "primary_competitor"] == "none").all()
+    assert (
+        opportunities.loc[opportunities["competitor_count"] == 0, "primary_competitor"] == "none"
+    ).all()
     assert opportunities["discount_pct"].between(0, 100).all()
     assert snapshots["stakeholders_identified"].between(0, 1).all()
     assert str(history.truth["true_probability"].dtype) == "float64"
@@ -152,8 +160,11 @@ def test_milestones_never_revert(history: SyntheticHistory) -> None:
 
 
 def test_leakage_trap_rows_exist(history: SyntheticHistory, closed: pd.DataFrame) -> None:
-    on_close = history.snapshots.merge(closed[["opportunity_id", "close_date", "status"]],
-                                       on="opportunity_id", suffixes=("", "_final"))
+    on_close = history.snapshots.merge(
+        closed[["opportunity_id", "close_date", "status"]],
+        on="opportunity_id",
+        suffixes=("", "_final"),
+    )
     trap = on_close[on_close["snapshot_date"] == on_close["close_date_final"]]
     assert len(trap) == len(closed)
     won_trap = trap[trap["status"] == "won"]
@@ -165,7 +176,9 @@ def test_leakage_trap_rows_exist(history: SyntheticHistory, closed: pd.DataFrame
 
 
 def test_open_deals_snapshots_end_today(history: SyntheticHistory) -> None:
-    open_ids = history.opportunities.loc[history.opportunities["status"] == "open", "opportunity_id"]
+    open_ids = history.opportunities.loc[
+        history.opportunities["status"] == "open", "opportunity_id"
+    ]
     last = history.snapshots.groupby("opportunity_id")["snapshot_date"].max()
     assert (last.loc[open_ids] == TODAY).all()
     truth = history.truth.set_index("opportunity_id").loc[open_ids]
@@ -174,19 +187,36 @@ def test_open_deals_snapshots_end_today(history: SyntheticHistory) -> None:
 
 
 def _one_deal(**changes: object) -> tuple[pd.DataFrame, pd.DataFrame]:
-    static = pd.DataFrame({
-        "deal_type": ["greenfield"], "urgency": ["low"], "trigger_event": ["none"],
-        "competitive_position": ["parity"], "primary_competitor": ["Contoso"],
-        "champion_role": ["director"], "executive_sponsor": [False],
-        "buying_process_defined": [True], "problem_quantified": [False],
-        "customization_required": ["none"], "custom_dev_required": [False], "pe_backed": [False],
-        "primary_pain": ["growth"], "amount": [50_000.0], "discount_pct": [10.0],
-    })
-    state = pd.DataFrame({
-        "snapshot_date": [pd.Timestamp("2025-01-04")], **{name: [False] for name in BOOL_MILESTONES},
-        "stakeholders_identified": [0.2], "champion_engagement": ["responsive"],
-        "calls": [3.0], "emails": [10.0], "meetings": [1.0],
-    })
+    static = pd.DataFrame(
+        {
+            "deal_type": ["greenfield"],
+            "urgency": ["low"],
+            "trigger_event": ["none"],
+            "competitive_position": ["parity"],
+            "primary_competitor": ["Contoso"],
+            "champion_role": ["director"],
+            "executive_sponsor": [False],
+            "buying_process_defined": [True],
+            "problem_quantified": [False],
+            "customization_required": ["none"],
+            "custom_dev_required": [False],
+            "pe_backed": [False],
+            "primary_pain": ["growth"],
+            "amount": [50_000.0],
+            "discount_pct": [10.0],
+        }
+    )
+    state = pd.DataFrame(
+        {
+            "snapshot_date": [pd.Timestamp("2025-01-04")],
+            **{name: [False] for name in BOOL_MILESTONES},
+            "stakeholders_identified": [0.2],
+            "champion_engagement": ["responsive"],
+            "calls": [3.0],
+            "emails": [10.0],
+            "meetings": [1.0],
+        }
+    )
     for name, value in changes.items():
         (static if name in static else state)[name] = [value]
     return static, state
@@ -213,11 +243,18 @@ def test_truth_refuses_misaligned_frames() -> None:
 
 @pytest.mark.parametrize("file_format", ["parquet", "csv"])
 def test_generate_job_writes_tables(tmp_path, file_format: str) -> None:
-    paths = run_generate(out=tmp_path / "demo", deals=120, seed=5, months=12,
-                         today="2026-06-30", file_format=file_format)
+    paths = run_generate(
+        out=tmp_path / "demo",
+        deals=120,
+        seed=5,
+        months=12,
+        today="2026-06-30",
+        file_format=file_format,
+    )
     assert set(paths) == {"opportunities", "snapshots", "truth"}
     assert sorted(path.name for path in (tmp_path / "demo").iterdir()) == sorted(
-        f"{name}.{file_format}" for name in paths)  # no temporary files left behind
+        f"{name}.{file_format}" for name in paths
+    )  # no temporary files left behind
     reader = pd.read_parquet if file_format == "parquet" else pd.read_csv
     opportunities = reader(paths["opportunities"])
     assert len(opportunities) == 120
@@ -229,4 +266,6 @@ def test_generate_job_rejects_unknown_format(tmp_path) -> None:
     with pytest.raises(InputError, match="parquet"):
         run_generate(out=tmp_path, deals=100, seed=1, months=12, today=None, file_format="xlsx")
     with pytest.raises(InputError, match="YYYY-MM-DD"):
-        run_generate(out=tmp_path, deals=100, seed=1, months=12, today="31/10/2026", file_format="csv")
+        run_generate(
+            out=tmp_path, deals=100, seed=1, months=12, today="31/10/2026", file_format="csv"
+        )

@@ -71,12 +71,37 @@ SHIFT_NODES = 40
 #: only from MIN_SHIFT_PERIODS on (with fewer the band keeps deals independent).
 SHIFT_WINDOW = 12
 
-FORECAST_COLUMNS = ("period", "deals", "pipeline_amount", "expected", "p10", "p50", "p90",
-                    "crm_weighted", "crm_p10", "crm_p90")
+FORECAST_COLUMNS = (
+    "period",
+    "deals",
+    "pipeline_amount",
+    "expected",
+    "p10",
+    "p50",
+    "p90",
+    "crm_weighted",
+    "crm_p10",
+    "crm_p90",
+)
 
-BACKTEST_COLUMNS = ("period", "cutoff", "method", "deals", "unresolved_dropped", "pipeline_amount",
-                    "forecast", "p10", "p50", "p90", "actual", "error", "abs_error", "covered",
-                    "shift_sigma", "shift_periods")
+BACKTEST_COLUMNS = (
+    "period",
+    "cutoff",
+    "method",
+    "deals",
+    "unresolved_dropped",
+    "pipeline_amount",
+    "forecast",
+    "p10",
+    "p50",
+    "p90",
+    "actual",
+    "error",
+    "abs_error",
+    "covered",
+    "shift_sigma",
+    "shift_periods",
+)
 
 #: The file beside an exported model that carries its forecast band's shared shift (read without loading it).
 FORECAST_BAND_FILE = "FORECAST_BAND.json"
@@ -86,6 +111,7 @@ ERROR_COLUMNS = ("period", "opportunity_id", "amount", "probability", "status", 
 SHIFT_COLUMNS = ("period", "deals", "shift", "standard_error")
 
 METHODS = ("winmodel", "stage_weighted")
+
 
 @dataclass(frozen=True)
 class Bookings:
@@ -97,9 +123,17 @@ class Bookings:
     p90: float
     std: float
 
-def bookings_distribution(amount: Sequence[float] | np.ndarray, probability: Sequence[float] | np.ndarray, *,
-                          shift_sigma: float = 0.0, draws: int = DEFAULT_DRAWS, seed: int | Sequence[int] = 0,
-                          exact_max_deals: int = EXACT_MAX_DEALS, chunk_cells: int = CHUNK_CELLS) -> Bookings:
+
+def bookings_distribution(
+    amount: Sequence[float] | np.ndarray,
+    probability: Sequence[float] | np.ndarray,
+    *,
+    shift_sigma: float = 0.0,
+    draws: int = DEFAULT_DRAWS,
+    seed: int | Sequence[int] = 0,
+    exact_max_deals: int = EXACT_MAX_DEALS,
+    chunk_cells: int = CHUNK_CELLS,
+) -> Bookings:
     """Give mean, P10, P50, P90 and standard deviation of ``sum(amount * Bernoulli(probability))``.
 
     With ``shift_sigma`` 0 the deals are independent. Otherwise every deal's
@@ -115,7 +149,9 @@ def bookings_distribution(amount: Sequence[float] | np.ndarray, probability: Seq
     amount = np.asarray(amount, dtype=float)
     probability = np.clip(np.asarray(probability, dtype=float), 0.0, 1.0)
     if amount.shape != probability.shape:
-        raise ValueError(f"amount and probability differ in length: {amount.shape} vs {probability.shape}")
+        raise ValueError(
+            f"amount and probability differ in length: {amount.shape} vs {probability.shape}"
+        )
     if not (np.isfinite(shift_sigma) and shift_sigma >= 0):
         raise ValueError(f"shift_sigma must be a finite number >= 0, got {shift_sigma!r}")
     if len(amount) == 0:
@@ -132,8 +168,11 @@ def bookings_distribution(amount: Sequence[float] | np.ndarray, probability: Seq
     if len(amount) <= exact_max_deals:
         quantiles = _exact_quantiles(amount, shifted, weights)
     else:
-        quantiles = _sampled_quantiles(amount, probability, log_odds, shift_sigma, draws, seed, chunk_cells)
+        quantiles = _sampled_quantiles(
+            amount, probability, log_odds, shift_sigma, draws, seed, chunk_cells
+        )
     return Bookings(mean, *(float(q) for q in quantiles), std)
+
 
 def _shift_nodes(shift_sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Give the shared shift's quadrature nodes and weights (one node at 0 when there is no shift)."""
@@ -142,7 +181,10 @@ def _shift_nodes(shift_sigma: float) -> tuple[np.ndarray, np.ndarray]:
     nodes, weights = np.polynomial.hermite_e.hermegauss(SHIFT_NODES)
     return nodes * shift_sigma, weights / weights.sum()
 
-def _centred_log_odds(probability: np.ndarray, nodes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+
+def _centred_log_odds(
+    probability: np.ndarray, nodes: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
     """Give log-odds that, shifted by the shared shift (its quadrature ``nodes``), average back to ``probability``.
 
     A symmetric shift of the log-odds pulls the average probability towards
@@ -166,11 +208,15 @@ def _centred_log_odds(probability: np.ndarray, nodes: np.ndarray, weights: np.nd
     centred[inside] = log_odds
     return centred
 
-def _shifted_probability(probability: np.ndarray, log_odds: np.ndarray | None, shifts: np.ndarray) -> np.ndarray:
+
+def _shifted_probability(
+    probability: np.ndarray, log_odds: np.ndarray | None, shifts: np.ndarray
+) -> np.ndarray:
     """Give each deal's probability under each shift (one row per shift); ``log_odds`` None: no shift."""
     if log_odds is None:
         return np.broadcast_to(probability, (len(shifts), len(probability)))
     return expit(log_odds[None, :] + shifts[:, None])
+
 
 def _exact_quantiles(amount: np.ndarray, shifted: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Give P10, P50, P90 by enumerating every won/lost outcome of a few deals, averaged over the shifts."""
@@ -185,8 +231,16 @@ def _exact_quantiles(amount: np.ndarray, shifted: np.ndarray, weights: np.ndarra
     index = np.searchsorted(cumulative, np.asarray(QUANTILES) - 1e-12, side="left")
     return totals[order][np.minimum(index, len(order) - 1)]
 
-def _sampled_quantiles(amount: np.ndarray, probability: np.ndarray, log_odds: np.ndarray | None,
-                       shift_sigma: float, draws: int, seed: int | Sequence[int], chunk_cells: int) -> np.ndarray:
+
+def _sampled_quantiles(
+    amount: np.ndarray,
+    probability: np.ndarray,
+    log_odds: np.ndarray | None,
+    shift_sigma: float,
+    draws: int,
+    seed: int | Sequence[int],
+    chunk_cells: int,
+) -> np.ndarray:
     """Give P10, P50, P90 from ``draws`` Monte Carlo totals, drawn in chunks of whole draws.
 
     ``log_odds`` are the centred log-odds the shared shift moves (None: no shift).
@@ -194,16 +248,21 @@ def _sampled_quantiles(amount: np.ndarray, probability: np.ndarray, log_odds: np
     rng = np.random.default_rng(seed)
     if log_odds is not None:
         # The shifts come from their own stream, so the deals' draws are those of the unshifted band.
-        shifts = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).normal(0.0, shift_sigma, draws)
+        shifts = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).normal(
+            0.0, shift_sigma, draws
+        )
     totals = np.empty(draws)
     rows = max(1, chunk_cells // len(amount))
     for start in range(0, draws, rows):
         stop = min(start + rows, draws)
         # Draws are consumed row by row, so the totals do not depend on the chunk size.
         uniform = rng.random((stop - start, len(amount)))
-        won = uniform < (probability if log_odds is None else expit(log_odds[None, :] + shifts[start:stop, None]))
+        won = uniform < (
+            probability if log_odds is None else expit(log_odds[None, :] + shifts[start:stop, None])
+        )
         totals[start:stop] = won @ amount
     return np.quantile(totals, QUANTILES, method="inverted_cdf")
+
 
 def period_of(dates: pd.Series, by: Period = "month") -> pd.Series:
     """Give the calendar month or quarter of each date (NaT stays missing)."""
@@ -211,12 +270,21 @@ def period_of(dates: pd.Series, by: Period = "month") -> pd.Series:
         raise ValueError(f"by must be 'month' or 'quarter', got {by!r}")
     return pd.to_datetime(dates).dt.to_period(PERIOD_CODES[by])
 
+
 def _period_seed(seed: int, period: pd.Period | None) -> list[int]:
     # Seeded by the period itself, so a period's figures do not depend on which other periods are present.
     return [seed, 0 if period is None else int(period.ordinal) + 1]
 
-def forecast_by_period(deals: pd.DataFrame, *, by: Period = "month", probability: str = "win_probability",
-                       shift_sigma: float = 0.0, draws: int = DEFAULT_DRAWS, seed: int = 0) -> pd.DataFrame:
+
+def forecast_by_period(
+    deals: pd.DataFrame,
+    *,
+    by: Period = "month",
+    probability: str = "win_probability",
+    shift_sigma: float = 0.0,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Give expected bookings per expected close period, with P10/P50/P90 and the CRM's stage-weighted forecast.
 
     Needs ``amount``, ``close_date`` (the expected close date of an open deal)
@@ -230,12 +298,18 @@ def forecast_by_period(deals: pd.DataFrame, *, by: Period = "month", probability
     shifts persist from month to month (they do on the demo history), wider
     than needed when months move independently.
     """
-    frame = pd.DataFrame({
-        "amount": pd.to_numeric(deals["amount"], errors="coerce"),
-        "probability": pd.to_numeric(deals[probability], errors="coerce"),
-        "period": period_of(deals["close_date"], by),
-    }, index=deals.index)
-    has_crm = "crm_probability" in deals and pd.to_numeric(deals["crm_probability"], errors="coerce").notna().any()
+    frame = pd.DataFrame(
+        {
+            "amount": pd.to_numeric(deals["amount"], errors="coerce"),
+            "probability": pd.to_numeric(deals[probability], errors="coerce"),
+            "period": period_of(deals["close_date"], by),
+        },
+        index=deals.index,
+    )
+    has_crm = (
+        "crm_probability" in deals
+        and pd.to_numeric(deals["crm_probability"], errors="coerce").notna().any()
+    )
     if has_crm:
         frame["crm"] = pd.to_numeric(deals["crm_probability"], errors="coerce").fillna(0.0) / 100.0
     frame = frame.dropna(subset=["amount", "probability", "period"])
@@ -243,20 +317,36 @@ def forecast_by_period(deals: pd.DataFrame, *, by: Period = "month", probability
     groups = [(period, part) for period, part in frame.groupby("period", sort=True)]
     groups.append((None, frame))
     for period, part in groups:
-        model = bookings_distribution(part["amount"], part["probability"], shift_sigma=shift_sigma, draws=draws,
-                                      seed=_period_seed(seed, period))
-        record = {"period": "total" if period is None else str(period), "deals": len(part),
-                  "pipeline_amount": float(part["amount"].sum()), "expected": model.mean,
-                  "p10": model.p10, "p50": model.p50, "p90": model.p90}
+        model = bookings_distribution(
+            part["amount"],
+            part["probability"],
+            shift_sigma=shift_sigma,
+            draws=draws,
+            seed=_period_seed(seed, period),
+        )
+        record = {
+            "period": "total" if period is None else str(period),
+            "deals": len(part),
+            "pipeline_amount": float(part["amount"].sum()),
+            "expected": model.mean,
+            "p10": model.p10,
+            "p50": model.p50,
+            "p90": model.p90,
+        }
         if has_crm:
-            crm = bookings_distribution(part["amount"], part["crm"], draws=draws, seed=_period_seed(seed, period))
+            crm = bookings_distribution(
+                part["amount"], part["crm"], draws=draws, seed=_period_seed(seed, period)
+            )
             record.update(crm_weighted=crm.mean, crm_p10=crm.p10, crm_p90=crm.p90)
         else:
             record.update(crm_weighted=np.nan, crm_p10=np.nan, crm_p90=np.nan)
         records.append(record)
     return pd.DataFrame(records, columns=list(FORECAST_COLUMNS))
 
-def period_shift(amount: np.ndarray, probability: np.ndarray, won: np.ndarray) -> tuple[float, float] | None:
+
+def period_shift(
+    amount: np.ndarray, probability: np.ndarray, won: np.ndarray
+) -> tuple[float, float] | None:
     """Give the log-odds shift that makes a period's forecast equal what was won, and its standard error.
 
     The shift ``d`` solves ``sum(amount * expit(logit(p) + d)) == sum(amount * won)``.
@@ -287,6 +377,7 @@ def period_shift(amount: np.ndarray, probability: np.ndarray, won: np.ndarray) -
     slope = float(amount @ (shifted * (1 - shifted)))
     return shift, float(np.sqrt(amount**2 @ (shifted * (1 - shifted))) / slope)
 
+
 @dataclass(frozen=True)
 class SharedShift:
     """The measured shared shift: its standard deviation and the periods it was measured on."""
@@ -311,13 +402,23 @@ class SharedShift:
         if self.note is not None:
             return f"shared shift not measured ({self.note}): the band treats deals as independent"
         if not self.measured:
-            return (f"shared shift not measured ({len(self.periods)} resolved periods, "
-                    f"{MIN_SHIFT_PERIODS} needed): the band treats deals as independent")
-        return (f"shared shift sigma {self.sigma:.3f} log-odds, measured on {len(self.periods)} periods "
-                f"({self.periods['period'].iloc[0]} to {self.periods['period'].iloc[-1]})")
+            return (
+                f"shared shift not measured ({len(self.periods)} resolved periods, "
+                f"{MIN_SHIFT_PERIODS} needed): the band treats deals as independent"
+            )
+        return (
+            f"shared shift sigma {self.sigma:.3f} log-odds, measured on {len(self.periods)} periods "
+            f"({self.periods['period'].iloc[0]} to {self.periods['period'].iloc[-1]})"
+        )
 
-def estimate_shared_shift(errors: pd.DataFrame, cutoff: pd.Timestamp, *, max_unresolved_share: float = 0.05,
-                          window: int = SHIFT_WINDOW) -> SharedShift:
+
+def estimate_shared_shift(
+    errors: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    *,
+    max_unresolved_share: float = 0.05,
+    window: int = SHIFT_WINDOW,
+) -> SharedShift:
     """Give the shared shift as it could be measured on ``cutoff`` from ``errors`` (:func:`replay_forecast_errors`).
 
     A period counts when it ended before ``cutoff`` and at most
@@ -335,20 +436,33 @@ def estimate_shared_shift(errors: pd.DataFrame, cutoff: pd.Timestamp, *, max_unr
         period = pd.Period(period_label)
         if period.end_time >= cutoff:
             continue
-        known = deals["status"].isin(["won", "lost"]).to_numpy() & (deals["close_date"] < cutoff).to_numpy()
+        known = (
+            deals["status"].isin(["won", "lost"]).to_numpy()
+            & (deals["close_date"] < cutoff).to_numpy()
+        )
         if 1 - known.mean() > max_unresolved_share:
             continue
         part = deals[known]
-        shift = period_shift(part["amount"].to_numpy(), part["probability"].to_numpy(),
-                             part["status"].eq("won").to_numpy())
+        shift = period_shift(
+            part["amount"].to_numpy(),
+            part["probability"].to_numpy(),
+            part["status"].eq("won").to_numpy(),
+        )
         if shift is not None:
-            records.append({"period": str(period), "deals": len(part), "shift": shift[0],
-                            "standard_error": shift[1]})
+            records.append(
+                {
+                    "period": str(period),
+                    "deals": len(part),
+                    "shift": shift[0],
+                    "standard_error": shift[1],
+                }
+            )
     periods = pd.DataFrame(records, columns=list(SHIFT_COLUMNS)).tail(window).reset_index(drop=True)
     if len(periods) < MIN_SHIFT_PERIODS:
         return SharedShift(0.0, periods)
     variance = float(np.mean(periods["shift"] ** 2) - np.mean(periods["standard_error"] ** 2))
     return SharedShift(float(np.sqrt(max(variance, 0.0))), periods)
+
 
 def forecast_band_json(model: WinModel) -> str:
     """Give the shared shift training measured for ``model`` as the JSON written beside its export."""

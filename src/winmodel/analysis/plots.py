@@ -40,8 +40,9 @@ def importance_figure(importance: pd.DataFrame, top: int = 20) -> Figure:
     return figure
 
 
-def shap_summary_figure(contributions: np.ndarray, matrix: np.ndarray, feature_names: list[str],
-                        max_display: int = 15) -> Figure:
+def shap_summary_figure(
+    contributions: np.ndarray, matrix: np.ndarray, feature_names: list[str], max_display: int = 15
+) -> Figure:
     """Give the SHAP beeswarm of log-odds contributions (n x features, base column excluded)."""
     import shap
 
@@ -62,8 +63,11 @@ def backtest_figure(backtest: pd.DataFrame, metric: str = "brier") -> Figure:
     for method in table.columns:
         axis.plot(table.index, table[method], marker="o", label=method)
     axis.set_ylabel(metric)
-    axis.set_title(f"Backtest by close period: {metric} (lower is better)" if metric in ("brier", "log_loss")
-                   else f"Backtest by close period: {metric}")
+    axis.set_title(
+        f"Backtest by close period: {metric} (lower is better)"
+        if metric in ("brier", "log_loss")
+        else f"Backtest by close period: {metric}"
+    )
     axis.legend()
     plt.setp(axis.get_xticklabels(), rotation=20, ha="right")
     figure.tight_layout()
@@ -104,9 +108,23 @@ def scenario_figure(scenarios: pd.DataFrame, direction: str = "win", top: int = 
     labels = [_wrapped(text) for text in part["scenario"]]
     errors = np.vstack([part["win_rate"] - part["ci_low"], part["ci_high"] - part["win_rate"]])
     colour = "#3b8e5a" if direction == "win" else "#b5483b"
-    axis.barh(labels, part["win_rate"], xerr=errors, color=colour, alpha=0.85, label="scenario (95 % interval)")
-    axis.scatter(part["best_part_rate"], labels, marker="|", s=300, color="black", zorder=3,
-                 label="its closest single value or pair")
+    axis.barh(
+        labels,
+        part["win_rate"],
+        xerr=errors,
+        color=colour,
+        alpha=0.85,
+        label="scenario (95 % interval)",
+    )
+    axis.scatter(
+        part["best_part_rate"],
+        labels,
+        marker="|",
+        s=300,
+        color="black",
+        zorder=3,
+        label="its closest single value or pair",
+    )
     overall = float(part["overall_rate"].iloc[0])
     axis.axvline(overall, color="grey", linestyle="--", linewidth=1, label=f"overall {overall:.0%}")
     axis.set_xlim(0, 1)
@@ -128,10 +146,24 @@ def forecast_figure(table: pd.DataFrame) -> Figure:
     figure, axis = plt.subplots(figsize=(8, 4))
     x = np.arange(len(part))
     errors = np.vstack([part["expected"] - part["p10"], part["p90"] - part["expected"]])
-    axis.bar(x, part["expected"], yerr=errors, color="#3b6ea8", alpha=0.85, capsize=4,
-             label="winmodel expected (P10-P90)")
+    axis.bar(
+        x,
+        part["expected"],
+        yerr=errors,
+        color="#3b6ea8",
+        alpha=0.85,
+        capsize=4,
+        label="winmodel expected (P10-P90)",
+    )
     if part["crm_weighted"].notna().any():
-        axis.scatter(x, part["crm_weighted"], color="#b5483b", marker="D", zorder=3, label="CRM stage-weighted")
+        axis.scatter(
+            x,
+            part["crm_weighted"],
+            color="#b5483b",
+            marker="D",
+            zorder=3,
+            label="CRM stage-weighted",
+        )
     axis.set_xticks(x, part["period"].astype(str), rotation=30, ha="right")
     axis.set_ylabel("bookings")
     axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
@@ -154,8 +186,15 @@ def forecast_backtest_figure(periods: pd.DataFrame) -> Figure:
         part = part.set_index("period").loc[order]
         colour, shift = styles.get(method, ("grey", 0.0))
         errors = np.vstack([part["forecast"] - part["p10"], part["p90"] - part["forecast"]])
-        axis.errorbar(x + shift, part["forecast"], yerr=errors, fmt="o", color=colour, capsize=4,
-                      label=f"{method.replace('_', ' ')} (P10-P90)")
+        axis.errorbar(
+            x + shift,
+            part["forecast"],
+            yerr=errors,
+            fmt="o",
+            color=colour,
+            capsize=4,
+            label=f"{method.replace('_', ' ')} (P10-P90)",
+        )
     actual = periods.drop_duplicates("period").set_index("period").loc[order, "actual"]
     axis.scatter(x, actual, marker="_", s=500, color="black", zorder=3, label="actual (won)")
     axis.set_xticks(x, order, rotation=30, ha="right")

@@ -34,7 +34,15 @@ from scipy.stats import norm
 from winmodel.data import contract
 
 #: Columns profiled: the win dimensions, qualification items and economics of the method.
-PROFILE_GROUPS = ("segment", "problem", "trigger", "competition", "champion", "qualification", "economics")
+PROFILE_GROUPS = (
+    "segment",
+    "problem",
+    "trigger",
+    "competition",
+    "champion",
+    "qualification",
+    "economics",
+)
 
 BLANK = "(blank)"
 
@@ -44,13 +52,30 @@ MIN_SCENARIO_DEALS = 100
 MIN_SCENARIO_SHARE = 0.02
 
 SCENARIO_COLUMNS = (
-    "direction", "rank", "size", "scenario", "sentence", "deals", "wins", "win_rate", "ci_low",
-    "ci_high", "lift", "overall_rate", "best_part", "best_part_rate", "gain_over_best_part",
-    "margin_over_parts", "z_over_parts", "conditions",
+    "direction",
+    "rank",
+    "size",
+    "scenario",
+    "sentence",
+    "deals",
+    "wins",
+    "win_rate",
+    "ci_low",
+    "ci_high",
+    "lift",
+    "overall_rate",
+    "best_part",
+    "best_part_rate",
+    "gain_over_best_part",
+    "margin_over_parts",
+    "z_over_parts",
+    "conditions",
 )
 
 
-def wilson_interval(wins: np.ndarray, deals: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(
+    wins: np.ndarray, deals: np.ndarray, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
     """Give the Wilson score interval (low, high) of a win rate."""
     wins = np.asarray(wins, dtype=float)
     deals = np.asarray(deals, dtype=float)
@@ -63,7 +88,9 @@ def wilson_interval(wins: np.ndarray, deals: np.ndarray, confidence: float = 0.9
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
-def closed_deals(opportunities: pd.DataFrame, since: pd.Timestamp | str | None = None) -> pd.DataFrame:
+def closed_deals(
+    opportunities: pd.DataFrame, since: pd.Timestamp | str | None = None
+) -> pd.DataFrame:
     """Give the won and lost deals, closed on or after ``since`` when given (needs status, close_date)."""
     closed = opportunities[opportunities["status"].isin(contract.CLOSED_STATUSES)]
     if since is not None:
@@ -97,16 +124,27 @@ def banded(values: pd.Series, name: str) -> pd.Series:
             try:
                 bands = pd.qcut(numbers, 4, duplicates="drop")
             except ValueError:
-                return numbers.map(_number_text, na_action="ignore").astype("str").where(numbers.notna(), BLANK)
-            text = {interval: f"{_number_text(interval.left)} to {_number_text(interval.right)}"
-                    for interval in bands.cat.categories}
+                return (
+                    numbers.map(_number_text, na_action="ignore")
+                    .astype("str")
+                    .where(numbers.notna(), BLANK)
+                )
+            text = {
+                interval: f"{_number_text(interval.left)} to {_number_text(interval.right)}"
+                for interval in bands.cat.categories
+            }
             return bands.map(text).astype("str").where(numbers.notna(), BLANK)
-        return numbers.map(_number_text, na_action="ignore").astype("str").where(numbers.notna(), BLANK)
+        return (
+            numbers.map(_number_text, na_action="ignore")
+            .astype("str")
+            .where(numbers.notna(), BLANK)
+        )
     return values.astype("str").where(values.notna(), BLANK)
 
 
-def win_rates_by_dimension(opportunities: pd.DataFrame, columns: list[str] | None = None,
-                           min_deals: int = 1) -> pd.DataFrame:
+def win_rates_by_dimension(
+    opportunities: pd.DataFrame, columns: list[str] | None = None, min_deals: int = 1
+) -> pd.DataFrame:
     """Give, per column and value, closed deals, wins, win rate, Wilson 95 % interval and lift over the overall rate."""
     closed = closed_deals(opportunities)
     won = closed["status"].eq("won")
@@ -119,17 +157,37 @@ def win_rates_by_dimension(opportunities: pd.DataFrame, columns: list[str] | Non
         low, high = wilson_interval(grouped["sum"].to_numpy(), grouped["count"].to_numpy())
         spec = contract.spec_for(name)
         for (value, row), lo, hi in zip(grouped.iterrows(), low, high, strict=True):
-            records.append({
-                "dimension": name, "group": spec.group if spec else "extra", "value": value,
-                "deals": int(row["count"]), "wins": int(row["sum"]),
-                "win_rate": row["sum"] / row["count"], "ci_low": lo, "ci_high": hi,
-                "lift": (row["sum"] / row["count"]) / overall if overall else float("nan"),
-            })
-    return pd.DataFrame(records, columns=["dimension", "group", "value", "deals", "wins", "win_rate",
-                                          "ci_low", "ci_high", "lift"])
+            records.append(
+                {
+                    "dimension": name,
+                    "group": spec.group if spec else "extra",
+                    "value": value,
+                    "deals": int(row["count"]),
+                    "wins": int(row["sum"]),
+                    "win_rate": row["sum"] / row["count"],
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "lift": (row["sum"] / row["count"]) / overall if overall else float("nan"),
+                }
+            )
+    return pd.DataFrame(
+        records,
+        columns=[
+            "dimension",
+            "group",
+            "value",
+            "deals",
+            "wins",
+            "win_rate",
+            "ci_low",
+            "ci_high",
+            "lift",
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- scenarios
+
 
 def default_min_deals(closed: int) -> int:
     """Give the default support of a scenario: 100 deals or 2 % of the closed deals, whichever is more."""
@@ -166,7 +224,9 @@ def parse_conditions(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _encode(closed: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, np.ndarray, list[str]]]:
+def _encode(
+    closed: pd.DataFrame, columns: Sequence[str]
+) -> list[tuple[str, np.ndarray, list[str]]]:
     """Give per column its value codes (-1 for blank) and the value texts."""
     encoded = []
     for name in columns:
@@ -181,7 +241,9 @@ def _encode(closed: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, np.
     return encoded
 
 
-def _cell_counts(codes: Sequence[np.ndarray], sizes: Sequence[int], won: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _cell_counts(
+    codes: Sequence[np.ndarray], sizes: Sequence[int], won: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Give deals and wins per cell of the cross-table of ``codes`` (shape ``sizes``; blanks left out)."""
     known = np.logical_and.reduce([c >= 0 for c in codes])
     key = np.zeros(int(known.sum()), dtype=np.int64)
@@ -193,8 +255,9 @@ def _cell_counts(codes: Sequence[np.ndarray], sizes: Sequence[int], won: np.ndar
     return deals, wins
 
 
-def _compare_with_part(deals: np.ndarray, wins: np.ndarray, part_deals: np.ndarray, part_wins: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _compare_with_part(
+    deals: np.ndarray, wins: np.ndarray, part_deals: np.ndarray, part_wins: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Give (z, gap, standard error) of the combination's win rate against the part's deals outside it.
 
     z is the pooled two-sample statistic (0 when the part has no other deals);
@@ -260,7 +323,9 @@ def find_scenarios(
     won = closed["status"].eq("won").to_numpy(dtype=float)
     overall = float(won.mean())
     support = default_min_deals(len(closed)) if min_deals is None else int(min_deals)
-    encoded = [item for item in _encode(closed, columns or profile_columns(closed)) if len(item[2]) > 1]
+    encoded = [
+        item for item in _encode(closed, columns or profile_columns(closed)) if len(item[2]) > 1
+    ]
     names = [name for name, _, _ in encoded]
     codes = [code for _, code, _ in encoded]
     values = [uniques for _, _, uniques in encoded]
@@ -275,7 +340,11 @@ def find_scenarios(
 
     found: list[dict] = []
     for size in range(2, max_size + 1):
-        parts = [part for part_size in range(1, size) for part in itertools.combinations(range(size), part_size)]
+        parts = [
+            part
+            for part_size in range(1, size)
+            for part in itertools.combinations(range(size), part_size)
+        ]
         # Gather every combination cell with enough support, then judge them all at once.
         cell_combo, cell_codes, n_list, w_list = [], [], [], []
         part_n: list[list[np.ndarray]] = [[] for _ in parts]
@@ -284,7 +353,9 @@ def find_scenarios(
             if size == 2:
                 deals, wins = tables[combo]
             else:
-                deals, wins = _cell_counts([codes[i] for i in combo], [sizes[i] for i in combo], won)
+                deals, wins = _cell_counts(
+                    [codes[i] for i in combo], [sizes[i] for i in combo], won
+                )
             cells = np.nonzero(deals >= support)
             if not len(cells[0]):
                 continue
@@ -303,10 +374,16 @@ def find_scenarios(
         all_codes = np.vstack(cell_codes)
         rate = w / n
         low, high = wilson_interval(w, n)
-        compared = [_compare_with_part(n, w, np.concatenate(part_n[k]).astype(float), np.concatenate(part_w[k]))
-                    for k in range(len(parts))]
+        compared = [
+            _compare_with_part(
+                n, w, np.concatenate(part_n[k]).astype(float), np.concatenate(part_w[k])
+            )
+            for k in range(len(parts))
+        ]
         z, gap, error = (np.vstack([item[k] for item in compared]) for k in range(3))
-        part_rate = np.vstack([np.concatenate(part_w[k]) / np.concatenate(part_n[k]) for k in range(len(parts))])
+        part_rate = np.vstack(
+            [np.concatenate(part_w[k]) / np.concatenate(part_n[k]) for k in range(len(parts))]
+        )
         for direction, sign, clear in (("win", 1.0, low > overall), ("loss", -1.0, high < overall)):
             closest = np.argmax(sign * part_rate, axis=0)
             closest_rate = part_rate[closest, np.arange(len(rate))]
@@ -315,16 +392,25 @@ def find_scenarios(
             margin = (sign * gap - 1.96 * error).min(axis=0)
             for cell in np.nonzero(keep)[0]:
                 combo = cell_combo[cell]
-                conditions = [(names[i], values[i][all_codes[cell, k]]) for k, i in enumerate(combo)]
-                found.append({
-                    "direction": direction, "size": size, "conditions": conditions,
-                    "deals": int(n[cell]), "wins": int(w[cell]), "win_rate": rate[cell],
-                    "ci_low": low[cell], "ci_high": high[cell],
-                    "best_part": [conditions[p] for p in parts[closest[cell]]],
-                    "best_part_rate": closest_rate[cell],
-                    "margin_over_parts": margin[cell],
-                    "z_over_parts": z_margin[cell],
-                })
+                conditions = [
+                    (names[i], values[i][all_codes[cell, k]]) for k, i in enumerate(combo)
+                ]
+                found.append(
+                    {
+                        "direction": direction,
+                        "size": size,
+                        "conditions": conditions,
+                        "deals": int(n[cell]),
+                        "wins": int(w[cell]),
+                        "win_rate": rate[cell],
+                        "ci_low": low[cell],
+                        "ci_high": high[cell],
+                        "best_part": [conditions[p] for p in parts[closest[cell]]],
+                        "best_part_rate": closest_rate[cell],
+                        "margin_over_parts": margin[cell],
+                        "z_over_parts": z_margin[cell],
+                    }
+                )
     if not found:
         return pd.DataFrame(columns=SCENARIO_COLUMNS)
     table = pd.DataFrame(found)
@@ -336,12 +422,17 @@ def find_scenarios(
         best_part=table["best_part"].map(describe_conditions),
         conditions=table["conditions"].map(format_conditions),
     )
-    table = table.assign(sentence=[
-        scenario_sentence(scenario, rate, deals, overall)
-        for scenario, rate, deals in zip(table["scenario"], table["win_rate"], table["deals"], strict=True)
-    ])
-    table = table.sort_values(["direction", "margin_over_parts", "deals"], ascending=[False, False, False],
-                              kind="stable")
+    table = table.assign(
+        sentence=[
+            scenario_sentence(scenario, rate, deals, overall)
+            for scenario, rate, deals in zip(
+                table["scenario"], table["win_rate"], table["deals"], strict=True
+            )
+        ]
+    )
+    table = table.sort_values(
+        ["direction", "margin_over_parts", "deals"], ascending=[False, False, False], kind="stable"
+    )
     table["rank"] = table.groupby("direction").cumcount() + 1
     if top is not None:
         table = table[table["rank"] <= top]
@@ -358,7 +449,9 @@ def scenario_sentence(scenario: str, win_rate: float, deals: int, overall: float
     return f"{scenario}: {win_rate:.0%} win, n={deals:,}, vs {overall:.0%} overall"
 
 
-def scenarios_matching(scenarios: pd.DataFrame, conditions: Sequence[tuple[str, object]]) -> pd.DataFrame:
+def scenarios_matching(
+    scenarios: pd.DataFrame, conditions: Sequence[tuple[str, object]]
+) -> pd.DataFrame:
     """Give the scenarios whose conditions include all of ``conditions`` (values compared as text)."""
     wanted = {(column, str(value)) for column, value in conditions}
     mask = scenarios["conditions"].map(lambda text: wanted <= set(parse_conditions(text)))
@@ -367,18 +460,32 @@ def scenarios_matching(scenarios: pd.DataFrame, conditions: Sequence[tuple[str, 
 
 # --------------------------------------------------------------------------- the report
 
-_GROUP_TITLES = {"segment": "Segment", "problem": "Problem", "trigger": "Trigger", "competition": "Competition",
-                 "champion": "Champion", "qualification": "Qualification", "economics": "Economics",
-                 "extra": "Other columns"}
+_GROUP_TITLES = {
+    "segment": "Segment",
+    "problem": "Problem",
+    "trigger": "Trigger",
+    "competition": "Competition",
+    "champion": "Champion",
+    "qualification": "Qualification",
+    "economics": "Economics",
+    "extra": "Other columns",
+}
 
 
 def _percent(value: float) -> str:
     return f"{value:.0%}" if np.isfinite(value) else "—"
 
 
-def render_profile_report(dimensions: pd.DataFrame, scenarios: pd.DataFrame, *, closed: int, won: int,
-                          period: str = "", min_deals: int | None = None,
-                          figures: dict[str, str] | None = None) -> str:
+def render_profile_report(
+    dimensions: pd.DataFrame,
+    scenarios: pd.DataFrame,
+    *,
+    closed: int,
+    won: int,
+    period: str = "",
+    min_deals: int | None = None,
+    figures: dict[str, str] | None = None,
+) -> str:
     """Give the Markdown report of the profile: scenarios first, then every dimension's win rates.
 
     ``figures`` maps ``scenarios_win``, ``scenarios_loss`` and dimension names
@@ -407,7 +514,10 @@ def render_profile_report(dimensions: pd.DataFrame, scenarios: pd.DataFrame, *, 
         "not that adding a condition to a deal will win it.",
         "",
     ]
-    for direction, title in (("win", "Win scenarios: where we win"), ("loss", "Loss scenarios: where we lose")):
+    for direction, title in (
+        ("win", "Win scenarios: where we win"),
+        ("loss", "Loss scenarios: where we lose"),
+    ):
         part = scenarios[scenarios["direction"] == direction].sort_values("rank")
         lines += [f"## {title}", ""]
         if f"scenarios_{direction}" in figures:
@@ -416,9 +526,11 @@ def render_profile_report(dimensions: pd.DataFrame, scenarios: pd.DataFrame, *, 
             lines += [f"No {direction} scenario passes the rules on this data.", ""]
             continue
         for row in part.itertuples(index=False):
-            lines.append(f"{row.rank}. **{row.sentence}** (95 % interval {_percent(row.ci_low)}–"
-                         f"{_percent(row.ci_high)}; its closest part, {row.best_part}, wins "
-                         f"{_percent(row.best_part_rate)})")
+            lines.append(
+                f"{row.rank}. **{row.sentence}** (95 % interval {_percent(row.ci_low)}–"
+                f"{_percent(row.ci_high)}; its closest part, {row.best_part}, wins "
+                f"{_percent(row.best_part_rate)})"
+            )
         lines.append("")
     lines += ["## Win rate by dimension", ""]
     for group, in_group in dimensions.groupby("group", sort=False):
@@ -428,15 +540,22 @@ def render_profile_report(dimensions: pd.DataFrame, scenarios: pd.DataFrame, *, 
             lines += [f"**{spec.label if spec else dimension}** (`{dimension}`)", ""]
             if dimension in figures:
                 lines += [f"![{dimension}]({figures[dimension]})", ""]
-            lines += ["| value | deals | win rate | 95 % interval | lift |", "|---|---:|---:|---:|---:|"]
+            lines += [
+                "| value | deals | win rate | 95 % interval | lift |",
+                "|---|---:|---:|---:|---:|",
+            ]
             for row in rows.itertuples(index=False):
-                lines.append(f"| {row.value} | {row.deals:,} | {_percent(row.win_rate)} | "
-                             f"{_percent(row.ci_low)}–{_percent(row.ci_high)} | {row.lift:.2f} |")
+                lines.append(
+                    f"| {row.value} | {row.deals:,} | {_percent(row.win_rate)} | "
+                    f"{_percent(row.ci_low)}–{_percent(row.ci_high)} | {row.lift:.2f} |"
+                )
             lines.append("")
     return "\n".join(lines)
 
 
-def profile_artifacts(opportunities: pd.DataFrame, *, top: int = 10) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def profile_artifacts(
+    opportunities: pd.DataFrame, *, top: int = 10
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Give the win rates by dimension, every scenario that passes the rules, and the report (no charts).
 
     What the training job records beside each run (``tables/`` and ``profile.md``).
@@ -444,6 +563,10 @@ def profile_artifacts(opportunities: pd.DataFrame, *, top: int = 10) -> tuple[pd
     closed = closed_deals(opportunities)
     dimensions = win_rates_by_dimension(closed)
     scenarios = find_scenarios(closed, top=None)
-    report = render_profile_report(dimensions, scenarios[scenarios["rank"] <= top], closed=len(closed),
-                                   won=int(closed["status"].eq("won").sum()))
+    report = render_profile_report(
+        dimensions,
+        scenarios[scenarios["rank"] <= top],
+        closed=len(closed),
+        won=int(closed["status"].eq("won").sum()),
+    )
     return dimensions, scenarios, report

@@ -78,18 +78,50 @@ def _spec(name: str, kind: ColumnKind, group: Group, label: str, **kwargs) -> Co
 # --------------------------------------------------------------------------- opportunities
 
 _IDENTITY = (
-    _spec("opportunity_id", "string", "identity", "Opportunity", required=True,
-          description="Unique id of the deal."),
+    _spec(
+        "opportunity_id",
+        "string",
+        "identity",
+        "Opportunity",
+        required=True,
+        description="Unique id of the deal.",
+    ),
     _spec("account_id", "string", "identity", "Account"),
     _spec("owner_id", "string", "identity", "Deal owner"),
-    _spec("created_date", "date", "identity", "Created", required=True,
-          description="When the deal was created (or first engaged)."),
-    _spec("close_date", "date", "identity", "Close date", required=True,
-          description="Actual close date for closed deals, expected close date for open ones."),
-    _spec("status", "category", "outcome", "Status", required=True, allowed=STATUS_VALUES,
-          description="open, won or lost: the label for closed deals."),
-    _spec("amount", "number", "economics", "Deal amount", required=True, minimum=0,
-          description="Contract value."),
+    _spec(
+        "created_date",
+        "date",
+        "identity",
+        "Created",
+        required=True,
+        description="When the deal was created (or first engaged).",
+    ),
+    _spec(
+        "close_date",
+        "date",
+        "identity",
+        "Close date",
+        required=True,
+        description="Actual close date for closed deals, expected close date for open ones.",
+    ),
+    _spec(
+        "status",
+        "category",
+        "outcome",
+        "Status",
+        required=True,
+        allowed=STATUS_VALUES,
+        description="open, won or lost: the label for closed deals.",
+    ),
+    _spec(
+        "amount",
+        "number",
+        "economics",
+        "Deal amount",
+        required=True,
+        minimum=0,
+        description="Contract value.",
+    ),
 )
 
 _SEGMENT = (
@@ -97,76 +129,165 @@ _SEGMENT = (
     _spec("region", "category", "segment", "Region"),
     _spec("employees", "number", "segment", "Company size (employees)", minimum=0),
     _spec("annual_revenue", "number", "segment", "Company revenue", minimum=0),
-    _spec("growth_stage", "category", "segment", "Growth stage",
-          examples=("startup", "scaleup", "mature", "declining")),
+    _spec(
+        "growth_stage",
+        "category",
+        "segment",
+        "Growth stage",
+        examples=("startup", "scaleup", "mature", "declining"),
+    ),
     _spec("pe_backed", "bool", "segment", "Private-equity backed"),
 )
 
 _PROBLEM = (
-    _spec("primary_pain", "category", "problem", "Primary pain",
-          examples=("legacy_not_scaling", "cost", "compliance", "growth")),
-    _spec("deal_type", "category", "problem", "Deal type",
-          allowed=("legacy_replacement", "greenfield", "expansion", "renewal")),
+    _spec(
+        "primary_pain",
+        "category",
+        "problem",
+        "Primary pain",
+        examples=("legacy_not_scaling", "cost", "compliance", "growth"),
+    ),
+    _spec(
+        "deal_type",
+        "category",
+        "problem",
+        "Deal type",
+        allowed=("legacy_replacement", "greenfield", "expansion", "renewal"),
+    ),
     _spec("problem_quantified", "bool", "problem", "Business problem quantified"),
-    _spec("urgency", "category", "problem", "Urgency", allowed=("none", "low", "high"),
-          ordered=True),
+    _spec(
+        "urgency", "category", "problem", "Urgency", allowed=("none", "low", "high"), ordered=True
+    ),
 )
 
 _TRIGGER = (
-    _spec("trigger_event", "category", "trigger", "Trigger event",
-          examples=("none", "new_executive", "funding", "m_and_a", "regulation",
-                    "legacy_end_of_life")),
+    _spec(
+        "trigger_event",
+        "category",
+        "trigger",
+        "Trigger event",
+        examples=(
+            "none",
+            "new_executive",
+            "funding",
+            "m_and_a",
+            "regulation",
+            "legacy_end_of_life",
+        ),
+    ),
 )
 
 _COMPETITION = (
-    _spec("primary_competitor", "category", "competition", "Main competitor",
-          examples=("none",)),
+    _spec("primary_competitor", "category", "competition", "Main competitor", examples=("none",)),
     _spec("competitor_count", "integer", "competition", "Number of competitors", minimum=0),
-    _spec("competitive_position", "category", "competition", "Competitive position",
-          allowed=("strength", "parity", "weakness")),
+    _spec(
+        "competitive_position",
+        "category",
+        "competition",
+        "Competitive position",
+        allowed=("strength", "parity", "weakness"),
+    ),
 )
 
 _CHAMPION = (
-    _spec("champion_role", "category", "champion", "Champion's level",
-          allowed=("none", "manager", "director", "vp", "c_level"), ordered=True),
+    _spec(
+        "champion_role",
+        "category",
+        "champion",
+        "Champion's level",
+        allowed=("none", "manager", "director", "vp", "c_level"),
+        ordered=True,
+    ),
 )
 
 _QUALIFICATION = (
     _spec("executive_sponsor", "bool", "qualification", "Executive sponsor with budget authority"),
     _spec("buying_process_defined", "bool", "qualification", "Buying process and timeline defined"),
-    _spec("customization_required", "category", "qualification", "Customisation required",
-          allowed=("none", "moderate", "extensive"), ordered=True),
+    _spec(
+        "customization_required",
+        "category",
+        "qualification",
+        "Customisation required",
+        allowed=("none", "moderate", "extensive"),
+        ordered=True,
+    ),
 )
 
 _ECONOMICS = (
-    _spec("discount_pct", "number", "economics", "Discount", minimum=0, maximum=100,
-          scale="percent"),
-    _spec("gross_margin_pct", "number", "economics", "Gross margin", minimum=-100, maximum=100,
-          scale="percent"),
-    _spec("services_share", "number", "economics", "Services share", minimum=0, maximum=1,
-          scale="share"),
-    _spec("third_party_share", "number", "economics", "Third-party share", minimum=0, maximum=1,
-          scale="share"),
+    _spec(
+        "discount_pct", "number", "economics", "Discount", minimum=0, maximum=100, scale="percent"
+    ),
+    _spec(
+        "gross_margin_pct",
+        "number",
+        "economics",
+        "Gross margin",
+        minimum=-100,
+        maximum=100,
+        scale="percent",
+    ),
+    _spec(
+        "services_share",
+        "number",
+        "economics",
+        "Services share",
+        minimum=0,
+        maximum=1,
+        scale="share",
+    ),
+    _spec(
+        "third_party_share",
+        "number",
+        "economics",
+        "Third-party share",
+        minimum=0,
+        maximum=1,
+        scale="share",
+    ),
     _spec("custom_dev_required", "bool", "economics", "Custom development required"),
     _spec("cac_estimate", "number", "economics", "Cost to win", minimum=0),
-    _spec("expansion_potential", "category", "economics", "Expansion potential",
-          allowed=("low", "medium", "high"), ordered=True),
-    _spec("strategic_value", "category", "economics", "Strategic value",
-          allowed=("none", "reference", "displacement", "new_segment")),
+    _spec(
+        "expansion_potential",
+        "category",
+        "economics",
+        "Expansion potential",
+        allowed=("low", "medium", "high"),
+        ordered=True,
+    ),
+    _spec(
+        "strategic_value",
+        "category",
+        "economics",
+        "Strategic value",
+        allowed=("none", "reference", "displacement", "new_segment"),
+    ),
 )
 
 # --------------------------------------------------------------------------- snapshots
 
 _SNAPSHOT_KEYS = (
     _spec("opportunity_id", "string", "identity", "Opportunity", required=True),
-    _spec("snapshot_date", "date", "identity", "Snapshot date", required=True,
-          description="The day the CRM showed this state."),
+    _spec(
+        "snapshot_date",
+        "date",
+        "identity",
+        "Snapshot date",
+        required=True,
+        description="The day the CRM showed this state.",
+    ),
 )
 
 _CRM = (
     _spec("stage", "category", "crm", "CRM stage"),
-    _spec("crm_probability", "number", "crm", "CRM stage probability", minimum=0, maximum=100,
-          scale="percent"),
+    _spec(
+        "crm_probability",
+        "number",
+        "crm",
+        "CRM stage probability",
+        minimum=0,
+        maximum=100,
+        scale="percent",
+    ),
 )
 
 _SNAPSHOT_DEAL = (
@@ -178,16 +299,29 @@ _SNAPSHOT_DEAL = (
 MILESTONES = (
     _spec("problem_confirmed", "bool", "progress", "Business problem confirmed by the buyer"),
     _spec("evaluation_criteria_defined", "bool", "progress", "Evaluation criteria defined"),
-    _spec("stakeholders_identified", "number", "progress", "Buying group identified",
-          minimum=0, maximum=1, scale="share"),
+    _spec(
+        "stakeholders_identified",
+        "number",
+        "progress",
+        "Buying group identified",
+        minimum=0,
+        maximum=1,
+        scale="share",
+    ),
     _spec("budget_confirmed", "bool", "progress", "Budget confirmed"),
     _spec("timeline_confirmed", "bool", "progress", "Decision timeline confirmed"),
     _spec("economic_buyer_aware", "bool", "progress", "Economic buyer aware of the deal"),
     _spec("exec_support_signalled", "bool", "progress", "Executive support signalled"),
     _spec("business_case_built", "bool", "progress", "Business case built"),
     _spec("value_metric_agreed", "bool", "progress", "Value metric agreed"),
-    _spec("champion_engagement", "category", "progress", "Champion engagement",
-          allowed=("none", "passive", "responsive", "active", "coaching"), ordered=True),
+    _spec(
+        "champion_engagement",
+        "category",
+        "progress",
+        "Champion engagement",
+        allowed=("none", "passive", "responsive", "active", "coaching"),
+        ordered=True,
+    ),
 )
 
 ACTIVITY = (
@@ -231,10 +365,18 @@ class TableSpec:
 OPPORTUNITIES = TableSpec(
     name="opportunities",
     columns=(
-        *_IDENTITY, *_SEGMENT, *_PROBLEM, *_TRIGGER, *_COMPETITION, *_CHAMPION,
-        *_QUALIFICATION, *_ECONOMICS,
+        *_IDENTITY,
+        *_SEGMENT,
+        *_PROBLEM,
+        *_TRIGGER,
+        *_COMPETITION,
+        *_CHAMPION,
+        *_QUALIFICATION,
+        *_ECONOMICS,
         # A flat export (no snapshots) may carry the progress columns here.
-        *_CRM, *MILESTONES, *ACTIVITY,
+        *_CRM,
+        *MILESTONES,
+        *ACTIVITY,
     ),
     key=("opportunity_id",),
 )
@@ -248,7 +390,13 @@ SNAPSHOTS = TableSpec(
 TABLES: dict[str, TableSpec] = {"opportunities": OPPORTUNITIES, "snapshots": SNAPSHOTS}
 
 #: The win dimensions of the method, in the order a seller reads them.
-WIN_DIMENSION_GROUPS: tuple[Group, ...] = ("segment", "problem", "trigger", "competition", "champion")
+WIN_DIMENSION_GROUPS: tuple[Group, ...] = (
+    "segment",
+    "problem",
+    "trigger",
+    "competition",
+    "champion",
+)
 
 
 def columns_in_group(*groups: Group, table: TableSpec = OPPORTUNITIES) -> tuple[str, ...]:
@@ -281,5 +429,9 @@ def closest_names(name: str, candidates: Iterable[str], limit: int = 1) -> list[
     if not matches:
         # Substring match catches "Opportunity ID" for "opportunity_id" and "deal_amount" for "amount".
         compact = name.lower().replace("_", "")
-        matches = [key for key in lowered if compact in key.replace("_", "") or (key.replace("_", "") in compact and len(key) > 3)][:limit]
+        matches = [
+            key
+            for key in lowered
+            if compact in key.replace("_", "") or (key.replace("_", "") in compact and len(key) > 3)
+        ][:limit]
     return [lowered[match] for match in matches]

@@ -70,8 +70,14 @@ def find_data_files(path: Path, mapping: Mapping) -> dict[str, Path]:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(Problem(file=str(path), column=None, problem="the data path does not exist",
-                                 fix="give an export file or a folder holding opportunities.csv/.parquet"))
+        raise InputError(
+            Problem(
+                file=str(path),
+                column=None,
+                problem="the data path does not exist",
+                fix="give an export file or a folder holding opportunities.csv/.parquet",
+            )
+        )
     folder = path if path.is_dir() else path.parent
     found: dict[str, Path] = {}
     problems = []
@@ -81,15 +87,21 @@ def find_data_files(path: Path, mapping: Mapping) -> dict[str, Path]:
         else:
             default = _first_existing(folder, "opportunities")
             if default is None:
-                tables = sorted(item.name for item in folder.iterdir()
-                                if item.suffix.lower() in TABLE_FILE_SUFFIXES)
-                problems.append(Problem(
-                    file=str(folder), column=None,
-                    problem="the folder has no opportunities.parquet or opportunities.csv"
-                            + (f" (it has: {', '.join(tables[:10])})" if tables else ""),
-                    fix="pass the export file itself with --data, or name it with "
+                tables = sorted(
+                    item.name
+                    for item in folder.iterdir()
+                    if item.suffix.lower() in TABLE_FILE_SUFFIXES
+                )
+                problems.append(
+                    Problem(
+                        file=str(folder),
+                        column=None,
+                        problem="the folder has no opportunities.parquet or opportunities.csv"
+                        + (f" (it has: {', '.join(tables[:10])})" if tables else ""),
+                        fix="pass the export file itself with --data, or name it with "
                         "`files: {opportunities: ...}` in the mapping",
-                ))
+                    )
+                )
             else:
                 found["opportunities"] = default
     else:
@@ -100,9 +112,14 @@ def find_data_files(path: Path, mapping: Mapping) -> dict[str, Path]:
         found["snapshots"] = default
     for table, file in found.items():
         if not file.is_file():
-            problems.append(Problem(file=str(file), column=None,
-                                    problem=f"the {table} file named in the mapping does not exist",
-                                    fix=f"correct `files: {{{table}: ...}}` in the mapping"))
+            problems.append(
+                Problem(
+                    file=str(file),
+                    column=None,
+                    problem=f"the {table} file named in the mapping does not exist",
+                    fix=f"correct `files: {{{table}: ...}}` in the mapping",
+                )
+            )
     if problems:
         raise InputError(problems)
     return found
@@ -141,19 +158,27 @@ def load_crm_data(path: Path, mapping: Mapping | Path | None = None) -> CRMData:
     if problems:
         raise InputError(problems)
 
-    mapped, mapping_problems = apply_mapping(frames, mapping, base_dir=paths["opportunities"].parent)
+    mapped, mapping_problems = apply_mapping(
+        frames, mapping, base_dir=paths["opportunities"].parent
+    )
     opportunities, snapshots, report = validate_tables(
-        mapped["opportunities"], mapped.get("snapshots"), files=files, parse=mapping.parse_options())
+        mapped["opportunities"], mapped.get("snapshots"), files=files, parse=mapping.parse_options()
+    )
     validation_problems = _name_export_columns(report.problems, mapping, files)
     as_of, as_of_source = _as_of(mapping, opportunities, snapshots)
     facts = [f"mapping: {mapping.name}"] if mapping.name != "unnamed" else []
     facts += [*report.facts, f"as of {as_of:%Y-%m-%d} ({as_of_source})"]
-    report = ValidationReport(problems=(*mapping_problems, *validation_problems), facts=tuple(facts))
+    report = ValidationReport(
+        problems=(*mapping_problems, *validation_problems), facts=tuple(facts)
+    )
     if not report.ok:
         raise InputError(report)
     log.debug("loaded %s: %s", files["opportunities"], "; ".join(report.facts[:2]))
-    extra = tuple(ExtraFeature(name=name, kind=kind) for name, kind in mapping.extra_feature_names()
-                  if name in opportunities.columns)
+    extra = tuple(
+        ExtraFeature(name=name, kind=kind)
+        for name, kind in mapping.extra_feature_names()
+        if name in opportunities.columns
+    )
     return CRMData(
         opportunities=opportunities.reset_index(drop=True),
         snapshots=None if snapshots is None else snapshots.reset_index(drop=True),
@@ -169,23 +194,36 @@ def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
     first = int(frame.attrs.get(FIRST_ROW_ATTR, 1))
     unit = str(frame.attrs.get(ROW_UNIT_ATTR, "row"))
     numbered = frame.set_axis(pd.RangeIndex(first, first + len(frame), name=unit), axis=0)
-    numbered.attrs = {SOURCE_ATTR: frame.attrs.get(SOURCE_ATTR), ROW_UNIT_ATTR: unit, FIRST_ROW_ATTR: first}
+    numbered.attrs = {
+        SOURCE_ATTR: frame.attrs.get(SOURCE_ATTR),
+        ROW_UNIT_ATTR: unit,
+        FIRST_ROW_ATTR: first,
+    }
     return numbered
 
 
-def _name_export_columns(problems: tuple[Problem, ...], mapping: Mapping, files: dict[str, str]
-                         ) -> list[Problem]:
+def _name_export_columns(
+    problems: tuple[Problem, ...], mapping: Mapping, files: dict[str, str]
+) -> list[Problem]:
     """Give the problems with the export column (or lookup column) a renamed column came from."""
     table_of_file = {file: table for table, file in files.items()}
     origins: dict[str, dict[str, str]] = {table: {} for table in files}
     for table in origins:
-        origins[table].update({target: f"export column '{source}'"
-                               for target, source in getattr(mapping.columns, table).items()
-                               if target != source})
+        origins[table].update(
+            {
+                target: f"export column '{source}'"
+                for target, source in getattr(mapping.columns, table).items()
+                if target != source
+            }
+        )
     for lookup in mapping.lookups:
         if lookup.table in origins:
-            origins[lookup.table].update({target: f"column '{source}' of {lookup.file}"
-                                          for target, source in lookup.columns.items()})
+            origins[lookup.table].update(
+                {
+                    target: f"column '{source}' of {lookup.file}"
+                    for target, source in lookup.columns.items()
+                }
+            )
     named = []
     for problem in problems:
         origin = origins.get(table_of_file.get(problem.file, ""), {}).get(problem.column or "")
@@ -195,12 +233,17 @@ def _name_export_columns(problems: tuple[Problem, ...], mapping: Mapping, files:
     return named
 
 
-def _as_of(mapping: Mapping, opportunities: pd.DataFrame, snapshots: pd.DataFrame | None
-           ) -> tuple[pd.Timestamp, str]:
+def _as_of(
+    mapping: Mapping, opportunities: pd.DataFrame, snapshots: pd.DataFrame | None
+) -> tuple[pd.Timestamp, str]:
     """Give the data's "today" and where it came from."""
     if mapping.as_of is not None:
         return pd.Timestamp(mapping.as_of), "from the mapping's as_of"
-    if snapshots is not None and "snapshot_date" in snapshots.columns and snapshots["snapshot_date"].notna().any():
+    if (
+        snapshots is not None
+        and "snapshot_date" in snapshots.columns
+        and snapshots["snapshot_date"].notna().any()
+    ):
         return snapshots["snapshot_date"].max(), "the latest snapshot date"
     dates = []
     if "created_date" in opportunities.columns:

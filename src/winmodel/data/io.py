@@ -90,22 +90,34 @@ def read_table(path: Path, *, options: ReadOptions | None = None) -> pd.DataFram
     path = Path(path)
     name = str(path)
     if not path.exists():
-        raise InputError(_problem(name, "the file does not exist",
-                                  "check the path (relative paths start from the current folder)"))
+        raise InputError(
+            _problem(
+                name,
+                "the file does not exist",
+                "check the path (relative paths start from the current folder)",
+            )
+        )
     if path.is_dir():
-        raise InputError(_problem(name, "this is a folder, not a file",
-                                  "give the CSV or Parquet file inside it"))
+        raise InputError(
+            _problem(name, "this is a folder, not a file", "give the CSV or Parquet file inside it")
+        )
     size = path.stat().st_size
     if size > options.max_file_bytes:
-        raise InputError(_problem(
-            name,
-            f"the file is {_human_bytes(size)}, above the file size limit of "
-            f"{_human_bytes(options.max_file_bytes)}",
-            f"raise the limit with `read: {{max_file_bytes: {size + 1}}}` in the mapping "
-            "(ReadOptions(max_file_bytes=...) in Python), or split the export",
-        ))
+        raise InputError(
+            _problem(
+                name,
+                f"the file is {_human_bytes(size)}, above the file size limit of "
+                f"{_human_bytes(options.max_file_bytes)}",
+                f"raise the limit with `read: {{max_file_bytes: {size + 1}}}` in the mapping "
+                "(ReadOptions(max_file_bytes=...) in Python), or split the export",
+            )
+        )
     if size == 0:
-        raise InputError(_problem(name, "the file is empty", "export the table again; it has no header and no rows"))
+        raise InputError(
+            _problem(
+                name, "the file is empty", "export the table again; it has no header and no rows"
+            )
+        )
     with path.open("rb") as handle:
         head = handle.read(_SNIFF_BYTES)
     if head.startswith(_PARQUET_MAGIC) or path.suffix.lower() in (".parquet", ".pq"):
@@ -131,18 +143,22 @@ def read_text_file(path: Path) -> str:
     name = str(path)
     if not path.is_file():
         what = "this is a folder, not a file" if path.is_dir() else "the file does not exist"
-        raise InputError(_problem(name, what, "check the path (relative paths start from the current folder)"))
+        raise InputError(
+            _problem(name, what, "check the path (relative paths start from the current folder)")
+        )
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
-        raise InputError(_problem(
-            name,
-            f"line {line}: byte 0x{raw[error.start:error.start + 1].hex()} is not UTF-8 "
-            "(the file was saved in another encoding)",
-            "save the file as UTF-8 (in most editors: Save As, encoding UTF-8)",
-        )) from None
+        raise InputError(
+            _problem(
+                name,
+                f"line {line}: byte 0x{raw[error.start : error.start + 1].hex()} is not UTF-8 "
+                "(the file was saved in another encoding)",
+                "save the file as UTF-8 (in most editors: Save As, encoding UTF-8)",
+            )
+        ) from None
 
 
 #: Rows converted to Arrow at a time when writing: bounds the extra memory of a write.
@@ -161,7 +177,7 @@ def _write_parquet_in_row_groups(frame: pd.DataFrame, stream) -> None:
             schema = schema.set(position, pa.field(field.name, pa.string()))
     with pq.ParquetWriter(stream, schema) as writer:
         for start in range(0, max(len(frame), 1), WRITE_CHUNK_ROWS):
-            part = frame.iloc[start:start + WRITE_CHUNK_ROWS]
+            part = frame.iloc[start : start + WRITE_CHUNK_ROWS]
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
 
 
@@ -224,8 +240,13 @@ def write_table_atomic(frame: pd.DataFrame, path: Path, *, date_format: str | No
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
-        raise InputError(_problem(str(path), "the output must be a .csv or .parquet file",
-                                  "give a path ending in .csv or .parquet"))
+        raise InputError(
+            _problem(
+                str(path),
+                "the output must be a .csv or .parquet file",
+                "give a path ending in .csv or .parquet",
+            )
+        )
     with atomic_file(path) as stream:
         if suffix == ".csv":
             frame.to_csv(stream, index=False, chunksize=WRITE_CHUNK_ROWS, date_format=date_format)
@@ -275,13 +296,23 @@ def _neutralise_text(value: object) -> object:
 def _read_parquet(path: Path, head: bytes) -> pd.DataFrame:
     name = str(path)
     if not head.startswith(_PARQUET_MAGIC):
-        raise InputError(_problem(name, "the file is named .parquet but is not a Parquet file",
-                                  "export it again as Parquet, or rename it to .csv if it is text"))
+        raise InputError(
+            _problem(
+                name,
+                "the file is named .parquet but is not a Parquet file",
+                "export it again as Parquet, or rename it to .csv if it is text",
+            )
+        )
     try:
         return pd.read_parquet(path)
     except Exception as error:  # pyarrow raises several types for a damaged file
-        raise InputError(_problem(name, f"the Parquet file cannot be read ({error})",
-                                  "export it again; the file looks damaged or truncated")) from error
+        raise InputError(
+            _problem(
+                name,
+                f"the Parquet file cannot be read ({error})",
+                "export it again; the file looks damaged or truncated",
+            )
+        ) from error
 
 
 # --------------------------------------------------------------------------- csv
@@ -291,16 +322,26 @@ def _read_csv(path: Path, head: bytes, options: ReadOptions) -> pd.DataFrame:
     name = str(path)
     for magic, hint in _KNOWN_BINARY:
         if head.startswith(magic):
-            raise InputError(_problem(name, f"the file is not CSV or Parquet: it looks like {hint}",
-                                      "give a CSV or Parquet export"))
+            raise InputError(
+                _problem(
+                    name,
+                    f"the file is not CSV or Parquet: it looks like {hint}",
+                    "give a CSV or Parquet export",
+                )
+            )
     encoding = _choose_encoding(path, head, options)
     if encoding.startswith("utf-16"):
         text_head = head.decode(encoding, errors="ignore")
     else:
         text_head = head.decode(encoding, errors="replace")
     if not text_head.strip().lstrip("\ufeff").strip():
-        raise InputError(_problem(name, "the file is empty (only blank space)",
-                                  "export the table again; it has no header and no rows"))
+        raise InputError(
+            _problem(
+                name,
+                "the file is empty (only blank space)",
+                "export the table again; it has no header and no rows",
+            )
+        )
     delimiter = options.delimiter or _sniff_delimiter(text_head)
     try:
         frame = pd.read_csv(
@@ -316,13 +357,15 @@ def _read_csv(path: Path, head: bytes, options: ReadOptions) -> pd.DataFrame:
     except pd.errors.EmptyDataError as error:
         raise InputError(_problem(name, "the file is empty", "export the table again")) from error
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as error:
-        raise InputError(_problem(
-            name,
-            f"the file cannot be parsed as CSV with delimiter {delimiter!r} and encoding "
-            f"{encoding}: {_first_line(error)}",
-            "check the quoting around that line, or set `read: {delimiter: ..., encoding: ...}` "
-            "in the mapping",
-        )) from error
+        raise InputError(
+            _problem(
+                name,
+                f"the file cannot be parsed as CSV with delimiter {delimiter!r} and encoding "
+                f"{encoding}: {_first_line(error)}",
+                "check the quoting around that line, or set `read: {delimiter: ..., encoding: ...}` "
+                "in the mapping",
+            )
+        ) from error
     frame.columns = [str(column).strip().lstrip("\ufeff").strip() for column in frame.columns]
     if len(frame.columns) == 1:
         _refuse_wrong_delimiter(name, str(frame.columns[0]), delimiter)
@@ -330,7 +373,9 @@ def _read_csv(path: Path, head: bytes, options: ReadOptions) -> pd.DataFrame:
     return frame
 
 
-def _warn_of_repeated_headers(name: str, text_head: str, delimiter: str, columns: list[str]) -> None:
+def _warn_of_repeated_headers(
+    name: str, text_head: str, delimiter: str, columns: list[str]
+) -> None:
     """Log a warning for header names given twice: pandas renames the copies (``amount.1``) silently."""
     try:
         header = next(csv.reader(io.StringIO(text_head.lstrip("\ufeff")), delimiter=delimiter), [])
@@ -347,9 +392,15 @@ def _warn_of_repeated_headers(name: str, text_head: str, delimiter: str, columns
         else:
             first[value] = position
     for value, copies in renamed.items():
-        log.warning("%s: the header names the column '%s' %d times; the first is read as '%s', the others "
-                    "as %s. Rename them in the export, or map the one you mean.", name, value,
-                    len(copies) + 1, columns[first[value]], ", ".join(f"'{copy}'" for copy in copies))
+        log.warning(
+            "%s: the header names the column '%s' %d times; the first is read as '%s', the others "
+            "as %s. Rename them in the export, or map the one you mean.",
+            name,
+            value,
+            len(copies) + 1,
+            columns[first[value]],
+            ", ".join(f"'{copy}'" for copy in copies),
+        )
 
 
 def _refuse_wrong_delimiter(name: str, header: str, delimiter: str) -> None:
@@ -363,13 +414,15 @@ def _refuse_wrong_delimiter(name: str, header: str, delimiter: str) -> None:
             continue
         width = len(next(csv.reader([header], delimiter=other)))
         if width >= 2:
-            raise InputError(_problem(
-                name,
-                f"read with delimiter {delimiter!r} the file has a single column, but its header splits "
-                f"on {other!r} into {width} columns",
-                f"set `read: {{delimiter: {other!r}}}` in the mapping, or remove `read.delimiter` "
-                "so the delimiter is detected",
-            ))
+            raise InputError(
+                _problem(
+                    name,
+                    f"read with delimiter {delimiter!r} the file has a single column, but its header splits "
+                    f"on {other!r} into {width} columns",
+                    f"set `read: {{delimiter: {other!r}}}` in the mapping, or remove `read.delimiter` "
+                    "so the delimiter is detected",
+                )
+            )
 
 
 def _choose_encoding(path: Path, head: bytes, options: ReadOptions) -> str:
@@ -390,23 +443,30 @@ def _choose_encoding(path: Path, head: bytes, options: ReadOptions) -> str:
     if failure is None:
         return start_encoding
     if requested:
-        raise InputError(_problem(
-            name,
-            f"the file is not valid {requested}: {failure}",
-            "set the right encoding with `read: {encoding: ...}` in the mapping "
-            "(common ones: utf-8, cp1252, latin-1)",
-        ))
+        raise InputError(
+            _problem(
+                name,
+                f"the file is not valid {requested}: {failure}",
+                "set the right encoding with `read: {encoding: ...}` in the mapping "
+                "(common ones: utf-8, cp1252, latin-1)",
+            )
+        )
     for fallback in ("cp1252", "latin-1"):
         if _scan(path, fallback, options.max_line_bytes, check_lines=False) is None:
             log.warning(
                 "%s is not UTF-8 (%s); reading it as %s. If accented letters look wrong, "
-                "set `read: {encoding: ...}` in the mapping.", name, failure, fallback,
+                "set `read: {encoding: ...}` in the mapping.",
+                name,
+                failure,
+                fallback,
             )
             return fallback
     return "latin-1"  # unreachable: latin-1 decodes any byte
 
 
-def _scan(path: Path, encoding: str, max_line_bytes: int, *, check_lines: bool = True) -> str | None:
+def _scan(
+    path: Path, encoding: str, max_line_bytes: int, *, check_lines: bool = True
+) -> str | None:
     """Give why ``path`` cannot be decoded with ``encoding`` (None when it can).
 
     The same pass refuses binary content (NUL bytes) and lines above
@@ -444,11 +504,21 @@ def _binary_content(name: str, chunk: bytes) -> Problem:
     sample = chunk[:4096]
     for parity, encoding in ((1, "utf-16-le"), (0, "utf-16-be")):
         zeros = sample[parity::2].count(0)
-        if len(sample) >= 8 and zeros >= 0.9 * (len(sample) // 2) and sample[1 - parity::2].count(0) == 0:
-            return _problem(name, "the file looks like UTF-16 text without a byte-order mark",
-                            f"set `read: {{encoding: {encoding}}}` in the mapping, or save the file as UTF-8")
-    return _problem(name, "the file has binary content (NUL bytes), so it is not CSV or Parquet",
-                    "give a CSV or Parquet export")
+        if (
+            len(sample) >= 8
+            and zeros >= 0.9 * (len(sample) // 2)
+            and sample[1 - parity :: 2].count(0) == 0
+        ):
+            return _problem(
+                name,
+                "the file looks like UTF-16 text without a byte-order mark",
+                f"set `read: {{encoding: {encoding}}}` in the mapping, or save the file as UTF-8",
+            )
+    return _problem(
+        name,
+        "the file has binary content (NUL bytes), so it is not CSV or Parquet",
+        "give a CSV or Parquet export",
+    )
 
 
 def _long_line(name: str, path: Path, max_line_bytes: int) -> Problem:

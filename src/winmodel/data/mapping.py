@@ -102,7 +102,9 @@ class ReadSection(_Section):
     def _known_delimiter(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(value, value)
+        value = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+            value, value
+        )
         if value not in CSV_DELIMITERS:
             raise ValueError("delimiter must be one of ',', ';', '|', tab")
         return value
@@ -114,7 +116,9 @@ class ReadSection(_Section):
             try:
                 codecs.lookup(value)
             except LookupError as error:
-                raise ValueError(f"unknown encoding {value!r} (try utf-8, cp1252, latin-1)") from error
+                raise ValueError(
+                    f"unknown encoding {value!r} (try utf-8, cp1252, latin-1)"
+                ) from error
         return value
 
     @model_validator(mode="after")
@@ -167,7 +171,9 @@ class Lookup(_Section):
     def _values_on_keys(self) -> Lookup:
         stray = [name for name in self.values if name not in self.on]
         if stray:
-            raise ValueError(f"values may only fix the join keys ({', '.join(self.on)}), not {', '.join(stray)}")
+            raise ValueError(
+                f"values may only fix the join keys ({', '.join(self.on)}), not {', '.join(stray)}"
+            )
         return self
 
 
@@ -208,9 +214,13 @@ class Mapping(_Section):
     @model_validator(mode="after")
     def _as_of_when_used(self) -> Mapping:
         if self.as_of is None and AS_OF in self.fill.values():
-            raise ValueError("fill uses as_of, so as_of (the export date, YYYY-MM-DD) must be given")
+            raise ValueError(
+                "fill uses as_of, so as_of (the export date, YYYY-MM-DD) must be given"
+            )
         if self.status_flags is not None and "status" in self.columns.opportunities:
-            raise ValueError("give the status either with status_flags or with columns.opportunities.status")
+            raise ValueError(
+                "give the status either with status_flags or with columns.opportunities.status"
+            )
         return self
 
     def read_options(self) -> ReadOptions:
@@ -230,8 +240,11 @@ class Mapping(_Section):
             dayfirst=self.dates.dayfirst,
             date_formats=dict(self.dates.formats),
             true_values=tuple(self.booleans.true_values or DEFAULT_TRUE_VALUES),
-            false_values=tuple(self.booleans.false_values
-                               if self.booleans.false_values is not None else DEFAULT_FALSE_VALUES),
+            false_values=tuple(
+                self.booleans.false_values
+                if self.booleans.false_values is not None
+                else DEFAULT_FALSE_VALUES
+            ),
             scale=dict(self.scale),
         )
 
@@ -256,15 +269,26 @@ def load_mapping(path: Path) -> Mapping:
     path = Path(path)
     name = str(path)
     if not path.exists():
-        raise InputError(Problem(file=name, column=None, problem="the mapping file does not exist",
-                                 fix="check the path, or start from one in pipelines/mappings/"))
+        raise InputError(
+            Problem(
+                file=name,
+                column=None,
+                problem="the mapping file does not exist",
+                fix="check the path, or start from one in pipelines/mappings/",
+            )
+        )
     data, node = read_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InputError(Problem(file=name, column=None,
-                                 problem="the mapping must be a set of `key: value` lines at the top level",
-                                 fix="start from one of pipelines/mappings/*.yaml"))
+        raise InputError(
+            Problem(
+                file=name,
+                column=None,
+                problem="the mapping must be a set of `key: value` lines at the top level",
+                fix="start from one of pipelines/mappings/*.yaml",
+            )
+        )
     problems: list[Problem] = []
     try:
         mapping = Mapping.model_validate(data)
@@ -292,8 +316,12 @@ def _validation_problem(detail: dict[str, Any], node: yaml.Node | None, file: st
         fix = f"remove it, or use one of: {', '.join(allowed)}" if allowed else "remove it"
         return Problem(file=file, column=None, problem=problem, fix=fix)
     message = detail["msg"].removeprefix("Value error, ")
-    return Problem(file=file, column=None, problem=f"{prefix}{where or 'mapping'}: {message}",
-                   fix="correct the value; docs/mapping.md describes every key")
+    return Problem(
+        file=file,
+        column=None,
+        problem=f"{prefix}{where or 'mapping'}: {message}",
+        fix="correct the value; docs/mapping.md describes every key",
+    )
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -315,7 +343,9 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
         if field is None:
             return []
         model = _innermost_model(field.annotation)
-    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    return (
+        list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    )
 
 
 def _innermost_model(annotation: Any) -> Any:
@@ -365,8 +395,9 @@ def apply_mapping(
         id_source = _columns_for(mapping, table).get("opportunity_id", "opportunity_id")
         for lookup in mapping.lookups:
             if lookup.table == table:
-                frame, found = _join_lookup(frame, lookup, mapping, base_dir=base_dir, file=file,
-                                            id_column=id_source)
+                frame, found = _join_lookup(
+                    frame, lookup, mapping, base_dir=base_dir, file=file, id_column=id_source
+                )
                 problems += found
         if table == "opportunities" and mapping.status_flags is not None:
             frame, found = _status_from_flags(frame, mapping, file=file, id_column=id_source)
@@ -391,23 +422,49 @@ def _columns_for(mapping: Mapping, table: str) -> dict[str, str]:
     return dict(getattr(mapping.columns, table, {}) or {})
 
 
-def _mapping_problem(file: str, problem: str, fix: str, *, column: str | None = None,
-                     severity: Literal["error", "warning"] = "error", rows: int = 0,
-                     examples: tuple[str, ...] = ()) -> Problem:
-    return Problem(file=file, column=column, problem=problem, fix=fix, severity=severity,
-                   rows=rows, examples=examples)
+def _mapping_problem(
+    file: str,
+    problem: str,
+    fix: str,
+    *,
+    column: str | None = None,
+    severity: Literal["error", "warning"] = "error",
+    rows: int = 0,
+    examples: tuple[str, ...] = (),
+) -> Problem:
+    return Problem(
+        file=file,
+        column=column,
+        problem=problem,
+        fix=fix,
+        severity=severity,
+        rows=rows,
+        examples=examples,
+    )
 
 
-def _missing_column(file: str, setting: str, name: str, available: list[str], *,
-                    severity: Literal["error", "warning"] = "error", consequence: str = "") -> Problem:
+def _missing_column(
+    file: str,
+    setting: str,
+    name: str,
+    available: list[str],
+    *,
+    severity: Literal["error", "warning"] = "error",
+    consequence: str = "",
+) -> Problem:
     guess = closest_names(name, available)
     problem = f"`{setting}` names the column '{name}', which {file} does not have"
     if guess:
         problem += f"; the closest is '{guess[0]}'"
     if consequence:
         problem += f"; {consequence}"
-    return _mapping_problem(file, problem, "name an existing column in the mapping (names are case-sensitive)",
-                            column=name, severity=severity)
+    return _mapping_problem(
+        file,
+        problem,
+        "name an existing column in the mapping (names are case-sensitive)",
+        column=name,
+        severity=severity,
+    )
 
 
 def _recode(series: pd.Series, recode: dict[str, str | None]) -> pd.Series:
@@ -427,12 +484,22 @@ def _recode(series: pd.Series, recode: dict[str, str | None]) -> pd.Series:
 
 
 def _recode_all(frame: pd.DataFrame, values: dict[str, dict[str, str | None]]) -> pd.DataFrame:
-    recoded = {name: _recode(frame[name], recode) for name, recode in values.items() if name in frame.columns}
+    recoded = {
+        name: _recode(frame[name], recode)
+        for name, recode in values.items()
+        if name in frame.columns
+    }
     return frame.assign(**recoded) if recoded else frame
 
 
 def _join_lookup(
-    frame: pd.DataFrame, lookup: Lookup, mapping: Mapping, *, base_dir: Path, file: str, id_column: str,
+    frame: pd.DataFrame,
+    lookup: Lookup,
+    mapping: Mapping,
+    *,
+    base_dir: Path,
+    file: str,
+    id_column: str,
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Give ``frame`` with the lookup's columns joined on, and the problems met."""
     path = Path(base_dir) / lookup.file
@@ -443,83 +510,123 @@ def _join_lookup(
     lookup_file = str(path)
     problems = [
         _missing_column(file, f"lookups ({lookup.file}).on", name, list(frame.columns))
-        for name in lookup.on if name not in frame.columns
+        for name in lookup.on
+        if name not in frame.columns
     ]
     problems += [
         _missing_column(lookup_file, f"lookups ({lookup.file})", name, list(other.columns))
-        for name in dict.fromkeys([*lookup.on.values(), *lookup.columns.values()]) if name not in other.columns
+        for name in dict.fromkeys([*lookup.on.values(), *lookup.columns.values()])
+        if name not in other.columns
     ]
     problems += [
-        _mapping_problem(file, f"the lookup {lookup.file} would add '{target}', which the export already has",
-                         "give the lookup column another name, or drop the export's column from the lookup",
-                         column=target)
-        for target in lookup.columns if target in frame.columns
+        _mapping_problem(
+            file,
+            f"the lookup {lookup.file} would add '{target}', which the export already has",
+            "give the lookup column another name, or drop the export's column from the lookup",
+            column=target,
+        )
+        for target in lookup.columns
+        if target in frame.columns
     ]
     if problems:
         return frame, problems
     fixed = {name: _recode(frame[name], recode) for name, recode in lookup.values.items()}
     frame = frame.assign(**fixed)
-    left = pd.DataFrame({f"key{i}": as_text(frame[name]) for i, name in enumerate(lookup.on)},
-                        index=frame.index)
-    right_keys = pd.DataFrame({f"key{i}": as_text(other[name]) for i, name in enumerate(lookup.on.values())})
+    left = pd.DataFrame(
+        {f"key{i}": as_text(frame[name]) for i, name in enumerate(lookup.on)}, index=frame.index
+    )
+    right_keys = pd.DataFrame(
+        {f"key{i}": as_text(other[name]) for i, name in enumerate(lookup.on.values())}
+    )
     right = pd.concat(
-        [right_keys, pd.DataFrame({target: other[source] for target, source in lookup.columns.items()})],
+        [
+            right_keys,
+            pd.DataFrame({target: other[source] for target, source in lookup.columns.items()}),
+        ],
         axis=1,
     )
     duplicated = right.duplicated(subset=list(right_keys.columns), keep=False)
     if duplicated.any():
-        keys = right_keys[duplicated].drop_duplicates().fillna("").astype(object).agg(" / ".join, axis=1)
-        problems.append(_mapping_problem(
-            lookup_file,
-            f"{len(keys):,} key value(s) of {', '.join(lookup.on.values())} appear more than once: "
-            + ", ".join(repr(key) for key in keys.head(MAX_EXAMPLES)),
-            "a lookup needs one row per key: remove the duplicate rows (the first is used meanwhile)",
-            column=", ".join(lookup.on.values()), rows=int(duplicated.sum()),
-        ))
+        keys = (
+            right_keys[duplicated]
+            .drop_duplicates()
+            .fillna("")
+            .astype(object)
+            .agg(" / ".join, axis=1)
+        )
+        problems.append(
+            _mapping_problem(
+                lookup_file,
+                f"{len(keys):,} key value(s) of {', '.join(lookup.on.values())} appear more than once: "
+                + ", ".join(repr(key) for key in keys.head(MAX_EXAMPLES)),
+                "a lookup needs one row per key: remove the duplicate rows (the first is used meanwhile)",
+                column=", ".join(lookup.on.values()),
+                rows=int(duplicated.sum()),
+            )
+        )
         right = right.drop_duplicates(subset=list(right_keys.columns), keep="first")
     right = right.set_index(list(right_keys.columns))
     joined = left.join(right, on=list(left.columns))
-    known = pd.MultiIndex.from_frame(left).isin(right.index) if len(left.columns) > 1 else \
-        left.iloc[:, 0].isin(right.index).to_numpy()
+    known = (
+        pd.MultiIndex.from_frame(left).isin(right.index)
+        if len(left.columns) > 1
+        else left.iloc[:, 0].isin(right.index).to_numpy()
+    )
     unmatched = left.notna().all(axis=1).to_numpy() & ~known
     if unmatched.any():
         export_keys = list(lookup.on)
         counts = left[unmatched].astype(object).agg(" / ".join, axis=1).value_counts()
-        listed = ", ".join(f"{value!r} ({count:,})" for value, count in counts.head(MAX_EXAMPLES).items())
+        listed = ", ".join(
+            f"{value!r} ({count:,})" for value, count in counts.head(MAX_EXAMPLES).items()
+        )
         example = counts.index[0]
-        problems.append(_mapping_problem(
-            file,
-            f"{int(unmatched.sum()):,} row(s) have {', '.join(export_keys)} values not found in "
-            f"{lookup.file}: {listed}; their {', '.join(lookup.columns)} stay blank",
-            f"fix the spelling with `values: {{{export_keys[0]}: {{'{example}': '<value in "
-            f"{lookup.file}>'}}}}` under this lookup, or add the missing rows to {lookup.file}",
-            column=", ".join(export_keys), severity="warning", rows=int(unmatched.sum()),
-            examples=row_references(frame, frame.index[unmatched], id_column=id_column),
-        ))
+        problems.append(
+            _mapping_problem(
+                file,
+                f"{int(unmatched.sum()):,} row(s) have {', '.join(export_keys)} values not found in "
+                f"{lookup.file}: {listed}; their {', '.join(lookup.columns)} stay blank",
+                f"fix the spelling with `values: {{{export_keys[0]}: {{'{example}': '<value in "
+                f"{lookup.file}>'}}}}` under this lookup, or add the missing rows to {lookup.file}",
+                column=", ".join(export_keys),
+                severity="warning",
+                rows=int(unmatched.sum()),
+                examples=row_references(frame, frame.index[unmatched], id_column=id_column),
+            )
+        )
     return frame.assign(**{target: joined[target] for target in lookup.columns}), problems
 
 
-def _status_from_flags(frame: pd.DataFrame, mapping: Mapping, *, file: str, id_column: str
-                       ) -> tuple[pd.DataFrame, list[Problem]]:
+def _status_from_flags(
+    frame: pd.DataFrame, mapping: Mapping, *, file: str, id_column: str
+) -> tuple[pd.DataFrame, list[Problem]]:
     flags = mapping.status_flags
     assert flags is not None
     missing = [name for name in (flags.closed, flags.won) if name not in frame.columns]
     if missing:
-        return frame, [_missing_column(file, "status_flags", name, list(frame.columns)) for name in missing]
+        return frame, [
+            _missing_column(file, "status_flags", name, list(frame.columns)) for name in missing
+        ]
     options = mapping.parse_options()
     problems = []
     parsed = {}
     for name in (flags.closed, flags.won):
-        result = parse_booleans(frame[name], true_values=options.true_values, false_values=options.false_values)
+        result = parse_booleans(
+            frame[name], true_values=options.true_values, false_values=options.false_values
+        )
         parsed[name] = result.values
         if result.failed.any():
             count = int(result.failed.sum())
-            problems.append(_mapping_problem(
-                file, f"{count:,} value(s) of the status flag are not yes/no values: "
-                      + ", ".join(repr(value) for value in result.bad_values),
-                "list the export's words with `booleans: {true_values: [...], false_values: [...]}`",
-                column=name, rows=count,
-                examples=row_references(frame, frame.index[result.failed], id_column=id_column)))
+            problems.append(
+                _mapping_problem(
+                    file,
+                    f"{count:,} value(s) of the status flag are not yes/no values: "
+                    + ", ".join(repr(value) for value in result.bad_values),
+                    "list the export's words with `booleans: {true_values: [...], false_values: [...]}`",
+                    column=name,
+                    rows=count,
+                    examples=row_references(frame, frame.index[result.failed], id_column=id_column),
+                )
+            )
     closed, won = parsed[flags.closed], parsed[flags.won]
     status = pd.Series(pd.NA, index=frame.index, dtype="str")
     status = status.mask(closed.eq(False).fillna(False), "open")
@@ -529,8 +636,9 @@ def _status_from_flags(frame: pd.DataFrame, mapping: Mapping, *, file: str, id_c
     return frame.drop(columns=[flags.closed, flags.won]).assign(status=status), problems
 
 
-def _rename(frame: pd.DataFrame, columns: dict[str, str], *, table: str, file: str
-            ) -> tuple[pd.DataFrame, list[Problem]]:
+def _rename(
+    frame: pd.DataFrame, columns: dict[str, str], *, table: str, file: str
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Give ``frame`` with canonical columns taken from their export columns; the rest kept."""
     spec = TABLES[table]
     problems = []
@@ -540,28 +648,47 @@ def _rename(frame: pd.DataFrame, columns: dict[str, str], *, table: str, file: s
             mapped[target] = frame[source]
             continue
         required = target in spec.required
-        problems.append(_missing_column(
-            file, f"columns.{table}.{target}", source, list(frame.columns),
-            severity="error" if required else "warning",
-            consequence="" if required else f"{target} is left out",
-        ))
+        problems.append(
+            _missing_column(
+                file,
+                f"columns.{table}.{target}",
+                source,
+                list(frame.columns),
+                severity="error" if required else "warning",
+                consequence="" if required else f"{target} is left out",
+            )
+        )
     consumed = set(columns.values()) & set(frame.columns)
     replaced = [name for name in frame.columns if name in mapped and name not in consumed]
     problems += [
-        _mapping_problem(file, f"the export's own column '{name}' is replaced by `columns.{table}.{name}: "
-                               f"{columns[name]}`", "rename one of them if both are needed",
-                         column=name, severity="warning")
+        _mapping_problem(
+            file,
+            f"the export's own column '{name}' is replaced by `columns.{table}.{name}: "
+            f"{columns[name]}`",
+            "rename one of them if both are needed",
+            column=name,
+            severity="warning",
+        )
         for name in replaced
     ]
-    rest = frame.drop(columns=[name for name in frame.columns if name in consumed or name in mapped])
+    rest = frame.drop(
+        columns=[name for name in frame.columns if name in consumed or name in mapped]
+    )
     return pd.concat([pd.DataFrame(mapped, index=frame.index), rest], axis=1), problems
 
 
-def _add_constants(frame: pd.DataFrame, mapping: Mapping, *, file: str) -> tuple[pd.DataFrame, list[Problem]]:
+def _add_constants(
+    frame: pd.DataFrame, mapping: Mapping, *, file: str
+) -> tuple[pd.DataFrame, list[Problem]]:
     problems = [
-        _mapping_problem(file, f"`constants.{name}` is set, but the table already has a column '{name}'",
-                         f"remove the constant, or stop mapping a column onto {name}", column=name)
-        for name in mapping.constants if name in frame.columns
+        _mapping_problem(
+            file,
+            f"`constants.{name}` is set, but the table already has a column '{name}'",
+            f"remove the constant, or stop mapping a column onto {name}",
+            column=name,
+        )
+        for name in mapping.constants
+        if name in frame.columns
     ]
     added = {name: value for name, value in mapping.constants.items() if name not in frame.columns}
     return (frame.assign(**added) if added else frame), problems
@@ -573,15 +700,22 @@ def _is_blank(series: pd.Series) -> pd.Series:
     return series.isna()
 
 
-def _fill(frame: pd.DataFrame, raw: pd.DataFrame, mapping: Mapping, *, table: str, file: str
-          ) -> tuple[pd.DataFrame, list[Problem]]:
+def _fill(
+    frame: pd.DataFrame, raw: pd.DataFrame, mapping: Mapping, *, table: str, file: str
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Give ``frame`` with blank cells filled from ``as_of`` or another column (``fill``)."""
     problems = []
     filled = {}
     for target, source in mapping.fill.items():
-        if target not in frame.columns and not (table == "opportunities" and target in OPPORTUNITIES):
+        if target not in frame.columns and not (
+            table == "opportunities" and target in OPPORTUNITIES
+        ):
             continue
-        current = frame[target] if target in frame.columns else pd.Series(pd.NA, index=frame.index, dtype="str")
+        current = (
+            frame[target]
+            if target in frame.columns
+            else pd.Series(pd.NA, index=frame.index, dtype="str")
+        )
         if source == AS_OF:
             assert mapping.as_of is not None
             is_date = pd.api.types.is_datetime64_any_dtype(current.dtype)
@@ -599,40 +733,65 @@ def _fill(frame: pd.DataFrame, raw: pd.DataFrame, mapping: Mapping, *, table: st
     return (frame.assign(**filled) if filled else frame), problems
 
 
-def _extra_features(frame: pd.DataFrame, mapping: Mapping, *, file: str) -> tuple[pd.DataFrame, list[Problem]]:
+def _extra_features(
+    frame: pd.DataFrame, mapping: Mapping, *, file: str
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Give ``frame`` with the extra feature columns under snake_case names, numbers parsed."""
     problems = []
     options = mapping.parse_options()
-    for kind, names in (("categorical", mapping.extra_features.categorical),
-                        ("numeric", mapping.extra_features.numeric)):
+    for kind, names in (
+        ("categorical", mapping.extra_features.categorical),
+        ("numeric", mapping.extra_features.numeric),
+    ):
         for name in names:
             new_name = snake_case(name)
-            column = name if name in frame.columns else new_name if new_name in frame.columns else None
+            column = (
+                name if name in frame.columns else new_name if new_name in frame.columns else None
+            )
             if column is None:
-                problems.append(_missing_column(file, f"extra_features.{kind}", name, list(frame.columns)))
+                problems.append(
+                    _missing_column(file, f"extra_features.{kind}", name, list(frame.columns))
+                )
                 continue
             if new_name in OPPORTUNITIES or new_name in SNAPSHOTS:
-                problems.append(_mapping_problem(
-                    file, f"the extra feature '{name}' would be named '{new_name}', a contract column",
-                    f"map it under `columns: {{opportunities: {{{new_name}: '{name}'}}}}` instead",
-                    column=name))
+                problems.append(
+                    _mapping_problem(
+                        file,
+                        f"the extra feature '{name}' would be named '{new_name}', a contract column",
+                        f"map it under `columns: {{opportunities: {{{new_name}: '{name}'}}}}` instead",
+                        column=name,
+                    )
+                )
                 continue
             if new_name != column and new_name in frame.columns:
-                problems.append(_mapping_problem(
-                    file, f"the extra feature '{name}' would be named '{new_name}', which is already a column",
-                    "rename one of them in the export", column=name))
+                problems.append(
+                    _mapping_problem(
+                        file,
+                        f"the extra feature '{name}' would be named '{new_name}', which is already a column",
+                        "rename one of them in the export",
+                        column=name,
+                    )
+                )
                 continue
             if kind == "numeric":
-                parsed = parse_numbers(frame[column], decimal=options.decimal, thousands=options.thousands)
+                parsed = parse_numbers(
+                    frame[column], decimal=options.decimal, thousands=options.thousands
+                )
                 values = parsed.values
                 if parsed.failed.any():
                     count = int(parsed.failed.sum())
-                    problems.append(_mapping_problem(
-                        file, f"{count:,} value(s) of the numeric extra feature are not numbers: "
-                              + ", ".join(repr(value) for value in parsed.bad_values),
-                        parsed.hint or "correct them, or list the column under extra_features.categorical",
-                        column=name, rows=count,
-                        examples=row_references(frame, frame.index[parsed.failed])))
+                    problems.append(
+                        _mapping_problem(
+                            file,
+                            f"{count:,} value(s) of the numeric extra feature are not numbers: "
+                            + ", ".join(repr(value) for value in parsed.bad_values),
+                            parsed.hint
+                            or "correct them, or list the column under extra_features.categorical",
+                            column=name,
+                            rows=count,
+                            examples=row_references(frame, frame.index[parsed.failed]),
+                        )
+                    )
             else:
                 values = as_text(frame[column])
             position = list(frame.columns).index(column)
@@ -641,8 +800,9 @@ def _extra_features(frame: pd.DataFrame, mapping: Mapping, *, file: str) -> tupl
     return frame, problems
 
 
-def _settings_without_columns(mapping: Mapping, frames: dict[str, pd.DataFrame], *, file: str
-                              ) -> list[Problem]:
+def _settings_without_columns(
+    mapping: Mapping, frames: dict[str, pd.DataFrame], *, file: str
+) -> list[Problem]:
     """Give a warning for each setting naming a column that no mapped table has (a typo, or an absent column)."""
     present = {name for frame in frames.values() for name in frame.columns}
     settings = (
@@ -657,9 +817,15 @@ def _settings_without_columns(mapping: Mapping, frames: dict[str, pd.DataFrame],
                 continue
             guess = closest_names(name, sorted(present))
             hint = f"; did you mean '{guess[0]}'?" if guess else ""
-            problems.append(_mapping_problem(
-                file, f"`{setting}.{name}` names a column that no table has after mapping{hint}",
-                "correct the name, or remove the setting", column=name, severity="warning"))
+            problems.append(
+                _mapping_problem(
+                    file,
+                    f"`{setting}.{name}` names a column that no table has after mapping{hint}",
+                    "correct the name, or remove the setting",
+                    column=name,
+                    severity="warning",
+                )
+            )
     return problems
 
 
@@ -676,8 +842,14 @@ def contract_markdown() -> str:
         "",
     ]
     for table in TABLES.values():
-        lines += [f"## {table.name}", "", f"Unique key: {', '.join(table.key)}.", "",
-                  "| column | kind | group | meaning | values | range |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {table.name}",
+            "",
+            f"Unique key: {', '.join(table.key)}.",
+            "",
+            "| column | kind | group | meaning | values | range |",
+            "|---|---|---|---|---|---|",
+        ]
         for spec in table.columns:
             name = f"**{spec.name}** (R)" if spec.required else spec.name
             if spec.allowed:
@@ -688,10 +860,16 @@ def contract_markdown() -> str:
                 values = ""
             low = "" if spec.minimum is None else f"{spec.minimum:g}"
             high = "" if spec.maximum is None else f"{spec.maximum:g}"
-            bounds = f"{low}–{high}" if low and high else (f"≥ {low}" if low else (f"≤ {high}" if high else ""))
+            bounds = (
+                f"{low}–{high}"
+                if low and high
+                else (f"≥ {low}" if low else (f"≤ {high}" if high else ""))
+            )
             if spec.scale:
                 bounds += f" ({spec.scale})"
             meaning = spec.label + (f": {spec.description}" if spec.description else "")
-            lines.append(f"| {name} | {spec.kind} | {spec.group} | {meaning} | {values} | {bounds} |")
+            lines.append(
+                f"| {name} | {spec.kind} | {spec.group} | {meaning} | {values} | {bounds} |"
+            )
         lines.append("")
     return "\n".join(lines)

@@ -164,7 +164,9 @@ def _bad_examples(uniques: pd.Series, failed: np.ndarray) -> tuple[str, ...]:
     return tuple(uniques[failed].head(MAX_EXAMPLES).astype(object))
 
 
-def parse_numbers(series: pd.Series, *, decimal: str = ".", thousands: str | None = None) -> ParsedColumn:
+def parse_numbers(
+    series: pd.Series, *, decimal: str = ".", thousands: str | None = None
+) -> ParsedColumn:
     """Give ``series`` as float64, text such as ``$1,200.50`` or ``1.200,50 €`` parsed.
 
     Currency symbols and codes, percent signs, spaces and apostrophes are
@@ -188,7 +190,11 @@ def parse_numbers(series: pd.Series, *, decimal: str = ".", thousands: str | Non
     if thousands:
         has_separator = clean.str.contains(thousands, regex=False).to_numpy()
         grouped = (
-            r"^[+-]?\d{1,3}(?:" + re.escape(thousands) + r"\d{3})+(?:" + re.escape(decimal) + r"\d*)?$"
+            r"^[+-]?\d{1,3}(?:"
+            + re.escape(thousands)
+            + r"\d{3})+(?:"
+            + re.escape(decimal)
+            + r"\d*)?$"
         )
         well_grouped = clean.str.match(grouped).to_numpy()
         bad_grouping = has_separator & ~well_grouped
@@ -220,12 +226,24 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$|^\d{8}$")
 _MONTH_FIRST = ("%m/%d/%Y", "%m/%d/%y", "%m-%d-%Y")
 _DAY_FIRST = ("%d/%m/%Y", "%d/%m/%y", "%d-%m-%Y")
 _UNAMBIGUOUS = (
-    "%d.%m.%Y", "%d.%m.%y", "%Y/%m/%d", "%Y.%m.%d", "%d-%b-%Y", "%d-%b-%y", "%d %b %Y",
-    "%b %d, %Y", "%b %d %Y", "%d %B %Y", "%B %d, %Y", "%B %d %Y",
+    "%d.%m.%Y",
+    "%d.%m.%y",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%d-%b-%Y",
+    "%d-%b-%y",
+    "%d %b %Y",
+    "%b %d, %Y",
+    "%b %d %Y",
+    "%d %B %Y",
+    "%B %d, %Y",
+    "%B %d %Y",
 )
 
 
-def parse_dates(series: pd.Series, *, dayfirst: bool = False, date_format: str | None = None) -> ParsedColumn:
+def parse_dates(
+    series: pd.Series, *, dayfirst: bool = False, date_format: str | None = None
+) -> ParsedColumn:
     """Give ``series`` as ``datetime64[ns]`` at day precision; times and time zones are dropped.
 
     Without ``date_format``: ISO dates (``2024-03-31``, ``2024-03-31T10:00:00Z``)
@@ -260,7 +278,8 @@ def parse_dates(series: pd.Series, *, dayfirst: bool = False, date_format: str |
             _fill_dates(parsed, dates, todo, candidate)
     failed_unique = parsed.isna().to_numpy() & ~blank
     values = pd.Series(
-        _spread(codes, parsed.to_numpy(), np.datetime64("NaT", "ns")), index=series.index,
+        _spread(codes, parsed.to_numpy(), np.datetime64("NaT", "ns")),
+        index=series.index,
         dtype="datetime64[ns]",
     )
     hint = ""
@@ -272,9 +291,13 @@ def parse_dates(series: pd.Series, *, dayfirst: bool = False, date_format: str |
             _fill_dates(probe, bad, probe.isna().to_numpy(), candidate)
         if probe.notna().any():
             setting = "false" if dayfirst else "true"
-            hint = (f"these dates parse {'month' if dayfirst else 'day'}-first: set "
-                    f"`dates: {{dayfirst: {setting}}}` in the mapping")
-    return ParsedColumn(values, _spread(codes, failed_unique, False), _bad_examples(uniques, failed_unique), hint)
+            hint = (
+                f"these dates parse {'month' if dayfirst else 'day'}-first: set "
+                f"`dates: {{dayfirst: {setting}}}` in the mapping"
+            )
+    return ParsedColumn(
+        values, _spread(codes, failed_unique, False), _bad_examples(uniques, failed_unique), hint
+    )
 
 
 def _fill_dates(target: pd.Series, text: pd.Series, mask: np.ndarray, date_format: str) -> None:
@@ -291,7 +314,9 @@ def _date_result(values: pd.Series, present: np.ndarray, index: pd.Index) -> Par
     failed = present & ~in_range
     bad = tuple(str(value) for value in values[failed].head(MAX_EXAMPLES))
     safe = values.where(pd.Series(in_range, index=values.index))
-    return ParsedColumn(pd.Series(safe.astype("datetime64[ns]").to_numpy(), index=index), failed, bad)
+    return ParsedColumn(
+        pd.Series(safe.astype("datetime64[ns]").to_numpy(), index=index), failed, bad
+    )
 
 
 def parse_booleans(
@@ -323,7 +348,9 @@ def parse_booleans(
     mapped = np.where(is_true, 1.0, np.where(is_false, 0.0, np.nan))
     numbers = pd.Series(_spread(codes, mapped, np.nan), index=series.index)
     values = numbers.map({1.0: True, 0.0: False}).astype("boolean")
-    return ParsedColumn(values, _spread(codes, failed_unique, False), _bad_examples(uniques, failed_unique))
+    return ParsedColumn(
+        values, _spread(codes, failed_unique, False), _bad_examples(uniques, failed_unique)
+    )
 
 
 def _parse_category(series: pd.Series, spec: ColumnSpec) -> ParsedColumn:
@@ -340,13 +367,17 @@ def _parse_column(series: pd.Series, spec: ColumnSpec, parse: ParseOptions) -> P
         parsed = parse_numbers(series, decimal=parse.decimal, thousands=parse.thousands)
         factor = parse.scale.get(spec.name)
         if factor is not None:
-            parsed = ParsedColumn(parsed.values * float(factor), parsed.failed, parsed.bad_values, parsed.hint)
+            parsed = ParsedColumn(
+                parsed.values * float(factor), parsed.failed, parsed.bad_values, parsed.hint
+            )
         return parsed
     if spec.kind == "date":
         date_format = parse.date_formats.get(spec.name) or parse.date_formats.get("*")
         return parse_dates(series, dayfirst=parse.dayfirst, date_format=date_format)
     if spec.kind == "bool":
-        return parse_booleans(series, true_values=parse.true_values, false_values=parse.false_values)
+        return parse_booleans(
+            series, true_values=parse.true_values, false_values=parse.false_values
+        )
     if spec.kind == "category":
         return _parse_category(series, spec)
     return ParsedColumn(as_text(series), np.zeros(len(series), dtype=bool))
@@ -359,13 +390,19 @@ def _parse_fix(spec: ColumnSpec, parsed: ParsedColumn) -> str:
     if parsed.hint:
         return parsed.hint
     if spec.kind == "date":
-        return (f"correct them in the export, or give their format with "
-                f"`dates: {{formats: {{{spec.name}: '%d/%m/%Y'}}}}` in the mapping")
+        return (
+            f"correct them in the export, or give their format with "
+            f"`dates: {{formats: {{{spec.name}: '%d/%m/%Y'}}}}` in the mapping"
+        )
     if spec.kind == "bool":
-        return ("correct them, or list the export's words with "
-                "`booleans: {true_values: [...], false_values: [...]}` in the mapping")
-    return ("correct them in the export; for other separators set "
-            "`read: {decimal: ',', thousands: '.'}` in the mapping")
+        return (
+            "correct them, or list the export's words with "
+            "`booleans: {true_values: [...], false_values: [...]}` in the mapping"
+        )
+    return (
+        "correct them in the export; for other separators set "
+        "`read: {decimal: ',', thousands: '.'}` in the mapping"
+    )
 
 
 def coerce_table(
@@ -384,8 +421,9 @@ def coerce_table(
     the contract are kept as they are. ``row_labels`` (aligned with ``frame``)
     names rows in messages; by default the index and opportunity id do.
     """
-    coerced, problems, _ = _coerce(frame, table, file=file, row_labels=row_labels,
-                                   parse=parse or ParseOptions())
+    coerced, problems, _ = _coerce(
+        frame, table, file=file, row_labels=row_labels, parse=parse or ParseOptions()
+    )
     return coerced, problems
 
 
@@ -401,10 +439,14 @@ def _coerce(
     problems: list[Problem] = []
     duplicated = frame.columns[frame.columns.duplicated()].unique()
     for name in duplicated:
-        problems.append(Problem(
-            file=file, column=str(name), problem=f"the column '{name}' appears more than once",
-            fix="keep one of them (rename the other) in the export or the mapping",
-        ))
+        problems.append(
+            Problem(
+                file=file,
+                column=str(name),
+                problem=f"the column '{name}' appears more than once",
+                fix="keep one of them (rename the other) in the export or the mapping",
+            )
+        )
     if len(duplicated):
         frame = frame.loc[:, ~frame.columns.duplicated()]
     sources = [str(name) for name in frame.columns if name not in table]
@@ -416,10 +458,14 @@ def _coerce(
         problem = f"the required column '{name}' ({spec.label}) is missing"
         if guess:
             problem += f"; the closest column in the export is '{guess[0]}'"
-            fix = f"map it with `columns: {{{table.name}: {{{name}: '{guess[0]}'}}}}` in the mapping"
+            fix = (
+                f"map it with `columns: {{{table.name}: {{{name}: '{guess[0]}'}}}}` in the mapping"
+            )
         else:
-            fix = (f"add `columns: {{{table.name}: {{{name}: <export column>}}}}` to the mapping, "
-                   f"or `constants`/`fill` for it")
+            fix = (
+                f"add `columns: {{{table.name}: {{{name}: <export column>}}}}` to the mapping, "
+                f"or `constants`/`fill` for it"
+            )
         problems.append(Problem(file=file, column=name, problem=problem, fix=fix))
     converted: dict[str, pd.Series] = {}
     failures: dict[str, np.ndarray] = {}
@@ -433,12 +479,18 @@ def _coerce(
             failures[name] = parsed.failed
             count = int(parsed.failed.sum())
             shown = ", ".join(repr(value) for value in parsed.bad_values)
-            problems.append(Problem(
-                file=file, column=name,
-                problem=f"{count:,} value(s) are not {_KIND_WORDS.get(spec.kind, spec.kind)}: {shown}",
-                fix=_parse_fix(spec, parsed), rows=count,
-                examples=row_references(frame, frame.index[parsed.failed], row_labels=row_labels),
-            ))
+            problems.append(
+                Problem(
+                    file=file,
+                    column=name,
+                    problem=f"{count:,} value(s) are not {_KIND_WORDS.get(spec.kind, spec.kind)}: {shown}",
+                    fix=_parse_fix(spec, parsed),
+                    rows=count,
+                    examples=row_references(
+                        frame, frame.index[parsed.failed], row_labels=row_labels
+                    ),
+                )
+            )
     return frame.assign(**converted), problems, failures
 
 
@@ -482,12 +534,21 @@ def _row_checks(frame: pd.DataFrame, table: TableSpec) -> pa.DataFrameSchema | N
     """Give the schema of the checks across columns of one row, on the columns they need."""
     checks = []
     if table is OPPORTUNITIES and {"created_date", "close_date"} <= set(frame.columns):
-        checks.append(pa.Check(
-            lambda rows: ~(rows["close_date"] < rows["created_date"]), error="date_order"))
+        checks.append(
+            pa.Check(lambda rows: ~(rows["close_date"] < rows["created_date"]), error="date_order")
+        )
     if table is OPPORTUNITIES and {"status", "close_date"} <= set(frame.columns):
-        checks.append(pa.Check(
-            lambda rows: ~(rows["status"].isin(CLOSED_STATUSES).fillna(False) & rows["close_date"].isna()),
-            error="closed_without_close_date"))
+        checks.append(
+            pa.Check(
+                lambda rows: (
+                    ~(
+                        rows["status"].isin(CLOSED_STATUSES).fillna(False)
+                        & rows["close_date"].isna()
+                    )
+                ),
+                error="closed_without_close_date",
+            )
+        )
     return pa.DataFrameSchema(checks=checks) if checks else None
 
 
@@ -543,8 +604,13 @@ def _check_table(
 
 
 def _problem_for(
-    column: str, check: str, index: pd.Index, frame: pd.DataFrame, raw: pd.DataFrame,
-    table: TableSpec, file: str,
+    column: str,
+    check: str,
+    index: pd.Index,
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    table: TableSpec,
+    file: str,
 ) -> Problem:
     """Give the problem a person reads for one failed pandera check."""
     rows = len(index)
@@ -565,22 +631,30 @@ def _problem_for(
         listed = ", ".join(f"{value!r} ({count:,})" for value, count in counts.items())
         problem = f"{rows:,} value(s) outside {', '.join(spec.allowed)}: {listed}"
         if column == "status":
-            fix = ("map the export's stages onto open/won/lost, e.g. `values: {status: "
-                   "{'Closed Won': won, 'Closed Lost': lost, '*': open}}`, or use `status_flags`")
+            fix = (
+                "map the export's stages onto open/won/lost, e.g. `values: {status: "
+                "{'Closed Won': won, 'Closed Lost': lost, '*': open}}`, or use `status_flags`"
+            )
         else:
-            fix = (f"recode them with `values: {{{column}: {{'<export value>': "
-                   f"{spec.allowed[0]}, ...}}}}` in the mapping ('*' recodes all other values)")
+            fix = (
+                f"recode them with `values: {{{column}: {{'<export value>': "
+                f"{spec.allowed[0]}, ...}}}}` in the mapping ('*' recodes all other values)"
+            )
     elif check == "minimum" and spec is not None:
         what = "negative amount(s)" if column == "amount" else f"value(s) below {spec.minimum:g}"
         problem = f"{rows:,} {what}: {shown()}"
         fix = "correct them in the CRM, or blank them"
     elif check == "maximum" and spec is not None:
         problem = f"{rows:,} value(s) above {spec.maximum:g}: {shown()}"
-        fix = "correct them in the CRM; if the column uses another scale, set `scale` in the mapping"
+        fix = (
+            "correct them in the CRM; if the column uses another scale, set `scale` in the mapping"
+        )
     elif check == "absurd":
         problem = f"{rows:,} amount(s) above {ABSURD_AMOUNT:,.0f}, which no deal is: {shown()}"
-        fix = ("check units and separators: amounts in cents need `scale: {amount: 0.01}`, "
-               "decimal commas need `read: {decimal: ','}`")
+        fix = (
+            "check units and separators: amounts in cents need `scale: {amount: 0.01}`, "
+            "decimal commas need `read: {decimal: ','}`"
+        )
     elif check == "whole":
         problem = f"{rows:,} value(s) are not whole numbers: {shown()}"
         fix = "counts must be whole numbers; correct the export"
@@ -590,12 +664,19 @@ def _problem_for(
     elif check in ("field_uniqueness", "multiple_fields_uniqueness"):
         ids = frame.loc[index, "opportunity_id"] if "opportunity_id" in frame.columns else values
         distinct = pd.unique(ids.dropna())
-        what = "opportunity_id" if check == "field_uniqueness" else "(opportunity_id, snapshot_date)"
-        problem = (f"{len(distinct):,} {what} value(s) appear on more than one row ({rows:,} rows): "
-                   + ", ".join(_format_value(value) for value in distinct[:MAX_EXAMPLES]))
-        fix = ("keep one snapshot per deal per day" if table is SNAPSHOTS else
-               "keep one row per deal; a table with one row per deal per date is a snapshots "
-               "table: name it with `files: {snapshots: ...}` in the mapping")
+        what = (
+            "opportunity_id" if check == "field_uniqueness" else "(opportunity_id, snapshot_date)"
+        )
+        problem = (
+            f"{len(distinct):,} {what} value(s) appear on more than one row ({rows:,} rows): "
+            + ", ".join(_format_value(value) for value in distinct[:MAX_EXAMPLES])
+        )
+        fix = (
+            "keep one snapshot per deal per day"
+            if table is SNAPSHOTS
+            else "keep one row per deal; a table with one row per deal per date is a snapshots "
+            "table: name it with `files: {snapshots: ...}` in the mapping"
+        )
     elif check == "date_order":
         problem = f"{rows:,} deal(s) close before they were created"
         fix = "correct the dates, or map created_date from the column holding the creation date"
@@ -610,8 +691,10 @@ def _problem_for(
 
 def _blank_fix(column: str) -> str:
     if column == "created_date":
-        return ("map created_date to a column that is always filled, or fill blanks with "
-                "`fill: {created_date: as_of}` (with `as_of`) or another date column")
+        return (
+            "map created_date to a column that is always filled, or fill blanks with "
+            "`fill: {created_date: as_of}` (with `as_of`) or another date column"
+        )
     if column == "status":
         return "give every row a status: `values: {status: {'*': open}}` sets all unlisted values"
     if column == "amount":
@@ -629,7 +712,9 @@ def _format_value(value: object) -> str:
     return repr(str(value))
 
 
-def _scale_problems(frame: pd.DataFrame, table: TableSpec, file: str) -> tuple[list[Problem], set[str]]:
+def _scale_problems(
+    frame: pd.DataFrame, table: TableSpec, file: str
+) -> tuple[list[Problem], set[str]]:
     """Give scale confusions (0-100 in a share, 0-1 in a percent) and the columns to skip range checks on."""
     problems, skip = [], set()
     for name in frame.columns:
@@ -643,27 +728,40 @@ def _scale_problems(frame: pd.DataFrame, table: TableSpec, file: str) -> tuple[l
             above = values[values > 1]
             if len(above) and values.max() <= 100 and values.min() >= (spec.minimum or 0):
                 skip.add(name)
-                problems.append(Problem(
-                    file=file, column=name,
-                    problem=(f"{len(above):,} value(s) between 1 and 100 in a 0–1 share "
-                             f"(e.g. {_format_value(float(above.iloc[0]))}): the column looks like 0–100"),
-                    fix=f"add `scale: {{{name}: 0.01}}` to the mapping",
-                    rows=len(above), examples=row_references(frame, above.index),
-                ))
+                problems.append(
+                    Problem(
+                        file=file,
+                        column=name,
+                        problem=(
+                            f"{len(above):,} value(s) between 1 and 100 in a 0–1 share "
+                            f"(e.g. {_format_value(float(above.iloc[0]))}): the column looks like 0–100"
+                        ),
+                        fix=f"add `scale: {{{name}: 0.01}}` to the mapping",
+                        rows=len(above),
+                        examples=row_references(frame, above.index),
+                    )
+                )
         elif spec.scale == "percent":
             fractional = values[values % 1 != 0]
             if bool((values.abs() <= 1).all()) and len(fractional):
-                problems.append(Problem(
-                    file=file, column=name,
-                    problem=(f"every value is between -1 and 1 (e.g. {_format_value(float(fractional.iloc[0]))}) "
-                             f"in a 0–100 percentage: the column looks like 0–1 shares"),
-                    fix=f"if so, add `scale: {{{name}: 100}}` to the mapping",
-                    severity="warning",
-                ))
+                problems.append(
+                    Problem(
+                        file=file,
+                        column=name,
+                        problem=(
+                            f"every value is between -1 and 1 (e.g. {_format_value(float(fractional.iloc[0]))}) "
+                            f"in a 0–100 percentage: the column looks like 0–1 shares"
+                        ),
+                        fix=f"if so, add `scale: {{{name}: 100}}` to the mapping",
+                        severity="warning",
+                    )
+                )
     return problems, skip
 
 
-def _cross_table_problems(opportunities: pd.DataFrame, snapshots: pd.DataFrame, file: str) -> list[Problem]:
+def _cross_table_problems(
+    opportunities: pd.DataFrame, snapshots: pd.DataFrame, file: str
+) -> list[Problem]:
     """Give problems between the tables: snapshots of unknown deals, snapshots after a deal closed."""
     problems: list[Problem] = []
     if "opportunity_id" not in snapshots.columns or "opportunity_id" not in opportunities.columns:
@@ -672,58 +770,95 @@ def _cross_table_problems(opportunities: pd.DataFrame, snapshots: pd.DataFrame, 
     unknown = snapshots.index[(~known & snapshots["opportunity_id"].notna()).to_numpy()]
     if len(unknown):
         ids = pd.unique(snapshots.loc[unknown, "opportunity_id"])
-        problems.append(Problem(
-            file=file, column="opportunity_id",
-            problem=(f"{len(unknown):,} snapshot(s) of {len(ids):,} deal(s) not in the opportunities "
-                     f"table: " + ", ".join(repr(value) for value in ids[:MAX_EXAMPLES])),
-            fix=("export both tables at the same time with the same id column; check that "
-                 "`columns: {snapshots: {opportunity_id: ...}}` names the same id"),
-            rows=len(unknown), examples=row_references(snapshots, unknown),
-        ))
-    needed = {"status", "close_date"} <= set(opportunities.columns) and "snapshot_date" in snapshots.columns
+        problems.append(
+            Problem(
+                file=file,
+                column="opportunity_id",
+                problem=(
+                    f"{len(unknown):,} snapshot(s) of {len(ids):,} deal(s) not in the opportunities "
+                    f"table: " + ", ".join(repr(value) for value in ids[:MAX_EXAMPLES])
+                ),
+                fix=(
+                    "export both tables at the same time with the same id column; check that "
+                    "`columns: {snapshots: {opportunity_id: ...}}` names the same id"
+                ),
+                rows=len(unknown),
+                examples=row_references(snapshots, unknown),
+            )
+        )
+    needed = {"status", "close_date"} <= set(
+        opportunities.columns
+    ) and "snapshot_date" in snapshots.columns
     if needed:
         closed = opportunities[opportunities["status"].isin(CLOSED_STATUSES).fillna(False)]
         closed = closed.drop_duplicates("opportunity_id").set_index("opportunity_id")["close_date"]
         # reindex, not map: Series.map over an empty datetime series fails in pandas 3.1.
-        closed_on = pd.Series(closed.reindex(snapshots["opportunity_id"].to_numpy()).to_numpy(),
-                              index=snapshots.index)
+        closed_on = pd.Series(
+            closed.reindex(snapshots["opportunity_id"].to_numpy()).to_numpy(), index=snapshots.index
+        )
         late = snapshots.index[(snapshots["snapshot_date"] > closed_on).fillna(False).to_numpy()]
         if len(late):
-            problems.append(Problem(
-                file=file, column="snapshot_date",
-                problem=(f"{len(late):,} snapshot(s) are dated after their deal's close_date; they "
-                         f"show the outcome"),
-                fix=("drop snapshots taken after a deal closed, or check that close_date is the "
-                     "actual close date"),
-                rows=len(late), examples=row_references(snapshots, late),
-            ))
+            problems.append(
+                Problem(
+                    file=file,
+                    column="snapshot_date",
+                    problem=(
+                        f"{len(late):,} snapshot(s) are dated after their deal's close_date; they "
+                        f"show the outcome"
+                    ),
+                    fix=(
+                        "drop snapshots taken after a deal closed, or check that close_date is the "
+                        "actual close date"
+                    ),
+                    rows=len(late),
+                    examples=row_references(snapshots, late),
+                )
+            )
     return problems
 
 
-def _warnings(opportunities: pd.DataFrame, snapshots: pd.DataFrame | None, file: str,
-              parse_failures: dict[str, np.ndarray]) -> list[Problem]:
+def _warnings(
+    opportunities: pd.DataFrame,
+    snapshots: pd.DataFrame | None,
+    file: str,
+    parse_failures: dict[str, np.ndarray],
+) -> list[Problem]:
     problems = []
     if {"status", "close_date"} <= set(opportunities.columns):
         unparsed = parse_failures.get("close_date", np.zeros(len(opportunities), dtype=bool))
         blank = opportunities["close_date"].isna().to_numpy() & ~unparsed
-        undated = opportunities.index[(opportunities["status"] == "open").fillna(False).to_numpy() & blank]
+        undated = opportunities.index[
+            (opportunities["status"] == "open").fillna(False).to_numpy() & blank
+        ]
         if len(undated):
-            problems.append(Problem(
-                file=file, column="close_date",
-                problem=f"{len(undated):,} open deal(s) have no expected close date",
-                fix="they are scored but left out of forecasts by month; map the expected close date",
-                rows=len(undated), examples=row_references(opportunities, undated), severity="warning",
-            ))
+            problems.append(
+                Problem(
+                    file=file,
+                    column="close_date",
+                    problem=f"{len(undated):,} open deal(s) have no expected close date",
+                    fix="they are scored but left out of forecasts by month; map the expected close date",
+                    rows=len(undated),
+                    examples=row_references(opportunities, undated),
+                    severity="warning",
+                )
+            )
     progress = [name for name in PROGRESS_COLUMNS if name in opportunities.columns]
     if snapshots is None and progress:
-        problems.append(Problem(
-            file=file, column=", ".join(progress),
-            problem=("a flat export (no snapshots) carries progress columns; their values may be the "
-                     "final state of closed deals and leak the outcome"),
-            fix=("export snapshots (one row per deal per date) so training sees what was known "
-                 "before close, or drop these columns from the mapping"),
-            severity="warning",
-        ))
+        problems.append(
+            Problem(
+                file=file,
+                column=", ".join(progress),
+                problem=(
+                    "a flat export (no snapshots) carries progress columns; their values may be the "
+                    "final state of closed deals and leak the outcome"
+                ),
+                fix=(
+                    "export snapshots (one row per deal per date) so training sees what was known "
+                    "before close, or drop these columns from the mapping"
+                ),
+                severity="warning",
+            )
+        )
     return problems
 
 
@@ -777,34 +912,53 @@ def validate_tables(
     snapshot_file = files.get("snapshots", "snapshots")
 
     opportunities = _with_unique_index(opportunities)
-    coerced, found, opportunity_failures = _coerce(opportunities, OPPORTUNITIES, file=opportunity_file,
-                                                   row_labels=None, parse=parse)
+    coerced, found, opportunity_failures = _coerce(
+        opportunities, OPPORTUNITIES, file=opportunity_file, row_labels=None, parse=parse
+    )
     problems += found
     scale_found, skip = _scale_problems(coerced, OPPORTUNITIES, opportunity_file)
     problems += scale_found
-    problems += _check_table(coerced, opportunities, OPPORTUNITIES, file=opportunity_file,
-                             parse_failures=opportunity_failures, skip_range=skip)
+    problems += _check_table(
+        coerced,
+        opportunities,
+        OPPORTUNITIES,
+        file=opportunity_file,
+        parse_failures=opportunity_failures,
+        skip_range=skip,
+    )
 
     snapshot_frame = None
     if snapshots is not None:
         snapshots = _with_unique_index(snapshots)
-        snapshot_frame, found, failures = _coerce(snapshots, SNAPSHOTS, file=snapshot_file,
-                                                  row_labels=None, parse=parse)
+        snapshot_frame, found, failures = _coerce(
+            snapshots, SNAPSHOTS, file=snapshot_file, row_labels=None, parse=parse
+        )
         problems += found
         scale_found, skip = _scale_problems(snapshot_frame, SNAPSHOTS, snapshot_file)
         problems += scale_found
-        problems += _check_table(snapshot_frame, snapshots, SNAPSHOTS, file=snapshot_file,
-                                 parse_failures=failures, skip_range=skip)
+        problems += _check_table(
+            snapshot_frame,
+            snapshots,
+            SNAPSHOTS,
+            file=snapshot_file,
+            parse_failures=failures,
+            skip_range=skip,
+        )
         problems += _cross_table_problems(coerced, snapshot_frame, snapshot_file)
 
     problems += _warnings(coerced, snapshot_frame, opportunity_file, opportunity_failures)
-    report = ValidationReport(problems=tuple(problems), facts=tuple(_facts(coerced, snapshot_frame)))
-    log.debug("validated %d deals: %d errors, %d warnings", len(coerced), len(report.errors),
-              len(report.warnings))
+    report = ValidationReport(
+        problems=tuple(problems), facts=tuple(_facts(coerced, snapshot_frame))
+    )
+    log.debug(
+        "validated %d deals: %d errors, %d warnings",
+        len(coerced),
+        len(report.errors),
+        len(report.warnings),
+    )
     return coerced, snapshot_frame, report
 
 
 def _with_unique_index(frame: pd.DataFrame) -> pd.DataFrame:
     """Give ``frame`` with a unique index (row positions when its own index repeats)."""
     return frame if frame.index.is_unique else frame.reset_index(drop=True)
-

@@ -38,7 +38,8 @@ _StrictLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def read_yaml(path: Path, text: str | None = None) -> tuple[Any, yaml.Node | None]:
@@ -57,17 +58,31 @@ def read_yaml(path: Path, text: str | None = None) -> tuple[Any, yaml.Node | Non
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         # An unclosed bracket or quote is found only at the end of the file: name where it opened.
         opened = error.context_mark
-        started = (f" ({error.context} that starts on line {opened.line + 1})"
-                   if error.context and opened is not None and mark is not None and opened.line != mark.line
-                   else "")
-        raise InputError(Problem(
-            file=name, column=None,
-            problem=f"{where}the YAML cannot be read: {error.problem or error}{started}",
-            fix="fix the YAML at that place (indentation, a missing ':' or an unclosed quote)",
-        )) from None
+        started = (
+            f" ({error.context} that starts on line {opened.line + 1})"
+            if error.context
+            and opened is not None
+            and mark is not None
+            and opened.line != mark.line
+            else ""
+        )
+        raise InputError(
+            Problem(
+                file=name,
+                column=None,
+                problem=f"{where}the YAML cannot be read: {error.problem or error}{started}",
+                fix="fix the YAML at that place (indentation, a missing ':' or an unclosed quote)",
+            )
+        ) from None
     except yaml.YAMLError as error:
-        raise InputError(Problem(file=name, column=None, problem=f"the YAML cannot be read: {error}",
-                                 fix="fix the YAML")) from None
+        raise InputError(
+            Problem(
+                file=name,
+                column=None,
+                problem=f"the YAML cannot be read: {error}",
+                fix="fix the YAML",
+            )
+        ) from None
     problems = _duplicate_keys(node, name) + _ambiguous_booleans(node, name)
     if problems:
         raise InputError(problems)
@@ -82,12 +97,15 @@ def _duplicate_keys(node: yaml.Node | None, file: str) -> list[Problem]:
         seen: dict[str, int] = {}
         for key, value in node.value:
             if key.value in seen:
-                problems.append(Problem(
-                    file=file, column=None,
-                    problem=f"line {key.start_mark.line + 1}: the key '{key.value}' is given twice "
-                            f"(first on line {seen[key.value]})",
-                    fix="keep one of them",
-                ))
+                problems.append(
+                    Problem(
+                        file=file,
+                        column=None,
+                        problem=f"line {key.start_mark.line + 1}: the key '{key.value}' is given twice "
+                        f"(first on line {seen[key.value]})",
+                        fix="keep one of them",
+                    )
+                )
             seen[key.value] = key.start_mark.line + 1
             problems += _duplicate_keys(value, file)
     elif isinstance(node, yaml.SequenceNode):
@@ -102,12 +120,15 @@ def _ambiguous_booleans(node: yaml.Node | None, file: str) -> list[Problem]:
     if isinstance(node, yaml.ScalarNode):
         if node.style is None and node.value.lower() in AMBIGUOUS_BOOLEANS:
             mark = node.start_mark
-            problems.append(Problem(
-                file=file, column=None,
-                problem=f"line {mark.line + 1}, column {mark.column + 1}: '{node.value}' is a boolean in YAML 1.1 "
-                        "and the text in YAML 1.2",
-                fix=f"write true or false for a setting, or quote it ('{node.value}') for the word itself",
-            ))
+            problems.append(
+                Problem(
+                    file=file,
+                    column=None,
+                    problem=f"line {mark.line + 1}, column {mark.column + 1}: '{node.value}' is a boolean in YAML 1.1 "
+                    "and the text in YAML 1.2",
+                    fix=f"write true or false for a setting, or quote it ('{node.value}') for the word itself",
+                )
+            )
     elif isinstance(node, yaml.MappingNode):
         for _, value in node.value:  # keys are names (the lookup key `on:`), always read as text
             problems += _ambiguous_booleans(value, file)
@@ -122,11 +143,15 @@ def line_of(node: yaml.Node | None, location: tuple[Any, ...]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in location:
         if isinstance(node, yaml.MappingNode):
-            match = next(((key, value) for key, value in node.value if key.value == str(part)), None)
+            match = next(
+                ((key, value) for key, value in node.value if key.value == str(part)), None
+            )
             if match is None:
                 return line
             line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:

@@ -78,17 +78,31 @@ class ChunkScorer:
     caller prepares its rows) and stop on exit.
     """
 
-    def __init__(self, model: WinModel, config: ScoreConfig, catalogue: Catalogue, model_version: str,
-                 workers: int = 1):
-        self.model, self.config, self.catalogue, self.version = model, config, catalogue, model_version
+    def __init__(
+        self,
+        model: WinModel,
+        config: ScoreConfig,
+        catalogue: Catalogue,
+        model_version: str,
+        workers: int = 1,
+    ):
+        self.model, self.config, self.catalogue, self.version = (
+            model,
+            config,
+            catalogue,
+            model_version,
+        )
         self.workers = max(1, workers)
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> ChunkScorer:
         if self.workers > 1:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker,
-                                             initargs=(self.model, self.config, self.version))
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.model, self.config, self.version),
+            )
             with _spawn_safely():
                 for _ in range(self.workers):  # one process starts per pending task
                     self._pool.submit(_ready)
@@ -104,15 +118,28 @@ class ChunkScorer:
         if rows.empty:
             return score_deals(self.model, rows, self.config, self.catalogue, self.version)
         if self._pool is None:
-            return pd.concat([score_deals(self.model, rows.iloc[start:stop], self.config, self.catalogue,
-                                          self.version, timer=timer)
-                              for start, stop in chunk_bounds(len(rows), self.config.chunk_rows, 1)],
-                             ignore_index=True)
+            return pd.concat(
+                [
+                    score_deals(
+                        self.model,
+                        rows.iloc[start:stop],
+                        self.config,
+                        self.catalogue,
+                        self.version,
+                        timer=timer,
+                    )
+                    for start, stop in chunk_bounds(len(rows), self.config.chunk_rows, 1)
+                ],
+                ignore_index=True,
+            )
         bounds = chunk_bounds(len(rows), self.config.chunk_rows, self.workers)
         try:
-            with _spawn_safely():  # processes start on submit (Python 3.11: only there, without max_tasks_per_child)
-                futures: list[Future] = [self._pool.submit(_score_chunk, rows.iloc[start:stop])
-                                         for start, stop in bounds]
+            with (
+                _spawn_safely()
+            ):  # processes start on submit (Python 3.11: only there, without max_tasks_per_child)
+                futures: list[Future] = [
+                    self._pool.submit(_score_chunk, rows.iloc[start:stop]) for start, stop in bounds
+                ]
             parts = []
             for future in futures:
                 part, seconds = future.result()
@@ -122,7 +149,8 @@ class ChunkScorer:
             raise RuntimeError(
                 f"a scoring worker process died or failed to start ({error}); its traceback, if any, is above. "
                 f"If the machine is short of memory, lower chunk_rows (now {self.config.chunk_rows:,}) or set "
-                f"workers: 1 in the score config; nothing was written") from error
+                f"workers: 1 in the score config; nothing was written"
+            ) from error
         return pd.concat(parts, ignore_index=True)
 
 
@@ -141,9 +169,15 @@ def _spawn_safely() -> Iterator[None]:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with _SPAWNING:
         saved_path = list(sys.path)
-        sys.path[:] = [root] + [entry for entry in saved_path if os.path.abspath(entry or ".") != root]
+        sys.path[:] = [root] + [
+            entry for entry in saved_path if os.path.abspath(entry or ".") != root
+        ]
         main = sys.modules.get("__main__")
-        saved = {name: getattr(main, name, _MISSING) for name in ("__file__", "__spec__")} if main else {}
+        saved = (
+            {name: getattr(main, name, _MISSING) for name in ("__file__", "__spec__")}
+            if main
+            else {}
+        )
         for name, value in saved.items():
             if value is not _MISSING:
                 if name == "__file__":
@@ -168,7 +202,9 @@ def _start_worker(model: WinModel, config: ScoreConfig, model_version: str) -> N
     from winmodel.scoring.reasons import load_catalogue
 
     numba.set_num_threads(1)  # one process per core already
-    _WORKER.update(model=model, config=config, version=model_version, catalogue=load_catalogue(config.language))
+    _WORKER.update(
+        model=model, config=config, version=model_version, catalogue=load_catalogue(config.language)
+    )
     model.explainer  # noqa: B018 - build the explainer's tables now, not inside the first chunk
 
 
@@ -178,6 +214,13 @@ def _ready() -> None:
 
 def _score_chunk(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
     timer = StageTimer()
-    scored = score_deals(_WORKER["model"], rows, _WORKER["config"], _WORKER["catalogue"], _WORKER["version"],
-                         threads=1, timer=timer)
+    scored = score_deals(
+        _WORKER["model"],
+        rows,
+        _WORKER["config"],
+        _WORKER["catalogue"],
+        _WORKER["version"],
+        threads=1,
+        timer=timer,
+    )
     return scored, timer.seconds

@@ -70,20 +70,33 @@ PANDAS_NOTICE = "PySpark does not yet fully support pandas"
 
 warnings.filterwarnings("ignore", message=PANDAS_NOTICE, category=FutureWarning)
 
+
 def require_spark() -> None:
     """Raise InputError saying what to install when pyspark or Java is missing."""
     problems = []
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        problems.append(Problem(file="--engine spark", column=None, problem="pyspark is not installed",
-                                fix="install the extra: pip install -e '.[spark]' (make setup does)"))
+        problems.append(
+            Problem(
+                file="--engine spark",
+                column=None,
+                problem="pyspark is not installed",
+                fix="install the extra: pip install -e '.[spark]' (make setup does)",
+            )
+        )
     if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        problems.append(Problem(file="--engine spark", column=None,
-                                problem="Java is not installed (Spark runs on the JVM)",
-                                fix="install Java 17, e.g. apt-get install default-jre-headless, or set JAVA_HOME"))
+        problems.append(
+            Problem(
+                file="--engine spark",
+                column=None,
+                problem="Java is not installed (Spark runs on the JVM)",
+                fix="install Java 17, e.g. apt-get install default-jre-headless, or set JAVA_HOME",
+            )
+        )
     if problems:
         raise InputError(problems)
+
 
 def spark_session(master: str | None = None, app_name: str = "winmodel") -> SparkSession:
     """Give the active SparkSession, else a new one on ``master``, ``$SPARK_MASTER`` or local[2].
@@ -100,29 +113,43 @@ def spark_session(master: str | None = None, app_name: str = "winmodel") -> Spar
     if active is not None and master is None:
         return active
     master = master or os.environ.get(MASTER_ENV) or LOCAL_MASTER
-    builder = (SparkSession.builder.appName(app_name).master(master)
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.debug.maxToStringFields", "200")
-               .config("spark.executorEnv.OMP_WAIT_POLICY", "PASSIVE")
-               .config("spark.executorEnv.MLFLOW_DISABLE_TELEMETRY", "true"))
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master)
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.debug.maxToStringFields", "200")
+        .config("spark.executorEnv.OMP_WAIT_POLICY", "PASSIVE")
+        .config("spark.executorEnv.MLFLOW_DISABLE_TELEMETRY", "true")
+    )
     if master.startswith("local"):
         # Local workers must import exactly this environment; the system python lacks pandas.
         os.environ["PYSPARK_PYTHON"] = sys.executable
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        builder = (builder.config("spark.ui.enabled", "false")
-                   .config("spark.sql.shuffle.partitions", "4"))
+        builder = builder.config("spark.ui.enabled", "false").config(
+            "spark.sql.shuffle.partitions", "4"
+        )
         if not os.environ.get("SPARK_CONF_DIR"):  # else the user's own log4j2.properties rules
-            builder = builder.config("spark.driver.extraJavaOptions",
-                                     f"-Dlog4j2.configurationFile=file:{_quiet_log_config()}")
+            builder = builder.config(
+                "spark.driver.extraJavaOptions",
+                f"-Dlog4j2.configurationFile=file:{_quiet_log_config()}",
+            )
     started = time.monotonic()
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
-    logging.getLogger("py4j").setLevel(logging.WARNING)  # "Closing down clientserver connection" at exit
-    log.info("Spark %s session on %s started in %.1fs", session.version, master, time.monotonic() - started)
+    logging.getLogger("py4j").setLevel(
+        logging.WARNING
+    )  # "Closing down clientserver connection" at exit
+    log.info(
+        "Spark %s session on %s started in %.1fs",
+        session.version,
+        master,
+        time.monotonic() - started,
+    )
     return session
+
 
 def _quiet_log_config() -> Path:
     """Give a log4j2 file for a local driver: warnings only, without the known harmless ones."""
@@ -130,6 +157,7 @@ def _quiet_log_config() -> Path:
     if not path.exists() or path.read_text(encoding="utf-8") != _LOG4J2:
         path.write_text(_LOG4J2, encoding="utf-8")
     return path
+
 
 # Spark's default profile for shells prints three lines at start-up; this one says only what matters.
 # NativeCodeLoader: no native Hadoop library (irrelevant here). TaskSetManager: rows sent from the
@@ -148,6 +176,7 @@ logger.tasks.name = org.apache.spark.scheduler.TaskSetManager
 logger.tasks.level = error
 """
 
+
 def _spark_type(dtype: Any):
     from pyspark.sql import types
 
@@ -162,12 +191,18 @@ def _spark_type(dtype: Any):
         return types.TimestampNTZType()
     return types.StringType()
 
+
 def spark_schema(frame: pd.DataFrame):
     """Give the Spark schema of a pandas frame (strings, booleans, longs, doubles, naive timestamps)."""
     from pyspark.sql import types
 
-    return types.StructType([types.StructField(str(name), _spark_type(dtype), nullable=True)
-                             for name, dtype in frame.dtypes.items()])
+    return types.StructType(
+        [
+            types.StructField(str(name), _spark_type(dtype), nullable=True)
+            for name, dtype in frame.dtypes.items()
+        ]
+    )
+
 
 def rows_to_spark(spark: SparkSession, rows: pd.DataFrame, keep_order: bool = True) -> DataFrame:
     """Give point-in-time rows as a Spark DataFrame (with their position in ``_winmodel_row``)."""
@@ -179,19 +214,29 @@ def rows_to_spark(spark: SparkSession, rows: pd.DataFrame, keep_order: bool = Tr
             plain[name] = plain[name].astype("object").where(plain[name].notna(), None)
     return spark.createDataFrame(plain, schema=spark_schema(plain))
 
-def _restore_rows(batch: pd.DataFrame, booleans: tuple[str, ...], timestamps: tuple[str, ...]) -> pd.DataFrame:
+
+def _restore_rows(
+    batch: pd.DataFrame, booleans: tuple[str, ...], timestamps: tuple[str, ...]
+) -> pd.DataFrame:
     """Give an Arrow batch with the contract's pandas types back (nullable booleans, datetime64[ns])."""
     changes = {name: batch[name].astype("boolean") for name in booleans if name in batch}
-    changes.update({name: batch[name].astype("datetime64[ns]") for name in timestamps if name in batch})
+    changes.update(
+        {name: batch[name].astype("datetime64[ns]") for name in timestamps if name in batch}
+    )
     return batch.assign(**changes) if changes else batch
+
 
 def _schema_kinds(schema) -> tuple[tuple[str, ...], tuple[str, ...]]:
     from pyspark.sql import types
 
     booleans = tuple(f.name for f in schema.fields if isinstance(f.dataType, types.BooleanType))
-    timestamps = tuple(f.name for f in schema.fields
-                       if isinstance(f.dataType, types.TimestampType | types.TimestampNTZType | types.DateType))
+    timestamps = tuple(
+        f.name
+        for f in schema.fields
+        if isinstance(f.dataType, types.TimestampType | types.TimestampNTZType | types.DateType)
+    )
     return booleans, timestamps
+
 
 def like(frame: pd.DataFrame, prototype: pd.DataFrame) -> pd.DataFrame:
     """Give ``frame`` with the dtypes of ``prototype`` wherever they differ (after a trip through Arrow)."""
@@ -206,11 +251,13 @@ def like(frame: pd.DataFrame, prototype: pd.DataFrame) -> pd.DataFrame:
                 changes[name] = values.astype(dtype)
     return frame.assign(**changes) if changes else frame
 
+
 #: Models unpickled in this Python process, by the digest of their bytes (one per worker).
 _WORKER_MODELS: dict[str, WinModel] = {}
 
 #: How many times this process unpickled a model (the tests check it stays at one per worker).
 WORKER_LOADS: dict[str, int] = {}
+
 
 def _worker_model(digest: str, broadcast) -> WinModel:
     model = _WORKER_MODELS.get(digest)
@@ -220,6 +267,7 @@ def _worker_model(digest: str, broadcast) -> WinModel:
         WORKER_LOADS[digest] = WORKER_LOADS.get(digest, 0) + 1
     return model
 
+
 def _load_model(model: WinModel | str | Path) -> WinModel:
     if isinstance(model, WinModel):
         return model
@@ -227,9 +275,20 @@ def _load_model(model: WinModel | str | Path) -> WinModel:
 
     return load_win_model(str(model))
 
-def _score_batches(batches: Iterator[pd.DataFrame], *, digest: str, broadcast, config: ScoreConfig,
-                   catalogue: Catalogue, model_version: str, threads: int, booleans: tuple[str, ...],
-                   timestamps: tuple[str, ...], columns: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+
+def _score_batches(
+    batches: Iterator[pd.DataFrame],
+    *,
+    digest: str,
+    broadcast,
+    config: ScoreConfig,
+    catalogue: Catalogue,
+    model_version: str,
+    threads: int,
+    booleans: tuple[str, ...],
+    timestamps: tuple[str, ...],
+    columns: tuple[str, ...],
+) -> Iterator[pd.DataFrame]:
     """Score each Arrow batch of a partition with the pandas engine (runs in the Python worker)."""
     model = _worker_model(digest, broadcast)
     for batch in batches:
@@ -240,9 +299,17 @@ def _score_batches(batches: Iterator[pd.DataFrame], *, digest: str, broadcast, c
             scored[ROW_ORDER] = order.to_numpy()
         yield scored.reindex(columns=list(columns))
 
-def score_spark_frame(spark_df: DataFrame, model_uri_or_path: WinModel | str | Path, config: ScoreConfig,
-                      model_version: str, *, percentiles: bool = True, catalogue: Catalogue | None = None,
-                      prototype: pd.DataFrame | None = None) -> DataFrame:
+
+def score_spark_frame(
+    spark_df: DataFrame,
+    model_uri_or_path: WinModel | str | Path,
+    config: ScoreConfig,
+    model_version: str,
+    *,
+    percentiles: bool = True,
+    catalogue: Catalogue | None = None,
+    prototype: pd.DataFrame | None = None,
+) -> DataFrame:
     """Give the scored deals of a Spark DataFrame of point-in-time rows, as a Spark DataFrame.
 
     ``spark_df`` holds one point-in-time row per open deal, with the columns
@@ -266,8 +333,14 @@ def score_spark_frame(spark_df: DataFrame, model_uri_or_path: WinModel | str | P
     if prototype is None:
         # The output schema is whatever score_deals gives for these columns, found on a few rows.
         head = _restore_rows(spark_df.limit(PROTOTYPE_ROWS).toPandas(), booleans, timestamps)
-        prototype = score_deals(model, head.drop(columns=ROW_ORDER, errors="ignore"), config, catalogue,
-                                model_version, threads)
+        prototype = score_deals(
+            model,
+            head.drop(columns=ROW_ORDER, errors="ignore"),
+            config,
+            catalogue,
+            model_version,
+            threads,
+        )
     if ROW_ORDER in spark_df.columns:
         prototype = prototype.assign(**{ROW_ORDER: np.zeros(len(prototype), dtype="int64")})
     schema = spark_schema(prototype)
@@ -275,11 +348,21 @@ def score_spark_frame(spark_df: DataFrame, model_uri_or_path: WinModel | str | P
     payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     digest = hashlib.sha256(payload).hexdigest()
     broadcast = spark.sparkContext.broadcast(payload)
-    score = functools.partial(_score_batches, digest=digest, broadcast=broadcast, config=config,
-                              catalogue=catalogue, model_version=model_version, threads=threads,
-                              booleans=booleans, timestamps=timestamps, columns=tuple(prototype.columns))
+    score = functools.partial(
+        _score_batches,
+        digest=digest,
+        broadcast=broadcast,
+        config=config,
+        catalogue=catalogue,
+        model_version=model_version,
+        threads=threads,
+        booleans=booleans,
+        timestamps=timestamps,
+        columns=tuple(prototype.columns),
+    )
     scored = spark_df.mapInPandas(score, schema=schema)
     return add_percentiles(scored) if percentiles else scored
+
 
 def _percentile_table(counts: pd.DataFrame) -> pd.DataFrame:
     """Give the percentile of each distinct probability from how many deals have it (pandas' average rank)."""
@@ -290,8 +373,13 @@ def _percentile_table(counts: pd.DataFrame) -> pd.DataFrame:
     average_rank = below_and_tied - (counts["count"] - 1) / 2
     # The very expression of finish_scores (rank / count, then x100 rounded by numpy).
     percentile = np.round(100 * (average_rank.astype("float64") / total), 1)
-    return pd.DataFrame({"win_probability": counts["win_probability"].to_numpy(dtype="float64"),
-                         PERCENTILE: percentile.to_numpy(dtype="float64")})
+    return pd.DataFrame(
+        {
+            "win_probability": counts["win_probability"].to_numpy(dtype="float64"),
+            PERCENTILE: percentile.to_numpy(dtype="float64"),
+        }
+    )
+
 
 def add_percentiles(scored: DataFrame) -> DataFrame:
     """Give the scored deals with their percentile within the whole frame, as finish_scores computes it.
@@ -309,13 +397,22 @@ def add_percentiles(scored: DataFrame) -> DataFrame:
     counts = scored.groupBy("win_probability").count().toPandas()
     table = _percentile_table(counts)
     lookup = scored.sparkSession.createDataFrame(table, schema=spark_schema(table))
-    joined = scored.drop(PERCENTILE).join(functions.broadcast(lookup), on="win_probability", how="left")
+    joined = scored.drop(PERCENTILE).join(
+        functions.broadcast(lookup), on="win_probability", how="left"
+    )
     ordered = [c for c in OUTPUT_COLUMNS if c in joined.columns]
     return joined.select(*ordered, *[c for c in joined.columns if c not in ordered])
 
-def score_rows_on_spark(rows: pd.DataFrame, model: WinModel | str | Path, config: ScoreConfig,
-                        model_version: str, previous: pd.DataFrame | None = None,
-                        spark: SparkSession | None = None, timer=NO_TIMER) -> pd.DataFrame:
+
+def score_rows_on_spark(
+    rows: pd.DataFrame,
+    model: WinModel | str | Path,
+    config: ScoreConfig,
+    model_version: str,
+    previous: pd.DataFrame | None = None,
+    spark: SparkSession | None = None,
+    timer=NO_TIMER,
+) -> pd.DataFrame:
     """Give the scored pipeline of pandas point-in-time rows, scored on Spark: the pandas engine's frame.
 
     The rows go to Spark, are scored there by :func:`score_spark_frame`, and
@@ -329,10 +426,20 @@ def score_rows_on_spark(rows: pd.DataFrame, model: WinModel | str | Path, config
     prototype = score_deals(model, rows.head(PROTOTYPE_ROWS), config, catalogue, model_version)
     with timer.stage("spark"):
         spark_rows = rows_to_spark(spark, rows)
-        scored = score_spark_frame(spark_rows, model, config, model_version, percentiles=False,
-                                   catalogue=catalogue, prototype=prototype).toPandas()
-    scored = scored.sort_values(ROW_ORDER, kind="stable").drop(columns=ROW_ORDER).reset_index(drop=True)
+        scored = score_spark_frame(
+            spark_rows,
+            model,
+            config,
+            model_version,
+            percentiles=False,
+            catalogue=catalogue,
+            prototype=prototype,
+        ).toPandas()
+    scored = (
+        scored.sort_values(ROW_ORDER, kind="stable").drop(columns=ROW_ORDER).reset_index(drop=True)
+    )
     return finish_scores(like(scored, prototype), previous)
+
 
 def probability_udf(spark: SparkSession, model_uri: str):
     """Give MLflow's ``spark_udf`` of a winmodel pyfunc model: calibrated P(won) as a double.
@@ -345,8 +452,10 @@ def probability_udf(spark: SparkSession, model_uri: str):
 
     return mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local")
 
-def spark_probabilities(spark: SparkSession, model_uri: str, rows: pd.DataFrame,
-                        model: WinModel | None = None) -> pd.DataFrame:
+
+def spark_probabilities(
+    spark: SparkSession, model_uri: str, rows: pd.DataFrame, model: WinModel | None = None
+) -> pd.DataFrame:
     """Give ``opportunity_id`` and ``win_probability`` of rows scored by MLflow's spark_udf."""
     from pyspark.sql import functions
 
@@ -354,11 +463,16 @@ def spark_probabilities(spark: SparkSession, model_uri: str, rows: pd.DataFrame,
 
     model = model or _load_model(model_uri)
     inputs = signature_frame(model, rows)
-    frame = inputs.assign(opportunity_id=rows["opportunity_id"].astype("str").to_numpy(),
-                          **{ROW_ORDER: np.arange(len(rows), dtype="int64")})
+    frame = inputs.assign(
+        opportunity_id=rows["opportunity_id"].astype("str").to_numpy(),
+        **{ROW_ORDER: np.arange(len(rows), dtype="int64")},
+    )
     spark_frame = rows_to_spark(spark, frame, keep_order=False)
     udf = probability_udf(spark, model_uri)
-    scored = spark_frame.select(ROW_ORDER, "opportunity_id",
-                                udf(*[functions.col(name) for name in inputs.columns]).alias("win_probability"))
+    scored = spark_frame.select(
+        ROW_ORDER,
+        "opportunity_id",
+        udf(*[functions.col(name) for name in inputs.columns]).alias("win_probability"),
+    )
     result = scored.toPandas().sort_values(ROW_ORDER, kind="stable")
     return result.drop(columns=ROW_ORDER).reset_index(drop=True)

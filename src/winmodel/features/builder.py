@@ -82,41 +82,91 @@ MILESTONE_ITEMS = tuple(milestone.key for milestone in MILESTONES)
 
 _CONTRACT_FEATURES = (
     # win dimensions and qualification
-    "industry", "region", "employees", "annual_revenue", "growth_stage", "pe_backed",
-    "primary_pain", "deal_type", "problem_quantified", "urgency", "trigger_event",
-    "primary_competitor", "competitor_count", "competitive_position", "champion_role",
-    "executive_sponsor", "buying_process_defined", "customization_required",
+    "industry",
+    "region",
+    "employees",
+    "annual_revenue",
+    "growth_stage",
+    "pe_backed",
+    "primary_pain",
+    "deal_type",
+    "problem_quantified",
+    "urgency",
+    "trigger_event",
+    "primary_competitor",
+    "competitor_count",
+    "competitive_position",
+    "champion_role",
+    "executive_sponsor",
+    "buying_process_defined",
+    "customization_required",
     # economics
-    "amount", "discount_pct", "gross_margin_pct", "services_share", "third_party_share",
-    "custom_dev_required", "cac_estimate", "expansion_potential", "strategic_value",
+    "amount",
+    "discount_pct",
+    "gross_margin_pct",
+    "services_share",
+    "third_party_share",
+    "custom_dev_required",
+    "cac_estimate",
+    "expansion_potential",
+    "strategic_value",
     # progress milestones on the day
-    "problem_confirmed", "evaluation_criteria_defined", "stakeholders_identified",
-    "budget_confirmed", "timeline_confirmed", "economic_buyer_aware", "exec_support_signalled",
-    "business_case_built", "value_metric_agreed", "champion_engagement",
+    "problem_confirmed",
+    "evaluation_criteria_defined",
+    "stakeholders_identified",
+    "budget_confirmed",
+    "timeline_confirmed",
+    "economic_buyer_aware",
+    "exec_support_signalled",
+    "business_case_built",
+    "value_metric_agreed",
+    "champion_engagement",
     # history up to the day
-    "deal_age_days", "days_to_expected_close", "close_date_pushes", "amount_change_pct",
-    "days_since_last_milestone", "champion_engagement_trend",
+    "deal_age_days",
+    "days_to_expected_close",
+    "close_date_pushes",
+    "amount_change_pct",
+    "days_since_last_milestone",
+    "champion_engagement_trend",
 )
 
 _ACTIVITY_FEATURES = ("calls", "emails", "meetings")
 
 #: Raw columns the derived features read.
 _DERIVED_INPUTS = (
-    "executive_sponsor", "buying_process_defined", "problem_quantified", "urgency",
-    "competitive_position", "champion_role", "customization_required", "cac_estimate", "amount",
-    "gross_margin_pct", "deal_age_days", *(c for m in MILESTONES for c in m.columns), *_ACTIVITY_FEATURES,
+    "executive_sponsor",
+    "buying_process_defined",
+    "problem_quantified",
+    "urgency",
+    "competitive_position",
+    "champion_role",
+    "customization_required",
+    "cac_estimate",
+    "amount",
+    "gross_margin_pct",
+    "deal_age_days",
+    *(c for m in MILESTONES for c in m.columns),
+    *_ACTIVITY_FEATURES,
 )
 
 _DERIVED_FEATURES = (
-    "qualification_criteria_met", "qualification_red_flags", "cac_to_gross_profit",
-    "milestones_met", "milestone_share", "milestone_velocity", "activity_per_week",
+    "qualification_criteria_met",
+    "qualification_red_flags",
+    "cac_to_gross_profit",
+    "milestones_met",
+    "milestone_share",
+    "milestone_velocity",
+    "activity_per_week",
 )
+
 
 def _bool_to_float(values: pd.Series) -> np.ndarray:
     return values.astype("boolean").astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
 
+
 def _numeric(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+
 
 class FeatureBuilder:
     """Turn point-in-time rows into the numeric matrix the booster sees (fitted, scikit-learn style).
@@ -141,8 +191,12 @@ class FeatureBuilder:
         The business item (reason) each feature belongs to.
     """
 
-    def __init__(self, extra_features: Sequence[tuple[str, str]] = (), exclude: Sequence[str] = (),
-                 include_activity: bool = True):
+    def __init__(
+        self,
+        extra_features: Sequence[tuple[str, str]] = (),
+        exclude: Sequence[str] = (),
+        include_activity: bool = True,
+    ):
         self.extra_features = tuple(tuple(item) for item in extra_features)
         self.exclude = tuple(exclude)
         self.include_activity = include_activity
@@ -157,8 +211,13 @@ class FeatureBuilder:
         candidates += [name for name, _ in self.extra_features]
         derived = self._derived(rows)
         available = [c for c in candidates if c in rows and rows[c].notna().any()]
-        available += [c for c in _DERIVED_FEATURES if c in derived and derived[c].notna().any()
-                      and (c != "activity_per_week" or self.include_activity)]
+        available += [
+            c
+            for c in _DERIVED_FEATURES
+            if c in derived
+            and derived[c].notna().any()
+            and (c != "activity_per_week" or self.include_activity)
+        ]
         return [c for c in dict.fromkeys(available) if c not in self.exclude]
 
     def fit(self, rows: pd.DataFrame, features: Sequence[str] | None = None) -> FeatureBuilder:
@@ -174,7 +233,9 @@ class FeatureBuilder:
             if kind == "categorical":
                 values = frame[name].dropna().astype("str")
                 self.categories_[name] = sorted(values.unique().tolist())
-        self.levels_ = {name: list(ORDERED[name]) for name in chosen if self.kinds_[name] == "ordered"}
+        self.levels_ = {
+            name: list(ORDERED[name]) for name in chosen if self.kinds_[name] == "ordered"
+        }
         self.feature_names_ = chosen
         self.categorical_features_ = [n for n in chosen if self.kinds_[n] == "categorical"]
         self.items_ = {name: ITEM_OF_FEATURE.get(name, name) for name in chosen}
@@ -209,7 +270,9 @@ class FeatureBuilder:
         if {"cac_estimate", "amount", "gross_margin_pct"} <= set(rows):
             gross_profit = _numeric(rows["amount"]) * _numeric(rows["gross_margin_pct"]) / 100.0
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(gross_profit > 0, _numeric(rows["cac_estimate"]) / gross_profit, np.nan)
+                ratio = np.where(
+                    gross_profit > 0, _numeric(rows["cac_estimate"]) / gross_profit, np.nan
+                )
             derived["cac_to_gross_profit"] = ratio
         count, shown = milestone_count(rows)
         if shown:
@@ -265,8 +328,11 @@ class FeatureBuilder:
 
     def data_warnings(self, rows: pd.DataFrame) -> pd.Series:
         """Give per row a short text listing unseen categories and features the input lacks ('' if none)."""
-        missing = [name for name in self.feature_names_
-                   if name not in rows and name not in _DERIVED_FEATURES]
+        missing = [
+            name
+            for name in self.feature_names_
+            if name not in rows and name not in _DERIVED_FEATURES
+        ]
         parts: list[pd.Series] = []
         if missing:
             parts.append(pd.Series(f"missing fields: {', '.join(missing)}", index=rows.index))
@@ -311,17 +377,29 @@ class FeatureBuilder:
         """Give the fitted builder described by :meth:`to_spec` (raises ValueError when it does not fit this code)."""
         saved = spec.get("milestones")
         if saved is not None and saved != milestone_spec():
-            raise ValueError("the model's milestone definitions differ from this version of winmodel's")
-        builder = cls(extra_features=[tuple(item) for item in spec["extra_features"]], exclude=spec["exclude"],
-                      include_activity=spec["include_activity"])
+            raise ValueError(
+                "the model's milestone definitions differ from this version of winmodel's"
+            )
+        builder = cls(
+            extra_features=[tuple(item) for item in spec["extra_features"]],
+            exclude=spec["exclude"],
+            include_activity=spec["include_activity"],
+        )
         builder.feature_names_ = list(spec["feature_names"])
         builder.kinds_ = dict(spec["kinds"])
         builder.categories_ = {name: list(values) for name, values in spec["categories"].items()}
         builder.levels_ = {name: list(values) for name, values in spec["levels"].items()}
         builder.items_ = dict(spec["items"])
         builder.input_columns_ = list(spec["input_columns"])
-        builder.categorical_features_ = [n for n in builder.feature_names_ if builder.kinds_[n] == "categorical"]
-        unknown = {kind for kind in builder.kinds_.values()} - {"numeric", "bool", "ordered", "categorical"}
+        builder.categorical_features_ = [
+            n for n in builder.feature_names_ if builder.kinds_[n] == "categorical"
+        ]
+        unknown = {kind for kind in builder.kinds_.values()} - {
+            "numeric",
+            "bool",
+            "ordered",
+            "categorical",
+        }
         if unknown:
             raise ValueError(f"unknown feature kinds {sorted(unknown)}")
         return builder

@@ -13,8 +13,9 @@ BINS = 10
 _FLOOR = 1e-4  # keeps PSI finite where a bin is empty on one side
 
 
-def reference_profile(builder: FeatureBuilder, matrix: np.ndarray, weight: np.ndarray,
-                      base_rate: float) -> dict[str, Any]:
+def reference_profile(
+    builder: FeatureBuilder, matrix: np.ndarray, weight: np.ndarray, base_rate: float
+) -> dict[str, Any]:
     """Give the training distribution of every feature (bin edges and weighted shares) and the base rate."""
     features: dict[str, dict[str, Any]] = {}
     for position, name in enumerate(builder.feature_names_):
@@ -23,8 +24,11 @@ def reference_profile(builder: FeatureBuilder, matrix: np.ndarray, weight: np.nd
             edges = None
         else:
             finite = values[~np.isnan(values)]
-            edges = (np.unique(np.quantile(finite, np.linspace(0, 1, BINS + 1))[1:-1]).tolist()
-                     if finite.size else [])
+            edges = (
+                np.unique(np.quantile(finite, np.linspace(0, 1, BINS + 1))[1:-1]).tolist()
+                if finite.size
+                else []
+            )
         features[name] = {"edges": edges, "shares": _shares(values, edges, weight).tolist()}
     return {"base_rate": base_rate, "features": features}
 
@@ -38,8 +42,12 @@ def _bin_index(values: np.ndarray, edges: list[float] | None) -> np.ndarray:
     return np.where(np.isnan(values), 0, index)
 
 
-def _shares(values: np.ndarray, edges: list[float] | None, weight: np.ndarray | None = None,
-            size: int | None = None) -> np.ndarray:
+def _shares(
+    values: np.ndarray,
+    edges: list[float] | None,
+    weight: np.ndarray | None = None,
+    size: int | None = None,
+) -> np.ndarray:
     index = _bin_index(values, edges)
     length = max(int(index.max(initial=0)) + 1, size or 0)
     counts = np.bincount(index, weights=weight, minlength=length)
@@ -55,8 +63,13 @@ def population_stability(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def drift_report(reference: dict[str, Any], builder: FeatureBuilder, matrix: np.ndarray,
-                 rows: pd.DataFrame, probability: np.ndarray) -> tuple[pd.DataFrame, dict[str, float]]:
+def drift_report(
+    reference: dict[str, Any],
+    builder: FeatureBuilder,
+    matrix: np.ndarray,
+    rows: pd.DataFrame,
+    probability: np.ndarray,
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Give PSI and unseen-category share per feature, plus a summary (max PSI, mean predicted vs base rate).
 
     PSI reading: below 0.1 stable, 0.1-0.25 moderate shift, above 0.25 a shift worth a look.
@@ -74,7 +87,8 @@ def drift_report(reference: dict[str, Any], builder: FeatureBuilder, matrix: np.
             unseen = float((present & np.isnan(matrix[:, position])).mean())
         records.append({"feature": name, "psi": psi, "unseen_share": unseen})
     table = pd.DataFrame(records, columns=["feature", "psi", "unseen_share"]).sort_values(
-        "psi", ascending=False, ignore_index=True)
+        "psi", ascending=False, ignore_index=True
+    )
     summary = {
         "deals": float(len(rows)),
         "max_psi": float(table["psi"].max()) if len(table) else 0.0,

@@ -27,25 +27,38 @@ from winmodel.data import contract
 
 #: Name patterns of columns known to be set at or after close, with the reason a person reads.
 REFUSED_NAMES: tuple[tuple[str, str], ...] = (
-    (r"^(status|is_?won|is_?closed|won|lost|closed|outcome|result|win_?loss|deal_?outcome)$",
-     "the outcome itself"),
+    (
+        r"^(status|is_?won|is_?closed|won|lost|closed|outcome|result|win_?loss|deal_?outcome)$",
+        "the outcome itself",
+    ),
     # Before the stage pattern, so stage_change_count reads as a count, not as the stage.
-    (r"(days|time|duration|weeks|months).*(close|closed|won|lost)|cycle_?(length|time|days)|"
-     r"age_at_close|time_in_stage|stage_?(changes?|count)|days_in_pipeline",
-     "a duration or count measured through close"),
+    (
+        r"(days|time|duration|weeks|months).*(close|closed|won|lost)|cycle_?(length|time|days)|"
+        r"age_at_close|time_in_stage|stage_?(changes?|count)|days_in_pipeline",
+        "a duration or count measured through close",
+    ),
     (r"(^|_)(deal_)?stage(_?name)?$|^stage_", "the CRM stage, which is set to won/lost at close"),
     (r"probability", "the CRM probability, which is set to 0/100 at close"),
     (r"forecast", "the forecast category, which is set to closed/omitted at close"),
-    (r"close_?value|closed_?amount|won_?amount|booked|revenue_?won|actual_?value",
-     "a value known only at close (0 or blank on lost deals)"),
-    (r"(loss|lost|win|won)_?reason|reason_?(lost|won|loss)|close_?reason|closed_?reason",
-     "a reason recorded at close"),
+    (
+        r"close_?value|closed_?amount|won_?amount|booked|revenue_?won|actual_?value",
+        "a value known only at close (0 or blank on lost deals)",
+    ),
+    (
+        r"(loss|lost|win|won)_?reason|reason_?(lost|won|loss)|close_?reason|closed_?reason",
+        "a reason recorded at close",
+    ),
 )
 
 #: Contract features are built point-in-time by winmodel; names alone do not condemn them.
-POINT_IN_TIME_FEATURES = frozenset({
-    "days_to_expected_close", "close_date_pushes", "deal_age_days", "days_since_last_milestone",
-})
+POINT_IN_TIME_FEATURES = frozenset(
+    {
+        "days_to_expected_close",
+        "close_date_pushes",
+        "deal_age_days",
+        "days_since_last_milestone",
+    }
+)
 
 MIN_TOKEN_ROWS = 5
 
@@ -83,7 +96,9 @@ class LeakageReport:
         flagged = [f for f in self.findings if f.action != "kept"]
         if not flagged:
             return f"Leakage guard: {len(self.checked)} features checked, none looks leaky."
-        lines = [f"Leakage guard: {len(self.checked)} features checked, {len(self.excluded)} excluded."]
+        lines = [
+            f"Leakage guard: {len(self.checked)} features checked, {len(self.excluded)} excluded."
+        ]
         for finding in flagged:
             lines.append(f"  {finding.action.upper():9s} {finding.feature}: {finding.detail}")
         return "\n".join(lines)
@@ -110,11 +125,18 @@ def univariate_auc(values: pd.Series, won: np.ndarray, *, seed: int, folds: int 
     if won.all() or not won.any():
         return 0.5
     if _is_numeric(values):
-        numbers = pd.to_numeric(values.astype("object") if values.dtype == "boolean" else values,
-                                errors="coerce").astype("float64").to_numpy()
+        numbers = (
+            pd.to_numeric(
+                values.astype("object") if values.dtype == "boolean" else values, errors="coerce"
+            )
+            .astype("float64")
+            .to_numpy()
+        )
         score = np.where(np.isnan(numbers), -np.inf, numbers)
     else:
-        score = _out_of_fold_rate(values.astype("str").fillna("<blank>").to_numpy(), won, seed, folds)
+        score = _out_of_fold_rate(
+            values.astype("str").fillna("<blank>").to_numpy(), won, seed, folds
+        )
     auc = _auc(score, won)
     return max(auc, 1.0 - auc)
 
@@ -144,11 +166,16 @@ def _out_of_fold_rate(values: np.ndarray, won: np.ndarray, seed: int, folds: int
     return score
 
 
-def one_class_values(values: pd.Series, won: np.ndarray, *, min_share: float,
-                     max_other_share: float = 0.005) -> tuple[str, float, float, str] | None:
+def one_class_values(
+    values: pd.Series, won: np.ndarray, *, min_share: float, max_other_share: float = 0.005
+) -> tuple[str, float, float, str] | None:
     """Give (value, share in one class, share in the other, class) for a value found almost only in one class."""
     won = np.asarray(won, dtype=bool)
-    text = values.astype("str").fillna("<blank>") if values.dtype != "str" else values.fillna("<blank>")
+    text = (
+        values.astype("str").fillna("<blank>")
+        if values.dtype != "str"
+        else values.fillna("<blank>")
+    )
     text = text.astype("object").where(values.notna(), "<blank>")
     table = pd.crosstab(text.to_numpy(), won)
     if table.shape[1] < 2:
@@ -159,15 +186,20 @@ def one_class_values(values: pd.Series, won: np.ndarray, *, min_share: float,
         candidates = shares[(shares[cls] >= min_share) & (shares[other] <= max_other_share)]
         if not candidates.empty:
             value = candidates[cls].idxmax()
-            found = (str(value), float(shares.loc[value, cls]), float(shares.loc[value, other]),
-                     "won" if cls else "lost")
+            found = (
+                str(value),
+                float(shares.loc[value, cls]),
+                float(shares.loc[value, other]),
+                "won" if cls else "lost",
+            )
             if best is None or found[1] > best[1]:
                 best = found
     return best
 
 
-def outcome_tokens(values: pd.Series, won: np.ndarray, *, min_share: float,
-                   max_other_share: float = 0.01) -> tuple[str, float, float, str] | None:
+def outcome_tokens(
+    values: pd.Series, won: np.ndarray, *, min_share: float, max_other_share: float = 0.01
+) -> tuple[str, float, float, str] | None:
     """Give a word of a free-text column found almost only in one class (e.g. 'won' in a note)."""
     won = np.asarray(won, dtype=bool)
     text = values.astype("str").fillna("").str.lower()
@@ -182,12 +214,19 @@ def outcome_tokens(values: pd.Series, won: np.ndarray, *, min_share: float,
     shares = counts / class_sizes
     best = None
     for cls, other in ((True, False), (False, True)):
-        hits = shares[(shares[cls] >= min_share) & (shares[other] <= max_other_share)
-                      & (counts[cls] >= MIN_TOKEN_ROWS)]
+        hits = shares[
+            (shares[cls] >= min_share)
+            & (shares[other] <= max_other_share)
+            & (counts[cls] >= MIN_TOKEN_ROWS)
+        ]
         if not hits.empty:
             token = hits[cls].idxmax()
-            found = (token, float(shares.loc[token, cls]), float(shares.loc[token, other]),
-                     "won" if cls else "lost")
+            found = (
+                token,
+                float(shares.loc[token, cls]),
+                float(shares.loc[token, other]),
+                "won" if cls else "lost",
+            )
             if best is None or found[1] > best[1]:
                 best = found
     return best
@@ -226,28 +265,39 @@ def check_leakage(
         values = rows[feature]
         auc = univariate_auc(values, won, seed=seed)
         if auc >= max_auc:
-            findings.append(verdict("univariate_auc", auc,
-                                    f"alone separates won from lost with AUC {auc:.3f} (limit {max_auc})"))
+            findings.append(
+                verdict(
+                    "univariate_auc",
+                    auc,
+                    f"alone separates won from lost with AUC {auc:.3f} (limit {max_auc})",
+                )
+            )
             continue
         single = one_class_values(values, won, min_share=one_class_share)
         if single is not None:
             value, share, other_share, cls = single
             other = "lost" if cls == "won" else "won"
-            findings.append(verdict(
-                "one_class_value", share,
-                f"value '{value}' on {share:.0%} of {cls} deals but {other_share:.1%} of {other} deals "
-                f"(univariate AUC {auc:.3f})",
-            ))
+            findings.append(
+                verdict(
+                    "one_class_value",
+                    share,
+                    f"value '{value}' on {share:.0%} of {cls} deals but {other_share:.1%} of {other} deals "
+                    f"(univariate AUC {auc:.3f})",
+                )
+            )
             continue
         if not _is_numeric(values) and values.nunique() > 50:
             token = outcome_tokens(values, won, min_share=one_class_share)
             if token is not None:
                 word, share, other_share, cls = token
-                findings.append(verdict(
-                    "outcome_text", share,
-                    f"free text: the word '{word}' appears in {share:.0%} of {cls} deals "
-                    f"and {other_share:.1%} of the others",
-                ))
+                findings.append(
+                    verdict(
+                        "outcome_text",
+                        share,
+                        f"free text: the word '{word}' appears in {share:.0%} of {cls} deals "
+                        f"and {other_share:.1%} of the others",
+                    )
+                )
                 continue
         findings.append(LeakageFinding(feature, "univariate_auc", auc, f"AUC {auc:.3f}", "kept"))
     return LeakageReport(findings=tuple(findings), checked=tuple(f for f in features if f in rows))
@@ -255,8 +305,19 @@ def check_leakage(
 
 def audit_columns(rows: pd.DataFrame) -> list[str]:
     """Give every column of a closed-deal frame that the audit should judge (all but keys and dates)."""
-    skip = {"opportunity_id", "account_id", "owner_id", "snapshot_date", "as_of_date", "status",
-            "sample_weight", "is_last_before_close"}
+    skip = {
+        "opportunity_id",
+        "account_id",
+        "owner_id",
+        "snapshot_date",
+        "as_of_date",
+        "status",
+        "sample_weight",
+        "is_last_before_close",
+    }
     dates = {spec.name for spec in contract.OPPORTUNITIES.columns if spec.kind == "date"}
-    return [c for c in rows.columns if c not in skip and c not in dates
-            and not pd.api.types.is_datetime64_any_dtype(rows[c])]
+    return [
+        c
+        for c in rows.columns
+        if c not in skip and c not in dates and not pd.api.types.is_datetime64_any_dtype(rows[c])
+    ]

@@ -13,6 +13,7 @@ from winmodel.data import contract
 #: Engagement depth as a rank (none=0 ... coaching=4).
 ENGAGEMENT_LEVELS = contract.SNAPSHOTS["champion_engagement"].allowed
 
+
 @dataclass(frozen=True)
 class Milestone:
     """A progress milestone as a seller knows it, and the columns that show it."""
@@ -46,26 +47,39 @@ class Milestone:
                     np.asarray(ENGAGEMENT_LEVELS)[raised.astype(int)], index=rows.index, dtype="str"
                 )
                 if "champion_engagement_trend" in rows:
-                    changes["champion_engagement_trend"] = rows["champion_engagement_trend"].fillna(0) + (
-                        raised - current.fillna(0)
-                    )
+                    changes["champion_engagement_trend"] = rows["champion_engagement_trend"].fillna(
+                        0
+                    ) + (raised - current.fillna(0))
             else:
                 changes[column] = pd.Series(True, index=rows.index, dtype="boolean")
         if "days_since_last_milestone" in rows:
             changes["days_since_last_milestone"] = 0.0
         return rows.assign(**changes)
 
+
 #: The seven progress milestones of the method, in their natural order.
 MILESTONES: tuple[Milestone, ...] = (
     Milestone("problem_confirmed", "Business problem confirmed", ("problem_confirmed",)),
-    Milestone("evaluation_criteria", "Evaluation criteria defined", ("evaluation_criteria_defined",)),
+    Milestone(
+        "evaluation_criteria", "Evaluation criteria defined", ("evaluation_criteria_defined",)
+    ),
     Milestone("stakeholders", "Buying group identified", ("stakeholders_identified",)),
-    Milestone("budget_timeline", "Budget and timeline confirmed", ("budget_confirmed", "timeline_confirmed")),
+    Milestone(
+        "budget_timeline",
+        "Budget and timeline confirmed",
+        ("budget_confirmed", "timeline_confirmed"),
+    ),
     Milestone("champion_engagement", "Champion actively engaged", ("champion_engagement",)),
-    Milestone("executive_awareness", "Economic buyer aware and executive support signalled",
-              ("economic_buyer_aware", "exec_support_signalled")),
-    Milestone("business_case", "Business case built and value metric agreed",
-              ("business_case_built", "value_metric_agreed")),
+    Milestone(
+        "executive_awareness",
+        "Economic buyer aware and executive support signalled",
+        ("economic_buyer_aware", "exec_support_signalled"),
+    ),
+    Milestone(
+        "business_case",
+        "Business case built and value metric agreed",
+        ("business_case_built", "value_metric_agreed"),
+    ),
 )
 
 MILESTONE_BY_KEY = {milestone.key: milestone for milestone in MILESTONES}
@@ -74,6 +88,7 @@ STAKEHOLDERS_MET_SHARE = 0.6
 #: Champion engagement counts as the milestone from this level up.
 ENGAGEMENT_MET_LEVEL = "active"
 
+
 def _column_met(values: pd.Series, column: str) -> pd.Series:
     if column == "stakeholders_identified":
         return values.astype("float64").fillna(0) >= STAKEHOLDERS_MET_SHARE
@@ -81,18 +96,23 @@ def _column_met(values: pd.Series, column: str) -> pd.Series:
         return engagement_rank(values).fillna(0) >= ENGAGEMENT_LEVELS.index(ENGAGEMENT_MET_LEVEL)
     return values.astype("boolean").fillna(False).astype(bool)
 
+
 def engagement_rank(values: pd.Series) -> pd.Series:
     """Give champion engagement as a rank 0 (none) to 4 (coaching); NaN where unknown."""
     return ordered_rank(values, ENGAGEMENT_LEVELS)
+
 
 def ordered_rank(values: pd.Series, levels: Sequence[str]) -> pd.Series:
     """Give the position of each value in ``levels`` as float; NaN for missing or unknown."""
     codes = pd.Index(list(levels), dtype="str").get_indexer(values.astype("str"))
     return pd.Series(np.where(codes < 0, np.nan, codes).astype("float64"), index=values.index)
 
+
 def milestone_count(rows: pd.DataFrame) -> tuple[pd.Series, int]:
     """Give the number of milestones met per row and how many milestones the data can show."""
-    shown = [milestone for milestone in MILESTONES if any(column in rows for column in milestone.columns)]
+    shown = [
+        milestone for milestone in MILESTONES if any(column in rows for column in milestone.columns)
+    ]
     if not shown:
         return pd.Series(np.nan, index=rows.index), 0
     count = sum(milestone.met(rows).astype("float64") for milestone in shown)

@@ -21,10 +21,12 @@ AS_OF = "as_of_date"
 
 EXPECTED_CLOSE = "expected_close_date"
 
+
 def _static_columns(opportunities: pd.DataFrame, with_snapshots: bool) -> list[str]:
     """Give the opportunity columns that describe the deal rather than its state on a day."""
     state = set(contract.PROGRESS_COLUMNS) if with_snapshots else set()
     return [column for column in opportunities.columns if column not in state]
+
 
 def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
     """Give one row per snapshot: the deal's static columns, its state that day and its history so far.
@@ -44,7 +46,9 @@ def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -
     rows = snaps.merge(static, on="opportunity_id", how="inner", validate="many_to_one")
     if "amount" in snaps:
         # The amount as it stood that day; the final amount only fills gaps.
-        rows = rows.assign(amount=rows["amount"].fillna(rows["final_amount"])).drop(columns="final_amount")
+        rows = rows.assign(amount=rows["amount"].fillna(rows["final_amount"])).drop(
+            columns="final_amount"
+        )
     rows = rows.sort_values(["opportunity_id", AS_OF], kind="stable").reset_index(drop=True)
     deal = rows["opportunity_id"]
 
@@ -57,7 +61,9 @@ def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -
         extra["close_date_pushes"] = pushed.groupby(deal).cumsum()
     if "amount" in rows:
         first = rows["amount"].groupby(deal).transform("first")
-        extra["amount_change_pct"] = np.where(first > 0, 100.0 * (rows["amount"] / first - 1.0), np.nan)
+        extra["amount_change_pct"] = np.where(
+            first > 0, 100.0 * (rows["amount"] / first - 1.0), np.nan
+        )
 
     count, shown = milestone_count(rows)
     if shown:
@@ -69,20 +75,32 @@ def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -
         extra["champion_engagement_trend"] = _engagement_trend(rows)
     return rows.assign(**extra)
 
+
 def _engagement_trend(rows: pd.DataFrame, window_days: int = 28) -> pd.Series:
     """Give engagement rank now minus its rank about four weeks earlier (0 for young deals)."""
     rank = engagement_rank(rows["champion_engagement"])
-    current = pd.DataFrame({"opportunity_id": rows["opportunity_id"], AS_OF: rows[AS_OF], "rank": rank,
-                            "position": np.arange(len(rows))})
+    current = pd.DataFrame(
+        {
+            "opportunity_id": rows["opportunity_id"],
+            AS_OF: rows[AS_OF],
+            "rank": rank,
+            "position": np.arange(len(rows)),
+        }
+    )
     earlier = current.assign(**{AS_OF: current[AS_OF] + pd.Timedelta(days=window_days)})
     merged = pd.merge_asof(
-        current.sort_values(AS_OF), earlier.sort_values(AS_OF)[["opportunity_id", AS_OF, "rank"]],
-        on=AS_OF, by="opportunity_id", suffixes=("", "_earlier"), direction="backward",
+        current.sort_values(AS_OF),
+        earlier.sort_values(AS_OF)[["opportunity_id", AS_OF, "rank"]],
+        on=AS_OF,
+        by="opportunity_id",
+        suffixes=("", "_earlier"),
+        direction="backward",
     ).sort_values("position")
     earlier_rank = merged["rank_earlier"].to_numpy()
     first_rank = rank.groupby(rows["opportunity_id"]).transform("first").to_numpy()
     earlier_rank = np.where(np.isnan(earlier_rank), first_rank, earlier_rank)
     return pd.Series(merged["rank"].to_numpy() - earlier_rank, index=rows.index)
+
 
 def flat_rows(opportunities: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Give one row per deal for a flat export (no snapshots).
@@ -92,6 +110,7 @@ def flat_rows(opportunities: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     leak the outcome); progress columns may hold the final state.
     """
     return opportunities.assign(**{AS_OF: pd.Timestamp(as_of)})
+
 
 def select_training_rows(
     rows: pd.DataFrame, *, max_per_deal: int, last_share: float = 0.5
@@ -111,11 +130,16 @@ def select_training_rows(
     position = before.groupby(deal, sort=False).cumcount().to_numpy()
     size = before.groupby(deal, sort=False)["opportunity_id"].transform("size").to_numpy()
     kept = before[_evenly_spaced(position, size, max_per_deal)]
-    kept_size = kept.groupby("opportunity_id", sort=False)["opportunity_id"].transform("size").to_numpy()
+    kept_size = (
+        kept.groupby("opportunity_id", sort=False)["opportunity_id"].transform("size").to_numpy()
+    )
     is_last = (kept.groupby("opportunity_id", sort=False).cumcount(ascending=False) == 0).to_numpy()
     earlier = np.maximum(kept_size - 1, 1)
-    weight = np.where(kept_size == 1, 1.0, np.where(is_last, last_share, (1.0 - last_share) / earlier))
+    weight = np.where(
+        kept_size == 1, 1.0, np.where(is_last, last_share, (1.0 - last_share) / earlier)
+    )
     return kept.assign(sample_weight=weight, is_last_before_close=is_last)
+
 
 def _evenly_spaced(position: np.ndarray, size: np.ndarray, limit: int) -> np.ndarray:
     """Give a mask keeping up to ``limit`` evenly spaced positions per group, the last one always."""
@@ -127,12 +151,16 @@ def _evenly_spaced(position: np.ndarray, size: np.ndarray, limit: int) -> np.nda
     nearest = np.round(target_index * step)
     return (size <= limit) | (from_end == nearest)
 
+
 def select_latest_rows(rows: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """Give each deal's latest row on or before ``as_of`` (all rows when None)."""
     if as_of is not None:
         rows = rows[rows[AS_OF] <= pd.Timestamp(as_of)]
-    latest = rows.sort_values(["opportunity_id", AS_OF], kind="stable").groupby(
-        "opportunity_id", sort=False).tail(1)
+    latest = (
+        rows.sort_values(["opportunity_id", AS_OF], kind="stable")
+        .groupby("opportunity_id", sort=False)
+        .tail(1)
+    )
     return latest.reset_index(drop=True)
 
 
@@ -143,7 +171,9 @@ def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
     skipped = int((~is_open).sum())
     open_deals = opportunities[is_open]
     if data.has_snapshots:
-        snapshots = data.snapshots[data.snapshots["opportunity_id"].isin(open_deals["opportunity_id"])]
+        snapshots = data.snapshots[
+            data.snapshots["opportunity_id"].isin(open_deals["opportunity_id"])
+        ]
         history = add_history_features(open_deals, snapshots)
         rows = select_latest_rows(history, data.as_of)
         # Open deals without any snapshot are still scored, from the opportunity row alone.
@@ -157,12 +187,15 @@ def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
     return rows.sort_values("opportunity_id", kind="stable").reset_index(drop=True), skipped
 
 
-FLAT_EXPORT_WARNING = ("flat export (no snapshots): progress fields may hold the final state of closed "
-                       "deals and leak the outcome; the model cannot learn how deals progress")
+FLAT_EXPORT_WARNING = (
+    "flat export (no snapshots): progress fields may hold the final state of closed "
+    "deals and leak the outcome; the model cannot learn how deals progress"
+)
 
 
-def build_training_rows(data: CRMData, config: TrainConfig, history: pd.DataFrame | None = None
-                        ) -> tuple[pd.DataFrame, list[str]]:
+def build_training_rows(
+    data: CRMData, config: TrainConfig, history: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """Give the point-in-time training rows of closed deals and any warnings about their shape.
 
     ``history`` is :func:`winmodel.features.rows.add_history_features` of ``data`` when the caller has it already.
@@ -171,12 +204,17 @@ def build_training_rows(data: CRMData, config: TrainConfig, history: pd.DataFram
     if data.has_snapshots:
         if history is None:
             history = add_history_features(data.opportunities, data.snapshots)
-        rows = select_training_rows(history, max_per_deal=config.training.max_snapshots_per_deal,
-                                    last_share=config.training.last_snapshot_share)
+        rows = select_training_rows(
+            history,
+            max_per_deal=config.training.max_snapshots_per_deal,
+            last_share=config.training.last_snapshot_share,
+        )
     else:
         warnings.append(FLAT_EXPORT_WARNING)
         rows = flat_rows(data.opportunities, data.as_of)
-        rows = rows[rows["status"].isin(["won", "lost"])].assign(sample_weight=1.0, is_last_before_close=True)
+        rows = rows[rows["status"].isin(["won", "lost"])].assign(
+            sample_weight=1.0, is_last_before_close=True
+        )
         # A flat export knows a closed deal only as it stood at close.
         rows = rows.assign(**{AS_OF: rows["close_date"]})
     rows = rows[rows["close_date"].notna()]

@@ -63,23 +63,36 @@ class Sufficiency:
     def render(self) -> str:
         """Give the sufficiency check as text."""
         lines = ["Data sufficiency:"]
-        lines.append(f"  closed deals training can use: {self.won:,} won, {self.lost:,} lost "
-                     f"(minimum {self.minimum} of each, comfortable {self.comfortable})")
+        lines.append(
+            f"  closed deals training can use: {self.won:,} won, {self.lost:,} lost "
+            f"(minimum {self.minimum} of each, comfortable {self.comfortable})"
+        )
         if self.first_close is not None and self.last_close is not None:
-            lines.append(f"  history: {self.history_months} month(s) of closes, "
-                         f"{self.first_close:%Y-%m-%d} to {self.last_close:%Y-%m-%d}")
-        lines.append(f"  maturity cut-off: {self.maturity_days} days (deals created this close to a "
-                     "training cut-off are left out of that training set)")
+            lines.append(
+                f"  history: {self.history_months} month(s) of closes, "
+                f"{self.first_close:%Y-%m-%d} to {self.last_close:%Y-%m-%d}"
+            )
+        lines.append(
+            f"  maturity cut-off: {self.maturity_days} days (deals created this close to a "
+            "training cut-off are left out of that training set)"
+        )
         lines += [f"  note: {warning}" for warning in self.split_warnings]
         if self.verdict == "insufficient":
-            missing = " and ".join(f"{cls} ({count})" for cls, count in (("won", self.won), ("lost", self.lost))
-                                   if count < self.minimum)
-            lines.append(f"  INSUFFICIENT: too few {missing} deals; training would stop. Export a longer "
-                         "history, check the status mapping (which values mean won and lost), or lower "
-                         "training.min_deals_per_class if you accept a weak model")
+            missing = " and ".join(
+                f"{cls} ({count})"
+                for cls, count in (("won", self.won), ("lost", self.lost))
+                if count < self.minimum
+            )
+            lines.append(
+                f"  INSUFFICIENT: too few {missing} deals; training would stop. Export a longer "
+                "history, check the status mapping (which values mean won and lost), or lower "
+                "training.min_deals_per_class if you accept a weak model"
+            )
         elif self.verdict == "thin":
-            lines.append(f"  THIN: fewer than {self.comfortable} deals of a class; training runs but "
-                         "scores will be noisy")
+            lines.append(
+                f"  THIN: fewer than {self.comfortable} deals of a class; training runs but "
+                "scores will be noisy"
+            )
         else:
             lines.append("  ENOUGH: training can run")
         return "\n".join(lines)
@@ -104,13 +117,17 @@ class AuditReport:
     @property
     def leaks(self) -> list[str]:
         """Give the columns the guard judged leaky (excluded or allowed by the config)."""
-        return sorted({finding.feature for finding in self.leakage.findings if finding.action != "kept"})
+        return sorted(
+            {finding.feature for finding in self.leakage.findings if finding.action != "kept"}
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """Give the leakage table: feature, check, figure, verdict, detail (leaks first)."""
         table = self.leakage.to_frame()
-        table = table.assign(verdict=table["action"].map(_VERDICTS),
-                             _order=table["action"].map({"excluded": 0, "allowed": 1, "kept": 2}))
+        table = table.assign(
+            verdict=table["action"].map(_VERDICTS),
+            _order=table["action"].map({"excluded": 0, "allowed": 1, "kept": 2}),
+        )
         table = table.sort_values(["_order", "figure"], ascending=[True, False], kind="stable")
         return table[["feature", "check", "figure", "verdict", "detail"]].reset_index(drop=True)
 
@@ -119,11 +136,15 @@ class AuditReport:
         lines = [f"Audit of {self.file}"]
         lines += [f"  {fact}" for fact in self.data.facts]
         for problem in self.data.warnings:
-            lines.append(f"  warning: {problem.column + ': ' if problem.column else ''}{problem.problem}")
+            lines.append(
+                f"  warning: {problem.column + ': ' if problem.column else ''}{problem.problem}"
+            )
         lines += [f"  warning: {warning}" for warning in self.shape_warnings]
         lines.append("")
-        lines.append(f"Leakage guard over every column ({len(self.leakage.checked)} checked on "
-                     f"{self.guard_deals:,} closed deals before the holdout, each at its last pre-close state):")
+        lines.append(
+            f"Leakage guard over every column ({len(self.leakage.checked)} checked on "
+            f"{self.guard_deals:,} closed deals before the holdout, each at its last pre-close state):"
+        )
         table = self.to_frame()
         if table.empty:
             lines.append("  no column to judge")
@@ -131,7 +152,9 @@ class AuditReport:
             width = max(len("feature"), *(len(name) for name in table["feature"]))
             lines.append(f"  {'feature':<{width}}  {'check':<15}  {'figure':>6}  verdict")
             for row in table.itertuples(index=False):
-                lines.append(f"  {row.feature:<{width}}  {row.check:<15}  {row.figure:>6.3f}  {row.verdict}")
+                lines.append(
+                    f"  {row.feature:<{width}}  {row.check:<15}  {row.figure:>6.3f}  {row.verdict}"
+                )
                 if row.verdict != "ok":
                     lines.append(f"  {'':<{width}}    {row.detail}")
         leaks = self.leaks
@@ -155,51 +178,88 @@ def audit_rows(
     training's guard sees: the last pre-close row of each deal that closed
     before the holdout, with the derived features added.
     """
-    last = rows["is_last_before_close"].to_numpy(dtype=bool) if len(rows) else np.zeros(0, dtype=bool)
+    last = (
+        rows["is_last_before_close"].to_numpy(dtype=bool) if len(rows) else np.zeros(0, dtype=bool)
+    )
     deals = rows[last]
     won = int(deals["status"].eq("won").sum())
     lost = int(deals["status"].eq("lost").sum())
     closes = deals["close_date"].dropna()
     if closes.empty:
-        sufficiency = Sufficiency(won, lost, config.training.min_deals_per_class,
-                                  config.training.warn_deals_per_class, 0, 0, None, None)
+        sufficiency = Sufficiency(
+            won,
+            lost,
+            config.training.min_deals_per_class,
+            config.training.warn_deals_per_class,
+            0,
+            0,
+            None,
+            None,
+        )
         return LeakageReport(findings=(), checked=()), sufficiency, 0
 
     cycle = (deals["close_date"] - deals["created_date"]).dt.days
-    maturity = (default_maturity_days(cycle) if config.training.maturity_days == "auto"
-                else int(config.training.maturity_days))
+    maturity = (
+        default_maturity_days(cycle)
+        if config.training.maturity_days == "auto"
+        else int(config.training.maturity_days)
+    )
     _, final, split_warnings = plan_folds(closes, config)
     span = (closes.max().to_period("M") - closes.min().to_period("M")).n + 1
     sufficiency = Sufficiency(
-        won=won, lost=lost, minimum=config.training.min_deals_per_class,
-        comfortable=config.training.warn_deals_per_class, maturity_days=maturity, history_months=span,
-        first_close=closes.min(), last_close=closes.max(), split_warnings=tuple(split_warnings),
+        won=won,
+        lost=lost,
+        minimum=config.training.min_deals_per_class,
+        comfortable=config.training.warn_deals_per_class,
+        maturity_days=maturity,
+        history_months=span,
+        first_close=closes.min(),
+        last_close=closes.max(),
+        split_warnings=tuple(split_warnings),
     )
 
     # As training: one row per deal, the training period only; contract features skip the name check.
     guard_rows = rows[last & (rows["close_date"] < final.validation_end).to_numpy()]
-    builder = FeatureBuilder(extra_features=extra_features, exclude=config.features.exclude,
-                             include_activity=config.features.include_activity)
+    builder = FeatureBuilder(
+        extra_features=extra_features,
+        exclude=config.features.exclude,
+        include_activity=config.features.include_activity,
+    )
     derived = builder._with_derived(guard_rows)
     extra_names = {name for name, _ in extra_features}
-    contract_names = [name for name in builder.candidate_columns(guard_rows) if name not in extra_names]
+    contract_names = [
+        name for name in builder.candidate_columns(guard_rows) if name not in extra_names
+    ]
     won_label = guard_rows["status"].eq("won").to_numpy()
     leakage = check_leakage(
-        derived, won_label, audit_columns(derived),
-        max_auc=config.leakage.max_univariate_auc, one_class_share=config.leakage.one_class_value_share,
-        allow=config.leakage.allow, contract_features=contract_names, seed=config.seed,
+        derived,
+        won_label,
+        audit_columns(derived),
+        max_auc=config.leakage.max_univariate_auc,
+        one_class_share=config.leakage.one_class_value_share,
+        allow=config.leakage.allow,
+        contract_features=contract_names,
+        seed=config.seed,
     )
-    return _with_data_figures(leakage, derived, won_label, config.seed), sufficiency, len(guard_rows)
+    return (
+        _with_data_figures(leakage, derived, won_label, config.seed),
+        sufficiency,
+        len(guard_rows),
+    )
 
 
-def _with_data_figures(leakage: LeakageReport, rows: pd.DataFrame, won: np.ndarray, seed: int) -> LeakageReport:
+def _with_data_figures(
+    leakage: LeakageReport, rows: pd.DataFrame, won: np.ndarray, seed: int
+) -> LeakageReport:
     """Give the report with the univariate AUC added to columns refused by name (how leaky the data is)."""
     findings = []
     for finding in leakage.findings:
         if finding.check == "name" and finding.feature in rows:
             auc = univariate_auc(rows[finding.feature], won, seed=seed)
-            finding = replace(finding, detail=f"{finding.detail}; alone it separates won from lost with "
-                                              f"AUC {auc:.3f}")
+            finding = replace(
+                finding,
+                detail=f"{finding.detail}; alone it separates won from lost with AUC {auc:.3f}",
+            )
         findings.append(finding)
     return replace(leakage, findings=tuple(findings))
 
@@ -210,8 +270,11 @@ def audit_data(data: CRMData, config: TrainConfig) -> AuditReport:
     extra = tuple((feature.name, feature.kind) for feature in data.extra_features)
     leakage, sufficiency, guard_deals = audit_rows(rows, config, extra_features=extra)
     return AuditReport(
-        file=data.files.get("opportunities", "the export"), data=data.report,
-        shape_warnings=tuple(shape_warnings), guard_deals=guard_deals, leakage=leakage,
+        file=data.files.get("opportunities", "the export"),
+        data=data.report,
+        shape_warnings=tuple(shape_warnings),
+        guard_deals=guard_deals,
+        leakage=leakage,
         sufficiency=sufficiency,
     )
 
@@ -234,7 +297,13 @@ def run_audit(
         data = data or train_config.data.path
         mapping = mapping or train_config.data.mapping
     if data is None:
-        raise InputError(Problem(file="(command line)", column=None, problem="no data to audit",
-                                 fix="give --data PATH (with optional --mapping FILE) or --config FILE"))
+        raise InputError(
+            Problem(
+                file="(command line)",
+                column=None,
+                problem="no data to audit",
+                fix="give --data PATH (with optional --mapping FILE) or --config FILE",
+            )
+        )
     crm = load_crm_data(Path(data), mapping)
     return audit_data(crm, train_config)

@@ -63,10 +63,14 @@ def read_scored(path: Path) -> tuple[pd.DataFrame, int]:
     scored = read_table(Path(path))
     missing = [column for column in SCORED_COLUMNS if column not in scored]
     if missing:
-        raise InputError(Problem(
-            file=str(path), column=", ".join(missing),
-            problem="the scored file lacks the columns a forecast needs",
-            fix="pass a file written by `winmodel score` (it has amount, close_date and win_probability)"))
+        raise InputError(
+            Problem(
+                file=str(path),
+                column=", ".join(missing),
+                problem="the scored file lacks the columns a forecast needs",
+                fix="pass a file written by `winmodel score` (it has amount, close_date and win_probability)",
+            )
+        )
     first = int(scored.attrs.get("first_row", 1))
     frame = scored.assign(
         amount=pd.to_numeric(scored["amount"], errors="coerce"),
@@ -74,19 +78,31 @@ def read_scored(path: Path) -> tuple[pd.DataFrame, int]:
         win_probability=pd.to_numeric(scored["win_probability"], errors="coerce"),
     )
     if "crm_probability" in frame:
-        frame = frame.assign(crm_probability=pd.to_numeric(frame["crm_probability"], errors="coerce"))
+        frame = frame.assign(
+            crm_probability=pd.to_numeric(frame["crm_probability"], errors="coerce")
+        )
     labels = pd.RangeIndex(first, first + len(frame))
     outside = frame["win_probability"].notna() & ~frame["win_probability"].between(0, 1)
     if outside.any():
-        raise InputError(Problem(
-            file=str(path), column="win_probability", problem="probabilities outside 0-1",
-            fix="pass a file written by `winmodel score`; win_probability is a share, not a percentage",
-            rows=int(outside.sum()), examples=example_rows(labels[outside.to_numpy()])))
+        raise InputError(
+            Problem(
+                file=str(path),
+                column="win_probability",
+                problem="probabilities outside 0-1",
+                fix="pass a file written by `winmodel score`; win_probability is a share, not a percentage",
+                rows=int(outside.sum()),
+                examples=example_rows(labels[outside.to_numpy()]),
+            )
+        )
     blank = frame[list(SCORED_COLUMNS)].isna().any(axis=1)
     if blank.any():
-        log.warning("%s: %d rows without amount, close date or probability are left out (e.g. %s %s)",
-                    path, int(blank.sum()), scored.attrs.get("row_unit", "row"),
-                    ", ".join(example_rows(labels[blank.to_numpy()])))
+        log.warning(
+            "%s: %d rows without amount, close date or probability are left out (e.g. %s %s)",
+            path,
+            int(blank.sum()),
+            scored.attrs.get("row_unit", "row"),
+            ", ".join(example_rows(labels[blank.to_numpy()])),
+        )
     return frame[~blank.to_numpy()], int(blank.sum())
 
 
@@ -99,12 +115,24 @@ def read_forecast_band(model_dir: Path) -> dict | None:
         band = json.loads(path.read_text(encoding="utf-8"))
         sigma = float(band["sigma"])
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError(Problem(file=str(path), column="sigma", problem=f"unreadable forecast band ({error})",
-                                 fix="re-export the model with `make train`, or delete the file to forecast "
-                                     "with independent deals")) from error
+        raise InputError(
+            Problem(
+                file=str(path),
+                column="sigma",
+                problem=f"unreadable forecast band ({error})",
+                fix="re-export the model with `make train`, or delete the file to forecast "
+                "with independent deals",
+            )
+        ) from error
     if not (np.isfinite(sigma) and sigma >= 0):
-        raise InputError(Problem(file=str(path), column="sigma", problem=f"sigma {sigma} is not a number >= 0",
-                                 fix="re-export the model with `make train`"))
+        raise InputError(
+            Problem(
+                file=str(path),
+                column="sigma",
+                problem=f"sigma {sigma} is not a number >= 0",
+                fix="re-export the model with `make train`",
+            )
+        )
     band["version"] = exported_version(model_dir)
     return band
 
@@ -113,18 +141,28 @@ def _band_of(scored: pd.DataFrame, model_dir: Path, by: Period, console: Console
     """Give the shared shift for the scored file: the one measured for the model that scored it."""
     band = read_forecast_band(model_dir)
     if band is None:
-        console.print(f"[yellow]no {FORECAST_BAND_FILE} in {model_dir}[/yellow]: the range treats deals as "
-                      "independent and is too narrow; retrain (`make train`) to measure the shared shift")
+        console.print(
+            f"[yellow]no {FORECAST_BAND_FILE} in {model_dir}[/yellow]: the range treats deals as "
+            "independent and is too narrow; retrain (`make train`) to measure the shared shift"
+        )
         return 0.0
-    versions = sorted(scored["model_version"].dropna().astype(str).unique()) if "model_version" in scored else []
+    versions = (
+        sorted(scored["model_version"].dropna().astype(str).unique())
+        if "model_version" in scored
+        else []
+    )
     if band["version"] is not None and versions and versions != [band["version"]]:
-        console.print(f"[yellow]the file was scored by model version {', '.join(versions)}, the band comes from "
-                      f"version {band['version']} in {model_dir}[/yellow]: re-score with it, or pass --model")
+        console.print(
+            f"[yellow]the file was scored by model version {', '.join(versions)}, the band comes from "
+            f"version {band['version']} in {model_dir}[/yellow]: re-score with it, or pass --model"
+        )
     sigma = float(band["sigma"])
     console.print(f"range: {band.get('description') or f'shared shift sigma {sigma:.3f} log-odds'}")
     if by == "quarter" and sigma:
-        console.print("range by quarter: the monthly shift moves each quarter as a whole (wider than needed "
-                      "if months move independently)")
+        console.print(
+            "range by quarter: the monthly shift moves each quarter as a whole (wider than needed "
+            "if months move independently)"
+        )
     return sigma
 
 
@@ -138,8 +176,16 @@ def _train_config(config_path: Path | None):
     return TrainConfig()
 
 
-def run_forecast(input_path: Path, *, by: Period = "month", out: Path | None = None, model_dir: Path | None = None,
-                 draws: int = DEFAULT_DRAWS, seed: int = 42, console: Console | None = None) -> ForecastOutcome:
+def run_forecast(
+    input_path: Path,
+    *,
+    by: Period = "month",
+    out: Path | None = None,
+    model_dir: Path | None = None,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 42,
+    console: Console | None = None,
+) -> ForecastOutcome:
     """Roll a scored file up into expected bookings per close period; print it and write it to ``out``.
 
     The range includes the shared shift measured when the model was trained, read from the exported model
@@ -148,15 +194,26 @@ def run_forecast(input_path: Path, *, by: Period = "month", out: Path | None = N
     console = console or Console()
     scored, left_out = read_scored(Path(input_path))
     if model_dir is not None and not Path(model_dir).is_dir():
-        raise InputError(Problem(file=str(model_dir), column=None,
-                                 problem="--model must name an exported model folder (with FORECAST_BAND.json)",
-                                 fix="pass a folder such as models/champion, or leave --model out"))
-    sigma = _band_of(scored, Path(model_dir) if model_dir else _train_config(None).tracking.export_dir, by,
-                     console)
+        raise InputError(
+            Problem(
+                file=str(model_dir),
+                column=None,
+                problem="--model must name an exported model folder (with FORECAST_BAND.json)",
+                fix="pass a folder such as models/champion, or leave --model out",
+            )
+        )
+    sigma = _band_of(
+        scored,
+        Path(model_dir) if model_dir else _train_config(None).tracking.export_dir,
+        by,
+        console,
+    )
     table = forecast_by_period(scored, by=by, shift_sigma=sigma, draws=draws, seed=seed)
     console.print(_forecast_table(table, by, Path(input_path)))
     if left_out:
-        console.print(f"[yellow]{left_out:,} scored rows without amount, close date or probability were left out")
+        console.print(
+            f"[yellow]{left_out:,} scored rows without amount, close date or probability were left out"
+        )
     if out is not None:
         write_table_atomic(table, Path(out))
         console.print(f"wrote {out}")
@@ -165,27 +222,45 @@ def run_forecast(input_path: Path, *, by: Period = "month", out: Path | None = N
 
 def _forecast_table(table: pd.DataFrame, by: str, source: Path) -> Table:
     has_crm = table["crm_weighted"].notna().any()
-    view = Table(title=f"Expected bookings by expected close {by} ({source.name}); "
-                       "P10-P90: 8 in 10 outcomes should fall in this range")
+    view = Table(
+        title=f"Expected bookings by expected close {by} ({source.name}); "
+        "P10-P90: 8 in 10 outcomes should fall in this range"
+    )
     columns = ["period", "deals", "pipeline", "expected", "P10", "P50", "P90"]
     if has_crm:
         columns += ["CRM stage-weighted"]
     for column in columns:
         view.add_column(column, justify="left" if column == "period" else "right")
     for row in table.itertuples(index=False):
-        cells = [row.period, f"{row.deals:,}", _money(row.pipeline_amount), _money(row.expected),
-                 _money(row.p10), _money(row.p50), _money(row.p90)]
+        cells = [
+            row.period,
+            f"{row.deals:,}",
+            _money(row.pipeline_amount),
+            _money(row.expected),
+            _money(row.p10),
+            _money(row.p50),
+            _money(row.p90),
+        ]
         if has_crm:
             cells.append(_money(row.crm_weighted))
         view.add_row(*cells, style="bold" if row.period == "total" else None)
     return view
 
 
-def run_forecast_backtest(data: Path, *, mapping: Path | None = None, model_uri: str | None = None,
-                          config_path: Path | None = None, by: Period = "month", periods: int = 8,
-                          max_open_share: float = 0.05, warmup_periods: int | None = None,
-                          out: Path | None = None, draws: int = DEFAULT_DRAWS,
-                          console: Console | None = None) -> BacktestOutcome:
+def run_forecast_backtest(
+    data: Path,
+    *,
+    mapping: Path | None = None,
+    model_uri: str | None = None,
+    config_path: Path | None = None,
+    by: Period = "month",
+    periods: int = 8,
+    max_open_share: float = 0.05,
+    warmup_periods: int | None = None,
+    out: Path | None = None,
+    draws: int = DEFAULT_DRAWS,
+    console: Console | None = None,
+) -> BacktestOutcome:
     """Replay the last ``periods`` resolved periods of the history at ``data``; print and write the comparison.
 
     ``warmup_periods`` earlier periods (default the config's ``forecast.shift_months``) are replayed too,
@@ -205,18 +280,36 @@ def run_forecast_backtest(data: Path, *, mapping: Path | None = None, model_uri:
     config = _train_config(config_path)
     crm = load_crm_data(Path(data), mapping)
     if not crm.has_snapshots:
-        raise InputError(Problem(
-            file=crm.files.get("opportunities", str(data)), column=None,
-            problem="a forecast replay needs the snapshot history (what each deal looked like on each day)",
-            fix="export the snapshots table too; a flat export only shows deals as they are today"))
+        raise InputError(
+            Problem(
+                file=crm.files.get("opportunities", str(data)),
+                column=None,
+                problem="a forecast replay needs the snapshot history (what each deal looked like on each day)",
+                fix="export the snapshots table too; a flat export only shows deals as they are today",
+            )
+        )
     model, version, used_uri = resolve_model(model_uri, ScoreConfig(tracking=config.tracking))
-    say(f"model: version {version} ({used_uri}); replaying {periods} {by}s up to {crm.as_of:%Y-%m-%d}")
+    say(
+        f"model: version {version} ({used_uri}); replaying {periods} {by}s up to {crm.as_of:%Y-%m-%d}"
+    )
     history = add_history_features(crm.opportunities, crm.snapshots)
     training_rows, _ = build_training_rows(crm, config, history)
     final_amount = crm.opportunities.set_index("opportunity_id")["amount"]
-    backtest = backtest_forecast(model, training_rows, history, final_amount, config, as_of=crm.as_of, by=by,
-                                 periods=periods, max_unresolved_share=max_open_share,
-                                 warmup_periods=warmup_periods, draws=draws, seed=config.seed, progress=say)
+    backtest = backtest_forecast(
+        model,
+        training_rows,
+        history,
+        final_amount,
+        config,
+        as_of=crm.as_of,
+        by=by,
+        periods=periods,
+        max_unresolved_share=max_open_share,
+        warmup_periods=warmup_periods,
+        draws=draws,
+        seed=config.seed,
+        progress=say,
+    )
     console.print(_backtest_table(backtest, by))
     console.print(_summary_table(backtest))
     if out is not None:
@@ -229,31 +322,66 @@ def run_forecast_backtest(data: Path, *, mapping: Path | None = None, model_uri:
 
 
 def _backtest_table(backtest: ForecastBacktest, by: str) -> Table:
-    view = Table(title=f"Forecast replay by {by}: what each method said on the first day vs what was won")
-    for column in ("period", "deals", "actual", "winmodel", "P10-P90", "in range", "stage-weighted",
-                   "P10-P90 ", "in range "):
+    view = Table(
+        title=f"Forecast replay by {by}: what each method said on the first day vs what was won"
+    )
+    for column in (
+        "period",
+        "deals",
+        "actual",
+        "winmodel",
+        "P10-P90",
+        "in range",
+        "stage-weighted",
+        "P10-P90 ",
+        "in range ",
+    ):
         view.add_column(column, justify="left" if column == "period" else "right")
     wide = backtest.periods.pivot(index="period", columns="method")
     for period in wide.index:
         row = wide.loc[period]
-        cells = [str(period), f"{int(row[('deals', 'winmodel')]):,}", _money(row[("actual", "winmodel")])]
+        cells = [
+            str(period),
+            f"{int(row[('deals', 'winmodel')]):,}",
+            _money(row[("actual", "winmodel")]),
+        ]
         for method in ("winmodel", "stage_weighted"):
             if ("forecast", method) not in row.index or pd.isna(row[("forecast", method)]):
                 cells += ["—", "—", "—"]
                 continue
-            cells += [_money(row[("forecast", method)]),
-                      f"{_money(row[('p10', method)])} – {_money(row[('p90', method)])}",
-                      "yes" if row[("covered", method)] else "no"]
+            cells += [
+                _money(row[("forecast", method)]),
+                f"{_money(row[('p10', method)])} – {_money(row[('p90', method)])}",
+                "yes" if row[("covered", method)] else "no",
+            ]
         view.add_row(*cells)
     return view
 
 
 def _summary_table(backtest: ForecastBacktest) -> Table:
-    view = Table(title="Replay summary (lower MAE is better; a P10-P90 band should cover about 80 % of periods)")
-    for column in ("method", "periods", "MAE", "MAE / mean actual", "bias", "P10-P90 coverage",
-                   "band width / forecast", "left out (open)"):
+    view = Table(
+        title="Replay summary (lower MAE is better; a P10-P90 band should cover about 80 % of periods)"
+    )
+    for column in (
+        "method",
+        "periods",
+        "MAE",
+        "MAE / mean actual",
+        "bias",
+        "P10-P90 coverage",
+        "band width / forecast",
+        "left out (open)",
+    ):
         view.add_column(column, justify="left" if column == "method" else "right")
     for row in backtest.summary.itertuples(index=False):
-        view.add_row(row.method, str(row.periods), _money(row.mae), f"{row.relative_mae:.1%}", _money(row.bias),
-                     f"{row.coverage_p10_p90:.0%}", f"{row.relative_band_width:.1%}", f"{row.unresolved_dropped:,}")
+        view.add_row(
+            row.method,
+            str(row.periods),
+            _money(row.mae),
+            f"{row.relative_mae:.1%}",
+            _money(row.bias),
+            f"{row.coverage_p10_p90:.0%}",
+            f"{row.relative_band_width:.1%}",
+            f"{row.unresolved_dropped:,}",
+        )
     return view

@@ -49,11 +49,14 @@ def run_generate(
     """
     file_format = file_format.strip().lower()
     if file_format not in FILE_FORMATS:
-        raise InputError(Problem(
-            file="--format", column=None,
-            problem=f"unknown file format '{file_format}'",
-            fix="use --format parquet (default) or --format csv",
-        ))
+        raise InputError(
+            Problem(
+                file="--format",
+                column=None,
+                problem=f"unknown file format '{file_format}'",
+                fix="use --format parquet (default) or --format csv",
+            )
+        )
     last_day = _parse_today(today)
 
     started = time.perf_counter()
@@ -67,8 +70,10 @@ def run_generate(
         "snapshots": history.snapshots,
         "truth": history.truth,
     }
-    paths = {name: _write_table(frame, out / f"{name}.{file_format}", file_format)
-             for name, frame in tables.items()}
+    paths = {
+        name: _write_table(frame, out / f"{name}.{file_format}", file_format)
+        for name, frame in tables.items()
+    }
 
     status = history.opportunities["status"].value_counts()
     won, lost = int(status.get("won", 0)), int(status.get("lost", 0))
@@ -76,8 +81,14 @@ def run_generate(
     log.info(
         "generated %d deals in %.1f s (seed %d): %d won, %d lost, %d open; "
         "%d snapshots; closed win rate %.1f%%",
-        len(history.opportunities), seconds, seed, won, lost, int(status.get("open", 0)),
-        len(history.snapshots), 100 * win_rate,
+        len(history.opportunities),
+        seconds,
+        seed,
+        won,
+        lost,
+        int(status.get("open", 0)),
+        len(history.snapshots),
+        100 * win_rate,
     )
     log.info("wrote %s", ", ".join(str(path) for path in paths.values()))
     return paths
@@ -90,11 +101,14 @@ def _parse_today(today: str | None) -> date | None:
     try:
         return date.fromisoformat(today.strip())
     except ValueError:
-        raise InputError(Problem(
-            file="--today", column=None,
-            problem=f"'{today}' is not a date",
-            fix="give the last day of the history as YYYY-MM-DD, e.g. --today 2026-10-31",
-        )) from None
+        raise InputError(
+            Problem(
+                file="--today",
+                column=None,
+                problem=f"'{today}' is not a date",
+                fix="give the last day of the history as YYYY-MM-DD, e.g. --today 2026-10-31",
+            )
+        ) from None
 
 
 def _write_table(frame: pd.DataFrame, path: Path, file_format: str) -> Path:

@@ -43,9 +43,17 @@ class ProfileOutcome:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def run_profile(data: Path, *, mapping: Path | None = None, since: str | pd.Timestamp | None = None,
-                out: Path = DEFAULT_PROFILE_DIR, min_deals: int | None = None, top: int = SHOWN_SCENARIOS,
-                charts: bool = True, console: Console | None = None) -> ProfileOutcome:
+def run_profile(
+    data: Path,
+    *,
+    mapping: Path | None = None,
+    since: str | pd.Timestamp | None = None,
+    out: Path = DEFAULT_PROFILE_DIR,
+    min_deals: int | None = None,
+    top: int = SHOWN_SCENARIOS,
+    charts: bool = True,
+    console: Console | None = None,
+) -> ProfileOutcome:
     """Profile the closed deals of the export at ``data``; print the scenarios and write the report to ``out``."""
     from winmodel.data.dataset import load_crm_data
 
@@ -53,15 +61,26 @@ def run_profile(data: Path, *, mapping: Path | None = None, since: str | pd.Time
     since_date = _parse_since(since)
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise InputError(Problem(file=str(out), column=None, problem="--out names a file, not a folder",
-                                 fix="give a folder for the report (it is created if missing)"))
+        raise InputError(
+            Problem(
+                file=str(out),
+                column=None,
+                problem="--out names a file, not a folder",
+                fix="give a folder for the report (it is created if missing)",
+            )
+        )
     crm = load_crm_data(Path(data), mapping)
     closed = closed_deals(crm.opportunities, since_date)
     if closed.empty:
-        raise InputError(Problem(
-            file=crm.files.get("opportunities", str(data)), column="status",
-            problem="no closed (won or lost) deal" + (f" closed on or after {since_date:%Y-%m-%d}" if since_date else ""),
-            fix="profile an export with closed deals, or an earlier --since date"))
+        raise InputError(
+            Problem(
+                file=crm.files.get("opportunities", str(data)),
+                column="status",
+                problem="no closed (won or lost) deal"
+                + (f" closed on or after {since_date:%Y-%m-%d}" if since_date else ""),
+                fix="profile an export with closed deals, or an earlier --since date",
+            )
+        )
     won = int(closed["status"].eq("won").sum())
     dimensions = win_rates_by_dimension(closed)
     scenarios = find_scenarios(closed, min_deals=min_deals, top=None)
@@ -70,16 +89,30 @@ def run_profile(data: Path, *, mapping: Path | None = None, since: str | pd.Time
 
     out.mkdir(parents=True, exist_ok=True)
     # Values come from the export: neutralise any that a spreadsheet would run as a formula.
-    files = {"dimensions": write_table_atomic(neutralise_spreadsheet_formulas(dimensions),
-                                              out / "win_rates_by_dimension.csv"),
-             "scenarios": write_table_atomic(neutralise_spreadsheet_formulas(scenarios), out / "scenarios.csv")}
+    files = {
+        "dimensions": write_table_atomic(
+            neutralise_spreadsheet_formulas(dimensions), out / "win_rates_by_dimension.csv"
+        ),
+        "scenarios": write_table_atomic(
+            neutralise_spreadsheet_formulas(scenarios), out / "scenarios.csv"
+        ),
+    }
     figures = _write_figures(dimensions, scenarios, out, top, won / len(closed)) if charts else {}
-    report = render_profile_report(dimensions, scenarios[scenarios["rank"] <= top], closed=len(closed), won=won,
-                                   period=period, min_deals=support, figures=figures)
+    report = render_profile_report(
+        dimensions,
+        scenarios[scenarios["rank"] <= top],
+        closed=len(closed),
+        won=won,
+        period=period,
+        min_deals=support,
+        figures=figures,
+    )
     files["report"] = write_text_atomic(report, out / "report.md")
 
-    console.print(f"{len(closed):,} closed deals ({period}): {won:,} won, overall win rate "
-                  f"{won / len(closed):.0%}; scenarios need at least {support:,} deals")
+    console.print(
+        f"{len(closed):,} closed deals ({period}): {won:,} won, overall win rate "
+        f"{won / len(closed):.0%}; scenarios need at least {support:,} deals"
+    )
     for direction in ("win", "loss"):
         console.print(_scenario_table(scenarios, direction, top))
     console.print(f"wrote {files['report']}, {files['scenarios']} and {files['dimensions']}")
@@ -92,8 +125,14 @@ def _parse_since(since: str | pd.Timestamp | None) -> pd.Timestamp | None:
     try:
         return pd.Timestamp(since)
     except (ValueError, TypeError):
-        raise InputError(Problem(file="--since", column=None, problem=f"'{since}' is not a date",
-                                 fix="give the date as YYYY-MM-DD, e.g. --since 2025-01-01")) from None
+        raise InputError(
+            Problem(
+                file="--since",
+                column=None,
+                problem=f"'{since}' is not a date",
+                fix="give the date as YYYY-MM-DD, e.g. --since 2025-01-01",
+            )
+        ) from None
 
 
 def _period_text(closed: pd.DataFrame, since: pd.Timestamp | None) -> str:
@@ -103,8 +142,9 @@ def _period_text(closed: pd.DataFrame, since: pd.Timestamp | None) -> str:
     return f"closed {max(dates.min(), since) if since is not None else dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}"
 
 
-def _write_figures(dimensions: pd.DataFrame, scenarios: pd.DataFrame, out: Path, top: int,
-                   overall: float) -> dict[str, str]:
+def _write_figures(
+    dimensions: pd.DataFrame, scenarios: pd.DataFrame, out: Path, top: int, overall: float
+) -> dict[str, str]:
     """Save the scenario charts and one chart per dimension; give their paths relative to ``out``."""
     import matplotlib.pyplot as plt
 
@@ -112,8 +152,10 @@ def _write_figures(dimensions: pd.DataFrame, scenarios: pd.DataFrame, out: Path,
 
     folder = out / "figures"
     folder.mkdir(exist_ok=True)
-    makers = {f"scenarios_{direction}": (lambda d=direction: scenario_figure(scenarios, d, top))
-              for direction in ("win", "loss")}
+    makers = {
+        f"scenarios_{direction}": (lambda d=direction: scenario_figure(scenarios, d, top))
+        for direction in ("win", "loss")
+    }
     for dimension in dimensions["dimension"].drop_duplicates():
         makers[str(dimension)] = lambda d=dimension: win_rate_figure(dimensions, d, overall)
     paths = {}

@@ -36,6 +36,7 @@ DRIFT_SAMPLE = 200_000
 #: "spark" scores on Apache Spark through winmodel.engines.spark (pip extra [spark], Java).
 ENGINES = ("pandas", "spark")
 
+
 @dataclass
 class ScoreOutcome:
     """What a scoring run wrote and measured."""
@@ -46,8 +47,16 @@ class ScoreOutcome:
     model_version: str
     drift: dict[str, float]
 
-def _log_drift(config: ScoreConfig, model_version: str, model_uri: str, summary: dict[str, float],
-               table: pd.DataFrame, output: Path, say) -> None:
+
+def _log_drift(
+    config: ScoreConfig,
+    model_version: str,
+    model_uri: str,
+    summary: dict[str, float],
+    table: pd.DataFrame,
+    output: Path,
+    say,
+) -> None:
     """Record the scoring run and its drift figures in MLflow (linked to the model version)."""
     import mlflow
 
@@ -55,9 +64,16 @@ def _log_drift(config: ScoreConfig, model_version: str, model_uri: str, summary:
         mlflow.set_tracking_uri(config.tracking.resolved_tracking_uri())
         mlflow.set_experiment(f"{config.tracking.experiment}-scoring")
         with mlflow.start_run(run_name=f"score {pd.Timestamp.now():%Y-%m-%d %H:%M}"):
-            mlflow.set_tags({"winmodel.model_version": model_version, "winmodel.model_uri": model_uri,
-                             "winmodel.output": str(output)})
-            mlflow.log_metrics({f"drift.{k}": float(v) for k, v in summary.items() if np.isfinite(v)})
+            mlflow.set_tags(
+                {
+                    "winmodel.model_version": model_version,
+                    "winmodel.model_uri": model_uri,
+                    "winmodel.output": str(output),
+                }
+            )
+            mlflow.log_metrics(
+                {f"drift.{k}": float(v) for k, v in summary.items() if np.isfinite(v)}
+            )
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "drift.csv"
                 table.to_csv(path, index=False)
@@ -65,10 +81,21 @@ def _log_drift(config: ScoreConfig, model_version: str, model_uri: str, summary:
     except Exception as error:  # drift logging must never lose a finished scoring
         say(f"[yellow]warning[/yellow]: drift summary not logged to MLflow: {error}")
 
-def run_score(*, config_path: Path | None, input_path: Path | None, output: Path, model_uri: str | None = None,
-              mapping: Path | None = None, previous: Path | None = None, shap_out: Path | None = None,
-              console: Console | None = None, log_to_mlflow: bool = True, timer=NO_TIMER,
-              engine: str = "pandas") -> ScoreOutcome:
+
+def run_score(
+    *,
+    config_path: Path | None,
+    input_path: Path | None,
+    output: Path,
+    model_uri: str | None = None,
+    mapping: Path | None = None,
+    previous: Path | None = None,
+    shap_out: Path | None = None,
+    console: Console | None = None,
+    log_to_mlflow: bool = True,
+    timer=NO_TIMER,
+    engine: str = "pandas",
+) -> ScoreOutcome:
     """Score every open deal of the input and write the result atomically; give what was done.
 
     ``engine`` "spark" scores the same rows with the same code on Spark (see :mod:`winmodel.engines.spark`).
@@ -82,11 +109,23 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
 
     output = Path(output)
     if output.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError(Problem(file=str(output), column=None, problem="unknown output format",
-                                 fix="name the output file .csv or .parquet"))
+        raise InputError(
+            Problem(
+                file=str(output),
+                column=None,
+                problem="unknown output format",
+                fix="name the output file .csv or .parquet",
+            )
+        )
     if engine not in ENGINES:
-        raise InputError(Problem(file="--engine", column=None, problem=f"unknown engine {engine!r}",
-                                 fix="use " + " or ".join(ENGINES)))
+        raise InputError(
+            Problem(
+                file="--engine",
+                column=None,
+                problem=f"unknown engine {engine!r}",
+                fix="use " + " or ".join(ENGINES),
+            )
+        )
     if engine == "spark":
         from winmodel.engines.spark import require_spark
 
@@ -96,10 +135,17 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
     with timer.stage("load_validate"):
         crm = load_crm_data(data_path, mapping or config.data.mapping)
         previous_frame = read_table(previous) if previous else None
-    if previous_frame is not None and not {"opportunity_id", "score"} <= set(previous_frame.columns):
-        raise InputError(Problem(file=str(previous), column="opportunity_id, score",
-                                 problem="the previous scored file lacks opportunity_id or score",
-                                 fix="pass a file written by `winmodel score`"))
+    if previous_frame is not None and not {"opportunity_id", "score"} <= set(
+        previous_frame.columns
+    ):
+        raise InputError(
+            Problem(
+                file=str(previous),
+                column="opportunity_id, score",
+                problem="the previous scored file lacks opportunity_id or score",
+                fix="pass a file written by `winmodel score`",
+            )
+        )
     with timer.stage("load_model"):
         model, version, used_uri = resolve_model(model_uri or config.model_uri, config)
     say(f"model: version {version} ({used_uri})")
@@ -110,8 +156,10 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
     with ChunkScorer(model, config, catalogue, version, workers) as scorer:
         with timer.stage("features"):
             rows, skipped = open_deal_rows(crm)
-        say(f"scoring {len(rows):,} open deals ({skipped:,} closed deals skipped)"
-            + (f" in {workers} processes" if workers > 1 else ""))
+        say(
+            f"scoring {len(rows):,} open deals ({skipped:,} closed deals skipped)"
+            + (f" in {workers} processes" if workers > 1 else "")
+        )
         check_model_input(model, rows, crm.files.get("opportunities", str(data_path)))
         del crm  # the point-in-time rows hold all scoring needs; free the export before scoring
         if engine == "spark":
@@ -123,17 +171,26 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
 
     with timer.stage("drift"):
         # Shares of a feature's bins are measured on at most DRIFT_SAMPLE evenly spaced deals.
-        sample = rows.iloc[::max(1, len(rows) // DRIFT_SAMPLE)]
-        drift_table, drift_summary = drift_report(model.reference, model.feature_builder, model.matrix(sample),
-                                                  sample, scored["win_probability"].to_numpy())
+        sample = rows.iloc[:: max(1, len(rows) // DRIFT_SAMPLE)]
+        drift_table, drift_summary = drift_report(
+            model.reference,
+            model.feature_builder,
+            model.matrix(sample),
+            sample,
+            scored["win_probability"].to_numpy(),
+        )
         drift_summary["deals"] = float(len(rows))
-    say(f"drift: max PSI {drift_summary['max_psi']:.3f} "
+    say(
+        f"drift: max PSI {drift_summary['max_psi']:.3f} "
         f"({int(drift_summary['features_psi_over_0_25'])} features above 0.25), unseen categories up to "
         f"{drift_summary['unseen_category_share']:.1%}, mean predicted {drift_summary['mean_predicted']:.1%} "
-        f"vs training base rate {drift_summary['training_base_rate']:.1%}")
+        f"vs training base rate {drift_summary['training_base_rate']:.1%}"
+    )
 
     with timer.stage("write"):
-        to_write = neutralise_spreadsheet_formulas(scored) if output.suffix.lower() == ".csv" else scored
+        to_write = (
+            neutralise_spreadsheet_formulas(scored) if output.suffix.lower() == ".csv" else scored
+        )
         write_table_atomic(to_write, output)
     if shap_out is not None:
         table = shap_table(model, rows).merge(item_points(model, rows), on="opportunity_id")
@@ -141,6 +198,8 @@ def run_score(*, config_path: Path | None, input_path: Path | None, output: Path
     if log_to_mlflow:
         _log_drift(config, version, used_uri, drift_summary, drift_table, output, say)
     counts = scored["recommendation"].value_counts().to_dict()
-    say(f"wrote {len(scored):,} scored deals to {output}: "
-        + ", ".join(f"{counts.get(kind, 0):,} {kind}" for kind in ("pursue", "qualify", "decline")))
+    say(
+        f"wrote {len(scored):,} scored deals to {output}: "
+        + ", ".join(f"{counts.get(kind, 0):,} {kind}" for kind in ("pursue", "qualify", "decline"))
+    )
     return ScoreOutcome(output, scored, skipped, version, drift_summary)

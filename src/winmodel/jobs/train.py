@@ -40,8 +40,10 @@ log = logging.getLogger("winmodel")
 
 LOCK_FILE = ".winmodel.lock"
 
+
 class TrainingBusy(WinmodelError):
     """Raised when another training holds the lock."""
+
 
 @dataclass
 class TrainOutcome:
@@ -54,6 +56,7 @@ class TrainOutcome:
     result: TrainingResult
     export_dir: Path | None
 
+
 def _package_versions() -> dict[str, str]:
     versions = {}
     for package in ("winmodel", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap"):
@@ -63,12 +66,15 @@ def _package_versions() -> dict[str, str]:
             versions[package] = "not installed"
     return versions
 
+
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
 
 def ensure_data(config: TrainConfig, data_path: Path, say) -> None:
     """Generate the demo history into the configured folder when it is the demo folder and empty."""
@@ -79,9 +85,18 @@ def ensure_data(config: TrainConfig, data_path: Path, say) -> None:
     from winmodel.jobs.generate import run_generate
 
     demo = config.data.demo
-    say(f"no data at {data_path}: generating the demo CRM history ({demo.deals:,} deals, seed {demo.seed})")
-    run_generate(out=data_path, deals=demo.deals, seed=demo.seed, months=demo.months, today=None,
-                 file_format="parquet")
+    say(
+        f"no data at {data_path}: generating the demo CRM history ({demo.deals:,} deals, seed {demo.seed})"
+    )
+    run_generate(
+        out=data_path,
+        deals=demo.deals,
+        seed=demo.seed,
+        months=demo.months,
+        today=None,
+        file_format="parquet",
+    )
+
 
 def _oracle(data_path: Path) -> pd.Series | None:
     """Give the generator's true probabilities when the data folder has a truth file (synthetic data)."""
@@ -93,6 +108,7 @@ def _oracle(data_path: Path) -> pd.Series | None:
             return truth.set_index("opportunity_id")["true_probability"]
     return None
 
+
 def _flatten(prefix: str, value, out: dict) -> dict:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -101,8 +117,10 @@ def _flatten(prefix: str, value, out: dict) -> dict:
         out[prefix] = str(value)[:500]
     return out
 
-def _champion_metrics(client, config: TrainConfig, result: TrainingResult, rows: pd.DataFrame,
-                      say) -> tuple[dict[str, float] | None, str | None]:
+
+def _champion_metrics(
+    client, config: TrainConfig, result: TrainingResult, rows: pd.DataFrame, say
+) -> tuple[dict[str, float] | None, str | None]:
     """Give the champion's metrics on the challenger's holdout deals (same rows), and its version."""
     from winmodel.mlops.registry import CHAMPION, alias_version, load_win_model
 
@@ -113,7 +131,9 @@ def _champion_metrics(client, config: TrainConfig, result: TrainingResult, rows:
     holdout = result.holdout_predictions
     last = holdout[holdout["is_last_before_close"]]
     keys = rows.set_index(["opportunity_id", AS_OF])
-    holdout_rows = keys.loc[list(zip(last["opportunity_id"], last[AS_OF], strict=True))].reset_index()
+    holdout_rows = keys.loc[
+        list(zip(last["opportunity_id"], last[AS_OF], strict=True))
+    ].reset_index()
     try:
         champion = load_win_model(f"models:/{name}@{CHAMPION}")
         probability = champion.predict_proba(holdout_rows)
@@ -121,6 +141,7 @@ def _champion_metrics(client, config: TrainConfig, result: TrainingResult, rows:
         say(f"the champion (version {champion_version}) cannot score this data: {error}")
         return {"brier": float("inf"), "roc_auc": 0.0, "unusable": 1.0}, champion_version
     return classification_metrics(last["won"].to_numpy(), probability), champion_version
+
 
 def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
     import matplotlib.pyplot as plt
@@ -134,9 +155,13 @@ def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
     )
 
     figures = {
-        "reliability.png": reliability_figure({"before calibration": result.reliability_before,
-                                               "after calibration": result.reliability_after},
-                                              "Reliability on holdout (last pre-close snapshots)"),
+        "reliability.png": reliability_figure(
+            {
+                "before calibration": result.reliability_before,
+                "after calibration": result.reliability_after,
+            },
+            "Reliability on holdout (last pre-close snapshots)",
+        ),
         "feature_importance.png": importance_figure(result.feature_importance),
         "backtest_brier.png": backtest_figure(result.backtest, "brier"),
     }
@@ -144,13 +169,16 @@ def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
     holdout = result.holdout_predictions
     sample = holdout[holdout["is_last_before_close"]].head(2000)
     keys = rows.set_index(["opportunity_id", AS_OF])
-    sample_rows = keys.loc[list(zip(sample["opportunity_id"], sample[AS_OF], strict=True))].reset_index()
+    sample_rows = keys.loc[
+        list(zip(sample["opportunity_id"], sample[AS_OF], strict=True))
+    ].reset_index()
     matrix = model.matrix(sample_rows)
     contributions = model.contributions(matrix)[:, :-1]
     figures["shap_summary.png"] = shap_summary_figure(contributions, matrix, model.feature_names)
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
         plt.close(figure)
+
 
 def _log_tables(result: TrainingResult, data: CRMData) -> None:
     import mlflow
@@ -179,8 +207,14 @@ def _log_tables(result: TrainingResult, data: CRMData) -> None:
     mlflow.log_text(result.leakage.render(), "leakage_report.txt")
     mlflow.log_text(profile_report, "profile.md")
 
-def run_train(config_path: Path, *, data: Path | None = None, mapping: Path | None = None,
-              console: Console | None = None) -> TrainOutcome:
+
+def run_train(
+    config_path: Path,
+    *,
+    data: Path | None = None,
+    mapping: Path | None = None,
+    console: Console | None = None,
+) -> TrainOutcome:
     """Run the training job declared in ``config_path``; give what it did.
 
     Raises InputError for bad data or config, GateError when the data is too thin,
@@ -203,8 +237,15 @@ def run_train(config_path: Path, *, data: Path | None = None, mapping: Path | No
     finally:
         lock.release()
 
-def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | None, mapping: Path | None,
-                      console: Console) -> TrainOutcome:
+
+def _run_train_locked(
+    config: TrainConfig,
+    config_path: Path,
+    *,
+    data: Path | None,
+    mapping: Path | None,
+    console: Console,
+) -> TrainOutcome:
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -225,8 +266,10 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
     closed = crm.opportunities["status"].isin(["won", "lost"])
     won = int(crm.opportunities["status"].eq("won").sum())
     lost = int(crm.opportunities["status"].eq("lost").sum())
-    say(f"data: {len(crm.opportunities):,} deals ({won:,} won, {lost:,} lost, {int((~closed).sum()):,} open), "
-        f"{0 if crm.snapshots is None else len(crm.snapshots):,} snapshots, as of {crm.as_of:%Y-%m-%d}")
+    say(
+        f"data: {len(crm.opportunities):,} deals ({won:,} won, {lost:,} lost, {int((~closed).sum()):,} open), "
+        f"{0 if crm.snapshots is None else len(crm.snapshots):,} snapshots, as of {crm.as_of:%Y-%m-%d}"
+    )
 
     with console.status("building point-in-time rows"):
         rows, shape_warnings = build_training_rows(crm, config)
@@ -236,11 +279,13 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
 
     # Thin data stops here, before an MLflow run is opened (the same check runs again in training).
     last_rows = rows[rows["is_last_before_close"]]
-    for warning in check_sufficiency(int(last_rows["status"].eq("won").sum()),
-                                     int(last_rows["status"].eq("lost").sum()),
-                                     minimum=config.training.min_deals_per_class,
-                                     comfortable=config.training.warn_deals_per_class,
-                                     file=crm.files.get("opportunities", str(data_path))):
+    for warning in check_sufficiency(
+        int(last_rows["status"].eq("won").sum()),
+        int(last_rows["status"].eq("lost").sum()),
+        minimum=config.training.min_deals_per_class,
+        comfortable=config.training.warn_deals_per_class,
+        file=crm.files.get("opportunities", str(data_path)),
+    ):
         say(f"[yellow]warning[/yellow]: {warning}")
 
     tracking_uri = config.tracking.resolved_tracking_uri()
@@ -250,22 +295,37 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
     oracle = _oracle(data_path)
 
     with mlflow.start_run(run_name=f"{config.name} {pd.Timestamp.now():%Y-%m-%d %H:%M}") as run:
-        mlflow.set_tags({
-            "winmodel.config_path": str(config_path),
-            "winmodel.config_digest": config.digest(),
-            "winmodel.data_digest": data_digest(crm),
-            "winmodel.git_commit": _git_commit(),
-            **{f"version.{name}": value for name, value in _package_versions().items()},
-        })
+        mlflow.set_tags(
+            {
+                "winmodel.config_path": str(config_path),
+                "winmodel.config_digest": config.digest(),
+                "winmodel.data_digest": data_digest(crm),
+                "winmodel.git_commit": _git_commit(),
+                **{f"version.{name}": value for name, value in _package_versions().items()},
+            }
+        )
         mlflow.log_params(_flatten("", config.model_dump(mode="json"), {}))
-        mlflow.log_params({"data.path_used": str(data_path), "data.mapping_used": str(mapping_path)})
-        dataset = mlflow.data.from_pandas(crm.opportunities, source=str(data_path), targets="status",
-                                          name="opportunities", digest=data_digest(crm))
+        mlflow.log_params(
+            {"data.path_used": str(data_path), "data.mapping_used": str(mapping_path)}
+        )
+        dataset = mlflow.data.from_pandas(
+            crm.opportunities,
+            source=str(data_path),
+            targets="status",
+            name="opportunities",
+            digest=data_digest(crm),
+        )
         mlflow.log_input(dataset, context="training")
 
         with console.status("training (leakage guard, search, backtest, calibration)"):
-            result = train_win_model(rows, config, extra_features=extra, oracle_probability=oracle,
-                                     progress=say, file=crm.files.get("opportunities", str(data_path)))
+            result = train_win_model(
+                rows,
+                config,
+                extra_features=extra,
+                oracle_probability=oracle,
+                progress=say,
+                file=crm.files.get("opportunities", str(data_path)),
+            )
         result.warnings[:0] = shape_warnings
         with console.status("measuring the forecast range (past months replayed)"):
             shift = _measure_forecast_shift(result, rows, crm, config, say)
@@ -275,13 +335,18 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
 
         metrics = {}
         for record in result.backtest.to_dict("records"):
-            slice_name = "holdout" if record["slice"] == "holdout" else "backtest_" + record["test_start"][:7]
+            slice_name = (
+                "holdout"
+                if record["slice"] == "holdout"
+                else "backtest_" + record["test_start"][:7]
+            )
             for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift"):
                 value = record[metric]
                 if np.isfinite(value):
                     metrics[f"{slice_name}.{record['method']}.{metric}"] = float(value)
-        backtest_model = result.backtest[(result.backtest["slice"] != "holdout")
-                                         & (result.backtest["method"] == "winmodel")]
+        backtest_model = result.backtest[
+            (result.backtest["slice"] != "holdout") & (result.backtest["method"] == "winmodel")
+        ]
         for metric in ("roc_auc", "brier", "log_loss", "ece"):
             if len(backtest_model):
                 metrics[f"backtest_mean.winmodel.{metric}"] = float(backtest_model[metric].mean())
@@ -296,16 +361,29 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
             _log_tables(result, crm)
             _log_figures(result, rows)
 
-        facts = {"source": str(data_path), "mapping": str(mapping_path) if mapping_path else None,
-                 "closed_deals": won + lost, "won": won, "lost": lost, "as_of": f"{crm.as_of:%Y-%m-%d}",
-                 "has_snapshots": crm.has_snapshots}
-        challenger_metrics = (result.holdout_metrics.set_index("method").loc["winmodel"]
-                              [["brier", "roc_auc", "log_loss", "ece"]].astype(float).to_dict())
+        facts = {
+            "source": str(data_path),
+            "mapping": str(mapping_path) if mapping_path else None,
+            "closed_deals": won + lost,
+            "won": won,
+            "lost": lost,
+            "as_of": f"{crm.as_of:%Y-%m-%d}",
+            "has_snapshots": crm.has_snapshots,
+        }
+        challenger_metrics = (
+            result.holdout_metrics.set_index("method")
+            .loc["winmodel"][["brier", "roc_auc", "log_loss", "ece"]]
+            .astype(float)
+            .to_dict()
+        )
 
         # Every check passed: from here on the registry changes.
         with console.status("logging and registering the model"):
-            info = registry.log_win_model(result.model, rows.head(50), metadata={
-                "config_digest": config.digest(), "data_digest": data_digest(crm)})
+            info = registry.log_win_model(
+                result.model,
+                rows.head(50),
+                metadata={"config_digest": config.digest(), "data_digest": data_digest(crm)},
+            )
             model_version = registry.register(info.model_uri, config.tracking.registered_model)
         client = MlflowClient()
         name = config.tracking.registered_model
@@ -313,14 +391,25 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
         champion_metrics, champion_version = _champion_metrics(client, config, result, rows, say)
         briers = result.holdout_metrics.set_index("method")["brier"]
         base_rate_brier = float(briers["base_rate"]) if "base_rate" in briers else None
-        decision = gate.decide_promotion(challenger_metrics, champion_metrics, config.gate, base_rate_brier)
-        gate_text = (f"{'PROMOTED' if decision.promote else 'NOT PROMOTED'}: version {model_version} — "
-                     f"{decision.reason}" + (f" (champion was version {champion_version})" if champion_version else ""))
-        mlflow.set_tags({"winmodel.gate": "promoted" if decision.promote else "refused",
-                         "winmodel.gate_reason": decision.reason[:5000],
-                         "winmodel.model_version": model_version})
+        decision = gate.decide_promotion(
+            challenger_metrics, champion_metrics, config.gate, base_rate_brier
+        )
+        gate_text = (
+            f"{'PROMOTED' if decision.promote else 'NOT PROMOTED'}: version {model_version} — "
+            f"{decision.reason}"
+            + (f" (champion was version {champion_version})" if champion_version else "")
+        )
+        mlflow.set_tags(
+            {
+                "winmodel.gate": "promoted" if decision.promote else "refused",
+                "winmodel.gate_reason": decision.reason[:5000],
+                "winmodel.model_version": model_version,
+            }
+        )
         if champion_metrics is not None:
-            mlflow.log_metrics({f"gate.champion.{k}": v for k, v in champion_metrics.items() if np.isfinite(v)})
+            mlflow.log_metrics(
+                {f"gate.champion.{k}": v for k, v in champion_metrics.items() if np.isfinite(v)}
+            )
         card = render_model_card(result, facts={**facts, "version": model_version}, gate=gate_text)
         mlflow.log_text(card, "model_card.md")
         client.update_model_version(name, model_version, description=card[:5000])
@@ -330,18 +419,38 @@ def _run_train_locked(config: TrainConfig, config_path: Path, *, data: Path | No
             try:
                 registry.set_alias(client, name, registry.CHAMPION, model_version)
                 with console.status("exporting the champion to models/"):
-                    export.export_model(f"models:/{name}/{model_version}", export_dir,
-                                          extra_files={"MODEL_CARD.md": card, VERSION_FILE: model_version,
-                                                       FORECAST_BAND_FILE: forecast_band_json(result.model)})
+                    export.export_model(
+                        f"models:/{name}/{model_version}",
+                        export_dir,
+                        extra_files={
+                            "MODEL_CARD.md": card,
+                            VERSION_FILE: model_version,
+                            FORECAST_BAND_FILE: forecast_band_json(result.model),
+                        },
+                    )
             except BaseException:
-                _keep_alias_with_export(client, name, model_version, champion_version, export_dir, say)
+                _keep_alias_with_export(
+                    client, name, model_version, champion_version, export_dir, say
+                )
                 raise
         say(gate_text)
-        _print_summary(console, result, decision, model_version, run.info.run_id, tracking_uri,
-                       time.monotonic() - started)
-        return TrainOutcome(run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir)
+        _print_summary(
+            console,
+            result,
+            decision,
+            model_version,
+            run.info.run_id,
+            tracking_uri,
+            time.monotonic() - started,
+        )
+        return TrainOutcome(
+            run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir
+        )
 
-def _measure_forecast_shift(result: TrainingResult, rows: pd.DataFrame, crm: CRMData, config: TrainConfig, say):
+
+def _measure_forecast_shift(
+    result: TrainingResult, rows: pd.DataFrame, crm: CRMData, config: TrainConfig, say
+):
     """Measure the forecast range's shared shift of the new model's recipe; keep it on the model.
 
     The range is secondary to the model: when it cannot be measured, the training goes on with deals
@@ -353,21 +462,27 @@ def _measure_forecast_shift(result: TrainingResult, rows: pd.DataFrame, crm: CRM
         # Rebuilt here rather than kept from the training rows: training's peak memory stays as it was.
         history = add_history_features(crm.opportunities, crm.snapshots)
         try:
-            shift = measure_shared_shift(result.model, rows, history, config, crm.as_of, progress=say)
+            shift = measure_shared_shift(
+                result.model, rows, history, config, crm.as_of, progress=say
+            )
         except Exception as error:  # any failure here leaves the model itself untouched
             log.debug("measuring the forecast range failed", exc_info=True)
             shift = SharedShift.unmeasured(f"measuring it failed: {type(error).__name__}: {error}")
             result.warnings.append(f"forecast range: {shift.describe()}")
     result.model.metadata["forecast_shift"] = {
-        "sigma": shift.sigma, "by": "month", "periods": len(shift.periods),
+        "sigma": shift.sigma,
+        "by": "month",
+        "periods": len(shift.periods),
         "first_period": str(shift.periods["period"].iloc[0]) if len(shift.periods) else None,
         "last_period": str(shift.periods["period"].iloc[-1]) if len(shift.periods) else None,
         "description": shift.describe(),
     }
     return shift
 
-def _keep_alias_with_export(client, name: str, model_version: str, previous: str | None, export_dir: Path,
-                            say) -> None:
+
+def _keep_alias_with_export(
+    client, name: str, model_version: str, previous: str | None, export_dir: Path, say
+) -> None:
     """After a failed promotion, point ``champion`` at the model the export holds (scoring's default).
 
     The export is switched in one rename: it holds either the new model (the failure came after,
@@ -380,25 +495,48 @@ def _keep_alias_with_export(client, name: str, model_version: str, previous: str
     try:
         registry.restore_alias(client, name, registry.CHAMPION, previous)
     except Exception as error:  # the original failure matters more; say how to repair by hand
-        say(f"[red]could not put the champion alias back on version {previous}[/red] ({error}); run: "
-            f"mlflow.MlflowClient().set_registered_model_alias({name!r}, 'champion', {previous!r})")
+        say(
+            f"[red]could not put the champion alias back on version {previous}[/red] ({error}); run: "
+            f"mlflow.MlflowClient().set_registered_model_alias({name!r}, 'champion', {previous!r})"
+        )
 
-def _print_summary(console: Console, result: TrainingResult, decision, model_version: str, run_id: str,
-                   tracking_uri: str, seconds: float) -> None:
+
+def _print_summary(
+    console: Console,
+    result: TrainingResult,
+    decision,
+    model_version: str,
+    run_id: str,
+    tracking_uri: str,
+    seconds: float,
+) -> None:
     table = Table(title="Holdout (newest months, last pre-close snapshot per deal)")
     for column in ("method", "ROC AUC", "Brier", "log loss", "ECE", "top-decile lift"):
         table.add_column(column, justify="right" if column != "method" else "left")
     for row in result.holdout_metrics.itertuples(index=False):
-        table.add_row(row.method, f"{row.roc_auc:.3f}", f"{row.brier:.4f}", f"{row.log_loss:.4f}",
-                      f"{row.ece:.3f}", f"{row.top_decile_lift:.2f}")
+        table.add_row(
+            row.method,
+            f"{row.roc_auc:.3f}",
+            f"{row.brier:.4f}",
+            f"{row.log_loss:.4f}",
+            f"{row.ece:.3f}",
+            f"{row.top_decile_lift:.2f}",
+        )
     console.print(table)
     if result.oracle:
-        console.print(f"oracle Brier {result.oracle['oracle_brier']:.4f}: the model reaches "
-                      f"{result.oracle['oracle_skill_share']:.1%} of the best possible skill over the base rate")
-    verdict = "[green]promoted to champion[/green]" if decision.promote else "[red]not promoted[/red]"
+        console.print(
+            f"oracle Brier {result.oracle['oracle_brier']:.4f}: the model reaches "
+            f"{result.oracle['oracle_skill_share']:.1%} of the best possible skill over the base rate"
+        )
+    verdict = (
+        "[green]promoted to champion[/green]" if decision.promote else "[red]not promoted[/red]"
+    )
     console.print(f"model version {model_version}: {verdict} — {decision.reason}")
-    console.print(f"MLflow run {run_id} in {tracking_uri}; `make ui` and open experiment 'winmodel' "
-                  f"(took {seconds:.0f}s)")
+    console.print(
+        f"MLflow run {run_id} in {tracking_uri}; `make ui` and open experiment 'winmodel' "
+        f"(took {seconds:.0f}s)"
+    )
+
 
 def run_train_cli(config: Path, data: Path | None, mapping: Path | None) -> int:
     """Run the job for the command line; give the exit code (1 when the gate refused the challenger)."""

@@ -24,13 +24,25 @@ def read_data_section(config: Path) -> tuple[Path, Path | None]:
     config = Path(config)
     name = str(config)
     if not config.is_file():
-        raise InputError(Problem(file=name, column=None, problem="the config file does not exist",
-                                 fix="check the path, e.g. pipelines/train.yaml"))
+        raise InputError(
+            Problem(
+                file=name,
+                column=None,
+                problem="the config file does not exist",
+                fix="check the path, e.g. pipelines/train.yaml",
+            )
+        )
     document, _ = read_yaml(config)
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict) or not data.get("path"):
-        raise InputError(Problem(file=name, column=None, problem="the config has no `data: {path: ...}`",
-                                 fix="add a `data:` section with `path:` (and optional `mapping:`)"))
+        raise InputError(
+            Problem(
+                file=name,
+                column=None,
+                problem="the config has no `data: {path: ...}`",
+                fix="add a `data:` section with `path:` (and optional `mapping:`)",
+            )
+        )
     mapping = data.get("mapping")
     return Path(str(data["path"])), Path(str(mapping)) if mapping else None
 
@@ -52,8 +64,14 @@ def run_validate(
             data = data or config_data
             mapping = mapping or config_mapping
         if data is None:
-            raise InputError(Problem(file="(command line)", column=None, problem="no data to validate",
-                                     fix="give --data PATH or --config FILE"))
+            raise InputError(
+                Problem(
+                    file="(command line)",
+                    column=None,
+                    problem="no data to validate",
+                    fix="give --data PATH or --config FILE",
+                )
+            )
         return load_crm_data(data, mapping).report
     except InputError as error:
         return error.report

@@ -10,7 +10,9 @@ from pathlib import Path
 import mlflow
 
 
-def export_model(model_uri: str, export_dir: Path, extra_files: dict[str, str] | None = None) -> Path:
+def export_model(
+    model_uri: str, export_dir: Path, extra_files: dict[str, str] | None = None
+) -> Path:
     """Copy an MLflow model to ``export_dir`` atomically and give the folder it now points at.
 
     The model is downloaded into a new folder under ``models/.exports/``; then
@@ -22,7 +24,9 @@ def export_model(model_uri: str, export_dir: Path, extra_files: dict[str, str] |
     store.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix=f"{export_dir.name}-", dir=store))
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(target)))
+        local = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(target))
+        )
         for name, text in (extra_files or {}).items():
             (local / name).write_text(text, encoding="utf-8")
         link = export_dir.parent / f".{export_dir.name}.link-{os.getpid()}"
@@ -37,8 +41,11 @@ def export_model(model_uri: str, export_dir: Path, extra_files: dict[str, str] |
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    _prune_exports(store, keep={target, previous.parent if previous else None}, prefix=f"{export_dir.name}-")
+    _prune_exports(
+        store, keep={target, previous.parent if previous else None}, prefix=f"{export_dir.name}-"
+    )
     return local
+
 
 def _prune_exports(store: Path, keep: set, prefix: str) -> None:
     """Remove old export folders, keeping the current and the previous one."""

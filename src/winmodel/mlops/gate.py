@@ -16,8 +16,13 @@ class GateDecision:
     challenger: dict[str, float]
     champion: dict[str, float] | None
 
-def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | None,
-                     settings: GateSettings, base_rate_brier: float | None = None) -> GateDecision:
+
+def decide_promotion(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    settings: GateSettings,
+    base_rate_brier: float | None = None,
+) -> GateDecision:
     """Give the gate's decision from holdout metrics of both models on the same deals.
 
     A challenger whose Brier score is worse than the base rate's on the same holdout
@@ -26,33 +31,68 @@ def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | 
     champion, or when its Brier score is not worse than the champion's by more than
     ``max_brier_increase`` (relative) and its AUC not lower by more than ``max_auc_drop``.
     """
-    if (settings.require_beats_base_rate and base_rate_brier is not None
-            and challenger["brier"] > base_rate_brier):
-        return GateDecision(False, (f"challenger does not beat the base rate: Brier {challenger['brier']:.4f} vs "
-                                    f"{base_rate_brier:.4f} for always predicting the training win rate; the "
-                                    "data shows no usable signal (set gate.require_beats_base_rate: false to "
-                                    "register it anyway)"), challenger, champion)
+    if (
+        settings.require_beats_base_rate
+        and base_rate_brier is not None
+        and challenger["brier"] > base_rate_brier
+    ):
+        return GateDecision(
+            False,
+            (
+                f"challenger does not beat the base rate: Brier {challenger['brier']:.4f} vs "
+                f"{base_rate_brier:.4f} for always predicting the training win rate; the "
+                "data shows no usable signal (set gate.require_beats_base_rate: false to "
+                "register it anyway)"
+            ),
+            challenger,
+            champion,
+        )
     if champion is None:
         return GateDecision(True, "no champion yet", challenger, None)
     if champion.get("unusable"):
         if settings.replace_incompatible_champion:
-            return GateDecision(True, "the champion cannot score today's data and "
-                                "gate.replace_incompatible_champion is set", challenger, champion)
-        return GateDecision(False, "the champion cannot score today's data (its input columns differ), so "
-                            "the two cannot be compared; set gate.replace_incompatible_champion: true to "
-                            "replace it deliberately", challenger, champion)
+            return GateDecision(
+                True,
+                "the champion cannot score today's data and "
+                "gate.replace_incompatible_champion is set",
+                challenger,
+                champion,
+            )
+        return GateDecision(
+            False,
+            "the champion cannot score today's data (its input columns differ), so "
+            "the two cannot be compared; set gate.replace_incompatible_champion: true to "
+            "replace it deliberately",
+            challenger,
+            champion,
+        )
     brier_limit = champion["brier"] * (1 + settings.max_brier_increase)
     auc_limit = champion["roc_auc"] - settings.max_auc_drop
     failures = []
     if challenger["brier"] > brier_limit:
-        failures.append(f"Brier {challenger['brier']:.4f} > limit {brier_limit:.4f} "
-                        f"(champion {champion['brier']:.4f} + {settings.max_brier_increase:.0%})")
+        failures.append(
+            f"Brier {challenger['brier']:.4f} > limit {brier_limit:.4f} "
+            f"(champion {champion['brier']:.4f} + {settings.max_brier_increase:.0%})"
+        )
     if challenger["roc_auc"] < auc_limit:
-        failures.append(f"AUC {challenger['roc_auc']:.4f} < limit {auc_limit:.4f} "
-                        f"(champion {champion['roc_auc']:.4f} - {settings.max_auc_drop})")
+        failures.append(
+            f"AUC {challenger['roc_auc']:.4f} < limit {auc_limit:.4f} "
+            f"(champion {champion['roc_auc']:.4f} - {settings.max_auc_drop})"
+        )
     if failures:
-        return GateDecision(False, "challenger is worse than the champion: " + "; ".join(failures),
-                            challenger, champion)
-    return GateDecision(True, (f"challenger is not worse: Brier {challenger['brier']:.4f} vs "
-                               f"{champion['brier']:.4f}, AUC {challenger['roc_auc']:.4f} vs "
-                               f"{champion['roc_auc']:.4f}"), challenger, champion)
+        return GateDecision(
+            False,
+            "challenger is worse than the champion: " + "; ".join(failures),
+            challenger,
+            champion,
+        )
+    return GateDecision(
+        True,
+        (
+            f"challenger is not worse: Brier {challenger['brier']:.4f} vs "
+            f"{champion['brier']:.4f}, AUC {challenger['roc_auc']:.4f} vs "
+            f"{champion['roc_auc']:.4f}"
+        ),
+        challenger,
+        champion,
+    )

@@ -35,18 +35,30 @@ def _table(frame: pd.DataFrame, columns: list[str], digits: int = 3) -> str:
     return "\n".join([header, rule, *body])
 
 
-def render_model_card(result: TrainingResult, *, facts: dict[str, Any], gate: str | None = None) -> str:
+def render_model_card(
+    result: TrainingResult, *, facts: dict[str, Any], gate: str | None = None
+) -> str:
     """Give the model card as Markdown."""
     metadata = result.model.metadata
-    metrics = _table(result.holdout_metrics,
-                     ["method", "roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift", "deals"])
-    stage = _table(result.holdout_by_stage, [c for c in ("stage", "roc_auc", "brier", "ece", "deals", "win_rate")
-                                             if c in result.holdout_by_stage])
+    metrics = _table(
+        result.holdout_metrics,
+        ["method", "roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift", "deals"],
+    )
+    stage = _table(
+        result.holdout_by_stage,
+        [
+            c
+            for c in ("stage", "roc_auc", "brier", "ece", "deals", "win_rate")
+            if c in result.holdout_by_stage
+        ],
+    )
     oracle = ""
     if result.oracle:
-        oracle = (f"\nOn synthetic data the truth is known: the oracle's Brier on the holdout's last "
-                  f"pre-close snapshots is {result.oracle['oracle_brier']:.4f}; the model reaches "
-                  f"{result.oracle['oracle_skill_share']:.1%} of the oracle's skill over the base rate.\n")
+        oracle = (
+            f"\nOn synthetic data the truth is known: the oracle's Brier on the holdout's last "
+            f"pre-close snapshots is {result.oracle['oracle_brier']:.4f}; the model reaches "
+            f"{result.oracle['oracle_skill_share']:.1%} of the oracle's skill over the base rate.\n"
+        )
     excluded = ", ".join(result.leakage.excluded) or "none"
     lines = [
         f"# winmodel model card{(' — version ' + str(facts['version'])) if facts.get('version') else ''}",
@@ -60,14 +72,18 @@ def render_model_card(result: TrainingResult, *, facts: dict[str, Any], gate: st
         f"(maturity cut-off {metadata['maturity_days']} days: {metadata['training_deals']} deals, "
         f"{metadata['training_rows']} rows)",
         f"- Early stopping and {metadata['calibration']} calibration: closes {metadata['validation_window']}"
-        + (" (then the booster was refitted on train + validation with the calibration kept)"
-           if metadata.get("refit_with_validation") else ""),
+        + (
+            " (then the booster was refitted on train + validation with the calibration kept)"
+            if metadata.get("refit_with_validation")
+            else ""
+        ),
         f"- Holdout (test and promotion gate): closes {metadata['holdout_window']}",
         "",
         "## Model",
         f"- LightGBM, {metadata['trees']} trees, shape {metadata['shape']}",
         f"- {len(metadata['features'])} features; excluded by the leakage guard: {excluded}",
-        f"- Forecast range: {metadata['forecast_shift']['description']}" if "forecast_shift" in metadata
+        f"- Forecast range: {metadata['forecast_shift']['description']}"
+        if "forecast_shift" in metadata
         else "- Forecast range: shared shift not measured (deals treated as independent)",
         "",
         "## Holdout: last pre-close snapshot of each deal, against the baselines",

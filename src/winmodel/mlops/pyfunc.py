@@ -45,7 +45,9 @@ class WinModelPyfunc:
         """Give calibrated P(won) per input row as a float Series named ``win_probability``."""
         rows = pd.DataFrame(model_input)
         probability = self.win_model.predict_proba(rows)
-        return pd.Series(np.asarray(probability, dtype="float64"), name=OUTPUT_COLUMN, index=rows.index)
+        return pd.Series(
+            np.asarray(probability, dtype="float64"), name=OUTPUT_COLUMN, index=rows.index
+        )
 
 
 def _load_pyfunc(data_path: str) -> WinModelPyfunc:

@@ -45,8 +45,20 @@ CHALLENGER = "challenger"
 
 MODEL_NAME_IN_RUN = "model"
 
-_RUNTIME_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "lightgbm", "numba", "mlflow",
-                     "pydantic", "pyyaml", "pandera")
+_RUNTIME_PACKAGES = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "scikit-learn",
+    "lightgbm",
+    "numba",
+    "mlflow",
+    "pydantic",
+    "pyyaml",
+    "pandera",
+)
+
 
 def pip_requirements() -> list[str]:
     """Give the model's runtime requirements pinned to the installed versions (skips slow inference)."""
@@ -57,6 +69,7 @@ def pip_requirements() -> list[str]:
         except PackageNotFoundError:
             continue
     return pinned
+
 
 def log_win_model(win_model: WinModel, example_rows: pd.DataFrame, metadata: dict | None = None):
     """Log the model into the active run as a pyfunc with signature and input example; give its ModelInfo.
@@ -86,6 +99,7 @@ def register(model_uri: str, name: str) -> str:
     model_version = mlflow.register_model(model_uri, name)
     return str(model_version.version)
 
+
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """Give the version behind ``name@alias``, or None when there is none."""
     try:
@@ -97,9 +111,11 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
             return None
         raise
 
+
 def set_alias(client: MlflowClient, name: str, alias: str, model_version: str) -> None:
     """Point ``name@alias`` at ``model_version``."""
     client.set_registered_model_alias(name, alias, model_version)
+
 
 def restore_alias(client: MlflowClient, name: str, alias: str, model_version: str | None) -> None:
     """Point ``alias`` back at ``model_version``, or remove it when there was none."""
@@ -107,6 +123,7 @@ def restore_alias(client: MlflowClient, name: str, alias: str, model_version: st
         client.delete_registered_model_alias(name, alias)
     else:
         set_alias(client, name, alias, model_version)
+
 
 def load_win_model(model_uri: str | Path) -> WinModel:
     """Give the model at ``model_uri``: a registry URI (``models:/name@alias``), a ``runs:/`` URI or a local folder.
@@ -123,11 +140,15 @@ def load_win_model(model_uri: str | Path) -> WinModel:
         try:
             local = mlflow.artifacts.download_artifacts(artifact_uri=text)
         except (MlflowException, OSError) as error:
-            raise InputError(Problem(
-                file=text, column=None, problem=f"the model cannot be found or fetched: {_first_line(error)}",
-                fix="check the name, version or alias (`make ui` lists them), or pass the exported folder "
+            raise InputError(
+                Problem(
+                    file=text,
+                    column=None,
+                    problem=f"the model cannot be found or fetched: {_first_line(error)}",
+                    fix="check the name, version or alias (`make ui` lists them), or pass the exported folder "
                     "with --model models/champion",
-            )) from None
+                )
+            ) from None
         return load_model_folder(Path(local), shown_as=text)
     return load_model_folder(Path(text))
 
@@ -136,35 +157,65 @@ def load_model_folder(folder: Path, shown_as: str | None = None) -> WinModel:
     """Give the model in a local folder: an MLflow model folder or a folder of winmodel's saved format."""
     name = shown_as or str(folder)
     if not folder.exists():
-        raise InputError(Problem(file=name, column=None, problem="there is no model here (the folder does not exist)",
-                                 fix="run `make train` to export the champion, or give the folder or URI of a model"))
+        raise InputError(
+            Problem(
+                file=name,
+                column=None,
+                problem="there is no model here (the folder does not exist)",
+                fix="run `make train` to export the champion, or give the folder or URI of a model",
+            )
+        )
     if not folder.is_dir():
-        raise InputError(Problem(file=name, column=None, problem="this is a file, not a model folder",
-                                 fix="give the folder that holds MLmodel (e.g. models/champion)"))
+        raise InputError(
+            Problem(
+                file=name,
+                column=None,
+                problem="this is a file, not a model folder",
+                fix="give the folder that holds MLmodel (e.g. models/champion)",
+            )
+        )
     if (folder / MANIFEST).exists():
         return load_model(folder)
     mlmodel = folder / "MLmodel"
     if not mlmodel.exists():
-        raise InputError(Problem(file=name, column=None, problem="the folder holds no MLmodel file: not a model",
-                                 fix="give the folder that holds MLmodel (e.g. models/champion)"))
+        raise InputError(
+            Problem(
+                file=name,
+                column=None,
+                problem="the folder holds no MLmodel file: not a model",
+                fix="give the folder that holds MLmodel (e.g. models/champion)",
+            )
+        )
     try:
         content = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         content = error
-    flavor = content.get("flavors", {}).get("python_function") if isinstance(content, dict) else None
+    flavor = (
+        content.get("flavors", {}).get("python_function") if isinstance(content, dict) else None
+    )
     if not isinstance(flavor, dict):
-        raise InputError(Problem(
-            file=str(mlmodel), column=None,
-            problem="the MLmodel file is empty or damaged (no python_function flavour)",
-            fix="re-export the champion (`make train` exports it again), or point --model at another version"))
+        raise InputError(
+            Problem(
+                file=str(mlmodel),
+                column=None,
+                problem="the MLmodel file is empty or damaged (no python_function flavour)",
+                fix="re-export the champion (`make train` exports it again), or point --model at another version",
+            )
+        )
     loader = flavor.get("loader_module")
     if loader == LOADER_MODULE and flavor.get("data"):
         return load_model(folder / str(flavor["data"]))
     if loader == "mlflow.pyfunc.model" and (folder / str(flavor.get("python_model", ""))).is_file():
         log.info("%s: a winmodel 0.1 model (format 0, pickled); read by the legacy loader", name)
         return load_legacy_pickle(folder / str(flavor["python_model"]))
-    raise InputError(Problem(file=name, column=None, problem="this MLflow model is not a winmodel model",
-                             fix="point --model at a model trained by `winmodel train`"))
+    raise InputError(
+        Problem(
+            file=name,
+            column=None,
+            problem="this MLflow model is not a winmodel model",
+            fix="point --model at a model trained by `winmodel train`",
+        )
+    )
 
 
 def _first_line(error: BaseException) -> str:
@@ -185,13 +236,20 @@ def resolve_model(model_uri: str | None, config: ScoreConfig) -> tuple[WinModel,
         mlflow.set_tracking_uri(uri)
         version = alias_version(MlflowClient(), name, CHAMPION)
         if version is not None:
-            return load_win_model(f"models:/{name}@{CHAMPION}"), version, f"models:/{name}@{CHAMPION}"
+            return (
+                load_win_model(f"models:/{name}@{CHAMPION}"),
+                version,
+                f"models:/{name}@{CHAMPION}",
+            )
     export = config.tracking.export_dir
     if (export / "MLmodel").exists():
         version = exported_version(export) or "exported"
         return load_win_model(str(export)), version, str(export)
-    raise InputError(Problem(
-        file=str(export), column=None,
-        problem=f"no model to score with: no {name}@{CHAMPION} in {uri} and no export in {export}",
-        fix="run `make train` first, or pass --model URI",
-    ))
+    raise InputError(
+        Problem(
+            file=str(export),
+            column=None,
+            problem=f"no model to score with: no {name}@{CHAMPION} in {uri} and no export in {export}",
+            fix="run `make train` first, or pass --model URI",
+        )
+    )

@@ -46,8 +46,13 @@ class Calibrator:
         self.method = method
         self.isotonic_min_deals = isotonic_min_deals
 
-    def fit(self, raw_logit: np.ndarray, won: np.ndarray, weight: np.ndarray | None = None,
-            deals: float | None = None) -> Calibrator:
+    def fit(
+        self,
+        raw_logit: np.ndarray,
+        won: np.ndarray,
+        weight: np.ndarray | None = None,
+        deals: float | None = None,
+    ) -> Calibrator:
         """Learn the mapping on a calibration slice; ``deals`` is its number of distinct deals. Give self.
 
         With ``method="auto"``: Platt below ``isotonic_min_deals`` deals; above, whichever of
@@ -59,13 +64,18 @@ class Calibrator:
         deals = len(won) if deals is None else deals
         method = self.method
         if method == "auto":
-            method = "platt" if deals < self.isotonic_min_deals else self._cross_validated_choice(
-                raw_logit, won, weight)
+            method = (
+                "platt"
+                if deals < self.isotonic_min_deals
+                else self._cross_validated_choice(raw_logit, won, weight)
+            )
         self._fit_method(method, raw_logit, won, weight)
         self.method_ = method
         return self
 
-    def _fit_method(self, method: str, raw_logit: np.ndarray, won: np.ndarray, weight: np.ndarray) -> None:
+    def _fit_method(
+        self, method: str, raw_logit: np.ndarray, won: np.ndarray, weight: np.ndarray
+    ) -> None:
         # The fitted map is kept as plain numbers (a slope and an intercept, or the isotonic steps) so the
         # saved model holds arrays, not scikit-learn objects.
         if method == "isotonic":
@@ -80,7 +90,9 @@ class Calibrator:
             self.intercept_ = float(platt.intercept_[0])
         self.method_ = method
 
-    def _cross_validated_choice(self, raw_logit: np.ndarray, won: np.ndarray, weight: np.ndarray) -> str:
+    def _cross_validated_choice(
+        self, raw_logit: np.ndarray, won: np.ndarray, weight: np.ndarray
+    ) -> str:
         """Give 'isotonic' or 'platt', whichever predicts held-out folds of the slice better."""
         folds = np.arange(len(won)) % 5
         losses = {}
@@ -97,7 +109,9 @@ class Calibrator:
     def transform(self, raw_logit: np.ndarray) -> np.ndarray:
         """Give calibrated probabilities for raw log-odds, kept strictly inside (0, 1)."""
         raw_logit = np.asarray(raw_logit, dtype=float)
-        if raw_logit.size == 0:  # e.g. refit_at's empty test window; Platt's scikit-learn model refuses 0 rows
+        if (
+            raw_logit.size == 0
+        ):  # e.g. refit_at's empty test window; Platt's scikit-learn model refuses 0 rows
             return np.zeros(0)
         if self.method_ == "isotonic":
             # Isotonic steps are flat; a tiny share of the raw score keeps ties in order.
@@ -112,7 +126,11 @@ class Calibrator:
     def to_dict(self) -> dict[str, object]:
         """Give the fitted map as plain JSON types (the saved model's calibrator.json)."""
         if self.method_ == "isotonic":
-            return {"method": "isotonic", "thresholds": self.thresholds_.tolist(), "values": self.values_.tolist()}
+            return {
+                "method": "isotonic",
+                "thresholds": self.thresholds_.tolist(),
+                "values": self.values_.tolist(),
+            }
         return {"method": "platt", "slope": self.slope_, "intercept": self.intercept_}
 
     @classmethod
@@ -123,8 +141,13 @@ class Calibrator:
         if method == "isotonic":
             calibrator.thresholds_ = np.asarray(spec["thresholds"], dtype=float)
             calibrator.values_ = np.asarray(spec["values"], dtype=float)
-            if calibrator.thresholds_.shape != calibrator.values_.shape or calibrator.thresholds_.size == 0:
-                raise ValueError("isotonic thresholds and values must be non-empty and of the same length")
+            if (
+                calibrator.thresholds_.shape != calibrator.values_.shape
+                or calibrator.thresholds_.size == 0
+            ):
+                raise ValueError(
+                    "isotonic thresholds and values must be non-empty and of the same length"
+                )
         elif method == "platt":
             calibrator.slope_ = float(spec["slope"])
             calibrator.intercept_ = float(spec["intercept"])

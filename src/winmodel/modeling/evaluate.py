@@ -14,31 +14,47 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 EPSILON = 1e-6
 
 
-def expected_calibration_error(won: np.ndarray, probability: np.ndarray,
-                               weight: np.ndarray | None = None, bins: int = 10) -> float:
+def expected_calibration_error(
+    won: np.ndarray, probability: np.ndarray, weight: np.ndarray | None = None, bins: int = 10
+) -> float:
     """Give the weighted mean gap between predicted and observed win rate over equal-width bins."""
     table = reliability_table(won, probability, weight, bins=bins)
     total = table["weight"].sum()
     return float((table["weight"] * (table["predicted"] - table["observed"]).abs()).sum() / total)
 
 
-def reliability_table(won: np.ndarray, probability: np.ndarray, weight: np.ndarray | None = None,
-                      bins: int = 10) -> pd.DataFrame:
+def reliability_table(
+    won: np.ndarray, probability: np.ndarray, weight: np.ndarray | None = None, bins: int = 10
+) -> pd.DataFrame:
     """Give predicted vs observed win rate per probability bin (the reliability curve)."""
     weight = np.ones(len(won)) if weight is None else np.asarray(weight, dtype=float)
     edges = np.linspace(0, 1, bins + 1)
     index = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
-    frame = pd.DataFrame({"bin": index, "w": weight, "wp": weight * probability,
-                          "wy": weight * np.asarray(won, dtype=float), "n": 1})
+    frame = pd.DataFrame(
+        {
+            "bin": index,
+            "w": weight,
+            "wp": weight * probability,
+            "wy": weight * np.asarray(won, dtype=float),
+            "n": 1,
+        }
+    )
     grouped = frame.groupby("bin").sum()
-    return pd.DataFrame({
-        "bin_low": edges[grouped.index], "bin_high": edges[grouped.index + 1],
-        "predicted": grouped["wp"] / grouped["w"], "observed": grouped["wy"] / grouped["w"],
-        "weight": grouped["w"], "deals": grouped["n"],
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "bin_low": edges[grouped.index],
+            "bin_high": edges[grouped.index + 1],
+            "predicted": grouped["wp"] / grouped["w"],
+            "observed": grouped["wy"] / grouped["w"],
+            "weight": grouped["w"],
+            "deals": grouped["n"],
+        }
+    ).reset_index(drop=True)
 
 
-def top_decile_lift(won: np.ndarray, probability: np.ndarray, weight: np.ndarray | None = None) -> float:
+def top_decile_lift(
+    won: np.ndarray, probability: np.ndarray, weight: np.ndarray | None = None
+) -> float:
     """Give the win rate among the top 10 % scored deals divided by the overall win rate."""
     weight = np.ones(len(won)) if weight is None else np.asarray(weight, dtype=float)
     won = np.asarray(won, dtype=float)
@@ -48,22 +64,31 @@ def top_decile_lift(won: np.ndarray, probability: np.ndarray, weight: np.ndarray
     if len(top) == 0:
         top = order[:1]
     overall = np.average(won, weights=weight)
-    return float(np.average(won[top], weights=weight[top]) / overall) if overall > 0 else float("nan")
+    return (
+        float(np.average(won[top], weights=weight[top]) / overall) if overall > 0 else float("nan")
+    )
 
 
-def classification_metrics(won: np.ndarray, probability: np.ndarray,
-                           weight: np.ndarray | None = None) -> dict[str, float]:
+def classification_metrics(
+    won: np.ndarray, probability: np.ndarray, weight: np.ndarray | None = None
+) -> dict[str, float]:
     """Give ROC AUC, PR AUC, Brier, log loss, ECE, top-decile lift, deals and win rate."""
     won = np.asarray(won, dtype=int)
     probability = np.clip(np.asarray(probability, dtype=float), EPSILON, 1 - EPSILON)
     both_classes = 0 < won.sum() < len(won)
     return {
-        "roc_auc": float(roc_auc_score(won, probability, sample_weight=weight)) if both_classes else float("nan"),
-        "pr_auc": float(average_precision_score(won, probability, sample_weight=weight)) if both_classes else float("nan"),
+        "roc_auc": float(roc_auc_score(won, probability, sample_weight=weight))
+        if both_classes
+        else float("nan"),
+        "pr_auc": float(average_precision_score(won, probability, sample_weight=weight))
+        if both_classes
+        else float("nan"),
         "brier": float(brier_score_loss(won, probability, sample_weight=weight)),
         "log_loss": float(log_loss(won, probability, sample_weight=weight, labels=[0, 1])),
         "ece": expected_calibration_error(won, probability, weight),
-        "top_decile_lift": top_decile_lift(won, probability, weight) if both_classes else float("nan"),
+        "top_decile_lift": top_decile_lift(won, probability, weight)
+        if both_classes
+        else float("nan"),
         "deals": float(len(won) if weight is None else np.sum(weight)),
         "win_rate": float(np.average(won, weights=weight)),
     }
@@ -74,17 +99,36 @@ def brier_skill_share(base: float, model: float, oracle: float) -> float:
     return float((base - model) / (base - oracle)) if base > oracle else float("nan")
 
 
-def fit_logistic_baseline(features: pd.DataFrame, won: np.ndarray, weight: np.ndarray,
-                          categorical: list[str], seed: int) -> Pipeline:
+def fit_logistic_baseline(
+    features: pd.DataFrame, won: np.ndarray, weight: np.ndarray, categorical: list[str], seed: int
+) -> Pipeline:
     """Give a fitted logistic regression on the same features (one-hot categories, scaled numbers)."""
     numeric = [c for c in features.columns if c not in categorical]
-    transformer = ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
-                                                keep_empty_features=True), StandardScaler()), numeric),
-        ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value=-1),
-                                      OneHotEncoder(handle_unknown="ignore", min_frequency=20)), categorical),
-    ])
-    model = Pipeline([("prepare", transformer),
-                      ("logistic", LogisticRegression(C=0.5, max_iter=2000, random_state=seed))])
+    transformer = ColumnTransformer(
+        [
+            (
+                "numeric",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    StandardScaler(),
+                ),
+                numeric,
+            ),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value=-1),
+                    OneHotEncoder(handle_unknown="ignore", min_frequency=20),
+                ),
+                categorical,
+            ),
+        ]
+    )
+    model = Pipeline(
+        [
+            ("prepare", transformer),
+            ("logistic", LogisticRegression(C=0.5, max_iter=2000, random_state=seed)),
+        ]
+    )
     model.fit(features, won, logistic__sample_weight=weight)
     return model

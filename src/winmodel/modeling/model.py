@@ -76,16 +76,24 @@ class WinModel:
             return self.explainer.raw_score(matrix)
         return self.booster.predict(matrix, raw_score=True, num_threads=threads)
 
-    def what_if_raw_logit(self, before: np.ndarray, after: np.ndarray, raw_before: np.ndarray) -> np.ndarray:
+    def what_if_raw_logit(
+        self, before: np.ndarray, after: np.ndarray, raw_before: np.ndarray
+    ) -> np.ndarray:
         """Give the log-odds of rows changed from ``before`` to ``after``, re-scoring only the trees that moved."""
         if self.explainer is None:
             return self.raw_logit_of_matrix(after)
         differs = ~((before == after) | (np.isnan(before) & np.isnan(after)))
         changed = set(np.flatnonzero(differs.any(axis=0)).tolist())
         trees = self.explainer.trees_using(changed)
-        if 2 * len(trees) >= self.explainer.n_trees:  # cheaper to score every tree once than half twice
+        if (
+            2 * len(trees) >= self.explainer.n_trees
+        ):  # cheaper to score every tree once than half twice
             return self.explainer.raw_score(after)
-        return raw_before + self.explainer.raw_score(after, trees) - self.explainer.raw_score(before, trees)
+        return (
+            raw_before
+            + self.explainer.raw_score(after, trees)
+            - self.explainer.raw_score(before, trees)
+        )
 
     def raw_logit(self, rows: pd.DataFrame) -> np.ndarray:
         """Give the booster's log-odds for point-in-time rows (before calibration)."""

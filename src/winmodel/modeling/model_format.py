@@ -58,7 +58,9 @@ METADATA = "metadata.json"
 #: Metadata keys kept in a file of their own.
 _BAND_KEY = "forecast_shift"
 
-_REBUILD = "re-export the champion (`make train` exports it again), or point --model at another version"
+_REBUILD = (
+    "re-export the champion (`make train` exports it again), or point --model at another version"
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ def _json_default(value: Any) -> Any:
 
 
 def _json_bytes(content: Any) -> bytes:
-    return (json.dumps(content, indent=1, sort_keys=True, default=_json_default, allow_nan=True) + "\n").encode()
+    return (
+        json.dumps(content, indent=1, sort_keys=True, default=_json_default, allow_nan=True) + "\n"
+    ).encode()
 
 
 def model_files(model: WinModel) -> dict[str, bytes]:
@@ -134,10 +138,18 @@ def read_manifest(folder: Path) -> Manifest:
     saved_by = str(content.get("winmodel_version", "an unknown version"))
     if not isinstance(version, int) or version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
-        problem = (f"the model is in format version {version!r}, saved by winmodel {saved_by}; this winmodel "
-                   f"({winmodel.__version__}) reads format versions {', '.join(map(str, READABLE_VERSIONS))}")
-        fix = ("upgrade winmodel to the version that saved it (pip install 'winmodel>=" + saved_by + "'), "
-               "or score with an older champion" if newer else _REBUILD)
+        problem = (
+            f"the model is in format version {version!r}, saved by winmodel {saved_by}; this winmodel "
+            f"({winmodel.__version__}) reads format versions {', '.join(map(str, READABLE_VERSIONS))}"
+        )
+        fix = (
+            "upgrade winmodel to the version that saved it (pip install 'winmodel>="
+            + saved_by
+            + "'), "
+            "or score with an older champion"
+            if newer
+            else _REBUILD
+        )
         raise _refuse(folder, problem, fix)
     files = content.get("files")
     if not isinstance(files, dict):
@@ -154,7 +166,10 @@ def _read_checked(folder: Path, manifest: Manifest) -> dict[str, bytes]:
             raise _refuse(folder, f"the file {name} is missing")
         content = path.read_bytes()
         if hashlib.sha256(content).hexdigest() != manifest.files[name]:
-            raise _refuse(folder, f"the file {name} is damaged or was changed after saving (its checksum differs)")
+            raise _refuse(
+                folder,
+                f"the file {name} is damaged or was changed after saving (its checksum differs)",
+            )
         contents[name] = content
     return contents
 
@@ -169,8 +184,11 @@ def load_model(folder: Path) -> WinModel:
     folder = Path(folder)
     manifest = read_manifest(folder)
     if manifest.format_version == 0:
-        raise _refuse(folder, "format 0 is a pickled model inside an MLflow model folder, not a files folder",
-                      "load the MLflow model folder that holds it (winmodel.mlops.registry.load_win_model)")
+        raise _refuse(
+            folder,
+            "format 0 is a pickled model inside an MLflow model folder, not a files folder",
+            "load the MLflow model folder that holds it (winmodel.mlops.registry.load_win_model)",
+        )
     contents = _read_checked(folder, manifest)
     try:
         booster = lgb.Booster(model_str=contents[BOOSTER].decode())
@@ -184,10 +202,19 @@ def load_model(folder: Path) -> WinModel:
     if band is not None:
         metadata[_BAND_KEY] = band
     if booster.num_feature() != len(builder.feature_names_):
-        raise _refuse(folder, f"the booster expects {booster.num_feature()} features but the feature spec lists "
-                              f"{len(builder.feature_names_)}")
-    return WinModel(feature_builder=builder, booster=booster, calibrator=calibrator,
-                    base_rate=float(reference["base_rate"]), reference=reference["reference"], metadata=metadata)
+        raise _refuse(
+            folder,
+            f"the booster expects {booster.num_feature()} features but the feature spec lists "
+            f"{len(builder.feature_names_)}",
+        )
+    return WinModel(
+        feature_builder=builder,
+        booster=booster,
+        calibrator=calibrator,
+        base_rate=float(reference["base_rate"]),
+        reference=reference["reference"],
+        metadata=metadata,
+    )
 
 
 # --------------------------------------------------------------------------- format 0: winmodel 0.1's pickle
@@ -200,8 +227,19 @@ _LEGACY_CLASSES = {
     ("winmodel.calibrate", "Calibrator"): "calibrator",
 }
 #: Modules a legacy pickle may name besides winmodel's own classes.
-_LEGACY_ALLOWED = ("builtins", "mlflow", "collections", "copyreg", "numpy", "lightgbm", "sklearn", "scipy", "pandas",
-                   "_codecs", "datetime")
+_LEGACY_ALLOWED = (
+    "builtins",
+    "mlflow",
+    "collections",
+    "copyreg",
+    "numpy",
+    "lightgbm",
+    "sklearn",
+    "scipy",
+    "pandas",
+    "_codecs",
+    "datetime",
+)
 
 
 class _LegacyState:
@@ -241,28 +279,60 @@ def load_legacy_pickle(path: Path) -> WinModel:
     try:
         with path.open("rb") as handle:
             wrapper = _LegacyUnpickler(io.BufferedReader(handle)).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError) as error:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        ValueError,
+        TypeError,
+    ) as error:
         raise _refuse(path, f"the legacy (format 0) model cannot be read: {error}") from None
     legacy = getattr(wrapper, "win_model", None)
     if getattr(wrapper, "kind", "") != "pyfunc" or getattr(legacy, "kind", "") != "model":
         raise _refuse(path, "this pickle does not hold a winmodel 0.1 model")
     old_builder, old_calibrator = legacy.feature_builder, legacy.calibrator
-    builder = FeatureBuilder(extra_features=old_builder.extra_features, exclude=old_builder.exclude,
-                             include_activity=old_builder.include_activity)
-    for name in ("feature_names_", "kinds_", "categories_", "items_", "input_columns_", "categorical_features_"):
+    builder = FeatureBuilder(
+        extra_features=old_builder.extra_features,
+        exclude=old_builder.exclude,
+        include_activity=old_builder.include_activity,
+    )
+    for name in (
+        "feature_names_",
+        "kinds_",
+        "categories_",
+        "items_",
+        "input_columns_",
+        "categorical_features_",
+    ):
         setattr(builder, name, getattr(old_builder, name))
     from winmodel.features.qualification import ORDERED
 
     # winmodel 0.1 ranked ordered categories by the contract's levels, which have not changed since.
-    builder.levels_ = {name: list(ORDERED[name]) for name, kind in builder.kinds_.items() if kind == "ordered"}
+    builder.levels_ = {
+        name: list(ORDERED[name]) for name, kind in builder.kinds_.items() if kind == "ordered"
+    }
     if old_calibrator.method_ == "isotonic":
         isotonic = old_calibrator.isotonic_
-        spec: dict[str, object] = {"method": "isotonic", "thresholds": np.asarray(isotonic.X_thresholds_).tolist(),
-                                   "values": np.asarray(isotonic.y_thresholds_).tolist()}
+        spec: dict[str, object] = {
+            "method": "isotonic",
+            "thresholds": np.asarray(isotonic.X_thresholds_).tolist(),
+            "values": np.asarray(isotonic.y_thresholds_).tolist(),
+        }
     else:
         platt = old_calibrator.platt_
-        spec = {"method": "platt", "slope": float(platt.coef_[0, 0]), "intercept": float(platt.intercept_[0])}
+        spec = {
+            "method": "platt",
+            "slope": float(platt.coef_[0, 0]),
+            "intercept": float(platt.intercept_[0]),
+        }
     metadata = dict(legacy.metadata)
     metadata["loaded_from_format"] = 0
-    return WinModel(feature_builder=builder, booster=legacy.booster, calibrator=Calibrator.from_dict(spec),
-                    base_rate=float(legacy.base_rate), reference=dict(legacy.reference), metadata=metadata)
+    return WinModel(
+        feature_builder=builder,
+        booster=legacy.booster,
+        calibrator=Calibrator.from_dict(spec),
+        base_rate=float(legacy.base_rate),
+        reference=dict(legacy.reference),
+        metadata=metadata,
+    )

@@ -78,19 +78,27 @@ class TrainingResult:
 
 # --------------------------------------------------------------------------- checks
 
-def check_sufficiency(won: int, lost: int, *, minimum: int, comfortable: int, file: str) -> list[str]:
+
+def check_sufficiency(
+    won: int, lost: int, *, minimum: int, comfortable: int, file: str
+) -> list[str]:
     """Give warnings for thin data; raise GateError when a class has fewer than ``minimum`` deals."""
     if won < minimum or lost < minimum:
-        raise GateError(Problem(
-            file=file, column="status",
-            problem=f"too few closed deals to learn from: {won} won and {lost} lost "
-                    f"(at least {minimum} of each are needed)",
-            fix="export a longer history, check the status mapping (won/lost values), "
+        raise GateError(
+            Problem(
+                file=file,
+                column="status",
+                problem=f"too few closed deals to learn from: {won} won and {lost} lost "
+                f"(at least {minimum} of each are needed)",
+                fix="export a longer history, check the status mapping (won/lost values), "
                 "or lower training.min_deals_per_class in the config if you accept a weak model",
-        ).render())
+            ).render()
+        )
     if won < comfortable or lost < comfortable:
-        return [f"only {won} won and {lost} lost closed deals: scores will be noisy "
-                f"(fewer than {comfortable} of a class)"]
+        return [
+            f"only {won} won and {lost} lost closed deals: scores will be noisy "
+            f"(fewer than {comfortable} of a class)"
+        ]
     return []
 
 
@@ -103,6 +111,7 @@ def default_maturity_days(cycle_days: pd.Series) -> int:
 
 
 # --------------------------------------------------------------------------- splits
+
 
 def plan_folds(close_dates: pd.Series, config: TrainConfig) -> tuple[list[Fold], Fold, list[str]]:
     """Give the backtest folds and the final fold from the closed deals' close dates.
@@ -117,6 +126,7 @@ def plan_folds(close_dates: pd.Series, config: TrainConfig) -> tuple[list[Fold],
     months_needed = splits.holdout_months + splits.calibration_months + 6
     span_months = (last_month - dates.min().to_period("M")).n + 1
     if span_months >= months_needed:
+
         def month_start(offset: int) -> pd.Timestamp:
             return (last_month - offset + 1).to_timestamp()
 
@@ -135,17 +145,35 @@ def plan_folds(close_dates: pd.Series, config: TrainConfig) -> tuple[list[Fold],
             fold_test_end = month_start(end_offset)
             fold_test_start = month_start(end_offset + fold_months)
             fold_train_end = month_start(end_offset + fold_months + splits.calibration_months)
-            folds.append(Fold(f"backtest {fold_test_start:%Y-%m}", fold_train_end, fold_test_start, fold_test_end))
+            folds.append(
+                Fold(
+                    f"backtest {fold_test_start:%Y-%m}",
+                    fold_train_end,
+                    fold_test_start,
+                    fold_test_end,
+                )
+            )
         if count < splits.backtest_folds:
-            warnings.append(f"history spans {span_months} months: {count} backtest folds instead of "
-                            f"{splits.backtest_folds}")
+            warnings.append(
+                f"history spans {span_months} months: {count} backtest folds instead of "
+                f"{splits.backtest_folds}"
+            )
         return folds, final, warnings
-    warnings.append(f"history spans only {span_months} months: splits use quantiles of the close date "
-                    "(oldest 70 % train, next 15 % validation, newest 15 % holdout)")
+    warnings.append(
+        f"history spans only {span_months} months: splits use quantiles of the close date "
+        "(oldest 70 % train, next 15 % validation, newest 15 % holdout)"
+    )
     quantiles = dates.quantile([0.55, 0.7, 0.85]).to_list()
     end = dates.max() + pd.Timedelta(days=1)
     final = Fold("holdout", pd.Timestamp(quantiles[1]), pd.Timestamp(quantiles[2]), end)
-    folds = [Fold("backtest", pd.Timestamp(quantiles[0]), pd.Timestamp(quantiles[1]), pd.Timestamp(quantiles[2]))]
+    folds = [
+        Fold(
+            "backtest",
+            pd.Timestamp(quantiles[0]),
+            pd.Timestamp(quantiles[1]),
+            pd.Timestamp(quantiles[2]),
+        )
+    ]
     return folds, final, warnings
 
 
@@ -161,6 +189,7 @@ def _train_mask(rows: pd.DataFrame, end: pd.Timestamp, maturity_days: int) -> np
 
 
 # --------------------------------------------------------------------------- fitting
+
 
 def _lgb_params(shape: ShapeCandidate, config: TrainConfig) -> dict:
     return {
@@ -194,16 +223,36 @@ class _Data:
     rows: pd.DataFrame
 
 
-def _fit_booster(data: _Data, train: np.ndarray, valid: np.ndarray, shape: ShapeCandidate,
-                 config: TrainConfig, categorical: list[int], weight: np.ndarray) -> lgb.Booster:
+def _fit_booster(
+    data: _Data,
+    train: np.ndarray,
+    valid: np.ndarray,
+    shape: ShapeCandidate,
+    config: TrainConfig,
+    categorical: list[int],
+    weight: np.ndarray,
+) -> lgb.Booster:
     params = _lgb_params(shape, config)
-    train_set = lgb.Dataset(data.matrix[train], data.won[train], weight=weight[train],
-                            categorical_feature=categorical, free_raw_data=True,
-                            params={"verbosity": -1})
-    valid_set = lgb.Dataset(data.matrix[valid], data.won[valid], weight=data.weight[valid],
-                            categorical_feature=categorical, reference=train_set)
+    train_set = lgb.Dataset(
+        data.matrix[train],
+        data.won[train],
+        weight=weight[train],
+        categorical_feature=categorical,
+        free_raw_data=True,
+        params={"verbosity": -1},
+    )
+    valid_set = lgb.Dataset(
+        data.matrix[valid],
+        data.won[valid],
+        weight=data.weight[valid],
+        categorical_feature=categorical,
+        reference=train_set,
+    )
     booster = lgb.train(
-        params, train_set, num_boost_round=config.model.max_trees, valid_sets=[valid_set],
+        params,
+        train_set,
+        num_boost_round=config.model.max_trees,
+        valid_sets=[valid_set],
         callbacks=[lgb.early_stopping(config.model.early_stopping_rounds, verbose=False)],
     )
     best = booster.best_iteration or booster.current_iteration()
@@ -229,30 +278,53 @@ class _FoldFit:
     valid: np.ndarray
 
 
-def _fit_fold(data: _Data, fold: Fold, shape: ShapeCandidate, config: TrainConfig,
-              categorical: list[int], maturity_days: int) -> _FoldFit:
+def _fit_fold(
+    data: _Data,
+    fold: Fold,
+    shape: ShapeCandidate,
+    config: TrainConfig,
+    categorical: list[int],
+    maturity_days: int,
+) -> _FoldFit:
     rows = data.rows
     train = _train_mask(rows, fold.train_end, maturity_days)
     valid = _window(rows, fold.train_end, fold.validation_end)
     test = _window(rows, fold.validation_end, fold.test_end)
     one_class = not train.any() or data.won[train].min() == data.won[train].max()
     if one_class or not valid.any() or data.won[valid].min() == data.won[valid].max():
-        raise GateError(f"fold '{fold.name}' has too little data (train {train.sum()} rows, "
-                        f"validation {valid.sum()} rows, both need won and lost deals); "
-                        "shorten splits.* in the config")
-    weight = data.weight * _recency_weight(rows, fold.train_end, config.training.recency_half_life_days)
+        raise GateError(
+            f"fold '{fold.name}' has too little data (train {train.sum()} rows, "
+            f"validation {valid.sum()} rows, both need won and lost deals); "
+            "shorten splits.* in the config"
+        )
+    weight = data.weight * _recency_weight(
+        rows, fold.train_end, config.training.recency_half_life_days
+    )
     booster = _fit_booster(data, train, valid, shape, config, categorical, weight)
-    valid_raw = booster.predict(data.matrix[valid], raw_score=True, num_threads=config.model.threads)
+    valid_raw = booster.predict(
+        data.matrix[valid], raw_score=True, num_threads=config.model.threads
+    )
     valid_deals = rows.loc[valid, "opportunity_id"].nunique()
     calibrator = Calibrator(config.calibration.method, config.calibration.isotonic_min_deals).fit(
-        valid_raw, data.won[valid], data.weight[valid], deals=valid_deals)
-    raw = (booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads)
-           if test.any() else np.zeros(0))
+        valid_raw, data.won[valid], data.weight[valid], deals=valid_deals
+    )
+    raw = (
+        booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads)
+        if test.any()
+        else np.zeros(0)
+    )
     return _FoldFit(booster, calibrator, test, raw, calibrator.transform(raw), valid_raw, valid)
 
 
-def _refit_with_validation(data: _Data, fitted: _FoldFit, fold: Fold, shape: ShapeCandidate, config: TrainConfig,
-                           categorical: list[int], maturity_days: int) -> _FoldFit:
+def _refit_with_validation(
+    data: _Data,
+    fitted: _FoldFit,
+    fold: Fold,
+    shape: ShapeCandidate,
+    config: TrainConfig,
+    categorical: list[int],
+    maturity_days: int,
+) -> _FoldFit:
     """Give the fold's recipe refitted on train + validation, keeping the calibration learned on validation.
 
     The booster that early stopping and calibration saw stops where validation
@@ -265,19 +337,44 @@ def _refit_with_validation(data: _Data, fitted: _FoldFit, fold: Fold, shape: Sha
     first_train = _train_mask(rows, fold.train_end, maturity_days)
     train = _train_mask(rows, fold.validation_end, maturity_days)
     trees = max(1, round(fitted.booster.num_trees() * train.sum() / max(first_train.sum(), 1)))
-    weight = data.weight * _recency_weight(rows, fold.validation_end, config.training.recency_half_life_days)
-    train_set = lgb.Dataset(data.matrix[train], data.won[train], weight=weight[train],
-                            categorical_feature=categorical, free_raw_data=True, params={"verbosity": -1})
+    weight = data.weight * _recency_weight(
+        rows, fold.validation_end, config.training.recency_half_life_days
+    )
+    train_set = lgb.Dataset(
+        data.matrix[train],
+        data.won[train],
+        weight=weight[train],
+        categorical_feature=categorical,
+        free_raw_data=True,
+        params={"verbosity": -1},
+    )
     booster = lgb.train(_lgb_params(shape, config), train_set, num_boost_round=trees)
     test = fitted.test
-    raw = (booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads)
-           if test.any() else np.zeros(0))
-    return _FoldFit(booster, fitted.calibrator, test, raw, fitted.calibrator.transform(raw), fitted.valid_raw,
-                    fitted.valid)
+    raw = (
+        booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads)
+        if test.any()
+        else np.zeros(0)
+    )
+    return _FoldFit(
+        booster,
+        fitted.calibrator,
+        test,
+        raw,
+        fitted.calibrator.transform(raw),
+        fitted.valid_raw,
+        fitted.valid,
+    )
 
 
-def _fit_recipe(data: _Data, fold: Fold, shape: ShapeCandidate, config: TrainConfig, categorical: list[int],
-                maturity_days: int, fitted: _FoldFit | None = None) -> _FoldFit:
+def _fit_recipe(
+    data: _Data,
+    fold: Fold,
+    shape: ShapeCandidate,
+    config: TrainConfig,
+    categorical: list[int],
+    maturity_days: int,
+    fitted: _FoldFit | None = None,
+) -> _FoldFit:
     """Give the shipped recipe on a fold: early-stopped and calibrated, then refitted if the config says so."""
     fitted = fitted or _fit_fold(data, fold, shape, config, categorical, maturity_days)
     if config.model.refit_with_validation:
@@ -285,7 +382,9 @@ def _fit_recipe(data: _Data, fold: Fold, shape: ShapeCandidate, config: TrainCon
     return fitted
 
 
-def refit_at(model: WinModel, rows: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig) -> WinModel:
+def refit_at(
+    model: WinModel, rows: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig
+) -> WinModel:
     """Give ``model``'s recipe refitted with only what was known at ``cutoff`` (for honest replays).
 
     Same features, categories and shape; the booster learns from deals closed
@@ -295,33 +394,61 @@ def refit_at(model: WinModel, rows: pd.DataFrame, cutoff: pd.Timestamp, config: 
     """
     rows = rows.reset_index(drop=True)
     builder = model.feature_builder
-    data = _Data(builder.transform(rows), rows["status"].eq("won").to_numpy().astype(int),
-                 rows["sample_weight"].to_numpy(float), rows["is_last_before_close"].to_numpy(bool), rows)
+    data = _Data(
+        builder.transform(rows),
+        rows["status"].eq("won").to_numpy().astype(int),
+        rows["sample_weight"].to_numpy(float),
+        rows["is_last_before_close"].to_numpy(bool),
+        rows,
+    )
     shape = ShapeCandidate(**model.metadata["shape"])
-    train_end = (pd.Timestamp(cutoff).to_period("M") - config.splits.calibration_months).to_timestamp()
+    train_end = (
+        pd.Timestamp(cutoff).to_period("M") - config.splits.calibration_months
+    ).to_timestamp()
     fold = Fold(f"refit {cutoff:%Y-%m-%d}", train_end, pd.Timestamp(cutoff), pd.Timestamp(cutoff))
-    fit = _fit_recipe(data, fold, shape, config, builder.categorical_indices_, int(model.metadata["maturity_days"]))
-    return WinModel(feature_builder=builder, booster=fit.booster, calibrator=fit.calibrator,
-                    base_rate=model.base_rate, reference=model.reference,
-                    metadata={**model.metadata, "refit_cutoff": f"{cutoff:%Y-%m-%d}"})
+    fit = _fit_recipe(
+        data,
+        fold,
+        shape,
+        config,
+        builder.categorical_indices_,
+        int(model.metadata["maturity_days"]),
+    )
+    return WinModel(
+        feature_builder=builder,
+        booster=fit.booster,
+        calibrator=fit.calibrator,
+        base_rate=model.base_rate,
+        reference=model.reference,
+        metadata={**model.metadata, "refit_cutoff": f"{cutoff:%Y-%m-%d}"},
+    )
 
 
 # --------------------------------------------------------------------------- baselines
+
 
 def _crm_baseline(rows: pd.DataFrame, fallback: float) -> np.ndarray | None:
     """Give the CRM's stage probability as a forecast, or None when the export has none."""
     if "crm_probability" not in rows or rows["crm_probability"].isna().all():
         return None
-    return (rows["crm_probability"].astype("float64") / 100.0).fillna(fallback).clip(0, 1).to_numpy()
+    return (
+        (rows["crm_probability"].astype("float64") / 100.0).fillna(fallback).clip(0, 1).to_numpy()
+    )
 
 
-def _metrics_rows(label: str, won: np.ndarray, predictions: dict[str, np.ndarray | None],
-                  weight: np.ndarray | None = None) -> list[dict]:
+def _metrics_rows(
+    label: str,
+    won: np.ndarray,
+    predictions: dict[str, np.ndarray | None],
+    weight: np.ndarray | None = None,
+) -> list[dict]:
     out = []
     for method, probability in predictions.items():
         if probability is None:
             continue
-        out.append({"slice": label, "method": method, **classification_metrics(won, probability, weight)})
+        out.append(
+            {"slice": label, "method": method, **classification_metrics(won, probability, weight)}
+        )
     return out
 
 
@@ -332,12 +459,16 @@ def stage_bucket(rows: pd.DataFrame) -> pd.Series:
         share = count / shown
         return pd.cut(share, [-0.01, 0.3, 0.7, 1.01], labels=["early", "mid", "late"]).astype("str")
     if "crm_probability" in rows and rows["crm_probability"].notna().any():
-        return pd.cut(rows["crm_probability"].astype(float), [-1, 25, 55, 101],
-                      labels=["early", "mid", "late"]).astype("str")
+        return pd.cut(
+            rows["crm_probability"].astype(float),
+            [-1, 25, 55, 101],
+            labels=["early", "mid", "late"],
+        ).astype("str")
     return pd.Series("all", index=rows.index)
 
 
 # --------------------------------------------------------------------------- the whole training
+
 
 def _pick_shape(search: pd.DataFrame, tolerance: float) -> int:
     """Give the index of the candidate to use: best log loss, ties broken by explanation cost."""
@@ -368,21 +499,34 @@ def train_win_model(
     won = rows["status"].eq("won").to_numpy()
     last = rows["is_last_before_close"].to_numpy(dtype=bool)
     n_won, n_lost = int(won[last].sum()), int((~won[last]).sum())
-    warnings += check_sufficiency(n_won, n_lost, minimum=config.training.min_deals_per_class,
-                                  comfortable=config.training.warn_deals_per_class, file=file)
+    warnings += check_sufficiency(
+        n_won,
+        n_lost,
+        minimum=config.training.min_deals_per_class,
+        comfortable=config.training.warn_deals_per_class,
+        file=file,
+    )
 
     cycle = (rows.loc[last, "close_date"] - rows.loc[last, "created_date"]).dt.days
-    maturity = (default_maturity_days(cycle) if config.training.maturity_days == "auto"
-                else int(config.training.maturity_days))
+    maturity = (
+        default_maturity_days(cycle)
+        if config.training.maturity_days == "auto"
+        else int(config.training.maturity_days)
+    )
     folds, final, split_warnings = plan_folds(rows.loc[last, "close_date"], config)
     warnings += split_warnings
-    say(f"splits: train < {final.train_end:%Y-%m-%d} <= validation < {final.validation_end:%Y-%m-%d} "
+    say(
+        f"splits: train < {final.train_end:%Y-%m-%d} <= validation < {final.validation_end:%Y-%m-%d} "
         f"<= holdout < {final.test_end:%Y-%m-%d}; maturity cut-off {maturity} days; "
-        f"{len(folds)} backtest folds")
+        f"{len(folds)} backtest folds"
+    )
 
     # Leakage guard and features: judged on the training period only, one row per deal.
-    builder = FeatureBuilder(extra_features=extra_features, exclude=config.features.exclude,
-                             include_activity=config.features.include_activity)
+    builder = FeatureBuilder(
+        extra_features=extra_features,
+        exclude=config.features.exclude,
+        include_activity=config.features.include_activity,
+    )
     pre_holdout = (rows["close_date"] < final.validation_end).to_numpy()
     guard_rows = rows[pre_holdout & last]
     derived = builder._with_derived(guard_rows)
@@ -390,47 +534,75 @@ def train_win_model(
     extra_names = {name for name, _ in extra_features}
     contract_names = [c for c in candidates if c not in extra_names]
     leakage = check_leakage(
-        derived, guard_rows["status"].eq("won").to_numpy(), candidates,
-        max_auc=config.leakage.max_univariate_auc, one_class_share=config.leakage.one_class_value_share,
-        allow=config.leakage.allow, contract_features=contract_names, seed=config.seed,
+        derived,
+        guard_rows["status"].eq("won").to_numpy(),
+        candidates,
+        max_auc=config.leakage.max_univariate_auc,
+        one_class_share=config.leakage.one_class_value_share,
+        allow=config.leakage.allow,
+        contract_features=contract_names,
+        seed=config.seed,
     )
     say(leakage.render())
     features = [c for c in candidates if c not in leakage.excluded]
     if not features:
         raise GateError("no usable feature is left after the leakage guard; see the report above")
     builder.fit(rows[pre_holdout], features=features)
-    data = _Data(builder.transform(rows), won.astype(int), rows["sample_weight"].to_numpy(float), last, rows)
+    data = _Data(
+        builder.transform(rows), won.astype(int), rows["sample_weight"].to_numpy(float), last, rows
+    )
     categorical = builder.categorical_indices_
 
     # Search the shape over the backtest folds (bounded in time).
-    search_folds = folds[-config.model.search_folds:] if folds else []
+    search_folds = folds[-config.model.search_folds :] if folds else []
     records = []
     fits: dict[int, list[_FoldFit]] = {}
     started = time.monotonic()
     candidates = config.model.candidates if search_folds else config.model.candidates[:1]
     if not search_folds and len(config.model.candidates) > 1:
-        warnings.append("no backtest fold fits in this history: no shape search, the first candidate is used")
+        warnings.append(
+            "no backtest fold fits in this history: no shape search, the first candidate is used"
+        )
     for index, shape in enumerate(candidates):
         if index and time.monotonic() - started > config.model.search_seconds:
-            warnings.append(f"search stopped after {index} of {len(config.model.candidates)} "
-                            f"candidates (model.search_seconds={config.model.search_seconds})")
+            warnings.append(
+                f"search stopped after {index} of {len(config.model.candidates)} "
+                f"candidates (model.search_seconds={config.model.search_seconds})"
+            )
             break
-        fold_fits = [_fit_fold(data, fold, shape, config, categorical, maturity) for fold in search_folds]
+        fold_fits = [
+            _fit_fold(data, fold, shape, config, categorical, maturity) for fold in search_folds
+        ]
         fits[index] = fold_fits
         if fold_fits:
-            losses = [classification_metrics(data.won[f.test], f.probability, data.weight[f.test])["log_loss"]
-                      for f in fold_fits]
+            losses = [
+                classification_metrics(data.won[f.test], f.probability, data.weight[f.test])[
+                    "log_loss"
+                ]
+                for f in fold_fits
+            ]
             cost = float(np.mean([explanation_cost(f.booster) for f in fold_fits]))
             trees = float(np.mean([f.booster.num_trees() for f in fold_fits]))
         else:
             losses, cost, trees = [float("nan")], 0.0, 0.0
-        records.append({"candidate": index, **shape.model_dump(), "log_loss": float(np.mean(losses)),
-                        "trees": trees, "explain_cost": cost})
+        records.append(
+            {
+                "candidate": index,
+                **shape.model_dump(),
+                "log_loss": float(np.mean(losses)),
+                "trees": trees,
+                "explain_cost": cost,
+            }
+        )
         if fold_fits:
-            say(f"search: candidate {index + 1}/{len(candidates)} "
-                f"leaves={shape.num_leaves} depth={shape.max_depth} log loss {np.mean(losses):.4f}")
+            say(
+                f"search: candidate {index + 1}/{len(candidates)} "
+                f"leaves={shape.num_leaves} depth={shape.max_depth} log loss {np.mean(losses):.4f}"
+            )
     search = pd.DataFrame(records)
-    chosen_index = _pick_shape(search, config.model.tie_tolerance) if search["log_loss"].notna().all() else 0
+    chosen_index = (
+        _pick_shape(search, config.model.tie_tolerance) if search["log_loss"].notna().all() else 0
+    )
     shape = config.model.candidates[chosen_index]
     search["chosen"] = search["candidate"] == chosen_index
 
@@ -440,57 +612,81 @@ def train_win_model(
         offset = len(folds) - len(search_folds)
         reused = fits[chosen_index][position - offset] if position >= offset else None
         fold_fit = _fit_recipe(data, fold, shape, config, categorical, maturity, fitted=reused)
-        backtest_records += _compare_with_baselines(fold.name, data, fold_fit, fold, maturity, builder, config)
+        backtest_records += _compare_with_baselines(
+            fold.name, data, fold_fit, fold, maturity, builder, config
+        )
         say(f"backtest: {fold.name} done")
     final_fit = _fit_recipe(data, final, shape, config, categorical, maturity)
-    holdout_records = _compare_with_baselines("holdout", data, final_fit, final, maturity, builder, config)
+    holdout_records = _compare_with_baselines(
+        "holdout", data, final_fit, final, maturity, builder, config
+    )
     backtest = pd.DataFrame(backtest_records + holdout_records)
 
     # Holdout details: last pre-close rows (main), per stage bucket and per segment (all rows, weighted).
     test = final_fit.test
     holdout_rows = rows[test]
     raw_probability = sigmoid(final_fit.raw_logit)
-    predictions = pd.DataFrame({
-        "opportunity_id": holdout_rows["opportunity_id"].to_numpy(),
-        AS_OF: holdout_rows[AS_OF].to_numpy(),
-        "close_date": holdout_rows["close_date"].to_numpy(),
-        "won": data.won[test],
-        "sample_weight": data.weight[test],
-        "is_last_before_close": last[test],
-        "raw_probability": raw_probability,
-        "win_probability": final_fit.probability,
-    })
+    predictions = pd.DataFrame(
+        {
+            "opportunity_id": holdout_rows["opportunity_id"].to_numpy(),
+            AS_OF: holdout_rows[AS_OF].to_numpy(),
+            "close_date": holdout_rows["close_date"].to_numpy(),
+            "won": data.won[test],
+            "sample_weight": data.weight[test],
+            "is_last_before_close": last[test],
+            "raw_probability": raw_probability,
+            "win_probability": final_fit.probability,
+        }
+    )
     holdout_metrics = pd.DataFrame([r for r in holdout_records if r["slice"] == "holdout"])
     oracle: dict[str, float] = {}
     if oracle_probability is not None:
         oracle = _oracle_comparison(predictions, oracle_probability, holdout_metrics)
         if oracle:
-            say(f"oracle: Brier {oracle['oracle_brier']:.4f}, model reaches "
-                f"{oracle['oracle_skill_share']:.1%} of the oracle's skill over the base rate")
+            say(
+                f"oracle: Brier {oracle['oracle_brier']:.4f}, model reaches "
+                f"{oracle['oracle_skill_share']:.1%} of the oracle's skill over the base rate"
+            )
     by_stage = _by_group(predictions, stage_bucket(holdout_rows).to_numpy(), "stage")
-    segment_column = next((c for c in ("industry", "region", "deal_type") if c in holdout_rows), None)
-    by_segment = (_by_group(predictions, holdout_rows[segment_column].astype("str").to_numpy(), segment_column)
-                  if segment_column else pd.DataFrame())
+    segment_column = next(
+        (c for c in ("industry", "region", "deal_type") if c in holdout_rows), None
+    )
+    by_segment = (
+        _by_group(
+            predictions, holdout_rows[segment_column].astype("str").to_numpy(), segment_column
+        )
+        if segment_column
+        else pd.DataFrame()
+    )
 
     last_test = predictions["is_last_before_close"].to_numpy()
-    reliability_before = reliability_table(predictions["won"][last_test], raw_probability[last_test])
-    reliability_after = reliability_table(predictions["won"][last_test],
-                                          predictions["win_probability"][last_test])
+    reliability_before = reliability_table(
+        predictions["won"][last_test], raw_probability[last_test]
+    )
+    reliability_after = reliability_table(
+        predictions["won"][last_test], predictions["win_probability"][last_test]
+    )
     booster_end = final.validation_end if config.model.refit_with_validation else final.train_end
     train_mask = _train_mask(rows, booster_end, maturity)
     base_rate = float(np.average(data.won[train_mask], weights=data.weight[train_mask]))
-    importance = pd.DataFrame({
-        "feature": builder.feature_names_,
-        "item": [builder.items_[f] for f in builder.feature_names_],
-        "gain": final_fit.booster.feature_importance("gain"),
-        "splits": final_fit.booster.feature_importance("split"),
-    }).sort_values("gain", ascending=False, ignore_index=True)
+    importance = pd.DataFrame(
+        {
+            "feature": builder.feature_names_,
+            "item": [builder.items_[f] for f in builder.feature_names_],
+            "gain": final_fit.booster.feature_importance("gain"),
+            "splits": final_fit.booster.feature_importance("split"),
+        }
+    ).sort_values("gain", ascending=False, ignore_index=True)
     from winmodel.features.drift import reference_profile
 
     model = WinModel(
-        feature_builder=builder, booster=final_fit.booster, calibrator=final_fit.calibrator,
+        feature_builder=builder,
+        booster=final_fit.booster,
+        calibrator=final_fit.calibrator,
         base_rate=base_rate,
-        reference=reference_profile(builder, data.matrix[train_mask], data.weight[train_mask], base_rate),
+        reference=reference_profile(
+            builder, data.matrix[train_mask], data.weight[train_mask], base_rate
+        ),
         metadata={
             "trained_on_closes_before": f"{booster_end:%Y-%m-%d}",
             "refit_with_validation": config.model.refit_with_validation,
@@ -504,21 +700,45 @@ def train_win_model(
             "trees": final_fit.booster.num_trees(),
             "features": builder.feature_names_,
             "excluded_by_leakage_guard": leakage.excluded,
-            "gain_share": dict(zip(importance["feature"], importance["gain"] / max(importance["gain"].sum(), 1e-12),
-                                   strict=True)),
+            "gain_share": dict(
+                zip(
+                    importance["feature"],
+                    importance["gain"] / max(importance["gain"].sum(), 1e-12),
+                    strict=True,
+                )
+            ),
         },
     )
     return TrainingResult(
-        model=model, holdout_metrics=holdout_metrics, holdout_by_stage=by_stage,
-        holdout_by_segment=by_segment, backtest=backtest, search=search, leakage=leakage,
-        reliability_before=reliability_before, reliability_after=reliability_after,
-        holdout_predictions=predictions, feature_importance=importance, maturity_days=maturity,
-        folds=folds, final_fold=final, shape=shape, warnings=warnings, oracle=oracle,
+        model=model,
+        holdout_metrics=holdout_metrics,
+        holdout_by_stage=by_stage,
+        holdout_by_segment=by_segment,
+        backtest=backtest,
+        search=search,
+        leakage=leakage,
+        reliability_before=reliability_before,
+        reliability_after=reliability_after,
+        holdout_predictions=predictions,
+        feature_importance=importance,
+        maturity_days=maturity,
+        folds=folds,
+        final_fold=final,
+        shape=shape,
+        warnings=warnings,
+        oracle=oracle,
     )
 
 
-def _compare_with_baselines(label: str, data: _Data, fold_fit: _FoldFit, fold: Fold, maturity: int,
-                            builder: FeatureBuilder, config: TrainConfig) -> list[dict]:
+def _compare_with_baselines(
+    label: str,
+    data: _Data,
+    fold_fit: _FoldFit,
+    fold: Fold,
+    maturity: int,
+    builder: FeatureBuilder,
+    config: TrainConfig,
+) -> list[dict]:
     """Give metrics of the model and the baselines on a fold's test deals (last pre-close rows)."""
     rows = data.rows
     train = _train_mask(rows, fold.train_end, maturity)
@@ -528,8 +748,13 @@ def _compare_with_baselines(label: str, data: _Data, fold_fit: _FoldFit, fold: F
     test_rows = rows[test][last_in_test]
     won = data.won[test][last_in_test]
     features = pd.DataFrame(data.matrix, columns=builder.feature_names_)
-    logistic = fit_logistic_baseline(features[train], data.won[train], data.weight[train],
-                                     builder.categorical_features_, config.seed)
+    logistic = fit_logistic_baseline(
+        features[train],
+        data.won[train],
+        data.weight[train],
+        builder.categorical_features_,
+        config.seed,
+    )
     lr = logistic.predict_proba(features[test][last_in_test])[:, 1]
     predictions = {
         "winmodel": fold_fit.probability[last_in_test],
@@ -539,8 +764,13 @@ def _compare_with_baselines(label: str, data: _Data, fold_fit: _FoldFit, fold: F
     }
     records = _metrics_rows(label, won, predictions)
     for record in records:
-        record.update({"train_end": f"{fold.train_end:%Y-%m-%d}", "test_start": f"{fold.validation_end:%Y-%m-%d}",
-                       "test_end": f"{fold.test_end:%Y-%m-%d}"})
+        record.update(
+            {
+                "train_end": f"{fold.train_end:%Y-%m-%d}",
+                "test_start": f"{fold.validation_end:%Y-%m-%d}",
+                "test_end": f"{fold.test_end:%Y-%m-%d}",
+            }
+        )
     return records
 
 
@@ -551,13 +781,22 @@ def _by_group(predictions: pd.DataFrame, groups: np.ndarray, name: str) -> pd.Da
         part = predictions[mask]
         if part["won"].nunique() < 2 or len(part) < 30:
             continue
-        records.append({name: group, **classification_metrics(part["won"].to_numpy(), part["win_probability"].to_numpy(),
-                                                               part["sample_weight"].to_numpy())})
+        records.append(
+            {
+                name: group,
+                **classification_metrics(
+                    part["won"].to_numpy(),
+                    part["win_probability"].to_numpy(),
+                    part["sample_weight"].to_numpy(),
+                ),
+            }
+        )
     return pd.DataFrame(records)
 
 
-def _oracle_comparison(predictions: pd.DataFrame, oracle_probability: pd.Series,
-                       holdout_metrics: pd.DataFrame) -> dict[str, float]:
+def _oracle_comparison(
+    predictions: pd.DataFrame, oracle_probability: pd.Series, holdout_metrics: pd.DataFrame
+) -> dict[str, float]:
     last = predictions[predictions["is_last_before_close"]]
     oracle = last["opportunity_id"].map(oracle_probability)
     if oracle.isna().all():
@@ -572,11 +811,12 @@ def _oracle_comparison(predictions: pd.DataFrame, oracle_probability: pd.Series,
         "oracle_auc": oracle_metrics["roc_auc"],
         "model_brier": model_metrics["brier"],
         "base_rate_brier": float(base),
-        "oracle_skill_share": brier_skill_share(float(base), model_metrics["brier"], oracle_metrics["brier"]),
+        "oracle_skill_share": brier_skill_share(
+            float(base), model_metrics["brier"], oracle_metrics["brier"]
+        ),
     }
 
 
 def closed_label(status: pd.Series) -> np.ndarray:
     """Give 1 for won, 0 for lost (closed deals only)."""
     return status.eq("won").to_numpy().astype(int)
-

@@ -80,11 +80,23 @@ class FastTreeShap:
         if dump.get("num_tree_per_iteration", 1) != 1:
             raise UnsupportedBooster("multi-output boosters are not supported")
         self.n_features = dump["max_feature_idx"] + 1
-        node_feature, node_threshold, node_kind, node_default_left, node_missing = [], [], [], [], []
+        node_feature, node_threshold, node_kind, node_default_left, node_missing = (
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
         node_cat_offset, node_cat_length, cat_words = [], [], []
         node_left, node_right = [], []
         tree_node_offset, tree_nodes, tree_leaf_offset, tree_leaves = [], [], [], []
-        leaf_value, leaf_k, leaf_feature_offset, leaf_path_offset, leaf_path_length = [], [], [], [], []
+        leaf_value, leaf_k, leaf_feature_offset, leaf_path_offset, leaf_path_length = (
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
         leaf_table_offset, leaf_z_offset = [], []
         features, path_node, path_left, path_slot, zs = [], [], [], [], []
         bias, table_size, max_nodes = 0.0, 0, 1
@@ -129,14 +141,20 @@ class FastTreeShap:
                     node_cat_offset.append(0)
                     node_cat_length.append(0)
                 else:
-                    raise UnsupportedBooster(f"split kind {node['decision_type']!r} is not supported")
+                    raise UnsupportedBooster(
+                        f"split kind {node['decision_type']!r} is not supported"
+                    )
             position_of = {id(node): index for index, node in enumerate(internals)}
             leaf_of = {id(leaf[3]): index for index, leaf in enumerate(leaves)}
             for node in internals:
                 for side, children in (("left_child", node_left), ("right_child", node_right)):
                     child = node[side]
                     # A child is an internal node (its index) or a leaf (-1 - its index).
-                    children.append(position_of[id(child)] if "split_index" in child else -1 - leaf_of[id(child)])
+                    children.append(
+                        position_of[id(child)]
+                        if "split_index" in child
+                        else -1 - leaf_of[id(child)]
+                    )
             for value, count, path, _ in leaves:
                 bias += value * count / root
                 slots: dict[int, int] = {}
@@ -155,8 +173,10 @@ class FastTreeShap:
                     path_slot.append(slots[feature])
                 k = len(slots)
                 if k > max_path_features:
-                    raise UnsupportedBooster(f"a leaf has {k} distinct features on its path "
-                                             f"(at most {max_path_features})")
+                    raise UnsupportedBooster(
+                        f"a leaf has {k} distinct features on its path "
+                        f"(at most {max_path_features})"
+                    )
                 leaf_path_length.append(len(path))
                 leaf_value.append(value)
                 leaf_k.append(k)
@@ -171,29 +191,53 @@ class FastTreeShap:
             return np.asarray(values, dtype=np.int32)
 
         self._arrays = (
-            ints(node_feature), ints(node_kind), np.asarray(node_threshold, dtype=np.float64),
-            ints(node_default_left), ints(node_missing), ints(node_cat_offset), ints(node_cat_length),
+            ints(node_feature),
+            ints(node_kind),
+            np.asarray(node_threshold, dtype=np.float64),
+            ints(node_default_left),
+            ints(node_missing),
+            ints(node_cat_offset),
+            ints(node_cat_length),
             np.asarray(cat_words or [0], dtype=np.uint32),
-            ints(tree_node_offset), ints(tree_nodes), ints(tree_leaf_offset), ints(tree_leaves),
-            np.asarray(leaf_value, dtype=np.float64), ints(leaf_k), ints(leaf_feature_offset),
-            ints(leaf_path_offset), ints(leaf_path_length), np.asarray(leaf_table_offset, dtype=np.int64),
-            ints(features or [0]), ints(path_node or [0]), ints(path_left or [0]), ints(path_slot or [0]),
+            ints(tree_node_offset),
+            ints(tree_nodes),
+            ints(tree_leaf_offset),
+            ints(tree_leaves),
+            np.asarray(leaf_value, dtype=np.float64),
+            ints(leaf_k),
+            ints(leaf_feature_offset),
+            ints(leaf_path_offset),
+            ints(leaf_path_length),
+            np.asarray(leaf_table_offset, dtype=np.int64),
+            ints(features or [0]),
+            ints(path_node or [0]),
+            ints(path_left or [0]),
+            ints(path_slot or [0]),
         )
         self._children = (ints(node_left or [0]), ints(node_right or [0]))
         self._table = np.zeros(max(table_size, 1), dtype=np.float64)
-        _build_tables(ints(leaf_k), ints(leaf_z_offset), np.asarray(zs or [0.0], dtype=np.float64),
-                      np.asarray(leaf_value, dtype=np.float64), np.asarray(leaf_table_offset, dtype=np.int64),
-                      self._table)
+        _build_tables(
+            ints(leaf_k),
+            ints(leaf_z_offset),
+            np.asarray(zs or [0.0], dtype=np.float64),
+            np.asarray(leaf_value, dtype=np.float64),
+            np.asarray(leaf_table_offset, dtype=np.int64),
+            self._table,
+        )
         self.bias = bias
         self._max_nodes = max_nodes
         self.n_trees = len(dump["tree_info"])
-        self._tree_arrays = self._tree_tables(tree_nodes, tree_leaves, tree_leaf_offset, leaf_k,
-                                              leaf_feature_offset, features)
+        self._tree_arrays = self._tree_tables(
+            tree_nodes, tree_leaves, tree_leaf_offset, leaf_k, leaf_feature_offset, features
+        )
         self.tree_features = [
-            {node["split_feature"] for node in _walk(tree["tree_structure"])[0]} for tree in dump["tree_info"]
+            {node["split_feature"] for node in _walk(tree["tree_structure"])[0]}
+            for tree in dump["tree_info"]
         ]
 
-    def _tree_tables(self, tree_nodes, tree_leaves, tree_leaf_offset, leaf_k, leaf_feature_offset, features):
+    def _tree_tables(
+        self, tree_nodes, tree_leaves, tree_leaf_offset, leaf_k, leaf_feature_offset, features
+    ):
         """Give per-tree tables for small trees: contributions indexed by the tree's decision bits.
 
         A tree's contributions depend on the row only through the decisions at its
@@ -223,10 +267,16 @@ class FastTreeShap:
             if widths[t] >= 0:
                 running += (1 << tree_nodes[t]) * widths[t]
         table = np.zeros(max(size, 1), dtype=np.float64)
-        arrays = (np.asarray(offsets, dtype=np.int32), np.asarray(widths, dtype=np.int32),
-                  np.asarray(tree_features or [0], dtype=np.int32), table_offset, table)
-        _build_tree_tables(np.asarray(slots or [0], dtype=np.int32), *arrays[:4], table, *self._arrays,
-                           self._table)
+        arrays = (
+            np.asarray(offsets, dtype=np.int32),
+            np.asarray(widths, dtype=np.int32),
+            np.asarray(tree_features or [0], dtype=np.int32),
+            table_offset,
+            table,
+        )
+        _build_tree_tables(
+            np.asarray(slots or [0], dtype=np.int32), *arrays[:4], table, *self._arrays, self._table
+        )
         return arrays
 
     @property
@@ -239,13 +289,25 @@ class FastTreeShap:
         matrix = np.ascontiguousarray(matrix, dtype=np.float64)
         out = np.zeros((matrix.shape[0], self.n_features + 1), dtype=np.float64)
         if len(matrix):
-            _contributions(matrix, out, self.bias, self._max_nodes, *self._arrays, self._table, *self._tree_arrays)
+            _contributions(
+                matrix,
+                out,
+                self.bias,
+                self._max_nodes,
+                *self._arrays,
+                self._table,
+                *self._tree_arrays,
+            )
         return out
 
     def raw_score(self, matrix: np.ndarray, trees: np.ndarray | None = None) -> np.ndarray:
         """Give the raw score (log-odds) of each row; with ``trees``, only those trees' sum."""
         matrix = np.ascontiguousarray(matrix, dtype=np.float64)
-        selected = np.arange(self.n_trees, dtype=np.int32) if trees is None else np.asarray(trees, dtype=np.int32)
+        selected = (
+            np.arange(self.n_trees, dtype=np.int32)
+            if trees is None
+            else np.asarray(trees, dtype=np.int32)
+        )
         out = np.zeros(matrix.shape[0], dtype=np.float64)
         if len(matrix) and len(selected):
             _raw_scores(matrix, out, selected, *self._children, *self._arrays[:13])
@@ -253,8 +315,10 @@ class FastTreeShap:
 
     def trees_using(self, feature_indices: set[int]) -> np.ndarray:
         """Give the trees that split on any of ``feature_indices`` (the only ones a change to them moves)."""
-        return np.asarray([t for t, used in enumerate(self.tree_features) if used & feature_indices],
-                          dtype=np.int32)
+        return np.asarray(
+            [t for t, used in enumerate(self.tree_features) if used & feature_indices],
+            dtype=np.int32,
+        )
 
 
 def distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,13 +356,15 @@ def _row_hashes(matrix):  # pragma: no cover
 
 
 @nb.njit(cache=True)
-def _build_tables(leaf_k, leaf_z_offset, zs, leaf_value, leaf_table_offset, table):  # pragma: no cover
+def _build_tables(
+    leaf_k, leaf_z_offset, zs, leaf_value, leaf_table_offset, table
+):  # pragma: no cover
     e = np.zeros(64)
     for leaf in range(leaf_k.shape[0]):
         k = leaf_k[leaf]
         if k == 0:
             continue
-        z = zs[leaf_z_offset[leaf]: leaf_z_offset[leaf] + k]
+        z = zs[leaf_z_offset[leaf] : leaf_z_offset[leaf] + k]
         v = leaf_value[leaf]
         base = leaf_table_offset[leaf]
         w = np.empty(k)
@@ -327,11 +393,37 @@ def _build_tables(leaf_k, leaf_z_offset, zs, leaf_value, leaf_table_offset, tabl
 
 
 @nb.njit(cache=True)
-def _build_tree_tables(slots, tree_feature_offset, tree_width, tree_features, tree_table_offset, tree_table,
-                       node_feature, node_kind, node_threshold, node_default_left, node_missing, node_cat_offset,
-                       node_cat_length, cat_words, tree_node_offset, tree_nodes, tree_leaf_offset, tree_leaves,
-                       leaf_value, leaf_k, leaf_feature_offset, leaf_path_offset, leaf_path_length,
-                       leaf_table_offset, features, path_node, path_left, path_slot, table):  # pragma: no cover
+def _build_tree_tables(
+    slots,
+    tree_feature_offset,
+    tree_width,
+    tree_features,
+    tree_table_offset,
+    tree_table,
+    node_feature,
+    node_kind,
+    node_threshold,
+    node_default_left,
+    node_missing,
+    node_cat_offset,
+    node_cat_length,
+    cat_words,
+    tree_node_offset,
+    tree_nodes,
+    tree_leaf_offset,
+    tree_leaves,
+    leaf_value,
+    leaf_k,
+    leaf_feature_offset,
+    leaf_path_offset,
+    leaf_path_length,
+    leaf_table_offset,
+    features,
+    path_node,
+    path_left,
+    path_slot,
+    table,
+):  # pragma: no cover
     for t in range(tree_nodes.shape[0]):
         width = tree_width[t]
         if width < 0:
@@ -346,16 +438,27 @@ def _build_tree_tables(slots, tree_feature_offset, tree_width, tree_features, tr
                 k = leaf_k[leaf]
                 if k == 0:
                     continue
-                pattern = _leaf_pattern(leaf, decision, k, leaf_path_offset, leaf_path_length, path_node, path_left,
-                                        path_slot)
+                pattern = _leaf_pattern(
+                    leaf,
+                    decision,
+                    k,
+                    leaf_path_offset,
+                    leaf_path_length,
+                    path_node,
+                    path_left,
+                    path_slot,
+                )
                 entry = leaf_table_offset[leaf] + pattern * k
                 for position in range(k):
-                    tree_table[base + slots[leaf_feature_offset[leaf] + position]] += table[entry + position]
+                    tree_table[base + slots[leaf_feature_offset[leaf] + position]] += table[
+                        entry + position
+                    ]
 
 
 @nb.njit(inline="always")
-def _leaf_pattern(leaf, decision, k, leaf_path_offset, leaf_path_length, path_node, path_left,
-                  path_slot):  # pragma: no cover
+def _leaf_pattern(
+    leaf, decision, k, leaf_path_offset, leaf_path_length, path_node, path_left, path_slot
+):  # pragma: no cover
     """Give the bit pattern of the leaf's path features whose decision the row follows (``decision[node]``)."""
     pattern = (1 << k) - 1
     start = leaf_path_offset[leaf]
@@ -366,8 +469,17 @@ def _leaf_pattern(leaf, decision, k, leaf_path_offset, leaf_path_length, path_no
 
 
 @nb.njit(inline="always")
-def _decide(fval, g, node_kind, node_threshold, node_default_left, node_missing, node_cat_offset,
-            node_cat_length, cat_words):  # pragma: no cover
+def _decide(
+    fval,
+    g,
+    node_kind,
+    node_threshold,
+    node_default_left,
+    node_missing,
+    node_cat_offset,
+    node_cat_length,
+    cat_words,
+):  # pragma: no cover
     """Give 1 when the row goes left at node ``g`` (LightGBM's NumericalDecision / CategoricalDecision)."""
     if node_kind[g] == 0:
         missing = node_missing[g]
@@ -380,18 +492,48 @@ def _decide(fval, g, node_kind, node_threshold, node_default_left, node_missing,
         return 0
     category = int(fval)
     word = category >> 5
-    if word < node_cat_length[g] and (cat_words[node_cat_offset[g] + word] >> np.uint32(category & 31)) & np.uint32(1):
+    if word < node_cat_length[g] and (
+        cat_words[node_cat_offset[g] + word] >> np.uint32(category & 31)
+    ) & np.uint32(1):
         return 1
     return 0
 
 
 @nb.njit(parallel=True, cache=True)
-def _contributions(matrix, out, bias, max_nodes, node_feature, node_kind, node_threshold, node_default_left,
-                   node_missing, node_cat_offset, node_cat_length, cat_words, tree_node_offset, tree_nodes,
-                   tree_leaf_offset, tree_leaves, leaf_value, leaf_k, leaf_feature_offset, leaf_path_offset,
-                   leaf_path_length, leaf_table_offset, features, path_node, path_left, path_slot,
-                   table, tree_feature_offset, tree_width, tree_features, tree_table_offset,
-                   tree_table):  # pragma: no cover
+def _contributions(
+    matrix,
+    out,
+    bias,
+    max_nodes,
+    node_feature,
+    node_kind,
+    node_threshold,
+    node_default_left,
+    node_missing,
+    node_cat_offset,
+    node_cat_length,
+    cat_words,
+    tree_node_offset,
+    tree_nodes,
+    tree_leaf_offset,
+    tree_leaves,
+    leaf_value,
+    leaf_k,
+    leaf_feature_offset,
+    leaf_path_offset,
+    leaf_path_length,
+    leaf_table_offset,
+    features,
+    path_node,
+    path_left,
+    path_slot,
+    table,
+    tree_feature_offset,
+    tree_width,
+    tree_features,
+    tree_table_offset,
+    tree_table,
+):  # pragma: no cover
     n = matrix.shape[0]
     n_trees = tree_node_offset.shape[0]
     n_features = matrix.shape[1]
@@ -406,8 +548,20 @@ def _contributions(matrix, out, bias, max_nodes, node_feature, node_kind, node_t
                 bits = 0
                 for j in range(tree_nodes[t]):
                     g = offset + j
-                    bits |= _decide(row[node_feature[g]], g, node_kind, node_threshold, node_default_left,
-                                    node_missing, node_cat_offset, node_cat_length, cat_words) << j
+                    bits |= (
+                        _decide(
+                            row[node_feature[g]],
+                            g,
+                            node_kind,
+                            node_threshold,
+                            node_default_left,
+                            node_missing,
+                            node_cat_offset,
+                            node_cat_length,
+                            cat_words,
+                        )
+                        << j
+                    )
                 base = tree_table_offset[t] + bits * width
                 feature_start = tree_feature_offset[t]
                 for s in range(width):
@@ -415,15 +569,32 @@ def _contributions(matrix, out, bias, max_nodes, node_feature, node_kind, node_t
                 continue
             for j in range(tree_nodes[t]):
                 g = offset + j
-                decision[j] = _decide(row[node_feature[g]], g, node_kind, node_threshold, node_default_left,
-                                      node_missing, node_cat_offset, node_cat_length, cat_words)
+                decision[j] = _decide(
+                    row[node_feature[g]],
+                    g,
+                    node_kind,
+                    node_threshold,
+                    node_default_left,
+                    node_missing,
+                    node_cat_offset,
+                    node_cat_length,
+                    cat_words,
+                )
             first = tree_leaf_offset[t]
             for leaf in range(first, first + tree_leaves[t]):
                 k = leaf_k[leaf]
                 if k == 0:
                     continue
-                pattern = _leaf_pattern(leaf, decision, k, leaf_path_offset, leaf_path_length, path_node, path_left,
-                                        path_slot)
+                pattern = _leaf_pattern(
+                    leaf,
+                    decision,
+                    k,
+                    leaf_path_offset,
+                    leaf_path_length,
+                    path_node,
+                    path_left,
+                    path_slot,
+                )
                 base = leaf_table_offset[leaf] + pattern * k
                 feature_start = leaf_feature_offset[leaf]
                 for s in range(k):
@@ -432,9 +603,26 @@ def _contributions(matrix, out, bias, max_nodes, node_feature, node_kind, node_t
 
 
 @nb.njit(parallel=True, cache=True)
-def _raw_scores(matrix, out, trees, node_left, node_right, node_feature, node_kind, node_threshold,
-                node_default_left, node_missing, node_cat_offset, node_cat_length, cat_words, tree_node_offset,
-                tree_nodes, tree_leaf_offset, tree_leaves, leaf_value):  # pragma: no cover
+def _raw_scores(
+    matrix,
+    out,
+    trees,
+    node_left,
+    node_right,
+    node_feature,
+    node_kind,
+    node_threshold,
+    node_default_left,
+    node_missing,
+    node_cat_offset,
+    node_cat_length,
+    cat_words,
+    tree_node_offset,
+    tree_nodes,
+    tree_leaf_offset,
+    tree_leaves,
+    leaf_value,
+):  # pragma: no cover
     """Sum, per row, the value of the leaf each selected tree sends it to (root-to-leaf walk)."""
     for r in nb.prange(matrix.shape[0]):
         row = matrix[r]
@@ -448,8 +636,17 @@ def _raw_scores(matrix, out, trees, node_left, node_right, node_feature, node_ki
             node = 0
             while node >= 0:
                 g = offset + node
-                if _decide(row[node_feature[g]], g, node_kind, node_threshold, node_default_left, node_missing,
-                           node_cat_offset, node_cat_length, cat_words):
+                if _decide(
+                    row[node_feature[g]],
+                    g,
+                    node_kind,
+                    node_threshold,
+                    node_default_left,
+                    node_missing,
+                    node_cat_offset,
+                    node_cat_length,
+                    cat_words,
+                ):
                     node = node_left[g]
                 else:
                     node = node_right[g]

@@ -27,8 +27,13 @@ from winmodel.features.qualification import qualification_flags
 from winmodel.scoring.reasons import MINUS, Catalogue
 from winmodel.settings import CostModel, DealDeskLimits, RecommendationRules
 
-RED_FLAGS = ("flag_no_senior_sponsor", "flag_vague_pain", "flag_parity", "flag_just_exploring",
-             "flag_extensive_customisation")
+RED_FLAGS = (
+    "flag_no_senior_sponsor",
+    "flag_vague_pain",
+    "flag_parity",
+    "flag_just_exploring",
+    "flag_extensive_customisation",
+)
 
 
 def _numbers(rows: pd.DataFrame, name: str) -> np.ndarray:
@@ -58,17 +63,29 @@ def money(values: np.ndarray) -> np.ndarray:
     """Give amounts as text: 12,300 / −4,100 (no currency: exports differ)."""
     rounded = np.round(np.asarray(values, dtype=float), -2)
     uniques, inverse = np.unique(rounded, return_inverse=True)
-    texts = np.array([f"{MINUS if value < 0 else ''}{abs(value):,.0f}" for value in uniques], dtype=object)
+    texts = np.array(
+        [f"{MINUS if value < 0 else ''}{abs(value):,.0f}" for value in uniques], dtype=object
+    )
     return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
 
 
-def recommend(rows: pd.DataFrame, probability: np.ndarray, value: np.ndarray,
-              next_milestone: pd.Series, next_uplift: pd.Series, rules: RecommendationRules,
-              catalogue: Catalogue) -> tuple[pd.Series, pd.Series]:
+def recommend(
+    rows: pd.DataFrame,
+    probability: np.ndarray,
+    value: np.ndarray,
+    next_milestone: pd.Series,
+    next_uplift: pd.Series,
+    rules: RecommendationRules,
+    catalogue: Catalogue,
+) -> tuple[pd.Series, pd.Series]:
     """Give the recommendation (pursue / qualify / decline) and a one-line reason per deal."""
     flags = qualification_flags(rows)[list(RED_FLAGS)].to_numpy()
     flag_count = flags.sum(axis=1)
-    decline = (flag_count >= rules.decline_min_red_flags) | (probability < rules.decline_max_probability) | (value < 0)
+    decline = (
+        (flag_count >= rules.decline_min_red_flags)
+        | (probability < rules.decline_max_probability)
+        | (value < 0)
+    )
     pursue = ~decline & (probability >= rules.pursue_min_probability) & (value > 0)
     recommendation = np.where(decline, "decline", np.where(pursue, "pursue", "qualify"))
 
@@ -77,7 +94,9 @@ def recommend(rows: pd.DataFrame, probability: np.ndarray, value: np.ndarray,
     for position, name in enumerate(flag_names):
         has = flags[:, position]
         flag_text[has] = np.where(flag_text[has] == "", name, flag_text[has] + ", " + name)
-    count_text = np.array([f"{n} red flag{'s' if n != 1 else ''}" for n in range(len(RED_FLAGS) + 1)], dtype=object)
+    count_text = np.array(
+        [f"{n} red flag{'s' if n != 1 else ''}" for n in range(len(RED_FLAGS) + 1)], dtype=object
+    )
     flag_detail = np.where(flag_text != "", count_text[flag_count] + " (" + flag_text + ")", "")
 
     percent = _percent(probability)
@@ -85,20 +104,30 @@ def recommend(rows: pd.DataFrame, probability: np.ndarray, value: np.ndarray,
     milestone_text = _milestone_text(next_milestone, next_uplift, catalogue)
     value_text = money(value)
 
-    declining_detail = np.where(flag_detail != "", flag_detail,
-                                np.where(value < 0, catalogue.recommendation["negative_value"], low))
+    declining_detail = np.where(
+        flag_detail != "",
+        flag_detail,
+        np.where(value < 0, catalogue.recommendation["negative_value"], low),
+    )
     qualify_detail = np.where(flag_detail != "", flag_detail, low)
-    qualify_detail = np.where(milestone_text != "", qualify_detail + "; " + milestone_text, qualify_detail)
+    qualify_detail = np.where(
+        milestone_text != "", qualify_detail + "; " + milestone_text, qualify_detail
+    )
 
     templates = catalogue.recommendation
     reason = np.where(
         recommendation == "pursue",
         fill(templates["pursue"], probability=percent, expected_value=value_text),
-        np.where(recommendation == "decline",
-                 fill(templates["decline"], detail=declining_detail, expected_value=value_text),
-                 fill(templates["qualify"], detail=qualify_detail, expected_value=value_text)))
-    return (pd.Series(recommendation, index=rows.index, dtype="object"),
-            pd.Series(reason, index=rows.index, dtype="object"))
+        np.where(
+            recommendation == "decline",
+            fill(templates["decline"], detail=declining_detail, expected_value=value_text),
+            fill(templates["qualify"], detail=qualify_detail, expected_value=value_text),
+        ),
+    )
+    return (
+        pd.Series(recommendation, index=rows.index, dtype="object"),
+        pd.Series(reason, index=rows.index, dtype="object"),
+    )
 
 
 def fill(template: str, **values: np.ndarray | str) -> np.ndarray:
@@ -117,10 +146,16 @@ def _percent(probability: np.ndarray) -> np.ndarray:
     return labels[whole]
 
 
-def _milestone_text(next_milestone: pd.Series, next_uplift: pd.Series, catalogue: Catalogue) -> np.ndarray:
+def _milestone_text(
+    next_milestone: pd.Series, next_uplift: pd.Series, catalogue: Catalogue
+) -> np.ndarray:
     keys = next_milestone.to_numpy(dtype=object)
     whole = np.round(next_uplift.to_numpy(dtype=float)).astype(int)
-    labels = np.array([catalogue.milestones.get(key, key) for key in keys], dtype=object) if len(keys) else keys
+    labels = (
+        np.array([catalogue.milestones.get(key, key) for key in keys], dtype=object)
+        if len(keys)
+        else keys
+    )
     uplift = np.array([f"+{n} pts" for n in whole], dtype=object) if len(keys) else keys
     text = fill(catalogue.recommendation["next_milestone"], milestone=labels, uplift=uplift)
     return np.where(keys != "", text, "")
@@ -144,20 +179,59 @@ def deal_desk_flags(rows: pd.DataFrame, limits: DealDeskLimits, catalogue: Catal
     discount = _numbers(rows, "discount_pct")
     over = np.nan_to_num(discount) > limits.max_discount_pct
     if over.any():
-        add(over, np.array([texts["discount"].format(value=f"{v:.0f}%", limit=f"{limits.max_discount_pct:.0f}%")
-                            if ok else "" for v, ok in zip(discount, over, strict=True)], dtype=object))
+        add(
+            over,
+            np.array(
+                [
+                    texts["discount"].format(
+                        value=f"{v:.0f}%", limit=f"{limits.max_discount_pct:.0f}%"
+                    )
+                    if ok
+                    else ""
+                    for v, ok in zip(discount, over, strict=True)
+                ],
+                dtype=object,
+            ),
+        )
     if "custom_dev_required" in rows:
-        add(rows["custom_dev_required"].astype("boolean").fillna(False).to_numpy(dtype=bool), texts["custom_dev"])
+        add(
+            rows["custom_dev_required"].astype("boolean").fillna(False).to_numpy(dtype=bool),
+            texts["custom_dev"],
+        )
     services = _numbers(rows, "services_share")
     over = np.nan_to_num(services) > limits.max_services_share
     if over.any():
-        add(over, np.array([texts["services"].format(value=f"{v:.0%}", limit=f"{limits.max_services_share:.0%}")
-                            if ok else "" for v, ok in zip(services, over, strict=True)], dtype=object))
+        add(
+            over,
+            np.array(
+                [
+                    texts["services"].format(
+                        value=f"{v:.0%}", limit=f"{limits.max_services_share:.0%}"
+                    )
+                    if ok
+                    else ""
+                    for v, ok in zip(services, over, strict=True)
+                ],
+                dtype=object,
+            ),
+        )
     margin = _numbers(rows, "gross_margin_pct")
     under = ~np.isnan(margin) & (margin < limits.min_gross_margin_pct)
     if under.any():
-        add(under, np.array([texts["margin"].format(value=f"{v:.0f}%", limit=f"{limits.min_gross_margin_pct:.0f}%")
-                             if ok else "" for v, ok in zip(margin, under, strict=True)], dtype=object))
+        add(
+            under,
+            np.array(
+                [
+                    texts["margin"].format(
+                        value=f"{v:.0f}%", limit=f"{limits.min_gross_margin_pct:.0f}%"
+                    )
+                    if ok
+                    else ""
+                    for v, ok in zip(margin, under, strict=True)
+                ],
+                dtype=object,
+            ),
+        )
     if "roadmap_dependent" in rows:
         roadmap = rows["roadmap_dependent"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     elif "customization_required" in rows:

@@ -27,8 +27,15 @@ from winmodel.modeling.model import WinModel
 _FLAT = 1e-9
 
 #: Features a milestone being met can change besides its own columns.
-WHAT_IF_MOVES = frozenset({"milestones_met", "milestone_share", "milestone_velocity",
-                           "days_since_last_milestone", "champion_engagement_trend"})
+WHAT_IF_MOVES = frozenset(
+    {
+        "milestones_met",
+        "milestone_share",
+        "milestone_velocity",
+        "days_since_last_milestone",
+        "champion_engagement_trend",
+    }
+)
 
 
 def item_matrix(model: WinModel) -> tuple[np.ndarray, list[str]]:
@@ -40,7 +47,9 @@ def item_matrix(model: WinModel) -> tuple[np.ndarray, list[str]]:
     return grouping, items
 
 
-def points_from_contributions(contributions: np.ndarray, grouping: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def points_from_contributions(
+    contributions: np.ndarray, grouping: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Give (item points, baseline points, uncalibrated probability in points) from log-odds contributions.
 
     ``contributions`` is n x (features + 1) with the base value last, as from
@@ -53,8 +62,11 @@ def points_from_contributions(contributions: np.ndarray, grouping: np.ndarray) -
     probability = sigmoid(logit)
     base_probability = sigmoid(base)
     delta = logit - base
-    slope = np.where(np.abs(delta) > _FLAT, (probability - base_probability) / np.where(
-        np.abs(delta) > _FLAT, delta, 1.0), base_probability * (1 - base_probability))
+    slope = np.where(
+        np.abs(delta) > _FLAT,
+        (probability - base_probability) / np.where(np.abs(delta) > _FLAT, delta, 1.0),
+        base_probability * (1 - base_probability),
+    )
     item_phi = phi @ grouping
     return 100.0 * item_phi * slope[:, None], 100.0 * base_probability, 100.0 * probability
 
@@ -71,9 +83,14 @@ def top_items(points: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     return positive, negative
 
 
-def milestone_uplifts(model: WinModel, rows: pd.DataFrame, probability: np.ndarray,
-                      threads: int = 0, matrix: np.ndarray | None = None,
-                      raw_logit: np.ndarray | None = None) -> pd.DataFrame:
+def milestone_uplifts(
+    model: WinModel,
+    rows: pd.DataFrame,
+    probability: np.ndarray,
+    threads: int = 0,
+    matrix: np.ndarray | None = None,
+    raw_logit: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Give, per deal and unmet milestone, the calibrated probability gain (points) of re-scoring with it met.
 
     Columns are milestone keys; NaN where the milestone is already met or the
@@ -85,14 +102,19 @@ def milestone_uplifts(model: WinModel, rows: pd.DataFrame, probability: np.ndarr
     raw_logit = model.raw_logit_of_matrix(matrix, threads) if raw_logit is None else raw_logit
     uplifts = {}
     for milestone in MILESTONES:
-        if not any(column in used for column in milestone.columns) or not any(c in rows for c in milestone.columns):
+        if not any(column in used for column in milestone.columns) or not any(
+            c in rows for c in milestone.columns
+        ):
             continue
         unmet = ~milestone.met(rows).to_numpy()
         gain = np.full(len(rows), np.nan)
         if unmet.any():
             # Only the features a milestone can move are rebuilt; the rest is copied.
-            moved = [name for name in model.feature_names
-                     if name in milestone.columns or name in WHAT_IF_MOVES]
+            moved = [
+                name
+                for name in model.feature_names
+                if name in milestone.columns or name in WHAT_IF_MOVES
+            ]
             positions = [model.feature_names.index(name) for name in moved]
             changed = matrix[unmet].copy()
             rebuilt = model.feature_builder.transform(milestone.mark_met(rows[unmet]), only=moved)
@@ -115,8 +137,10 @@ def next_best_milestone(uplifts: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     keys = np.asarray(uplifts.columns)[best]
     has = gain > 0
     labels = np.where(has, keys, "")
-    return (pd.Series(labels, index=uplifts.index, dtype="str"),
-            pd.Series(np.where(has, gain, 0.0), index=uplifts.index))
+    return (
+        pd.Series(labels, index=uplifts.index, dtype="str"),
+        pd.Series(np.where(has, gain, 0.0), index=uplifts.index),
+    )
 
 
 def milestone_label(key: str) -> str:

@@ -49,20 +49,34 @@ def load_catalogue(language: str = "en") -> Catalogue:
     """Give the message catalogue of ``language`` shipped in ``winmodel/messages``."""
     resource = files("winmodel.scoring") / "messages" / f"{language}.yaml"
     if not resource.is_file():
-        shipped = sorted(p.name.removesuffix(".yaml") for p in (files("winmodel.scoring") / "messages").iterdir()
-                         if p.name.endswith(".yaml"))
-        raise InputError(Problem(file="pipelines/score.yaml", column="language",
-                                 problem=f"no message catalogue for language '{language}'",
-                                 fix=f"use one of: {', '.join(shipped)}, or add messages/{language}.yaml"))
+        shipped = sorted(
+            p.name.removesuffix(".yaml")
+            for p in (files("winmodel.scoring") / "messages").iterdir()
+            if p.name.endswith(".yaml")
+        )
+        raise InputError(
+            Problem(
+                file="pipelines/score.yaml",
+                column="language",
+                problem=f"no message catalogue for language '{language}'",
+                fix=f"use one of: {', '.join(shipped)}, or add messages/{language}.yaml",
+            )
+        )
     content, _ = read_yaml(Path(str(resource)), text=resource.read_text(encoding="utf-8"))
     return Catalogue(
-        language=content["language"], points=content["points"], values=content.get("values", {}),
-        items=content["items"], recommendation=content["recommendation"], red_flags=content["red_flags"],
-        deal_desk=content["deal_desk"], milestones=content["milestones"],
+        language=content["language"],
+        points=content["points"],
+        values=content.get("values", {}),
+        items=content["items"],
+        recommendation=content["recommendation"],
+        red_flags=content["red_flags"],
+        deal_desk=content["deal_desk"],
+        milestones=content["milestones"],
     )
 
 
 # --------------------------------------------------------------------------- formatting helpers
+
 
 def _map_unique(values: pd.Series, function) -> pd.Series:
     """Give ``function`` applied once per distinct value, spread back (NaN stays NaN)."""
@@ -73,8 +87,10 @@ def _map_unique(values: pd.Series, function) -> pd.Series:
 
 def display_values(values: pd.Series, catalogue: Catalogue) -> pd.Series:
     """Give category values as a person reads them: 'legacy_end_of_life' -> 'legacy end of life'."""
-    return _map_unique(values.astype("object"),
-                       lambda value: catalogue.values.get(str(value), str(value).replace("_", " ")))
+    return _map_unique(
+        values.astype("object"),
+        lambda value: catalogue.values.get(str(value), str(value).replace("_", " ")),
+    )
 
 
 def _number(values: pd.Series, pattern: str) -> pd.Series:
@@ -84,6 +100,7 @@ def _number(values: pd.Series, pattern: str) -> pd.Series:
 
 def _compact(values: pd.Series) -> pd.Series:
     """Give amounts as 950, 12.5k, 1.2M."""
+
     def short(value: float) -> str:
         size = abs(value)
         if size >= 1e6:
@@ -93,6 +110,7 @@ def _compact(values: pd.Series) -> pd.Series:
         if size >= 1e3:
             return f"{value / 1e3:.1f}k"
         return f"{value:.0f}"
+
     numbers = pd.to_numeric(values, errors="coerce").round(-1)
     return _map_unique(numbers, short)
 
@@ -103,8 +121,10 @@ def _capitalise(values: pd.Series) -> pd.Series:
 
 def _bool_case(values: pd.Series) -> pd.Series:
     flags = values.astype("boolean")
-    return pd.Series(np.where(flags.isna(), "missing", np.where(flags.fillna(False), "yes", "no")),
-                     index=values.index)
+    return pd.Series(
+        np.where(flags.isna(), "missing", np.where(flags.fillna(False), "yes", "no")),
+        index=values.index,
+    )
 
 
 def _column(rows: pd.DataFrame, name: str) -> pd.Series:
@@ -113,12 +133,17 @@ def _column(rows: pd.DataFrame, name: str) -> pd.Series:
 
 # --------------------------------------------------------------------------- cases per item
 
-def _cases(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.Series, dict[str, pd.Series]]:
+
+def _cases(
+    item: str, rows: pd.DataFrame, catalogue: Catalogue
+) -> tuple[pd.Series, dict[str, pd.Series]]:
     """Give the case key per row and the display values its template needs."""
     col = lambda name: _column(rows, name)  # noqa: E731 - a short local alias reads best here
     missing = pd.Series("missing", index=rows.index)
 
-    def by_value(name: str, display: pd.Series | None = None) -> tuple[pd.Series, dict[str, pd.Series]]:
+    def by_value(
+        name: str, display: pd.Series | None = None
+    ) -> tuple[pd.Series, dict[str, pd.Series]]:
         values = col(name)
         cases = catalogue.items.get(item, {})
         key = values.astype("object").map(lambda v: str(v) if str(v) in cases else "any")
@@ -136,7 +161,10 @@ def _cases(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.Seri
     if item == "champion_role":
         return by_value("champion_role")
     if item == "expansion":
-        key, params = by_value("expansion_potential", _capitalise(display_values(col("expansion_potential"), catalogue)))
+        key, params = by_value(
+            "expansion_potential",
+            _capitalise(display_values(col("expansion_potential"), catalogue)),
+        )
         return key.where(key == "missing", "any"), params
     if item == "company_size":
         employees = col("employees")
@@ -145,12 +173,19 @@ def _cases(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.Seri
     if item == "ownership":
         stage = _capitalise(display_values(col("growth_stage"), catalogue).fillna("a"))
         pe = col("pe_backed").astype("boolean")
-        key = np.where(pe.fillna(False), "pe_backed", np.where(pe.isna() & col("growth_stage").isna(), "missing", "any"))
+        key = np.where(
+            pe.fillna(False),
+            "pe_backed",
+            np.where(pe.isna() & col("growth_stage").isna(), "missing", "any"),
+        )
         return pd.Series(key, index=rows.index), {"growth_stage": stage}
     if item == "pain":
-        case = _bool_case(col("problem_quantified")).map({"yes": "quantified", "no": "not_quantified",
-                                                          "missing": "missing"})
-        return case, {"primary_pain": display_values(col("primary_pain"), catalogue).fillna("unknown")}
+        case = _bool_case(col("problem_quantified")).map(
+            {"yes": "quantified", "no": "not_quantified", "missing": "missing"}
+        )
+        return case, {
+            "primary_pain": display_values(col("primary_pain"), catalogue).fillna("unknown")
+        }
     if item == "competition":
         competitor = col("primary_competitor").astype("object")
         count = pd.to_numeric(col("competitor_count"), errors="coerce")
@@ -163,21 +198,27 @@ def _cases(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.Seri
         name = competitor.where(~competitor.astype("str").str.lower().eq("none"), "other vendors")
         return key, {"primary_competitor": name.fillna("other vendors")}
     if item in ("executive_sponsor", "buying_process", "problem_confirmed", "evaluation_criteria"):
-        column = {"executive_sponsor": "executive_sponsor", "buying_process": "buying_process_defined",
-                  "problem_confirmed": "problem_confirmed",
-                  "evaluation_criteria": "evaluation_criteria_defined"}[item]
+        column = {
+            "executive_sponsor": "executive_sponsor",
+            "buying_process": "buying_process_defined",
+            "problem_confirmed": "problem_confirmed",
+            "evaluation_criteria": "evaluation_criteria_defined",
+        }[item]
         return _bool_case(col(column)), {}
     if item == "customisation":
         level = col("customization_required").astype("object")
         dev = col("custom_dev_required").astype("boolean").fillna(False).astype(bool)
         key = level.where(level.isin(["none", "moderate", "extensive"]), "missing")
         key = key.where(~dev, "custom_dev")
-        return key, {"customization_required": _capitalise(display_values(level, catalogue).fillna("some"))}
+        return key, {
+            "customization_required": _capitalise(display_values(level, catalogue).fillna("some"))
+        }
     if item == "qualification":
         flags = qualification_flags(rows)
         return pd.Series("any", index=rows.index), {
             "criteria": flags.filter(like="crit_").sum(axis=1).astype(str),
-            "flags": flags.filter(like="flag_").sum(axis=1).astype(str)}
+            "flags": flags.filter(like="flag_").sum(axis=1).astype(str),
+        }
     if item in ("discount", "margin"):
         column = "discount_pct" if item == "discount" else "gross_margin_pct"
         values = col(column)
@@ -186,57 +227,93 @@ def _cases(item: str, rows: pd.DataFrame, catalogue: Catalogue) -> tuple[pd.Seri
         services = col("services_share")
         return missing.where(services.isna(), "any"), {
             "services_share": _number(services, "{:.0%}"),
-            "third_party_share": _number(col("third_party_share"), "{:.0%}").fillna("unknown")}
+            "third_party_share": _number(col("third_party_share"), "{:.0%}").fillna("unknown"),
+        }
     if item == "cost_to_win":
         cac = col("cac_estimate")
         return missing.where(cac.isna(), "any"), {"cac_estimate": _compact(cac)}
     if item == "deal_size":
         amount = col("amount")
         change = pd.to_numeric(col("amount_change_pct"), errors="coerce")
-        key = np.where(amount.isna(), "missing", np.where(change.abs().fillna(0) >= 5, "changed", "any"))
+        key = np.where(
+            amount.isna(), "missing", np.where(change.abs().fillna(0) >= 5, "changed", "any")
+        )
         return pd.Series(key, index=rows.index), {
-            "amount": _compact(amount), "amount_change_pct": _number(change, "{:+.0f}%")}
+            "amount": _compact(amount),
+            "amount_change_pct": _number(change, "{:+.0f}%"),
+        }
     if item == "stakeholders":
         share = col("stakeholders_identified")
-        return missing.where(share.isna(), "any"), {"stakeholders_identified": _number(share, "{:.0%}")}
+        return missing.where(share.isna(), "any"), {
+            "stakeholders_identified": _number(share, "{:.0%}")
+        }
     if item == "budget_timeline":
-        return both("budget_confirmed", "timeline_confirmed", ("both", "budget_only", "timeline_only", "neither"))
+        return both(
+            "budget_confirmed",
+            "timeline_confirmed",
+            ("both", "budget_only", "timeline_only", "neither"),
+        )
     if item == "executive_awareness":
-        return both("economic_buyer_aware", "exec_support_signalled",
-                    ("both", "buyer_only", "support_only", "neither"))
+        return both(
+            "economic_buyer_aware",
+            "exec_support_signalled",
+            ("both", "buyer_only", "support_only", "neither"),
+        )
     if item == "business_case":
-        return both("business_case_built", "value_metric_agreed", ("both", "case_only", "metric_only", "neither"))
+        return both(
+            "business_case_built",
+            "value_metric_agreed",
+            ("both", "case_only", "metric_only", "neither"),
+        )
     if item == "champion_engagement":
         level = col("champion_engagement").astype("object")
         trend = pd.to_numeric(col("champion_engagement_trend"), errors="coerce").fillna(0)
-        key = np.where(level.isna(), "missing", np.where(trend > 0, "deepening", np.where(trend < 0, "fading", "any")))
+        key = np.where(
+            level.isna(),
+            "missing",
+            np.where(trend > 0, "deepening", np.where(trend < 0, "fading", "any")),
+        )
         display = level.where(level.isin(ENGAGEMENT_LEVELS))
         return pd.Series(key, index=rows.index), {"champion_engagement": display.fillna("unknown")}
     if item == "momentum":
         count, shown = milestone_count(rows)
         days = pd.to_numeric(col("days_since_last_milestone"), errors="coerce")
         key = missing.where(days.isna(), "any")
-        return key, {"milestones_met": _number(count, "{:.0f}"), "milestones_shown": pd.Series(str(shown), index=rows.index),
-                     "days_since_last_milestone": _number(days, "{:.0f}")}
+        return key, {
+            "milestones_met": _number(count, "{:.0f}"),
+            "milestones_shown": pd.Series(str(shown), index=rows.index),
+            "days_since_last_milestone": _number(days, "{:.0f}"),
+        }
     if item == "timing":
         age = pd.to_numeric(col("deal_age_days"), errors="coerce")
         pushes = pd.to_numeric(col("close_date_pushes"), errors="coerce")
         key = np.where(age.isna(), "missing", np.where(pushes.fillna(0) > 0, "pushed", "any"))
         return pd.Series(key, index=rows.index), {
-            "deal_age_days": _number(age, "{:.0f}"), "close_date_pushes": _number(pushes, "{:.0f}"),
-            "days_to_expected_close": _number(col("days_to_expected_close"), "{:.0f}").fillna("?")}
+            "deal_age_days": _number(age, "{:.0f}"),
+            "close_date_pushes": _number(pushes, "{:.0f}"),
+            "days_to_expected_close": _number(col("days_to_expected_close"), "{:.0f}").fillna("?"),
+        }
     if item == "activity":
         present = [c for c in ("calls", "emails", "meetings") if c in rows]
-        total = sum(pd.to_numeric(rows[c], errors="coerce").fillna(0) for c in present) if present else None
+        total = (
+            sum(pd.to_numeric(rows[c], errors="coerce").fillna(0) for c in present)
+            if present
+            else None
+        )
         if total is None:
             return missing, {}
         return pd.Series("any", index=rows.index), {"activity_total": _number(total, "{:.0f}")}
     # An extra feature from the mapping: its own name and value.
     values = col(item)
-    shown = (display_values(values, catalogue) if not pd.api.types.is_numeric_dtype(values)
-             else _number(values, "{:,.4g}"))
+    shown = (
+        display_values(values, catalogue)
+        if not pd.api.types.is_numeric_dtype(values)
+        else _number(values, "{:,.4g}")
+    )
     return missing.where(values.isna(), "any"), {
-        "name": pd.Series(item.replace("_", " ").capitalize(), index=rows.index), "value": shown}
+        "name": pd.Series(item.replace("_", " ").capitalize(), index=rows.index),
+        "value": shown,
+    }
 
 
 class _RowView:
@@ -271,7 +348,9 @@ def sentences(item: str, rows: pd.DataFrame | _RowView, catalogue: Catalogue) ->
     key, params = _cases(item, rows, catalogue)
     names = list(params)
     columns = [np.asarray(key, dtype=object)] + [
-        params[name].astype("object").fillna("?").astype(str).to_numpy(dtype=object) for name in names]
+        params[name].astype("object").fillna("?").astype(str).to_numpy(dtype=object)
+        for name in names
+    ]
     # One integer per distinct (case, values) combination, from each column's own codes.
     combined = np.zeros(len(rows), dtype=np.int64)
     uniques = []
@@ -298,14 +377,26 @@ def points_text(points: np.ndarray, catalogue: Catalogue) -> np.ndarray:
     """Give '(+11 pts)' / '(−8 pts)' for each value (one decimal below 1 point)."""
     rounded = np.where(np.abs(points) >= 1, np.round(points), np.round(points, 1))
     uniques, inverse = np.unique(rounded, return_inverse=True)
-    texts = np.array([catalogue.points.format(sign="+" if value >= 0 else MINUS,
-                                              points=f"{abs(value):.0f}" if abs(value) >= 1 else f"{abs(value):.1f}")
-                      for value in uniques], dtype=object)
+    texts = np.array(
+        [
+            catalogue.points.format(
+                sign="+" if value >= 0 else MINUS,
+                points=f"{abs(value):.0f}" if abs(value) >= 1 else f"{abs(value):.1f}",
+            )
+            for value in uniques
+        ],
+        dtype=object,
+    )
     return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
 
 
-def reason_column(rows: pd.DataFrame, items: list[str], chosen: np.ndarray, points: np.ndarray,
-                  catalogue: Catalogue) -> pd.Series:
+def reason_column(
+    rows: pd.DataFrame,
+    items: list[str],
+    chosen: np.ndarray,
+    points: np.ndarray,
+    catalogue: Catalogue,
+) -> pd.Series:
     """Give per row the chosen items' sentences with their points, joined by '; '.
 
     ``chosen`` is n x k item indices (-1 for none) and ``points`` the n x items matrix.
@@ -319,7 +410,9 @@ def reason_column(rows: pd.DataFrame, items: list[str], chosen: np.ndarray, poin
     for item_index in np.unique(flat[flat >= 0]):
         pairs = np.flatnonzero(flat == item_index)
         selected = row_of[pairs]
-        text = sentences(items[item_index], _RowView(rows, selected), catalogue).to_numpy(dtype=object)
+        text = sentences(items[item_index], _RowView(rows, selected), catalogue).to_numpy(
+            dtype=object
+        )
         suffix = points_text(points[selected, item_index], catalogue)
         pieces[selected, position_of[pairs]] = text + " " + suffix
     joined = pieces[:, 0].copy()

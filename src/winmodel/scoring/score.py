@@ -32,11 +32,29 @@ ESSENTIAL_GAIN_SHARE = 0.05
 TREND_POINTS = 5
 
 OUTPUT_COLUMNS = (
-    "opportunity_id", "account_id", "owner_id", AS_OF, "amount", "close_date",
-    "win_probability", "score", "band", "percentile",
-    "reasons_for", "reasons_against", "next_best_milestone", "next_best_milestone_uplift",
-    "expected_value", "recommendation", "recommendation_reason", "deal_desk_flags",
-    "data_warnings", "model_version", "uncalibrated_probability", "baseline_points", "crm_probability",
+    "opportunity_id",
+    "account_id",
+    "owner_id",
+    AS_OF,
+    "amount",
+    "close_date",
+    "win_probability",
+    "score",
+    "band",
+    "percentile",
+    "reasons_for",
+    "reasons_against",
+    "next_best_milestone",
+    "next_best_milestone_uplift",
+    "expected_value",
+    "recommendation",
+    "recommendation_reason",
+    "deal_desk_flags",
+    "data_warnings",
+    "model_version",
+    "uncalibrated_probability",
+    "baseline_points",
+    "crm_probability",
 )
 
 
@@ -53,13 +71,16 @@ def check_model_input(model: WinModel, rows: pd.DataFrame, file: str) -> None:
     essential = [name for name in missing if gain.get(name, 0.0) >= ESSENTIAL_GAIN_SHARE]
     if essential:
         listed = ", ".join(f"{name} ({gain[name]:.0%} of the model's gain)" for name in essential)
-        raise InputError(Problem(
-            file=file, column=", ".join(essential),
-            problem=f"the model was trained with columns this input does not have: {listed}",
-            fix="map these columns in the mapping file (or score with snapshots if the model was "
+        raise InputError(
+            Problem(
+                file=file,
+                column=", ".join(essential),
+                problem=f"the model was trained with columns this input does not have: {listed}",
+                fix="map these columns in the mapping file (or score with snapshots if the model was "
                 "trained on them), or retrain a model on data without them",
-            rows=len(rows),
-        ))
+                rows=len(rows),
+            )
+        )
 
 
 def contributions(model: WinModel, matrix: np.ndarray, threads: int = 0) -> np.ndarray:
@@ -81,12 +102,22 @@ def distinct_rows(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def band_of(probability: np.ndarray, bands: Bands) -> np.ndarray:
     """Give A (best) to D per probability from the configured cut-offs."""
-    return np.select([probability >= bands.a, probability >= bands.b, probability >= bands.c],
-                     ["A", "B", "C"], default="D").astype(object)
+    return np.select(
+        [probability >= bands.a, probability >= bands.b, probability >= bands.c],
+        ["A", "B", "C"],
+        default="D",
+    ).astype(object)
 
 
-def score_deals(model: WinModel, rows: pd.DataFrame, config: ScoreConfig, catalogue: Catalogue,
-                model_version: str, threads: int = 0, timer=NO_TIMER) -> pd.DataFrame:
+def score_deals(
+    model: WinModel,
+    rows: pd.DataFrame,
+    config: ScoreConfig,
+    catalogue: Catalogue,
+    model_version: str,
+    threads: int = 0,
+    timer=NO_TIMER,
+) -> pd.DataFrame:
     """Give one scored row per input row: probability, reasons, next best milestone, decision.
 
     ``rows`` are point-in-time rows (one per open deal) as built by
@@ -103,8 +134,14 @@ def score_deals(model: WinModel, rows: pd.DataFrame, config: ScoreConfig, catalo
         raw_logit = contribution.sum(axis=1)
         probability = model.calibrator.transform(raw_logit)
         distinct = rows.iloc[first].reset_index(drop=True)
-        uplifts = milestone_uplifts(model, distinct, probability[first], threads, matrix=matrix[first],
-                                    raw_logit=raw_logit[first])
+        uplifts = milestone_uplifts(
+            model,
+            distinct,
+            probability[first],
+            threads,
+            matrix=matrix[first],
+            raw_logit=raw_logit[first],
+        )
     with timer.stage("reasons"):
         grouping, items = item_matrix(model)
         points, baseline_points, raw_points = points_from_contributions(contribution, grouping)
@@ -113,8 +150,9 @@ def score_deals(model: WinModel, rows: pd.DataFrame, config: ScoreConfig, catalo
         milestone = milestone.iloc[inverse].reset_index(drop=True)
         uplift = uplift.iloc[inverse].reset_index(drop=True)
         value = expected_value(rows, probability, config.cost)
-        recommendation, reason = recommend(rows, probability, value, milestone, uplift, config.recommendation,
-                                           catalogue)
+        recommendation, reason = recommend(
+            rows, probability, value, milestone, uplift, config.recommendation, catalogue
+        )
         reasons_for = reason_column(rows, items, positive, points, catalogue)
         reasons_against = reason_column(rows, items, negative, points, catalogue)
         desk = deal_desk_flags(rows, config.deal_desk, catalogue)
@@ -131,7 +169,9 @@ def score_deals(model: WinModel, rows: pd.DataFrame, config: ScoreConfig, catalo
         "band": band_of(probability, config.bands),
         "reasons_for": reasons_for,
         "reasons_against": reasons_against,
-        "next_best_milestone": milestone.map(lambda key: catalogue.milestones.get(key, key) if key else ""),
+        "next_best_milestone": milestone.map(
+            lambda key: catalogue.milestones.get(key, key) if key else ""
+        ),
         "next_best_milestone_uplift": np.round(uplift.to_numpy(), 1),
         "expected_value": np.round(value, 0),
         "recommendation": recommendation,
@@ -151,7 +191,9 @@ def item_points(model: WinModel, rows: pd.DataFrame, threads: int = 0) -> pd.Dat
     """Give the full points table per deal and business item, with the baseline (for --shap-out)."""
     matrix = model.matrix(rows)
     grouping, items = item_matrix(model)
-    points, baseline, raw_points = points_from_contributions(contributions(model, matrix, threads), grouping)
+    points, baseline, raw_points = points_from_contributions(
+        contributions(model, matrix, threads), grouping
+    )
     table = pd.DataFrame(points, columns=[f"points.{item}" for item in items])
     table.insert(0, "baseline_points", baseline)
     table.insert(0, "opportunity_id", rows["opportunity_id"].astype("str").to_numpy())
@@ -173,13 +215,22 @@ def finish_scores(scored: pd.DataFrame, previous: pd.DataFrame | None = None) ->
     ranks = scored["win_probability"].rank(method="average", pct=True)
     scored = scored.assign(percentile=np.round(100 * ranks, 1))
     if previous is not None:
-        earlier = pd.DataFrame({"opportunity_id": previous["opportunity_id"].astype("str"),
-                                "_previous_score": pd.to_numeric(previous["score"], errors="coerce")})
+        earlier = pd.DataFrame(
+            {
+                "opportunity_id": previous["opportunity_id"].astype("str"),
+                "_previous_score": pd.to_numeric(previous["score"], errors="coerce"),
+            }
+        )
         earlier = earlier.drop_duplicates("opportunity_id")
         merged = scored.merge(earlier, on="opportunity_id", how="left")
         change = merged["score"] - merged["_previous_score"]
-        trend = np.select([change.isna(), change >= TREND_POINTS, change <= -TREND_POINTS],
-                          ["new", "up", "down"], default="flat")
+        trend = np.select(
+            [change.isna(), change >= TREND_POINTS, change <= -TREND_POINTS],
+            ["new", "up", "down"],
+            default="flat",
+        )
         scored = merged.drop(columns="_previous_score").assign(score_change=change, trend=trend)
-    ordered = [c for c in OUTPUT_COLUMNS if c in scored] + [c for c in scored if c not in OUTPUT_COLUMNS]
+    ordered = [c for c in OUTPUT_COLUMNS if c in scored] + [
+        c for c in scored if c not in OUTPUT_COLUMNS
+    ]
     return scored[ordered]

@@ -179,8 +179,15 @@ PLANTED_PATTERNS: tuple[PlantedPattern, ...] = (
 
 # --------------------------------------------------------------------------- value sets
 
-INDUSTRIES = ("software", "financial_services", "healthcare", "manufacturing", "retail",
-              "public_sector", "logistics")
+INDUSTRIES = (
+    "software",
+    "financial_services",
+    "healthcare",
+    "manufacturing",
+    "retail",
+    "public_sector",
+    "logistics",
+)
 REGIONS = ("north_america", "emea", "apac", "latam")
 GROWTH_STAGES = ("startup", "scaleup", "mature")
 PAINS = ("legacy_not_scaling", "cost", "compliance", "growth", "integration")
@@ -217,14 +224,25 @@ BOOL_MILESTONES = (
 INTERCEPT = -3.1
 DEAL_TYPE_EFFECT = {"legacy_replacement": 0.2, "greenfield": -0.2, "expansion": 0.0, "renewal": 0.0}
 URGENCY_EFFECT = {"none": -0.3, "low": 0.0, "high": 0.1}
-TRIGGER_EFFECT = {"none": -0.3, "new_executive": 0.3, "funding": 0.0, "m_and_a": 0.0,
-                  "regulation": 0.3, "legacy_end_of_life": 0.3}
+TRIGGER_EFFECT = {
+    "none": -0.3,
+    "new_executive": 0.3,
+    "funding": 0.0,
+    "m_and_a": 0.0,
+    "regulation": 0.3,
+    "legacy_end_of_life": 0.3,
+}
 POSITION_EFFECT = {"strength": 0.5, "parity": 0.0, "weakness": -0.5}
 CHAMPION_EFFECT = {"none": -0.6, "manager": 0.0, "director": 0.0, "vp": 0.0, "c_level": -0.5}
 CUSTOMIZATION_EFFECT = {"none": 0.0, "moderate": 0.0, "extensive": -0.3}
 SPONSOR_BY_CHAMPION = {"vp": 1.2, "c_level": 2.2}
-PAIN_EFFECT = {"legacy_not_scaling": 0.0, "cost": -0.7, "compliance": 0.0, "growth": 0.0,
-               "integration": 0.0}
+PAIN_EFFECT = {
+    "legacy_not_scaling": 0.0,
+    "cost": -0.7,
+    "compliance": 0.0,
+    "growth": 0.0,
+    "integration": 0.0,
+}
 COMPETITOR_EFFECT = {"none": 0.0, "Contoso": 0.5, "Fabrikam": 0.0, "Northwind": 0.0, "Globex": 0.0}
 PE_BACKED_EFFECT = -0.5
 EXPLORING_EFFECT = -0.5
@@ -298,7 +316,9 @@ def true_logit_components(
     if len(static) != len(state):
         raise ValueError(f"static has {len(static)} rows but state has {len(state)}; align them")
     if "opportunity_id" in static and "opportunity_id" in state:
-        same = static["opportunity_id"].to_numpy(dtype=object) == state["opportunity_id"].to_numpy(dtype=object)
+        same = static["opportunity_id"].to_numpy(dtype=object) == state["opportunity_id"].to_numpy(
+            dtype=object
+        )
         if not same.all():
             raise ValueError("static and state are not aligned on opportunity_id")
     main, interaction = _static_logit(static)
@@ -315,8 +335,12 @@ def true_logit_components(
         _drift_start_day(today or DEFAULT_TODAY),
     )
     return pd.DataFrame(
-        {"logit_main": main, "logit_interaction": interaction, "logit_progress": progress,
-         "logit_drift": drift},
+        {
+            "logit_main": main,
+            "logit_interaction": interaction,
+            "logit_progress": progress,
+            "logit_drift": drift,
+        },
         index=static.index,
     )
 
@@ -359,8 +383,11 @@ def _static_logit(static: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         + GREENFIELD_NO_URGENCY_EFFECT * ((deal_type == "greenfield") & (urgency == "none"))
         + PE_COST_EFFECT * (_flags(static["pe_backed"]) & (values("primary_pain") == "cost"))
         + sponsor * pd.Series(champion).map(SPONSOR_BY_CHAMPION).to_numpy(dtype=float, na_value=0.0)
-        + PARITY_CONTOSO_EFFECT * ((values("competitive_position") == "parity")
-                                   & (values("primary_competitor") == "Contoso"))
+        + PARITY_CONTOSO_EFFECT
+        * (
+            (values("competitive_position") == "parity")
+            & (values("primary_competitor") == "Contoso")
+        )
         + EXTENSIVE_CUSTOM_DEV_EFFECT * ((customization == "extensive") & custom_dev)
         + BIG_DISCOUNTED_CUSTOM_EFFECT * big_discounted_custom
     )
@@ -443,15 +470,20 @@ def generate_history(
     today = today or DEFAULT_TODAY
     rng = np.random.default_rng(seed)
     today_day = int(np.datetime64(today, "D").astype(np.int64))
-    start_day = int(np.datetime64((pd.Timestamp(today) - pd.DateOffset(months=months)).date(), "D")
-                    .astype(np.int64))
+    start_day = int(
+        np.datetime64((pd.Timestamp(today) - pd.DateOffset(months=months)).date(), "D").astype(
+            np.int64
+        )
+    )
 
     static = _draw_static(rng, n_deals, start_day, today_day)
     static_main, static_interaction = _static_logit(static)
-    simulation = _simulate(rng, static, static_main + static_interaction, start_day, today_day,
-                           _drift_start_day(today))
-    return _assemble(static, simulation, static_main, static_interaction, today_day,
-                     _drift_start_day(today))
+    simulation = _simulate(
+        rng, static, static_main + static_interaction, start_day, today_day, _drift_start_day(today)
+    )
+    return _assemble(
+        static, simulation, static_main, static_interaction, today_day, _drift_start_day(today)
+    )
 
 
 def _choose(rng: np.random.Generator, values: tuple[str, ...], weights: np.ndarray) -> np.ndarray:
@@ -468,7 +500,9 @@ def _weights(base: tuple[float, ...], n: int) -> np.ndarray:
     return np.tile(np.asarray(base, dtype=float), (n, 1))
 
 
-def _draw_created_days(rng: np.random.Generator, n: int, start_day: int, today_day: int) -> np.ndarray:
+def _draw_created_days(
+    rng: np.random.Generator, n: int, start_day: int, today_day: int
+) -> np.ndarray:
     """Give creation days with a density rising linearly over the window (mild growth)."""
     growth = 0.6
     u = rng.random(n)
@@ -485,18 +519,37 @@ def _draw_static(rng: np.random.Generator, n: int, start_day: int, today_day: in
     """Give the static attributes of ``n`` deals (accounts, owners, segment, problem, economics)."""
     # Accounts: attributes shared by all of an account's deals.
     n_accounts = max(1, n // 3)
-    industry_a = rng.choice(INDUSTRIES, size=n_accounts, p=[0.22, 0.16, 0.13, 0.16, 0.12, 0.09, 0.12])
+    industry_a = rng.choice(
+        INDUSTRIES, size=n_accounts, p=[0.22, 0.16, 0.13, 0.16, 0.12, 0.09, 0.12]
+    )
     region_a = rng.choice(REGIONS, size=n_accounts, p=[0.45, 0.32, 0.15, 0.08])
     stage_a = rng.choice(GROWTH_STAGES, size=n_accounts, p=[0.25, 0.35, 0.40])
-    median_employees = np.select([stage_a == "startup", stage_a == "scaleup"], [60.0, 450.0], 4000.0)
+    median_employees = np.select(
+        [stage_a == "startup", stage_a == "scaleup"], [60.0, 450.0], 4000.0
+    )
     sigma_employees = np.where(stage_a == "mature", 1.0, 0.7)
-    employees_a = np.maximum(5.0, np.round(median_employees * np.exp(rng.normal(0, 1, n_accounts)
-                                                                     * sigma_employees)))
-    revenue_per_head = pd.Series(industry_a).map({
-        "software": 250e3, "financial_services": 400e3, "healthcare": 180e3, "manufacturing": 220e3,
-        "retail": 150e3, "public_sector": 120e3, "logistics": 170e3}).to_numpy(dtype=float)
+    employees_a = np.maximum(
+        5.0, np.round(median_employees * np.exp(rng.normal(0, 1, n_accounts) * sigma_employees))
+    )
+    revenue_per_head = (
+        pd.Series(industry_a)
+        .map(
+            {
+                "software": 250e3,
+                "financial_services": 400e3,
+                "healthcare": 180e3,
+                "manufacturing": 220e3,
+                "retail": 150e3,
+                "public_sector": 120e3,
+                "logistics": 170e3,
+            }
+        )
+        .to_numpy(dtype=float)
+    )
     revenue_per_head = revenue_per_head * np.where(stage_a == "startup", 0.5, 1.0)
-    revenue_a = np.round(employees_a * revenue_per_head * np.exp(rng.normal(0, 0.4, n_accounts)), -3)
+    revenue_a = np.round(
+        employees_a * revenue_per_head * np.exp(rng.normal(0, 0.4, n_accounts)), -3
+    )
     pe_probability = np.select([stage_a == "startup", stage_a == "scaleup"], [0.03, 0.22], 0.32)
     pe_a = (rng.random(n_accounts) < pe_probability) & (industry_a != "public_sector")
 
@@ -508,7 +561,9 @@ def _draw_static(rng: np.random.Generator, n: int, start_day: int, today_day: in
             rep_ids.append(f"REP-{len(rep_ids) + 1:03d}")
             rep_regions.append(region)
     rep_regions_arr = np.asarray(rep_regions)
-    reps_of_region = {region: np.flatnonzero(rep_regions_arr == region) for region in reps_per_region}
+    reps_of_region = {
+        region: np.flatnonzero(rep_regions_arr == region) for region in reps_per_region
+    }
     owner_a = np.empty(n_accounts, dtype=np.int64)
     for region, reps in reps_of_region.items():
         mask = region_a == region
@@ -529,10 +584,15 @@ def _draw_static(rng: np.random.Generator, n: int, start_day: int, today_day: in
     regulated = np.isin(industry, ["financial_services", "healthcare", "public_sector"])
 
     # Problem and trigger.
-    deal_type = _choose(rng, DEAL_TYPES, np.select(
-        [startup[:, None], scaleup[:, None]],
-        [np.array([0.10, 0.50, 0.25, 0.15]), np.array([0.25, 0.32, 0.25, 0.18])],
-        np.array([0.42, 0.18, 0.22, 0.18])))
+    deal_type = _choose(
+        rng,
+        DEAL_TYPES,
+        np.select(
+            [startup[:, None], scaleup[:, None]],
+            [np.array([0.10, 0.50, 0.25, 0.15]), np.array([0.25, 0.32, 0.25, 0.18])],
+            np.array([0.42, 0.18, 0.22, 0.18]),
+        ),
+    )
     legacy, greenfield = deal_type == "legacy_replacement", deal_type == "greenfield"
     trigger_w = _weights((0.38, 0.15, 0.08, 0.07, 0.12, 0.20), n)
     trigger_w[:, 5] *= np.where(legacy, 3.0, np.where(greenfield, 0.2, 0.6))
@@ -555,16 +615,21 @@ def _draw_static(rng: np.random.Generator, n: int, start_day: int, today_day: in
     urgency_w[:, 2] *= np.where(trigger == "none", 0.6, np.where(pressing, 2.2, 1.3))
     urgency_w[:, 1] *= np.where(deal_type == "renewal", 1.5, 1.0)
     urgency = _choose(rng, URGENCIES, urgency_w)
-    problem_quantified = rng.random(n) < (0.3 + 0.25 * (urgency == "high") + 0.1 * (pain == "cost")
-                                          - 0.1 * (urgency == "none"))
+    problem_quantified = rng.random(n) < (
+        0.3 + 0.25 * (urgency == "high") + 0.1 * (pain == "cost") - 0.1 * (urgency == "none")
+    )
 
     # Competition.
     competitor_w = _weights((0.18, 0.32, 0.20, 0.18, 0.12), n)
-    competitor_w[:, 0] *= np.where(deal_type == "renewal", 2.5, np.where(deal_type == "expansion", 1.8, 1.0))
+    competitor_w[:, 0] *= np.where(
+        deal_type == "renewal", 2.5, np.where(deal_type == "expansion", 1.8, 1.0)
+    )
     competitor = _choose(rng, COMPETITORS, competitor_w)
     no_competitor = competitor == "none"
     competitor_count = np.where(no_competitor, 0, 1 + rng.binomial(3, 0.25 + 0.1 * mature))
-    position_w = np.where(no_competitor[:, None], np.array([0.6, 0.3, 0.1]), np.array([0.28, 0.45, 0.27]))
+    position_w = np.where(
+        no_competitor[:, None], np.array([0.6, 0.3, 0.1]), np.array([0.28, 0.45, 0.27])
+    )
     position_w[:, 0] *= np.where(np.isin(deal_type, ["renewal", "expansion"]), 1.8, 1.0)
     position_w[:, 2] *= np.where(competitor == "Contoso", 1.2, 1.0)
     position = _choose(rng, POSITIONS, position_w)
@@ -573,39 +638,75 @@ def _draw_static(rng: np.random.Generator, n: int, start_day: int, today_day: in
     champion_w = _weights((0.18, 0.24, 0.28, 0.19, 0.11), n)
     champion_w[:, 4] *= np.where(startup, 2.5, np.where(mature, 0.6, 1.0))
     champion = _choose(rng, CHAMPION_ROLES, champion_w)
-    sponsor_p = pd.Series(champion).map({"none": 0.12, "manager": 0.2, "director": 0.38, "vp": 0.62,
-                                         "c_level": 0.8}).to_numpy(dtype=float)
+    sponsor_p = (
+        pd.Series(champion)
+        .map({"none": 0.12, "manager": 0.2, "director": 0.38, "vp": 0.62, "c_level": 0.8})
+        .to_numpy(dtype=float)
+    )
     executive_sponsor = rng.random(n) < sponsor_p
-    buying_process_defined = rng.random(n) < (0.55 + 0.2 * (urgency == "high") - 0.2 * (urgency == "none")
-                                              + 0.1 * mature)
+    buying_process_defined = rng.random(n) < (
+        0.55 + 0.2 * (urgency == "high") - 0.2 * (urgency == "none") + 0.1 * mature
+    )
     customization_w = _weights((0.45, 0.38, 0.17), n)
     customization_w[:, 2] *= np.where(mature, 1.5, 1.0)
     customization = _choose(rng, CUSTOMIZATIONS, customization_w)
     custom_dev = rng.random(n) < pd.Series(customization).map(
-        {"none": 0.04, "moderate": 0.2, "extensive": 0.55}).to_numpy(dtype=float)
+        {"none": 0.04, "moderate": 0.2, "extensive": 0.55}
+    ).to_numpy(dtype=float)
 
     # Economics.
-    type_factor = pd.Series(deal_type).map({"legacy_replacement": 1.3, "greenfield": 1.0,
-                                            "expansion": 0.45, "renewal": 0.7}).to_numpy(dtype=float)
-    custom_factor = pd.Series(customization).map({"none": 1.0, "moderate": 1.15,
-                                                  "extensive": 1.5}).to_numpy(dtype=float)
+    type_factor = (
+        pd.Series(deal_type)
+        .map({"legacy_replacement": 1.3, "greenfield": 1.0, "expansion": 0.45, "renewal": 0.7})
+        .to_numpy(dtype=float)
+    )
+    custom_factor = (
+        pd.Series(customization)
+        .map({"none": 1.0, "moderate": 1.15, "extensive": 1.5})
+        .to_numpy(dtype=float)
+    )
     amount = 4000.0 * employees**0.45 * type_factor * custom_factor * np.exp(rng.normal(0, 0.55, n))
     amount = np.maximum(1000.0, np.round(amount, -2))
-    discount = (6.0 + 4.5 * np.log(amount / 50_000.0) + 4.0 * competitor_count
-                + 6.0 * (position == "weakness") + 2.0 * (position == "parity")
-                - 3.0 * (deal_type == "renewal") + rng.normal(0, 6.0, n))
+    discount = (
+        6.0
+        + 4.5 * np.log(amount / 50_000.0)
+        + 4.0 * competitor_count
+        + 6.0 * (position == "weakness")
+        + 2.0 * (position == "parity")
+        - 3.0 * (deal_type == "renewal")
+        + rng.normal(0, 6.0, n)
+    )
     discount = np.round(np.clip(discount, 0.0, 60.0) * 2.0) / 2.0
-    services = np.clip(rng.beta(2.0, 12.0, n) + 0.10 * (customization == "moderate")
-                       + 0.22 * (customization == "extensive") + 0.10 * custom_dev, 0.0, 0.8)
+    services = np.clip(
+        rng.beta(2.0, 12.0, n)
+        + 0.10 * (customization == "moderate")
+        + 0.22 * (customization == "extensive")
+        + 0.10 * custom_dev,
+        0.0,
+        0.8,
+    )
     third_party = np.where(rng.random(n) < 0.6, 0.0, rng.beta(1.5, 8.0, n))
-    margin = (82.0 - 0.9 * discount - 45.0 * services - 55.0 * third_party - 6.0 * custom_dev
-              + rng.normal(0, 4.0, n))
+    margin = (
+        82.0
+        - 0.9 * discount
+        - 45.0 * services
+        - 55.0 * third_party
+        - 6.0 * custom_dev
+        + rng.normal(0, 4.0, n)
+    )
     margin = np.round(np.clip(margin, -100.0, 100.0), 1)
-    cac = np.round(1500.0 + amount * 0.12 * (1.0 + 0.25 * competitor_count)
-                   * np.exp(rng.normal(0, 0.3, n)), -1)
-    expansion_potential = _choose(rng, EXPANSION_LEVELS, np.select(
-        [startup[:, None], scaleup[:, None]],
-        [np.array([0.2, 0.4, 0.4]), np.array([0.25, 0.45, 0.30])], np.array([0.45, 0.40, 0.15])))
+    cac = np.round(
+        1500.0 + amount * 0.12 * (1.0 + 0.25 * competitor_count) * np.exp(rng.normal(0, 0.3, n)), -1
+    )
+    expansion_potential = _choose(
+        rng,
+        EXPANSION_LEVELS,
+        np.select(
+            [startup[:, None], scaleup[:, None]],
+            [np.array([0.2, 0.4, 0.4]), np.array([0.25, 0.45, 0.30])],
+            np.array([0.45, 0.40, 0.15]),
+        ),
+    )
     strategic_w = _weights((0.62, 0.20, 0.10, 0.08), n)
     strategic_w[:, 2] *= np.where(no_competitor, 0.0, 1.0)
     strategic_value = _choose(rng, STRATEGIC_VALUES, strategic_w)
@@ -613,38 +714,44 @@ def _draw_static(rng: np.random.Generator, n: int, start_day: int, today_day: in
     created = _draw_created_days(rng, n, start_day, today_day)
     order = np.argsort(created, kind="stable")  # ids follow creation order, as in a CRM
 
-    static = pd.DataFrame({
-        "account_id": np.char.add("ACC-", np.char.zfill((account + 1).astype(str), 6)),
-        "owner_id": np.asarray(rep_ids)[owner],
-        "created_day": created,
-        "amount": amount,
-        "industry": industry,
-        "region": region,
-        "employees": employees,
-        "annual_revenue": revenue,
-        "growth_stage": growth,
-        "pe_backed": pe_backed,
-        "primary_pain": pain,
-        "deal_type": deal_type,
-        "problem_quantified": problem_quantified,
-        "urgency": urgency,
-        "trigger_event": trigger,
-        "primary_competitor": competitor,
-        "competitor_count": competitor_count.astype(float),
-        "competitive_position": position,
-        "champion_role": champion,
-        "executive_sponsor": executive_sponsor,
-        "buying_process_defined": buying_process_defined,
-        "customization_required": customization,
-        "discount_pct": discount,
-        "gross_margin_pct": margin,
-        "services_share": np.round(services, 3),
-        "third_party_share": np.round(third_party, 3),
-        "custom_dev_required": custom_dev,
-        "cac_estimate": cac,
-        "expansion_potential": expansion_potential,
-        "strategic_value": strategic_value,
-    }).iloc[order].reset_index(drop=True)
+    static = (
+        pd.DataFrame(
+            {
+                "account_id": np.char.add("ACC-", np.char.zfill((account + 1).astype(str), 6)),
+                "owner_id": np.asarray(rep_ids)[owner],
+                "created_day": created,
+                "amount": amount,
+                "industry": industry,
+                "region": region,
+                "employees": employees,
+                "annual_revenue": revenue,
+                "growth_stage": growth,
+                "pe_backed": pe_backed,
+                "primary_pain": pain,
+                "deal_type": deal_type,
+                "problem_quantified": problem_quantified,
+                "urgency": urgency,
+                "trigger_event": trigger,
+                "primary_competitor": competitor,
+                "competitor_count": competitor_count.astype(float),
+                "competitive_position": position,
+                "champion_role": champion,
+                "executive_sponsor": executive_sponsor,
+                "buying_process_defined": buying_process_defined,
+                "customization_required": customization,
+                "discount_pct": discount,
+                "gross_margin_pct": margin,
+                "services_share": np.round(services, 3),
+                "third_party_share": np.round(third_party, 3),
+                "custom_dev_required": custom_dev,
+                "cac_estimate": cac,
+                "expansion_potential": expansion_potential,
+                "strategic_value": strategic_value,
+            }
+        )
+        .iloc[order]
+        .reset_index(drop=True)
+    )
     ids = np.char.add("OPP-", np.char.zfill(np.arange(1, n + 1).astype(str), 6))
     return static.assign(opportunity_id=ids)
 
@@ -707,7 +814,9 @@ def _simulate(
     problem_quantified = static["problem_quantified"].to_numpy(dtype=bool)
     owners = static["owner_id"].to_numpy(dtype=object)
     owner_codes = pd.factorize(owners, sort=True)[0]
-    owner_habit = rng.lognormal(0.0, 0.5, owner_codes.max() + 1)[owner_codes] * rng.lognormal(0.0, 0.3, n)
+    owner_habit = rng.lognormal(0.0, 0.5, owner_codes.max() + 1)[owner_codes] * rng.lognormal(
+        0.0, 0.3, n
+    )
 
     base_hazard = np.array([0.28, 0.21, 0.15, 0.15, 0.13, 0.11, 0.13, 0.13])
     special = np.ones((n, 8))
@@ -728,8 +837,20 @@ def _simulate(
     won = np.full(n, -1, dtype=np.int64)
     last_index = np.full(n, -1, dtype=np.int64)
 
-    records: dict[str, list[np.ndarray]] = {key: [] for key in (
-        "deal", "day", "stage", "amount", "close", "met", "stakeholders", "engagement", "activity")}
+    records: dict[str, list[np.ndarray]] = {
+        key: []
+        for key in (
+            "deal",
+            "day",
+            "stage",
+            "amount",
+            "close",
+            "met",
+            "stakeholders",
+            "engagement",
+            "activity",
+        )
+    }
     n_rows = 0
 
     for week, day in enumerate(grid):
@@ -741,9 +862,11 @@ def _simulate(
             k = idx_new.size
             met[idx_new, 0] = rng.random(k) < np.where(problem_quantified[idx_new], 0.45, 0.2)
             stakeholders[idx_new] = rng.uniform(0.05, 0.3, k)
-            engagement[idx_new] = np.where(has_champion[idx_new],
-                                           1 + (rng.random(k) < 0.3 * speed[idx_new]),
-                                           rng.random(k) < 0.2)
+            engagement[idx_new] = np.where(
+                has_champion[idx_new],
+                1 + (rng.random(k) < 0.3 * speed[idx_new]),
+                rng.random(k) < 0.2,
+            )
             expected_close[idx_new] = created[idx_new] + rng.integers(42, 100, k)
             amount_deviation[idx_new] = rng.normal(0.0, 0.2, k)
             activity[idx_new] = rng.poisson(owner_habit[idx_new, None] * np.array([1.0, 3.0, 0.5]))
@@ -762,9 +885,13 @@ def _simulate(
             met[idx] |= newly
             grown = (1.0 - stakeholders[idx]) * 0.06 * pace * rng.uniform(0.0, 2.0, k)
             stakeholders[idx] = np.minimum(1.0, stakeholders[idx] + grown)
-            weeks_since_progress[idx] = np.where(newly.any(axis=1), 0.0, weeks_since_progress[idx] + 1.0)
+            weeks_since_progress[idx] = np.where(
+                newly.any(axis=1), 0.0, weeks_since_progress[idx] + 1.0
+            )
             cap = np.where(has_champion[idx], 4, 2)
-            up = rng.random(k) < np.minimum(0.5, 0.07 * pace * np.where(has_champion[idx], 1.0, 0.4))
+            up = rng.random(k) < np.minimum(
+                0.5, 0.07 * pace * np.where(has_champion[idx], 1.0, 0.4)
+            )
             down = rng.random(k) < np.minimum(0.5, 0.04 / pace)
             engagement[idx] = np.clip(engagement[idx] + up.astype(np.int64) - (down & ~up), 0, cap)
             # Activity: owner habit, chased harder when the deal has stalled; no truth weight.
@@ -772,8 +899,9 @@ def _simulate(
             weekly = owner_habit[idx, None] * chase[:, None] * np.array([1.5, 4.0, 0.6])
             activity[idx] += rng.poisson(weekly)
             revise = rng.random(k) < 0.05
-            amount_deviation[idx] = np.where(revise, amount_deviation[idx] * rng.uniform(0.0, 0.7, k),
-                                             amount_deviation[idx])
+            amount_deviation[idx] = np.where(
+                revise, amount_deviation[idx] * rng.uniform(0.0, 0.7, k), amount_deviation[idx]
+            )
 
         live = np.flatnonzero(active)
         if not live.size:
@@ -791,15 +919,19 @@ def _simulate(
             quarter_end = _quarter_end_after(day)
             cleanup_season = quarter_end - day <= 14
             h_progress = 0.005 + 0.45 * progress**3
-            h_stale = ((age_weeks > 16) * (1.0 - progress)
-                       * np.minimum(0.012 + 0.004 * (age_weeks - 16), 0.08)
-                       * (3.5 if cleanup_season else 1.0))
+            h_stale = (
+                (age_weeks > 16)
+                * (1.0 - progress)
+                * np.minimum(0.012 + 0.004 * (age_weeks - 16), 0.08)
+                * (3.5 if cleanup_season else 1.0)
+            )
             fire = rng.random(k) < h_progress + h_stale
             cleanup = rng.random(k) * (h_progress + h_stale) < h_stale
             lead = np.where(cleanup, rng.integers(1, 11, k), rng.integers(8, 22, k))
             planned = day + lead
-            to_quarter_end = ((np.abs(quarter_end - planned) <= 10)
-                              & (rng.random(k) < np.where(cleanup, 0.8, 0.35)))
+            to_quarter_end = (np.abs(quarter_end - planned) <= 10) & (
+                rng.random(k) < np.where(cleanup, 0.8, 0.35)
+            )
             planned = np.where(to_quarter_end, quarter_end, planned)
             chosen = candidates[fire]
             close_day[chosen] = planned[fire]
@@ -821,14 +953,19 @@ def _simulate(
         n_rows += k
 
         # The last snapshot before a scheduled close: draw the outcome from this state only.
-        deciding = live[scheduled[live] & (close_day[live] <= day + 7) & (close_day[live] <= today_day)]
+        deciding = live[
+            scheduled[live] & (close_day[live] <= day + 7) & (close_day[live] <= today_day)
+        ]
         if deciding.size:
             # Same rounding as the recorded snapshot, so the truth is reproducible from the data.
             milestones = {name: met[deciding, i] for i, name in enumerate(BOOL_MILESTONES)}
-            logit = (static_logit[deciding]
-                     + _progress_logit(milestones, np.round(stakeholders[deciding], 2),
-                                       engagement[deciding])
-                     + _drift_logit(is_contoso[deciding], np.full(deciding.size, day), drift_start))
+            logit = (
+                static_logit[deciding]
+                + _progress_logit(
+                    milestones, np.round(stakeholders[deciding], 2), engagement[deciding]
+                )
+                + _drift_logit(is_contoso[deciding], np.full(deciding.size, day), drift_start)
+            )
             won[deciding] = rng.random(deciding.size) < _sigmoid(logit)
             active[deciding] = False
 
@@ -884,25 +1021,37 @@ def _assemble(
         **{name: trap_met[:, i] for i, name in enumerate(BOOL_MILESTONES)},
         "stakeholders_identified": np.where(won_closed, 1.0, snaps["stakeholders"][last]),
         "champion_engagement": np.asarray(ENGAGEMENTS, dtype=object)[
-            np.where(won_closed, np.maximum(snaps["engagement"][last], 3), snaps["engagement"][last])],
+            np.where(
+                won_closed, np.maximum(snaps["engagement"][last], 3), snaps["engagement"][last]
+            )
+        ],
         "calls": snaps["activity"][last, 0] + 1.0,
         "emails": snaps["activity"][last, 1] + 2.0,
         "meetings": snaps["activity"][last, 2] + 1.0,
     }
     snapshots = pd.DataFrame({key: np.concatenate([regular[key], trap[key]]) for key in regular})
-    snapshots = (snapshots.assign(snapshot_date=_dates(snapshots["snapshot_day"]),
-                                  close_date=_dates(snapshots["close_day"]))
-                 .drop(columns=["snapshot_day", "close_day"])
-                 .sort_values(["opportunity_id", "snapshot_date"], kind="stable")
-                 .reset_index(drop=True))
+    snapshots = (
+        snapshots.assign(
+            snapshot_date=_dates(snapshots["snapshot_day"]),
+            close_date=_dates(snapshots["close_day"]),
+        )
+        .drop(columns=["snapshot_day", "close_day"])
+        .sort_values(["opportunity_id", "snapshot_date"], kind="stable")
+        .reset_index(drop=True)
+    )
     snapshots = _canonical(snapshots, SNAPSHOTS)
 
     # Opportunities: static columns, final close date and final-state CRM columns.
     open_stage = sim.last_stage
     stage = np.where(closed, np.where(won, "closed_won", "closed_lost"), stage_names[open_stage])
-    crm_probability = np.where(closed, np.where(won, 100.0, 0.0), np.asarray(STAGE_PROBABILITY)[open_stage])
-    forecast = np.where(closed, np.where(won, "closed", "omitted"),
-                        np.asarray(FORECAST_BY_STAGE, dtype=object)[open_stage])
+    crm_probability = np.where(
+        closed, np.where(won, 100.0, 0.0), np.asarray(STAGE_PROBABILITY)[open_stage]
+    )
+    forecast = np.where(
+        closed,
+        np.where(won, "closed", "omitted"),
+        np.asarray(FORECAST_BY_STAGE, dtype=object)[open_stage],
+    )
     close_day = np.where(closed, sim.close_day, sim.expected_close_day)
     opportunities = static.assign(
         created_date=_dates(static["created_day"]),
@@ -916,23 +1065,31 @@ def _assemble(
 
     # Truth: the probability the outcome was drawn from (open deals: as of their latest snapshot).
     last = sim.last_index
-    progress = _progress_logit({name: snaps["met"][last, i] for i, name in enumerate(BOOL_MILESTONES)},
-                               snaps["stakeholders"][last], snaps["engagement"][last])
-    drift = _drift_logit(opportunities["primary_competitor"].to_numpy(dtype=object) == "Contoso",
-                         snaps["day"][last], drift_start)
+    progress = _progress_logit(
+        {name: snaps["met"][last, i] for i, name in enumerate(BOOL_MILESTONES)},
+        snaps["stakeholders"][last],
+        snaps["engagement"][last],
+    )
+    drift = _drift_logit(
+        opportunities["primary_competitor"].to_numpy(dtype=object) == "Contoso",
+        snaps["day"][last],
+        drift_start,
+    )
     logit = static_main + static_interaction + progress + drift
-    truth = pd.DataFrame({
-        "opportunity_id": pd.Series(ids, dtype="str"),
-        "status": pd.Series(status, dtype="str"),
-        "true_probability": _sigmoid(logit),
-        "last_snapshot_date": _dates(snaps["day"][last]),
-        "is_open": pd.Series(~closed, dtype="boolean"),
-        "true_logit": logit,
-        "logit_main": static_main,
-        "logit_interaction": static_interaction,
-        "logit_progress": progress,
-        "logit_drift": drift,
-    })
+    truth = pd.DataFrame(
+        {
+            "opportunity_id": pd.Series(ids, dtype="str"),
+            "status": pd.Series(status, dtype="str"),
+            "true_probability": _sigmoid(logit),
+            "last_snapshot_date": _dates(snaps["day"][last]),
+            "is_open": pd.Series(~closed, dtype="boolean"),
+            "true_logit": logit,
+            "logit_main": static_main,
+            "logit_interaction": static_interaction,
+            "logit_progress": progress,
+            "logit_drift": drift,
+        }
+    )
     log.debug("generated %d deals, %d snapshots", n, len(snapshots))
     return SyntheticHistory(opportunities=opportunities, snapshots=snapshots, truth=truth)
 
