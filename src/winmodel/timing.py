@@ -39,3 +39,6 @@ class _NoTimer:
 
 
 NO_TIMER = _NoTimer()
+
+#: What a function that records stages accepts: a :class:`StageTimer` or :data:`NO_TIMER`.
+Timer = StageTimer | _NoTimer

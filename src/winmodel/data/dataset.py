@@ -22,6 +22,7 @@ from winmodel.data.io import FIRST_ROW_ATTR, ROW_UNIT_ATTR, SOURCE_ATTR, read_ta
 from winmodel.data.mapping import Mapping, apply_mapping, load_mapping
 from winmodel.data.validate import validate_tables
 from winmodel.errors import InputError, Problem, ValidationReport
+from winmodel.timing import NO_TIMER, Timer
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +134,16 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_crm_data(path: Path, mapping: Mapping | Path | None = None) -> CRMData:
+def load_crm_data(
+    path: Path, mapping: Mapping | Path | None = None, *, timer: Timer = NO_TIMER
+) -> CRMData:
     """Give the validated, canonical tables of the export at ``path``.
 
     ``mapping`` is a ``Mapping``, a path to its YAML, or None for an export
     already in canonical form. Lookup files named in the mapping are read
     from the data file's folder. Raises ``InputError`` carrying the full
     report (every error and warning, and the facts) when anything is wrong.
+    ``timer`` records the stages ``read``, ``map`` and ``validate``.
     """
     if mapping is None:
         mapping = Mapping()
@@ -150,20 +154,26 @@ def load_crm_data(path: Path, mapping: Mapping | Path | None = None) -> CRMData:
 
     frames: dict[str, pd.DataFrame] = {}
     problems: list[Problem] = []
-    for table, file in paths.items():
-        try:
-            frames[table] = _numbered(read_table(file, options=mapping.read_options()))
-        except InputError as error:
-            problems += error.report.problems
+    with timer.stage("read"):
+        for table, file in paths.items():
+            try:
+                frames[table] = _numbered(read_table(file, options=mapping.read_options()))
+            except InputError as error:
+                problems += error.report.problems
     if problems:
         raise InputError(problems)
 
-    mapped, mapping_problems = apply_mapping(
-        frames, mapping, base_dir=paths["opportunities"].parent
-    )
-    opportunities, snapshots, report = validate_tables(
-        mapped["opportunities"], mapped.get("snapshots"), files=files, parse=mapping.parse_options()
-    )
+    with timer.stage("map"):
+        mapped, mapping_problems = apply_mapping(
+            frames, mapping, base_dir=paths["opportunities"].parent
+        )
+    with timer.stage("validate"):
+        opportunities, snapshots, report = validate_tables(
+            mapped["opportunities"],
+            mapped.get("snapshots"),
+            files=files,
+            parse=mapping.parse_options(),
+        )
     validation_problems = _name_export_columns(report.problems, mapping, files)
     as_of, as_of_source = _as_of(mapping, opportunities, snapshots)
     facts = [f"mapping: {mapping.name}"] if mapping.name != "unnamed" else []

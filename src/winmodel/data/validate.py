@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as arrow
+import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from winmodel.data.contract import (
@@ -143,15 +145,27 @@ def as_text(series: pd.Series) -> pd.Series:
         whole = series.dropna()
         if len(whole) and bool((whole % 1 == 0).all()) and whole.abs().max() < 2**53:
             series = series.astype("Int64")
-    text = series.astype("str")
-    text = text.str.strip()
-    return text.mask(text == "")
+    codes, uniques = _factorized_text(series)
+    return _text_from_codes(codes, uniques.mask(uniques == ""), series.index)
 
 
 def _factorized_text(series: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """Give the codes and the distinct stripped texts of ``series`` (code -1 for missing)."""
+    """Give the codes and the distinct stripped texts of ``series`` (code -1 for missing).
+
+    Every parse works on the distinct values and spreads the result back: an
+    export has millions of rows but few distinct values per column.
+    """
     codes, uniques = pd.factorize(series.astype("str"))
     return codes, pd.Series(np.asarray(uniques, dtype=object), dtype="str").str.strip()
+
+
+def _text_from_codes(codes: np.ndarray, uniques: pd.Series, index: pd.Index) -> pd.Series:
+    """Give the text column whose row ``i`` is ``uniques[codes[i]]`` (missing for -1 or a missing unique)."""
+    dictionary = arrow.array(
+        uniques.astype("object").where(uniques.notna(), None).tolist(), type=arrow.large_string()
+    )
+    taken = dictionary.take(arrow.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(taken, dtype=STRING_DTYPE), index=index)
 
 
 def _spread(codes: np.ndarray, unique_values: np.ndarray, fill: object) -> np.ndarray:
@@ -354,12 +368,13 @@ def parse_booleans(
 
 
 def _parse_category(series: pd.Series, spec: ColumnSpec) -> ParsedColumn:
-    text = as_text(series)
-    if spec.allowed is not None:
-        codes, uniques = pd.factorize(text)
-        normalised = np.array([normalise_category(value) for value in uniques], dtype=object)
-        text = pd.Series(_spread(codes, normalised, None), index=series.index, dtype="str")
-    return ParsedColumn(text, np.zeros(len(series), dtype=bool))
+    if spec.allowed is None:
+        return ParsedColumn(as_text(series), np.zeros(len(series), dtype=bool))
+    codes, uniques = _factorized_text(series)
+    normalised = uniques.map(lambda value: normalise_category(value) if value else None)
+    return ParsedColumn(
+        _text_from_codes(codes, normalised, series.index), np.zeros(len(series), dtype=bool)
+    )
 
 
 def _parse_column(series: pd.Series, spec: ColumnSpec, parse: ParseOptions) -> ParsedColumn:
@@ -563,7 +578,8 @@ _ROW_CHECK_INPUTS = ("status", "created_date", "close_date")
 
 def _failure_cases(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
     try:
-        schema.validate(frame, lazy=True)
+        # inplace: the coerced frame is ours already; a copy of millions of rows costs a second.
+        schema.validate(frame, lazy=True, inplace=True)
     except SchemaErrors as errors:
         return errors.failure_cases
     return pd.DataFrame()
@@ -766,7 +782,14 @@ def _cross_table_problems(
     problems: list[Problem] = []
     if "opportunity_id" not in snapshots.columns or "opportunity_id" not in opportunities.columns:
         return problems
-    known = snapshots["opportunity_id"].isin(opportunities["opportunity_id"].dropna())
+    # One hash lookup of every snapshot's deal in the opportunities table (pyarrow: millions of rows a second).
+    deals = opportunities.drop_duplicates("opportunity_id")
+    deals = deals[deals["opportunity_id"].notna()]
+    position = pc.index_in(
+        arrow.array(snapshots["opportunity_id"]), value_set=arrow.array(deals["opportunity_id"])
+    ).to_numpy(zero_copy_only=False)
+    position = np.where(np.isnan(position.astype("float64")), -1, position).astype(np.int64)
+    known = position >= 0
     unknown = snapshots.index[(~known & snapshots["opportunity_id"].notna()).to_numpy()]
     if len(unknown):
         ids = pd.unique(snapshots.loc[unknown, "opportunity_id"])
@@ -790,12 +813,14 @@ def _cross_table_problems(
         opportunities.columns
     ) and "snapshot_date" in snapshots.columns
     if needed:
-        closed = opportunities[opportunities["status"].isin(CLOSED_STATUSES).fillna(False)]
-        closed = closed.drop_duplicates("opportunity_id").set_index("opportunity_id")["close_date"]
-        # reindex, not map: Series.map over an empty datetime series fails in pandas 3.1.
-        closed_on = pd.Series(
-            closed.reindex(snapshots["opportunity_id"].to_numpy()).to_numpy(), index=snapshots.index
+        is_closed = deals["status"].isin(CLOSED_STATUSES).fillna(False).to_numpy(dtype=bool)
+        close = np.where(
+            is_closed, deals["close_date"].to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT")
         )
+        close = np.append(
+            close, np.datetime64("NaT", "ns")
+        )  # position -1 (unknown deal): no close date
+        closed_on = pd.Series(close[position], index=snapshots.index)
         late = snapshots.index[(snapshots["snapshot_date"] > closed_on).fillna(False).to_numpy()]
         if len(late):
             problems.append(

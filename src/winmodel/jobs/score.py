@@ -132,8 +132,8 @@ def run_score(
         require_spark()  # before the data is read: a missing Java is found in a second, not a minute
     catalogue = load_catalogue(config.language)
     data_path = Path(input_path or config.data.path)
-    with timer.stage("load_validate"):
-        crm = load_crm_data(data_path, mapping or config.data.mapping)
+    crm = load_crm_data(data_path, mapping or config.data.mapping, timer=timer)
+    with timer.stage("read"):
         previous_frame = read_table(previous) if previous else None
     if previous_frame is not None and not {"opportunity_id", "score"} <= set(
         previous_frame.columns
