@@ -93,7 +93,7 @@ class InputError(WinmodelError):
         self.report = report
         super().__init__(report.render())
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[InputError], tuple[ValidationReport]]:
         # Rebuilt from the report, so the error crosses process boundaries (parallel scoring) intact.
         return (type(self), (self.report,))
 
