@@ -39,3 +39,6 @@ class _NoTimer:
 
 
 NO_TIMER = _NoTimer()
+
+#: What a job's stages are timed with: a :class:`StageTimer`, or ``NO_TIMER`` that keeps nothing.
+Timer = StageTimer | _NoTimer
