@@ -102,6 +102,6 @@ class GateError(WinmodelError):
     """Raised when a check on the trained model refuses it (sufficiency, promotion)."""
 
 
-def example_rows(labels: Sequence[object], limit: int = MAX_EXAMPLES) -> tuple[str, ...]:
+def example_rows(labels: Iterable[object], limit: int = MAX_EXAMPLES) -> tuple[str, ...]:
     """Give up to ``limit`` row references as strings."""
     return tuple(str(label) for label in list(labels)[:limit])
