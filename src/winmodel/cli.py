@@ -12,11 +12,14 @@ import sys
 import warnings
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from winmodel.errors import WinmodelError
+
+if TYPE_CHECKING:
+    from winmodel.analysis.forecast import Period
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -285,6 +288,7 @@ def forecast(
 
     if by not in ("month", "quarter"):
         raise typer.BadParameter("use month or quarter", param_hint="--by")
+    period = cast("Period", by)  # month or quarter, checked just above
     if backtest:
         if data is None:
             raise typer.BadParameter(
@@ -295,7 +299,7 @@ def forecast(
             mapping=mapping,
             model_uri=model,
             config_path=config,
-            by=by,
+            by=period,
             periods=periods,
             max_open_share=max_open_share,
             warmup_periods=warmup_periods,
@@ -307,7 +311,9 @@ def forecast(
             "give --input SCORED (a file from `winmodel score`), or --backtest --data PATH",
             param_hint="--input",
         )
-    run_forecast(input_path, by=by, out=out, model_dir=Path(model) if model else None, seed=seed)
+    run_forecast(
+        input_path, by=period, out=out, model_dir=Path(model) if model else None, seed=seed
+    )
 
 
 def _configure_logging(verbose: bool) -> None:

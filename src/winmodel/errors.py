@@ -93,7 +93,7 @@ class InputError(WinmodelError):
         self.report = report
         super().__init__(report.render())
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[InputError], tuple[ValidationReport]]:
         # Rebuilt from the report, so the error crosses process boundaries (parallel scoring) intact.
         return (type(self), (self.report,))
 
@@ -102,6 +102,6 @@ class GateError(WinmodelError):
     """Raised when a check on the trained model refuses it (sufficiency, promotion)."""
 
 
-def example_rows(labels: Sequence[object], limit: int = MAX_EXAMPLES) -> tuple[str, ...]:
+def example_rows(labels: Iterable[object], limit: int = MAX_EXAMPLES) -> tuple[str, ...]:
     """Give up to ``limit`` row references as strings."""
     return tuple(str(label) for label in list(labels)[:limit])

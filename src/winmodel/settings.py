@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -277,7 +277,10 @@ class ScoreConfig(_Section):
         return value.lower()
 
 
-def parse_model(path: Path, model: type[BaseModel]) -> Any:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def parse_model(path: Path, model: type[_Model]) -> _Model:
     """Give ``model`` parsed from the YAML file at ``path``; every invalid key is reported with its line."""
     path = Path(path)
     if not path.exists():
@@ -324,7 +327,7 @@ def parse_model(path: Path, model: type[BaseModel]) -> Any:
         raise InputError(problems) from None
 
 
-def _allowed_keys(model: type[BaseModel], location: tuple) -> list[str]:
+def _allowed_keys(model: type[BaseModel], location: tuple[str | int, ...]) -> list[str]:
     current: Any = model
     for part in location:
         field = getattr(current, "model_fields", {}).get(str(part))

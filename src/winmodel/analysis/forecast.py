@@ -38,9 +38,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit, logit
@@ -125,8 +126,8 @@ class Bookings:
 
 
 def bookings_distribution(
-    amount: Sequence[float] | np.ndarray,
-    probability: Sequence[float] | np.ndarray,
+    amount: npt.ArrayLike,
+    probability: npt.ArrayLike,
     *,
     shift_sigma: float = 0.0,
     draws: int = DEFAULT_DRAWS,
@@ -147,7 +148,7 @@ def bookings_distribution(
     seed gives the same figures, whatever ``chunk_cells``).
     """
     amount = np.asarray(amount, dtype=float)
-    probability = np.clip(np.asarray(probability, dtype=float), 0.0, 1.0)
+    probability = np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0)
     if amount.shape != probability.shape:
         raise ValueError(
             f"amount and probability differ in length: {amount.shape} vs {probability.shape}"
@@ -171,7 +172,8 @@ def bookings_distribution(
         quantiles = _sampled_quantiles(
             amount, probability, log_odds, shift_sigma, draws, seed, chunk_cells
         )
-    return Bookings(mean, *(float(q) for q in quantiles), std)
+    p10, p50, p90 = (float(q) for q in quantiles)
+    return Bookings(mean, p10, p50, p90, std)
 
 
 def _shift_nodes(shift_sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +197,7 @@ def _centred_log_odds(
     """
     variance = float(weights @ nodes**2)
     with np.errstate(divide="ignore"):
-        centred = logit(probability) * np.sqrt(1 + np.pi * variance / 8)
+        centred: np.ndarray = logit(probability) * np.sqrt(1 + np.pi * variance / 8)
     inside = (probability > 0) & (probability < 1)
     log_odds, target = centred[inside], probability[inside]
     for _ in range(50):
@@ -215,7 +217,8 @@ def _shifted_probability(
     """Give each deal's probability under each shift (one row per shift); ``log_odds`` None: no shift."""
     if log_odds is None:
         return np.broadcast_to(probability, (len(shifts), len(probability)))
-    return expit(log_odds[None, :] + shifts[:, None])
+    shifted: np.ndarray = expit(log_odds[None, :] + shifts[:, None])
+    return shifted
 
 
 def _exact_quantiles(amount: np.ndarray, shifted: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -229,7 +232,8 @@ def _exact_quantiles(amount: np.ndarray, shifted: np.ndarray, weights: np.ndarra
     cumulative = np.cumsum(chance[order])
     # A small tolerance so that P(total <= x) = 0.1 exactly counts as reaching the 10 % level.
     index = np.searchsorted(cumulative, np.asarray(QUANTILES) - 1e-12, side="left")
-    return totals[order][np.minimum(index, len(order) - 1)]
+    quantiles: np.ndarray = totals[order][np.minimum(index, len(order) - 1)]
+    return quantiles
 
 
 def _sampled_quantiles(
@@ -314,7 +318,10 @@ def forecast_by_period(
         frame["crm"] = pd.to_numeric(deals["crm_probability"], errors="coerce").fillna(0.0) / 100.0
     frame = frame.dropna(subset=["amount", "probability", "period"])
     records = []
-    groups = [(period, part) for period, part in frame.groupby("period", sort=True)]
+    # The period column holds pandas Periods (period_of); None stands for the whole pipeline.
+    groups: list[tuple[pd.Period | None, pd.DataFrame]] = [
+        (cast(pd.Period, period), part) for period, part in frame.groupby("period", sort=True)
+    ]
     groups.append((None, frame))
     for period, part in groups:
         model = bookings_distribution(
@@ -433,7 +440,7 @@ def estimate_shared_shift(
     cutoff = pd.Timestamp(cutoff)
     records = []
     for period_label, deals in errors.groupby("period", sort=True):
-        period = pd.Period(period_label)
+        period = pd.Period(cast(str, period_label))  # the errors' periods are texts
         if period.end_time >= cutoff:
             continue
         known = (

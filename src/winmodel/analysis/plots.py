@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import matplotlib
 
 matplotlib.use("Agg", force=False)
@@ -182,7 +185,8 @@ def forecast_backtest_figure(periods: pd.DataFrame) -> Figure:
     order = list(dict.fromkeys(periods["period"]))
     x = np.arange(len(order))
     styles = {"winmodel": ("#3b6ea8", -0.12), "stage_weighted": ("#b5483b", 0.12)}
-    for method, part in periods.groupby("method", sort=False):
+    methods = cast(Iterable[tuple[str, pd.DataFrame]], periods.groupby("method", sort=False))
+    for method, part in methods:
         part = part.set_index("period").loc[order]
         colour, shift = styles.get(method, ("grey", 0.0))
         errors = np.vstack([part["forecast"] - part["p10"], part["p90"] - part["forecast"]])

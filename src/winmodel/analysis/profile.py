@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from scipy.stats import norm
 from winmodel.data import contract
 
 #: Columns profiled: the win dimensions, qualification items and economics of the method.
-PROFILE_GROUPS = (
+PROFILE_GROUPS: tuple[contract.Group, ...] = (
     "segment",
     "problem",
     "trigger",
@@ -232,12 +232,12 @@ def _encode(
     for name in columns:
         values = banded(closed[name], name)
         codes, uniques = pd.factorize(values, sort=True)
-        uniques = [str(value) for value in uniques]
-        if BLANK in uniques:
-            blank = uniques.index(BLANK)
+        texts = [str(value) for value in uniques]
+        if BLANK in texts:
+            blank = texts.index(BLANK)
             codes = np.where(codes == blank, -1, np.where(codes > blank, codes - 1, codes))
-            uniques.pop(blank)
-        encoded.append((name, np.asarray(codes, dtype=np.int64), uniques))
+            texts.pop(blank)
+        encoded.append((name, np.asarray(codes, dtype=np.int64), texts))
     return encoded
 
 
@@ -338,7 +338,7 @@ def find_scenarios(
     for pair in itertools.combinations(range(len(encoded)), 2):
         tables[pair] = _cell_counts([codes[i] for i in pair], [sizes[i] for i in pair], won)
 
-    found: list[dict] = []
+    found: list[dict[str, object]] = []
     for size in range(2, max_size + 1):
         parts = [
             part
@@ -514,6 +514,7 @@ def render_profile_report(
         "not that adding a condition to a deal will win it.",
         "",
     ]
+    row: Any  # a record of the scenarios or dimensions table: its fields are the table's columns
     for direction, title in (
         ("win", "Win scenarios: where we win"),
         ("loss", "Loss scenarios: where we lose"),
@@ -533,9 +534,13 @@ def render_profile_report(
             )
         lines.append("")
     lines += ["## Win rate by dimension", ""]
-    for group, in_group in dimensions.groupby("group", sort=False):
+    groups = cast(Iterable[tuple[str, pd.DataFrame]], dimensions.groupby("group", sort=False))
+    for group, in_group in groups:
         lines += [f"### {_GROUP_TITLES.get(group, str(group).title())}", ""]
-        for dimension, rows in in_group.groupby("dimension", sort=False):
+        by_dimension = cast(
+            Iterable[tuple[str, pd.DataFrame]], in_group.groupby("dimension", sort=False)
+        )
+        for dimension, rows in by_dimension:
             spec = contract.spec_for(str(dimension))
             lines += [f"**{spec.label if spec else dimension}** (`{dimension}`)", ""]
             if dimension in figures:

@@ -306,7 +306,9 @@ def backtest_forecast(
         amount = pd.to_numeric(resolved["amount"], errors="coerce").fillna(0.0).to_numpy()
         won = resolved["status"].eq("won").to_numpy()
         actual = float(resolved.loc[won, "opportunity_id"].map(final_amount).fillna(0.0).sum())
-        methods = {"winmodel": (probability[resolved_mask], shift)}
+        methods: dict[str, tuple[np.ndarray, SharedShift | None]] = {
+            "winmodel": (probability[resolved_mask], shift)
+        }
         if "crm_probability" in resolved and resolved["crm_probability"].notna().any():
             crm = (
                 (resolved["crm_probability"].astype(float).fillna(0.0) / 100.0)
@@ -363,7 +365,9 @@ def _refit_known_at(
     """Give the recipe refitted (default :func:`winmodel.modeling.train.refit_at`) on outcomes known at the period's
     first day, or None when too few were known."""
     if refit is None:
-        from winmodel.modeling.train import refit_at as refit
+        from winmodel.modeling.train import refit_at
+
+        refit = refit_at
     cutoff = period.start_time.normalize()
     # Only outcomes known at the cut-off reach the refit (refit_at also limits itself to them).
     known = training_rows[training_rows["close_date"] < cutoff]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 ColumnKind = Literal["string", "date", "category", "bool", "number", "integer"]
 Table = Literal["opportunities", "snapshots"]
@@ -71,7 +71,7 @@ class ColumnSpec:
         return self.allowed is not None
 
 
-def _spec(name: str, kind: ColumnKind, group: Group, label: str, **kwargs) -> ColumnSpec:
+def _spec(name: str, kind: ColumnKind, group: Group, label: str, **kwargs: Any) -> ColumnSpec:
     return ColumnSpec(name=name, kind=kind, group=group, label=label, **kwargs)
 
 

@@ -165,7 +165,7 @@ def read_text_file(path: Path) -> str:
 WRITE_CHUNK_ROWS = 100_000
 
 
-def _write_parquet_in_row_groups(frame: pd.DataFrame, stream) -> None:
+def _write_parquet_in_row_groups(frame: pd.DataFrame, stream: BinaryIO) -> None:
     """Write ``frame`` as Parquet one row group at a time (the whole table is never copied to Arrow)."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -16,6 +16,7 @@ still as text, ready for ``validate.validate_tables``.
 from __future__ import annotations
 
 import codecs
+import collections.abc
 import datetime as dt
 import re
 import typing
@@ -34,6 +35,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from winmodel.data.contract import OPPORTUNITIES, SNAPSHOTS, TABLES, closest_names
 from winmodel.data.io import (
@@ -299,7 +301,7 @@ def load_mapping(path: Path) -> Mapping:
     return mapping
 
 
-def _validation_problem(detail: dict[str, Any], node: yaml.Node | None, file: str) -> Problem:
+def _validation_problem(detail: ErrorDetails, node: yaml.Node | None, file: str) -> Problem:
     """Give the problem for one pydantic error, with the YAML line it points at."""
     loc = tuple(part for part in detail["loc"] if part != "[key]")
     line = line_of(node, loc)
@@ -467,7 +469,7 @@ def _missing_column(
     )
 
 
-def _recode(series: pd.Series, recode: dict[str, str | None]) -> pd.Series:
+def _recode(series: pd.Series, recode: collections.abc.Mapping[str, str | None]) -> pd.Series:
     """Give ``series`` with values recoded (case-insensitive, trimmed); ``'*'`` recodes every other non-blank value."""
     text = as_text(series)
     table = {str(key).strip().lower(): value for key, value in recode.items() if key != OTHERWISE}
@@ -476,7 +478,7 @@ def _recode(series: pd.Series, recode: dict[str, str | None]) -> pd.Series:
     mapped = lowered.map(table)
     recoded = text.where(~listed, mapped)
     if OTHERWISE in recode:
-        others = (~listed & text.notna()).to_numpy()
+        others = ~listed & text.notna().to_numpy()
         recoded = recoded.where(~others, recode[OTHERWISE])
     if "" in table:
         recoded = recoded.where(text.notna(), table[""])

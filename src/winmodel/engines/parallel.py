@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from typing import TypedDict
 
 import pandas as pd
 
@@ -29,7 +30,7 @@ from winmodel.modeling.model import WinModel
 from winmodel.scoring.reasons import Catalogue
 from winmodel.scoring.score import score_deals
 from winmodel.settings import ScoreConfig
-from winmodel.timing import NO_TIMER, StageTimer
+from winmodel.timing import NO_TIMER, StageTimer, Timer
 
 #: Below this many deals, starting worker processes (about 3 s each) costs more than it saves
 #: (make bench: 100,000 deals took 11.1 s in two workers, 8.9 s in one process).
@@ -108,12 +109,12 @@ class ChunkScorer:
                     self._pool.submit(_ready)
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def score(self, rows: pd.DataFrame, timer=NO_TIMER) -> pd.DataFrame:
+    def score(self, rows: pd.DataFrame, timer: Timer = NO_TIMER) -> pd.DataFrame:
         """Give the scored rows in input order (stage times from workers are summed over them)."""
         if rows.empty:
             return score_deals(self.model, rows, self.config, self.catalogue, self.version)
@@ -137,10 +138,10 @@ class ChunkScorer:
             with (
                 _spawn_safely()
             ):  # processes start on submit (Python 3.11: only there, without max_tasks_per_child)
-                futures: list[Future] = [
+                futures: list[Future[tuple[pd.DataFrame, dict[str, float]]]] = [
                     self._pool.submit(_score_chunk, rows.iloc[start:stop]) for start, stop in bounds
                 ]
-            parts = []
+            parts: list[pd.DataFrame] = []
             for future in futures:
                 part, seconds = future.result()
                 parts.append(part)
@@ -193,7 +194,15 @@ def _spawn_safely() -> Iterator[None]:
                     setattr(main, name, value)
 
 
-_WORKER: dict = {}
+class _WorkerState(TypedDict, total=False):
+    model: WinModel
+    config: ScoreConfig
+    version: str
+    catalogue: Catalogue
+
+
+#: What a worker process scores with, set by _start_worker when the process starts.
+_WORKER: _WorkerState = {}
 
 
 def _start_worker(model: WinModel, config: ScoreConfig, model_version: str) -> None:
@@ -203,7 +212,12 @@ def _start_worker(model: WinModel, config: ScoreConfig, model_version: str) -> N
 
     numba.set_num_threads(1)  # one process per core already
     _WORKER.update(
-        model=model, config=config, version=model_version, catalogue=load_catalogue(config.language)
+        {
+            "model": model,
+            "config": config,
+            "version": model_version,
+            "catalogue": load_catalogue(config.language),
+        }
     )
     model.explainer  # noqa: B018 - build the explainer's tables now, not inside the first chunk
 

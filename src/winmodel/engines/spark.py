@@ -32,9 +32,9 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -44,10 +44,12 @@ from winmodel.modeling.model import WinModel
 from winmodel.scoring.reasons import Catalogue, load_catalogue
 from winmodel.scoring.score import OUTPUT_COLUMNS, finish_scores, score_deals
 from winmodel.settings import ScoreConfig
-from winmodel.timing import NO_TIMER
+from winmodel.timing import NO_TIMER, Timer
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark import Broadcast
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +179,7 @@ logger.tasks.level = error
 """
 
 
-def _spark_type(dtype: Any):
+def _spark_type(dtype: Any) -> DataType:
     from pyspark.sql import types
 
     if pd.api.types.is_bool_dtype(dtype):
@@ -192,7 +194,7 @@ def _spark_type(dtype: Any):
     return types.StringType()
 
 
-def spark_schema(frame: pd.DataFrame):
+def spark_schema(frame: pd.DataFrame) -> StructType:
     """Give the Spark schema of a pandas frame (strings, booleans, longs, doubles, naive timestamps)."""
     from pyspark.sql import types
 
@@ -219,14 +221,16 @@ def _restore_rows(
     batch: pd.DataFrame, booleans: tuple[str, ...], timestamps: tuple[str, ...]
 ) -> pd.DataFrame:
     """Give an Arrow batch with the contract's pandas types back (nullable booleans, datetime64[ns])."""
-    changes = {name: batch[name].astype("boolean") for name in booleans if name in batch}
+    changes: dict[str, pd.Series] = {
+        name: batch[name].astype("boolean") for name in booleans if name in batch
+    }
     changes.update(
         {name: batch[name].astype("datetime64[ns]") for name in timestamps if name in batch}
     )
     return batch.assign(**changes) if changes else batch
 
 
-def _schema_kinds(schema) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _schema_kinds(schema: StructType) -> tuple[tuple[str, ...], tuple[str, ...]]:
     from pyspark.sql import types
 
     booleans = tuple(f.name for f in schema.fields if isinstance(f.dataType, types.BooleanType))
@@ -240,8 +244,9 @@ def _schema_kinds(schema) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def like(frame: pd.DataFrame, prototype: pd.DataFrame) -> pd.DataFrame:
     """Give ``frame`` with the dtypes of ``prototype`` wherever they differ (after a trip through Arrow)."""
-    changes = {}
-    for name, dtype in prototype.dtypes.items():
+    changes: dict[str, pd.Series] = {}
+    # The frames' column names are texts.
+    for name, dtype in cast(Iterable[tuple[str, Any]], prototype.dtypes.items()):
         if name in frame and frame[name].dtype != dtype:
             values = frame[name]
             if pd.api.types.is_object_dtype(dtype):
@@ -259,7 +264,7 @@ _WORKER_MODELS: dict[str, WinModel] = {}
 WORKER_LOADS: dict[str, int] = {}
 
 
-def _worker_model(digest: str, broadcast) -> WinModel:
+def _worker_model(digest: str, broadcast: Broadcast[bytes]) -> WinModel:
     model = _WORKER_MODELS.get(digest)
     if model is None:
         model = pickle.loads(broadcast.value)
@@ -280,7 +285,7 @@ def _score_batches(
     batches: Iterator[pd.DataFrame],
     *,
     digest: str,
-    broadcast,
+    broadcast: Broadcast[bytes],
     config: ScoreConfig,
     catalogue: Catalogue,
     model_version: str,
@@ -327,7 +332,7 @@ def score_spark_frame(
     spark = spark_df.sparkSession
     model = _load_model(model_uri_or_path)
     catalogue = catalogue or load_catalogue(config.language)
-    threads = int(spark.conf.get("spark.task.cpus", "1"))
+    threads = int(cast(str, spark.conf.get("spark.task.cpus", "1")))  # a text: a default is given
     booleans, timestamps = _schema_kinds(spark_df.schema)
 
     if prototype is None:
@@ -372,7 +377,8 @@ def _percentile_table(counts: pd.DataFrame) -> pd.DataFrame:
     below_and_tied = counts["count"].cumsum()
     average_rank = below_and_tied - (counts["count"] - 1) / 2
     # The very expression of finish_scores (rank / count, then x100 rounded by numpy).
-    percentile = np.round(100 * (average_rank.astype("float64") / total), 1)
+    # np.round gives a Series for a Series (numpy's stubs say an array).
+    percentile = cast(pd.Series, np.round(100 * (average_rank.astype("float64") / total), 1))
     return pd.DataFrame(
         {
             "win_probability": counts["win_probability"].to_numpy(dtype="float64"),
@@ -411,7 +417,7 @@ def score_rows_on_spark(
     model_version: str,
     previous: pd.DataFrame | None = None,
     spark: SparkSession | None = None,
-    timer=NO_TIMER,
+    timer: Timer = NO_TIMER,
 ) -> pd.DataFrame:
     """Give the scored pipeline of pandas point-in-time rows, scored on Spark: the pandas engine's frame.
 
@@ -441,7 +447,7 @@ def score_rows_on_spark(
     return finish_scores(like(scored, prototype), previous)
 
 
-def probability_udf(spark: SparkSession, model_uri: str):
+def probability_udf(spark: SparkSession, model_uri: str) -> Callable[..., Column]:
     """Give MLflow's ``spark_udf`` of a winmodel pyfunc model: calibrated P(won) as a double.
 
     Call it on the columns of :func:`~winmodel.mlops.pyfunc.signature_frame` (see
@@ -450,7 +456,10 @@ def probability_udf(spark: SparkSession, model_uri: str):
     """
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local")
+    udf: Callable[..., Column] = mlflow.pyfunc.spark_udf(
+        spark, model_uri, result_type="double", env_manager="local"
+    )
+    return udf
 
 
 def spark_probabilities(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -197,7 +197,10 @@ class FeatureBuilder:
         exclude: Sequence[str] = (),
         include_activity: bool = True,
     ):
-        self.extra_features = tuple(tuple(item) for item in extra_features)
+        # Each (name, kind) pair, kept as a tuple.
+        self.extra_features = cast(
+            tuple[tuple[str, str], ...], tuple(tuple(item) for item in extra_features)
+        )
         self.exclude = tuple(exclude)
         self.include_activity = include_activity
 
@@ -266,7 +269,10 @@ class FeatureBuilder:
         flags = qualification_flags(rows)
         criteria = flags.filter(like="crit_").sum(axis=1).astype("float64")
         red_flags = flags.filter(like="flag_").sum(axis=1).astype("float64")
-        derived = {"qualification_criteria_met": criteria, "qualification_red_flags": red_flags}
+        derived: dict[str, pd.Series | np.ndarray] = {
+            "qualification_criteria_met": criteria,
+            "qualification_red_flags": red_flags,
+        }
         if {"cac_estimate", "amount", "gross_margin_pct"} <= set(rows):
             gross_profit = _numeric(rows["amount"]) * _numeric(rows["gross_margin_pct"]) / 100.0
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -185,11 +186,12 @@ def one_class_values(
     for cls, other in ((True, False), (False, True)):
         candidates = shares[(shares[cls] >= min_share) & (shares[other] <= max_other_share)]
         if not candidates.empty:
-            value = candidates[cls].idxmax()
+            # The crosstab's index holds the column's values as text; its cells are shares.
+            value = cast(str, candidates[cls].idxmax())
             found = (
                 str(value),
-                float(shares.loc[value, cls]),
-                float(shares.loc[value, other]),
+                float(cast(float, shares.loc[value, cls])),
+                float(cast(float, shares.loc[value, other])),
                 "won" if cls else "lost",
             )
             if best is None or found[1] > best[1]:
@@ -211,7 +213,8 @@ def outcome_tokens(
     if counts.shape[1] < 2:
         return None
     class_sizes = np.array([(~won).sum(), won.sum()], dtype=float)
-    shares = counts / class_sizes
+    # pandas-stubs types a frame divided by an array as an array; it is a frame.
+    shares = cast(pd.DataFrame, counts / class_sizes)
     best = None
     for cls, other in ((True, False), (False, True)):
         hits = shares[
@@ -220,11 +223,11 @@ def outcome_tokens(
             & (counts[cls] >= MIN_TOKEN_ROWS)
         ]
         if not hits.empty:
-            token = hits[cls].idxmax()
+            token = cast(str, hits[cls].idxmax())
             found = (
                 token,
-                float(shares.loc[token, cls]),
-                float(shares.loc[token, other]),
+                float(cast(float, shares.loc[token, cls])),
+                float(cast(float, shares.loc[token, other])),
                 "won" if cls else "lost",
             )
             if best is None or found[1] > best[1]:

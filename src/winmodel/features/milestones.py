@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pandas as pd
 from winmodel.data import contract
 
 #: Engagement depth as a rank (none=0 ... coaching=4).
-ENGAGEMENT_LEVELS = contract.SNAPSHOTS["champion_engagement"].allowed
+ENGAGEMENT_LEVELS = cast(tuple[str, ...], contract.SNAPSHOTS["champion_engagement"].allowed)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def engagement_rank(values: pd.Series) -> pd.Series:
 
 def ordered_rank(values: pd.Series, levels: Sequence[str]) -> pd.Series:
     """Give the position of each value in ``levels`` as float; NaN for missing or unknown."""
-    codes = pd.Index(list(levels), dtype="str").get_indexer(values.astype("str"))
+    codes = pd.Index(list(levels), dtype="str").get_indexer(pd.Index(values.astype("str")))
     return pd.Series(np.where(codes < 0, np.nan, codes).astype("float64"), index=values.index)
 
 
@@ -115,7 +116,8 @@ def milestone_count(rows: pd.DataFrame) -> tuple[pd.Series, int]:
     ]
     if not shown:
         return pd.Series(np.nan, index=rows.index), 0
-    count = sum(milestone.met(rows).astype("float64") for milestone in shown)
+    # ``shown`` is not empty, so the sum is a Series (never the start value 0).
+    count = cast(pd.Series, sum(milestone.met(rows).astype("float64") for milestone in shown))
     return count, len(shown)
 
 

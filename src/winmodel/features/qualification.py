@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from winmodel.data import contract
 from winmodel.features.milestones import ordered_rank
 
 #: Closed-set columns whose order carries meaning: encoded as ranks.
-ORDERED = {spec.name: spec.allowed for spec in contract.OPPORTUNITIES.columns if spec.ordered}
+ORDERED = {
+    spec.name: spec.allowed
+    for spec in contract.OPPORTUNITIES.columns
+    if spec.ordered and spec.allowed is not None
+}
 
 
 def qualification_flags(rows: pd.DataFrame) -> pd.DataFrame:
@@ -21,7 +27,7 @@ def qualification_flags(rows: pd.DataFrame) -> pd.DataFrame:
     extensive customisation. Columns the data lacks count as unknown (False).
     """
 
-    def flag(column: str, test) -> pd.Series:
+    def flag(column: str, test: Callable[[pd.Series], pd.Series]) -> pd.Series:
         if column not in rows:
             return pd.Series(False, index=rows.index)
         return test(rows[column]).fillna(False).astype(bool)

@@ -52,7 +52,9 @@ def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -
     rows = rows.sort_values(["opportunity_id", AS_OF], kind="stable").reset_index(drop=True)
     deal = rows["opportunity_id"]
 
-    extra = {"deal_age_days": (rows[AS_OF] - rows["created_date"]).dt.days.astype("float64")}
+    extra: dict[str, pd.Series | np.ndarray] = {
+        "deal_age_days": (rows[AS_OF] - rows["created_date"]).dt.days.astype("float64")
+    }
     if EXPECTED_CLOSE in rows:
         expected = rows[EXPECTED_CLOSE]
         extra["days_to_expected_close"] = (expected - rows[AS_OF]).dt.days.astype("float64")
@@ -144,12 +146,14 @@ def select_training_rows(
 def _evenly_spaced(position: np.ndarray, size: np.ndarray, limit: int) -> np.ndarray:
     """Give a mask keeping up to ``limit`` evenly spaced positions per group, the last one always."""
     if limit == 1:
-        return position == size - 1
+        last: np.ndarray = position == size - 1
+        return last
     step = np.maximum((size - 1) / (limit - 1), 1.0)
     from_end = (size - 1) - position
     target_index = np.round(from_end / step)
     nearest = np.round(target_index * step)
-    return (size <= limit) | (from_end == nearest)
+    keep: np.ndarray = (size <= limit) | (from_end == nearest)
+    return keep
 
 
 def select_latest_rows(rows: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -171,6 +175,7 @@ def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
     skipped = int((~is_open).sum())
     open_deals = opportunities[is_open]
     if data.has_snapshots:
+        assert data.snapshots is not None  # has_snapshots: a table with rows
         snapshots = data.snapshots[
             data.snapshots["opportunity_id"].isin(open_deals["opportunity_id"])
         ]
@@ -203,6 +208,7 @@ def build_training_rows(
     warnings = []
     if data.has_snapshots:
         if history is None:
+            assert data.snapshots is not None  # has_snapshots: a table with rows
             history = add_history_features(data.opportunities, data.snapshots)
         rows = select_training_rows(
             history,

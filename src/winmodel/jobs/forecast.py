@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from winmodel.analysis.replay import ForecastBacktest, backtest_forecast
 from winmodel.data.io import read_table, write_table_atomic
 from winmodel.errors import InputError, Problem, example_rows
 from winmodel.mlops.export import exported_version
+
+if TYPE_CHECKING:
+    from winmodel.settings import TrainConfig
 
 log = logging.getLogger("winmodel")
 
@@ -106,13 +110,13 @@ def read_scored(path: Path) -> tuple[pd.DataFrame, int]:
     return frame[~blank.to_numpy()], int(blank.sum())
 
 
-def read_forecast_band(model_dir: Path) -> dict | None:
+def read_forecast_band(model_dir: Path) -> dict[str, Any] | None:
     """Give the shared shift stored beside an exported model (:data:`FORECAST_BAND_FILE`), or None."""
     path = Path(model_dir) / FORECAST_BAND_FILE
     if not path.is_file():
         return None
     try:
-        band = json.loads(path.read_text(encoding="utf-8"))
+        band: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         sigma = float(band["sigma"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(
@@ -166,7 +170,7 @@ def _band_of(scored: pd.DataFrame, model_dir: Path, by: Period, console: Console
     return sigma
 
 
-def _train_config(config_path: Path | None):
+def _train_config(config_path: Path | None) -> TrainConfig:
     from winmodel.settings import TrainConfig, load_train_config
 
     if config_path is not None:
@@ -231,6 +235,7 @@ def _forecast_table(table: pd.DataFrame, by: str, source: Path) -> Table:
         columns += ["CRM stage-weighted"]
     for column in columns:
         view.add_column(column, justify="left" if column == "period" else "right")
+    row: Any  # a record of the forecast table: its fields are the table's columns
     for row in table.itertuples(index=False):
         cells = [
             row.period,
@@ -292,6 +297,7 @@ def run_forecast_backtest(
     say(
         f"model: version {version} ({used_uri}); replaying {periods} {by}s up to {crm.as_of:%Y-%m-%d}"
     )
+    assert crm.snapshots is not None  # has_snapshots: a table with rows
     history = add_history_features(crm.opportunities, crm.snapshots)
     training_rows, _ = build_training_rows(crm, config, history)
     final_amount = crm.opportunities.set_index("opportunity_id")["amount"]
@@ -373,6 +379,7 @@ def _summary_table(backtest: ForecastBacktest) -> Table:
         "left out (open)",
     ):
         view.add_column(column, justify="left" if column == "method" else "right")
+    row: Any  # a record of the replay summary: its fields are the table's columns
     for row in backtest.summary.itertuples(index=False):
         view.add_row(
             row.method,

@@ -8,8 +8,10 @@ and its charts in ``figures/``; prints the strongest scenarios.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
@@ -25,6 +27,9 @@ from winmodel.analysis.profile import (
 from winmodel.data.io import neutralise_spreadsheet_formulas, write_table_atomic, write_text_atomic
 from winmodel.errors import InputError, Problem
 from winmodel.paths import OUTPUTS_DIR
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger("winmodel")
 
@@ -152,7 +157,8 @@ def _write_figures(
 
     folder = out / "figures"
     folder.mkdir(exist_ok=True)
-    makers = {
+    # Called without arguments: each maker holds its loop value as a default argument.
+    makers: dict[str, Callable[..., Figure]] = {
         f"scenarios_{direction}": (lambda d=direction: scenario_figure(scenarios, d, top))
         for direction in ("win", "loss")
     }
@@ -175,6 +181,7 @@ def _scenario_table(scenarios: pd.DataFrame, direction: str, top: int) -> Table:
     view.add_column("#", justify="right")
     view.add_column("scenario: win rate, closed deals, overall rate")
     view.add_column("its closest part", justify="left")
+    row: Any  # a record of the scenarios table: its fields are the table's columns
     for row in part.itertuples(index=False):
         view.add_row(str(row.rank), row.sentence, f"{row.best_part}: {row.best_part_rate:.0%}")
     if part.empty:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from winmodel.mlops.registry import resolve_model
 from winmodel.scoring.reasons import load_catalogue
 from winmodel.scoring.score import check_model_input, finish_scores, item_points, shap_table
 from winmodel.settings import ScoreConfig, load_score_config
-from winmodel.timing import NO_TIMER
+from winmodel.timing import NO_TIMER, Timer
 
 log = logging.getLogger("winmodel")
 
@@ -55,7 +56,7 @@ def _log_drift(
     summary: dict[str, float],
     table: pd.DataFrame,
     output: Path,
-    say,
+    say: Callable[[str], None],
 ) -> None:
     """Record the scoring run and its drift figures in MLflow (linked to the model version)."""
     import mlflow
@@ -93,7 +94,7 @@ def run_score(
     shap_out: Path | None = None,
     console: Console | None = None,
     log_to_mlflow: bool = True,
-    timer=NO_TIMER,
+    timer: Timer = NO_TIMER,
     engine: str = "pandas",
 ) -> ScoreOutcome:
     """Score every open deal of the input and write the result atomically; give what was done.

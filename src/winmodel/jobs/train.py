@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -32,9 +33,14 @@ from winmodel.features.rows import AS_OF, add_history_features, build_training_r
 from winmodel.mlops.export import VERSION_FILE, exported_version
 from winmodel.mlops.modelcard import render_model_card
 from winmodel.modeling.evaluate import classification_metrics
-from winmodel.modeling.train import TrainingResult, check_sufficiency, train_win_model
+from winmodel.modeling.train import Progress, TrainingResult, check_sufficiency, train_win_model
 from winmodel.paths import DEMO_DATA_DIR
 from winmodel.settings import TrainConfig, load_train_config
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from winmodel.mlops.gate import GateDecision
 
 log = logging.getLogger("winmodel")
 
@@ -76,7 +82,7 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def ensure_data(config: TrainConfig, data_path: Path, say) -> None:
+def ensure_data(config: TrainConfig, data_path: Path, say: Progress) -> None:
     """Generate the demo history into the configured folder when it is the demo folder and empty."""
     if data_path.exists() or not config.data.generate_demo_if_missing:
         return
@@ -109,7 +115,7 @@ def _oracle(data_path: Path) -> pd.Series | None:
     return None
 
 
-def _flatten(prefix: str, value, out: dict) -> dict:
+def _flatten(prefix: str, value: object, out: dict[str, str]) -> dict[str, str]:
     if isinstance(value, dict):
         for key, item in value.items():
             _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
@@ -119,7 +125,11 @@ def _flatten(prefix: str, value, out: dict) -> dict:
 
 
 def _champion_metrics(
-    client, config: TrainConfig, result: TrainingResult, rows: pd.DataFrame, say
+    client: MlflowClient,
+    config: TrainConfig,
+    result: TrainingResult,
+    rows: pd.DataFrame,
+    say: Progress,
 ) -> tuple[dict[str, float] | None, str | None]:
     """Give the champion's metrics on the challenger's holdout deals (same rows), and its version."""
     from winmodel.mlops.registry import CHAMPION, alias_version, load_win_model
@@ -247,6 +257,7 @@ def _run_train_locked(
     console: Console,
 ) -> TrainOutcome:
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas  # mlflow.data.from_pandas, typed
     from mlflow.tracking import MlflowClient
 
     from winmodel.mlops import export, gate, registry
@@ -308,7 +319,7 @@ def _run_train_locked(
         mlflow.log_params(
             {"data.path_used": str(data_path), "data.mapping_used": str(mapping_path)}
         )
-        dataset = mlflow.data.from_pandas(
+        dataset = from_pandas(
             crm.opportunities,
             source=str(data_path),
             targets="status",
@@ -370,11 +381,13 @@ def _run_train_locked(
             "as_of": f"{crm.as_of:%Y-%m-%d}",
             "has_snapshots": crm.has_snapshots,
         }
-        challenger_metrics = (
+        # One row of the metrics table: the metric names and their values.
+        challenger_metrics = cast(
+            dict[str, float],
             result.holdout_metrics.set_index("method")
             .loc["winmodel"][["brier", "roc_auc", "log_loss", "ece"]]
             .astype(float)
-            .to_dict()
+            .to_dict(),
         )
 
         # Every check passed: from here on the registry changes.
@@ -449,8 +462,8 @@ def _run_train_locked(
 
 
 def _measure_forecast_shift(
-    result: TrainingResult, rows: pd.DataFrame, crm: CRMData, config: TrainConfig, say
-):
+    result: TrainingResult, rows: pd.DataFrame, crm: CRMData, config: TrainConfig, say: Progress
+) -> SharedShift:
     """Measure the forecast range's shared shift of the new model's recipe; keep it on the model.
 
     The range is secondary to the model: when it cannot be measured, the training goes on with deals
@@ -460,6 +473,7 @@ def _measure_forecast_shift(
         shift = SharedShift.unmeasured("the export has no snapshots to rebuild past forecasts from")
     else:
         # Rebuilt here rather than kept from the training rows: training's peak memory stays as it was.
+        assert crm.snapshots is not None  # has_snapshots: a table with rows
         history = add_history_features(crm.opportunities, crm.snapshots)
         try:
             shift = measure_shared_shift(
@@ -481,7 +495,12 @@ def _measure_forecast_shift(
 
 
 def _keep_alias_with_export(
-    client, name: str, model_version: str, previous: str | None, export_dir: Path, say
+    client: MlflowClient,
+    name: str,
+    model_version: str,
+    previous: str | None,
+    export_dir: Path,
+    say: Progress,
 ) -> None:
     """After a failed promotion, point ``champion`` at the model the export holds (scoring's default).
 
@@ -504,7 +523,7 @@ def _keep_alias_with_export(
 def _print_summary(
     console: Console,
     result: TrainingResult,
-    decision,
+    decision: GateDecision,
     model_version: str,
     run_id: str,
     tracking_uri: str,
@@ -513,6 +532,7 @@ def _print_summary(
     table = Table(title="Holdout (newest months, last pre-close snapshot per deal)")
     for column in ("method", "ROC AUC", "Brier", "log loss", "ECE", "top-decile lift"):
         table.add_column(column, justify="right" if column != "method" else "left")
+    row: Any  # a record of the holdout metrics: its fields are the table's columns
     for row in result.holdout_metrics.itertuples(index=False):
         table.add_row(
             row.method,

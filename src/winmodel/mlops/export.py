@@ -47,7 +47,7 @@ def export_model(
     return local
 
 
-def _prune_exports(store: Path, keep: set, prefix: str) -> None:
+def _prune_exports(store: Path, keep: set[Path | None], prefix: str) -> None:
     """Remove old export folders, keeping the current and the previous one."""
     for folder in store.glob(f"{prefix}*"):
         if folder not in keep and folder.is_dir():

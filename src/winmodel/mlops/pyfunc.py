@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from mlflow.models.signature import ModelSignature
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from winmodel.data import contract
 from winmodel.modeling.model import WinModel
@@ -70,7 +70,7 @@ def _column_type(name: str, builder_kind: str | None) -> str:
 def model_signature(win_model: WinModel) -> ModelSignature:
     """Give the pyfunc signature: every input column optional, typed as the contract says."""
     builder = win_model.feature_builder
-    inputs = [
+    inputs: list[ColSpec | TensorSpec] = [
         ColSpec(_column_type(name, builder.kinds_.get(name)), name, required=False)
         for name in builder.input_columns()
     ]

@@ -16,11 +16,13 @@ import logging
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
 import yaml
 from mlflow.exceptions import MlflowException
+from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
 import winmodel
@@ -71,7 +73,9 @@ def pip_requirements() -> list[str]:
     return pinned
 
 
-def log_win_model(win_model: WinModel, example_rows: pd.DataFrame, metadata: dict | None = None):
+def log_win_model(
+    win_model: WinModel, example_rows: pd.DataFrame, metadata: dict[str, Any] | None = None
+) -> ModelInfo:
     """Log the model into the active run as a pyfunc with signature and input example; give its ModelInfo.
 
     The MLflow model holds winmodel's saved format in ``data/winmodel`` and a copy of the
@@ -82,7 +86,7 @@ def log_win_model(win_model: WinModel, example_rows: pd.DataFrame, metadata: dic
     example = signature_frame(win_model, example_rows.head(5))
     with tempfile.TemporaryDirectory() as folder:
         data = save_model(win_model, Path(folder) / DATA_FOLDER)
-        return mlflow.pyfunc.log_model(
+        info: ModelInfo = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,
             loader_module=LOADER_MODULE,
             data_path=str(data),
@@ -92,6 +96,7 @@ def log_win_model(win_model: WinModel, example_rows: pd.DataFrame, metadata: dic
             pip_requirements=pip_requirements(),
             metadata={**(metadata or {}), "winmodel_format_version": FORMAT_VERSION},
         )
+        return info
 
 
 def register(model_uri: str, name: str) -> str:
@@ -234,11 +239,11 @@ def resolve_model(model_uri: str | None, config: ScoreConfig) -> tuple[WinModel,
     store_exists = not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
     if store_exists:
         mlflow.set_tracking_uri(uri)
-        version = alias_version(MlflowClient(), name, CHAMPION)
-        if version is not None:
+        champion_version = alias_version(MlflowClient(), name, CHAMPION)
+        if champion_version is not None:
             return (
                 load_win_model(f"models:/{name}@{CHAMPION}"),
-                version,
+                champion_version,
                 f"models:/{name}@{CHAMPION}",
             )
     export = config.tracking.export_dir

@@ -6,20 +6,23 @@ absorbs some of the drift between the training window and today.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 
-def sigmoid(logit: np.ndarray) -> np.ndarray:
+def sigmoid(logit: np.ndarray) -> npt.NDArray[np.float64]:
     """Give 1 / (1 + exp(-logit)), computed stably."""
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logit, dtype=float)))
 
 
 def logit(probability: np.ndarray, epsilon: float = 1e-6) -> np.ndarray:
     """Give log(p / (1 - p)) with p clipped away from 0 and 1."""
-    p = np.clip(np.asarray(probability, dtype=float), epsilon, 1 - epsilon)
+    p: npt.NDArray[np.float64] = np.clip(np.asarray(probability, dtype=float), epsilon, 1 - epsilon)
     return np.log(p / (1 - p))
 
 
@@ -95,7 +98,7 @@ class Calibrator:
     ) -> str:
         """Give 'isotonic' or 'platt', whichever predicts held-out folds of the slice better."""
         folds = np.arange(len(won)) % 5
-        losses = {}
+        losses: dict[str, float] = {}
         for method in ("platt", "isotonic"):
             predicted = np.empty(len(won))
             for fold in range(5):
@@ -104,7 +107,7 @@ class Calibrator:
                 part._fit_method(method, raw_logit[train], won[train], weight[train])
                 predicted[test] = part.transform(raw_logit[test])
             losses[method] = log_loss(won, predicted, sample_weight=weight, labels=[0, 1])
-        return min(losses, key=losses.get)
+        return min(losses, key=losses.__getitem__)
 
     def transform(self, raw_logit: np.ndarray) -> np.ndarray:
         """Give calibrated probabilities for raw log-odds, kept strictly inside (0, 1)."""
@@ -113,6 +116,7 @@ class Calibrator:
             raw_logit.size == 0
         ):  # e.g. refit_at's empty test window; Platt's scikit-learn model refuses 0 rows
             return np.zeros(0)
+        calibrated: npt.NDArray[np.float64]
         if self.method_ == "isotonic":
             # Isotonic steps are flat; a tiny share of the raw score keeps ties in order.
             calibrated = np.interp(sigmoid(raw_logit), self.thresholds_, self.values_)
@@ -134,7 +138,7 @@ class Calibrator:
         return {"method": "platt", "slope": self.slope_, "intercept": self.intercept_}
 
     @classmethod
-    def from_dict(cls, spec: dict[str, object]) -> Calibrator:
+    def from_dict(cls, spec: dict[str, Any]) -> Calibrator:
         """Give the fitted calibrator described by :meth:`to_dict` (raises ValueError for an unknown method)."""
         method = spec.get("method")
         calibrator = cls(str(method))

@@ -24,7 +24,10 @@ def expected_calibration_error(
 
 
 def reliability_table(
-    won: np.ndarray, probability: np.ndarray, weight: np.ndarray | None = None, bins: int = 10
+    won: np.ndarray | pd.Series,
+    probability: np.ndarray | pd.Series,
+    weight: np.ndarray | None = None,
+    bins: int = 10,
 ) -> pd.DataFrame:
     """Give predicted vs observed win rate per probability bin (the reliability curve)."""
     weight = np.ones(len(won)) if weight is None else np.asarray(weight, dtype=float)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -64,9 +64,10 @@ class WinModel:
             except UnsupportedBooster as reason:
                 log.info("explaining with LightGBM's pred_contrib: %s", reason)
                 self.__dict__["_explainer"] = None
-        return self.__dict__["_explainer"]
+        explainer: FastTreeShap | None = self.__dict__["_explainer"]
+        return explainer
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         # The explainer's tables are rebuilt from the booster after loading; they are not saved.
         return {key: value for key, value in self.__dict__.items() if key != "_explainer"}
 
@@ -74,7 +75,8 @@ class WinModel:
         """Give the booster's log-odds for a feature matrix (before calibration)."""
         if self.explainer is not None:
             return self.explainer.raw_score(matrix)
-        return self.booster.predict(matrix, raw_score=True, num_threads=threads)
+        # A dense matrix in, a dense array out (the sparse return types are for sparse input).
+        return cast(np.ndarray, self.booster.predict(matrix, raw_score=True, num_threads=threads))
 
     def what_if_raw_logit(
         self, before: np.ndarray, after: np.ndarray, raw_before: np.ndarray
@@ -89,11 +91,12 @@ class WinModel:
             2 * len(trees) >= self.explainer.n_trees
         ):  # cheaper to score every tree once than half twice
             return self.explainer.raw_score(after)
-        return (
+        raw_after: np.ndarray = (
             raw_before
             + self.explainer.raw_score(after, trees)
             - self.explainer.raw_score(before, trees)
         )
+        return raw_after
 
     def raw_logit(self, rows: pd.DataFrame) -> np.ndarray:
         """Give the booster's log-odds for point-in-time rows (before calibration)."""
@@ -115,7 +118,10 @@ class WinModel:
         """
         if self.explainer is not None:
             return self.explainer.contributions(matrix)
-        return self.booster.predict(matrix, pred_contrib=True, num_threads=threads)
+        # A dense matrix in, a dense array out (the sparse return types are for sparse input).
+        return cast(
+            np.ndarray, self.booster.predict(matrix, pred_contrib=True, num_threads=threads)
+        )
 
     def explanation_cost(self) -> float:
         """Give a relative cost of exact TreeSHAP for this booster: trees x leaves x depth^2."""
@@ -134,7 +140,7 @@ def explanation_cost(booster: lgb.Booster) -> float:
     return float(len(leaves) * np.mean(leaves) * np.mean(np.square(depths)))
 
 
-def _depth(node: dict) -> int:
+def _depth(node: dict[str, Any]) -> int:
     if "leaf_index" in node or ("leaf_value" in node and "split_index" not in node):
         return 0
     return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))

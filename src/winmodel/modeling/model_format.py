@@ -288,7 +288,8 @@ def load_legacy_pickle(path: Path) -> WinModel:
         TypeError,
     ) as error:
         raise _refuse(path, f"the legacy (format 0) model cannot be read: {error}") from None
-    legacy = getattr(wrapper, "win_model", None)
+    # An object of winmodel 0.1's classes, rebuilt by the unpickler: checked by its attributes.
+    legacy: Any = getattr(wrapper, "win_model", None)
     if getattr(wrapper, "kind", "") != "pyfunc" or getattr(legacy, "kind", "") != "model":
         raise _refuse(path, "this pickle does not hold a winmodel 0.1 model")
     old_builder, old_calibrator = legacy.feature_builder, legacy.calibrator

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import lightgbm as lgb
 import numpy as np
@@ -163,7 +164,8 @@ def plan_folds(close_dates: pd.Series, config: TrainConfig) -> tuple[list[Fold],
         f"history spans only {span_months} months: splits use quantiles of the close date "
         "(oldest 70 % train, next 15 % validation, newest 15 % holdout)"
     )
-    quantiles = dates.quantile([0.55, 0.7, 0.85]).to_list()
+    # pandas-stubs lacks quantile for datetime series, which pandas supports.
+    quantiles = dates.quantile([0.55, 0.7, 0.85]).to_list()  # type: ignore[misc]
     end = dates.max() + pd.Timedelta(days=1)
     final = Fold("holdout", pd.Timestamp(quantiles[1]), pd.Timestamp(quantiles[2]), end)
     folds = [
@@ -191,7 +193,7 @@ def _train_mask(rows: pd.DataFrame, end: pd.Timestamp, maturity_days: int) -> np
 # --------------------------------------------------------------------------- fitting
 
 
-def _lgb_params(shape: ShapeCandidate, config: TrainConfig) -> dict:
+def _lgb_params(shape: ShapeCandidate, config: TrainConfig) -> dict[str, str | float]:
     return {
         "objective": "binary",
         "learning_rate": shape.learning_rate,
@@ -264,7 +266,8 @@ def _recency_weight(rows: pd.DataFrame, end: pd.Timestamp, half_life: float | No
     if half_life is None:
         return np.ones(len(rows))
     age = (end - rows["close_date"]).dt.days.clip(lower=0).to_numpy(dtype=float)
-    return 0.5 ** (age / half_life)
+    weight: np.ndarray = 0.5 ** (age / half_life)
+    return weight
 
 
 @dataclass
@@ -301,15 +304,20 @@ def _fit_fold(
         rows, fold.train_end, config.training.recency_half_life_days
     )
     booster = _fit_booster(data, train, valid, shape, config, categorical, weight)
-    valid_raw = booster.predict(
-        data.matrix[valid], raw_score=True, num_threads=config.model.threads
+    # Dense matrices in, dense arrays out (the sparse return types are for sparse input).
+    valid_raw = cast(
+        np.ndarray,
+        booster.predict(data.matrix[valid], raw_score=True, num_threads=config.model.threads),
     )
     valid_deals = rows.loc[valid, "opportunity_id"].nunique()
     calibrator = Calibrator(config.calibration.method, config.calibration.isotonic_min_deals).fit(
         valid_raw, data.won[valid], data.weight[valid], deals=valid_deals
     )
     raw = (
-        booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads)
+        cast(
+            np.ndarray,
+            booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads),
+        )
         if test.any()
         else np.zeros(0)
     )
@@ -351,7 +359,10 @@ def _refit_with_validation(
     booster = lgb.train(_lgb_params(shape, config), train_set, num_boost_round=trees)
     test = fitted.test
     raw = (
-        booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads)
+        cast(
+            np.ndarray,
+            booster.predict(data.matrix[test], raw_score=True, num_threads=config.model.threads),
+        )
         if test.any()
         else np.zeros(0)
     )
@@ -441,8 +452,8 @@ def _metrics_rows(
     won: np.ndarray,
     predictions: dict[str, np.ndarray | None],
     weight: np.ndarray | None = None,
-) -> list[dict]:
-    out = []
+) -> list[dict[str, str | float]]:
+    out: list[dict[str, str | float]] = []
     for method, probability in predictions.items():
         if probability is None:
             continue
@@ -558,12 +569,12 @@ def train_win_model(
     records = []
     fits: dict[int, list[_FoldFit]] = {}
     started = time.monotonic()
-    candidates = config.model.candidates if search_folds else config.model.candidates[:1]
+    shapes = config.model.candidates if search_folds else config.model.candidates[:1]
     if not search_folds and len(config.model.candidates) > 1:
         warnings.append(
             "no backtest fold fits in this history: no shape search, the first candidate is used"
         )
-    for index, shape in enumerate(candidates):
+    for index, shape in enumerate(shapes):
         if index and time.monotonic() - started > config.model.search_seconds:
             warnings.append(
                 f"search stopped after {index} of {len(config.model.candidates)} "
@@ -596,7 +607,7 @@ def train_win_model(
         )
         if fold_fits:
             say(
-                f"search: candidate {index + 1}/{len(candidates)} "
+                f"search: candidate {index + 1}/{len(shapes)} "
                 f"leaves={shape.num_leaves} depth={shape.max_depth} log loss {np.mean(losses):.4f}"
             )
     search = pd.DataFrame(records)
@@ -738,7 +749,7 @@ def _compare_with_baselines(
     maturity: int,
     builder: FeatureBuilder,
     config: TrainConfig,
-) -> list[dict]:
+) -> list[dict[str, str | float]]:
     """Give metrics of the model and the baselines on a fold's test deals (last pre-close rows)."""
     rows = data.rows
     train = _train_mask(rows, fold.train_end, maturity)
@@ -805,7 +816,7 @@ def _oracle_comparison(
     won = last["won"].to_numpy()[keep]
     oracle_metrics = classification_metrics(won, oracle.to_numpy()[keep])
     model_metrics = classification_metrics(won, last["win_probability"].to_numpy()[keep])
-    base = holdout_metrics.set_index("method").loc["base_rate", "brier"]
+    base = cast(float, holdout_metrics.set_index("method").loc["base_rate", "brier"])
     return {
         "oracle_brier": oracle_metrics["brier"],
         "oracle_auc": oracle_metrics["roc_auc"],

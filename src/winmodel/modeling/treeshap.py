@@ -25,6 +25,7 @@ Designed and measured in ``benchmarks/shap_candidates.py``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import lightgbm as lgb
 import numba as nb
@@ -37,15 +38,23 @@ _ZERO = 1e-35  # LightGBM's kZeroThreshold
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 
 
+#: A node of LightGBM's JSON tree dump (``Booster.dump_model``).
+_Node = dict[str, Any]
+#: A step of a root-to-leaf path: (internal node, went left, child's data count).
+_Step = tuple[int, bool, int]
+#: A leaf: (value, data count, its path, the leaf's node).
+_Leaf = tuple[float, int, list[_Step], _Node]
+
+
 class UnsupportedBooster(ValueError):
     """Raised when a booster is too deep (or of a kind) this explainer does not handle."""
 
 
-def _walk(tree_structure: dict) -> tuple[list[dict], list[tuple[float, int, list]]]:
+def _walk(tree_structure: _Node) -> tuple[list[_Node], list[_Leaf]]:
     """Give the internal nodes and, per leaf, (value, data count, [(node, went left, child count)], node)."""
-    internals: list[dict] = []
-    leaves: list[tuple] = []
-    stack = [(tree_structure, [])]
+    internals: list[_Node] = []
+    leaves: list[_Leaf] = []
+    stack: list[tuple[_Node, list[_Step]]] = [(tree_structure, [])]
     while stack:
         node, path = stack.pop()
         if "split_index" in node:
@@ -79,26 +88,33 @@ class FastTreeShap:
         dump = booster.dump_model()
         if dump.get("num_tree_per_iteration", 1) != 1:
             raise UnsupportedBooster("multi-output boosters are not supported")
-        self.n_features = dump["max_feature_idx"] + 1
-        node_feature, node_threshold, node_kind, node_default_left, node_missing = (
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
-        node_cat_offset, node_cat_length, cat_words = [], [], []
-        node_left, node_right = [], []
-        tree_node_offset, tree_nodes, tree_leaf_offset, tree_leaves = [], [], [], []
-        leaf_value, leaf_k, leaf_feature_offset, leaf_path_offset, leaf_path_length = (
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
-        leaf_table_offset, leaf_z_offset = [], []
-        features, path_node, path_left, path_slot, zs = [], [], [], [], []
+        self.n_features: int = dump["max_feature_idx"] + 1
+        node_feature: list[int] = []
+        node_threshold: list[float] = []
+        node_kind: list[int] = []
+        node_default_left: list[int] = []
+        node_missing: list[int] = []
+        node_cat_offset: list[int] = []
+        node_cat_length: list[int] = []
+        cat_words: list[int] = []
+        node_left: list[int] = []
+        node_right: list[int] = []
+        tree_node_offset: list[int] = []
+        tree_nodes: list[int] = []
+        tree_leaf_offset: list[int] = []
+        tree_leaves: list[int] = []
+        leaf_value: list[float] = []
+        leaf_k: list[int] = []
+        leaf_feature_offset: list[int] = []
+        leaf_path_offset: list[int] = []
+        leaf_path_length: list[int] = []
+        leaf_table_offset: list[int] = []
+        leaf_z_offset: list[int] = []
+        features: list[int] = []
+        path_node: list[int] = []
+        path_left: list[int] = []
+        path_slot: list[int] = []
+        zs: list[float] = []
         bias, table_size, max_nodes = 0.0, 0, 1
         for tree in dump["tree_info"]:
             structure = tree["tree_structure"]
@@ -187,7 +203,7 @@ class FastTreeShap:
                 leaf_table_offset.append(table_size)
                 table_size += (1 << k) * k
 
-        def ints(values: list) -> np.ndarray:
+        def ints(values: list[int]) -> np.ndarray:
             return np.asarray(values, dtype=np.int32)
 
         self._arrays = (
@@ -226,25 +242,34 @@ class FastTreeShap:
         )
         self.bias = bias
         self._max_nodes = max_nodes
-        self.n_trees = len(dump["tree_info"])
+        self.n_trees: int = len(dump["tree_info"])
         self._tree_arrays = self._tree_tables(
             tree_nodes, tree_leaves, tree_leaf_offset, leaf_k, leaf_feature_offset, features
         )
-        self.tree_features = [
+        self.tree_features: list[set[int]] = [
             {node["split_feature"] for node in _walk(tree["tree_structure"])[0]}
             for tree in dump["tree_info"]
         ]
 
     def _tree_tables(
-        self, tree_nodes, tree_leaves, tree_leaf_offset, leaf_k, leaf_feature_offset, features
-    ):
+        self,
+        tree_nodes: list[int],
+        tree_leaves: list[int],
+        tree_leaf_offset: list[int],
+        leaf_k: list[int],
+        leaf_feature_offset: list[int],
+        features: list[int],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Give per-tree tables for small trees: contributions indexed by the tree's decision bits.
 
         A tree's contributions depend on the row only through the decisions at its
         internal nodes, so a tree with at most ``MAX_TREE_NODES`` of them has at most
         2^nodes cases: tabulated once, a row then costs its decisions and one lookup.
         """
-        offsets, widths, tree_features, slots = [], [], [], []
+        offsets: list[int] = []
+        widths: list[int] = []
+        tree_features: list[int] = []
+        slots: list[int] = []
         size = 0
         for t in range(len(tree_nodes)):
             distinct: dict[int, int] = {}
@@ -342,7 +367,7 @@ def distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @nb.njit(parallel=True, cache=True)
-def _row_hashes(matrix):  # pragma: no cover
+def _row_hashes(matrix: np.ndarray) -> np.ndarray:  # pragma: no cover
     n, f = matrix.shape
     out = np.empty(n, dtype=np.uint64)
     bits = matrix.view(np.uint64)
@@ -357,8 +382,13 @@ def _row_hashes(matrix):  # pragma: no cover
 
 @nb.njit(cache=True)
 def _build_tables(
-    leaf_k, leaf_z_offset, zs, leaf_value, leaf_table_offset, table
-):  # pragma: no cover
+    leaf_k: np.ndarray,
+    leaf_z_offset: np.ndarray,
+    zs: np.ndarray,
+    leaf_value: np.ndarray,
+    leaf_table_offset: np.ndarray,
+    table: np.ndarray,
+) -> None:  # pragma: no cover
     e = np.zeros(64)
     for leaf in range(leaf_k.shape[0]):
         k = leaf_k[leaf]
@@ -394,36 +424,36 @@ def _build_tables(
 
 @nb.njit(cache=True)
 def _build_tree_tables(
-    slots,
-    tree_feature_offset,
-    tree_width,
-    tree_features,
-    tree_table_offset,
-    tree_table,
-    node_feature,
-    node_kind,
-    node_threshold,
-    node_default_left,
-    node_missing,
-    node_cat_offset,
-    node_cat_length,
-    cat_words,
-    tree_node_offset,
-    tree_nodes,
-    tree_leaf_offset,
-    tree_leaves,
-    leaf_value,
-    leaf_k,
-    leaf_feature_offset,
-    leaf_path_offset,
-    leaf_path_length,
-    leaf_table_offset,
-    features,
-    path_node,
-    path_left,
-    path_slot,
-    table,
-):  # pragma: no cover
+    slots: np.ndarray,
+    tree_feature_offset: np.ndarray,
+    tree_width: np.ndarray,
+    tree_features: np.ndarray,
+    tree_table_offset: np.ndarray,
+    tree_table: np.ndarray,
+    node_feature: np.ndarray,
+    node_kind: np.ndarray,
+    node_threshold: np.ndarray,
+    node_default_left: np.ndarray,
+    node_missing: np.ndarray,
+    node_cat_offset: np.ndarray,
+    node_cat_length: np.ndarray,
+    cat_words: np.ndarray,
+    tree_node_offset: np.ndarray,
+    tree_nodes: np.ndarray,
+    tree_leaf_offset: np.ndarray,
+    tree_leaves: np.ndarray,
+    leaf_value: np.ndarray,
+    leaf_k: np.ndarray,
+    leaf_feature_offset: np.ndarray,
+    leaf_path_offset: np.ndarray,
+    leaf_path_length: np.ndarray,
+    leaf_table_offset: np.ndarray,
+    features: np.ndarray,
+    path_node: np.ndarray,
+    path_left: np.ndarray,
+    path_slot: np.ndarray,
+    table: np.ndarray,
+) -> None:  # pragma: no cover
     for t in range(tree_nodes.shape[0]):
         width = tree_width[t]
         if width < 0:
@@ -457,8 +487,15 @@ def _build_tree_tables(
 
 @nb.njit(inline="always")
 def _leaf_pattern(
-    leaf, decision, k, leaf_path_offset, leaf_path_length, path_node, path_left, path_slot
-):  # pragma: no cover
+    leaf: int,
+    decision: np.ndarray,
+    k: int,
+    leaf_path_offset: np.ndarray,
+    leaf_path_length: np.ndarray,
+    path_node: np.ndarray,
+    path_left: np.ndarray,
+    path_slot: np.ndarray,
+) -> int:  # pragma: no cover
     """Give the bit pattern of the leaf's path features whose decision the row follows (``decision[node]``)."""
     pattern = (1 << k) - 1
     start = leaf_path_offset[leaf]
@@ -470,23 +507,24 @@ def _leaf_pattern(
 
 @nb.njit(inline="always")
 def _decide(
-    fval,
-    g,
-    node_kind,
-    node_threshold,
-    node_default_left,
-    node_missing,
-    node_cat_offset,
-    node_cat_length,
-    cat_words,
-):  # pragma: no cover
+    fval: float,
+    g: int,
+    node_kind: np.ndarray,
+    node_threshold: np.ndarray,
+    node_default_left: np.ndarray,
+    node_missing: np.ndarray,
+    node_cat_offset: np.ndarray,
+    node_cat_length: np.ndarray,
+    cat_words: np.ndarray,
+) -> int:  # pragma: no cover
     """Give 1 when the row goes left at node ``g`` (LightGBM's NumericalDecision / CategoricalDecision)."""
     if node_kind[g] == 0:
         missing = node_missing[g]
         if math.isnan(fval) and missing != 2:
             fval = 0.0
         if (missing == 1 and -_ZERO <= fval <= _ZERO) or (missing == 2 and math.isnan(fval)):
-            return node_default_left[g]
+            default_left: int = node_default_left[g]
+            return default_left
         return 1 if fval <= node_threshold[g] else 0
     if math.isnan(fval) or fval < 0.0:
         return 0
@@ -501,39 +539,39 @@ def _decide(
 
 @nb.njit(parallel=True, cache=True)
 def _contributions(
-    matrix,
-    out,
-    bias,
-    max_nodes,
-    node_feature,
-    node_kind,
-    node_threshold,
-    node_default_left,
-    node_missing,
-    node_cat_offset,
-    node_cat_length,
-    cat_words,
-    tree_node_offset,
-    tree_nodes,
-    tree_leaf_offset,
-    tree_leaves,
-    leaf_value,
-    leaf_k,
-    leaf_feature_offset,
-    leaf_path_offset,
-    leaf_path_length,
-    leaf_table_offset,
-    features,
-    path_node,
-    path_left,
-    path_slot,
-    table,
-    tree_feature_offset,
-    tree_width,
-    tree_features,
-    tree_table_offset,
-    tree_table,
-):  # pragma: no cover
+    matrix: np.ndarray,
+    out: np.ndarray,
+    bias: float,
+    max_nodes: int,
+    node_feature: np.ndarray,
+    node_kind: np.ndarray,
+    node_threshold: np.ndarray,
+    node_default_left: np.ndarray,
+    node_missing: np.ndarray,
+    node_cat_offset: np.ndarray,
+    node_cat_length: np.ndarray,
+    cat_words: np.ndarray,
+    tree_node_offset: np.ndarray,
+    tree_nodes: np.ndarray,
+    tree_leaf_offset: np.ndarray,
+    tree_leaves: np.ndarray,
+    leaf_value: np.ndarray,
+    leaf_k: np.ndarray,
+    leaf_feature_offset: np.ndarray,
+    leaf_path_offset: np.ndarray,
+    leaf_path_length: np.ndarray,
+    leaf_table_offset: np.ndarray,
+    features: np.ndarray,
+    path_node: np.ndarray,
+    path_left: np.ndarray,
+    path_slot: np.ndarray,
+    table: np.ndarray,
+    tree_feature_offset: np.ndarray,
+    tree_width: np.ndarray,
+    tree_features: np.ndarray,
+    tree_table_offset: np.ndarray,
+    tree_table: np.ndarray,
+) -> None:  # pragma: no cover
     n = matrix.shape[0]
     n_trees = tree_node_offset.shape[0]
     n_features = matrix.shape[1]
@@ -604,25 +642,25 @@ def _contributions(
 
 @nb.njit(parallel=True, cache=True)
 def _raw_scores(
-    matrix,
-    out,
-    trees,
-    node_left,
-    node_right,
-    node_feature,
-    node_kind,
-    node_threshold,
-    node_default_left,
-    node_missing,
-    node_cat_offset,
-    node_cat_length,
-    cat_words,
-    tree_node_offset,
-    tree_nodes,
-    tree_leaf_offset,
-    tree_leaves,
-    leaf_value,
-):  # pragma: no cover
+    matrix: np.ndarray,
+    out: np.ndarray,
+    trees: np.ndarray,
+    node_left: np.ndarray,
+    node_right: np.ndarray,
+    node_feature: np.ndarray,
+    node_kind: np.ndarray,
+    node_threshold: np.ndarray,
+    node_default_left: np.ndarray,
+    node_missing: np.ndarray,
+    node_cat_offset: np.ndarray,
+    node_cat_length: np.ndarray,
+    cat_words: np.ndarray,
+    tree_node_offset: np.ndarray,
+    tree_nodes: np.ndarray,
+    tree_leaf_offset: np.ndarray,
+    tree_leaves: np.ndarray,
+    leaf_value: np.ndarray,
+) -> None:  # pragma: no cover
     """Sum, per row, the value of the leaf each selected tree sends it to (root-to-leaf walk)."""
     for r in nb.prange(matrix.shape[0]):
         row = matrix[r]

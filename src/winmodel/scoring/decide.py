@@ -56,7 +56,8 @@ def expected_value(rows: pd.DataFrame, probability: np.ndarray, cost: CostModel)
     count, shown = milestone_count(rows)
     still_to_do = 1.0 - (count.to_numpy(dtype=float) / shown) if shown else np.ones(len(rows))
     remaining = cac * cost.remaining_share_of_cac * np.nan_to_num(still_to_do, nan=1.0)
-    return probability * amount * margin - remaining
+    value: np.ndarray = probability * amount * margin - remaining
+    return value
 
 
 def money(values: np.ndarray) -> np.ndarray:
@@ -143,7 +144,8 @@ def fill(template: str, **values: np.ndarray | str) -> np.ndarray:
 def _percent(probability: np.ndarray) -> np.ndarray:
     whole = np.clip(np.round(np.asarray(probability, dtype=float) * 100), 0, 100).astype(int)
     labels = np.array([f"{n}%" for n in range(101)], dtype=object)
-    return labels[whole]
+    texts: np.ndarray = labels[whole]
+    return texts
 
 
 def _milestone_text(

@@ -8,11 +8,12 @@ value, then spread over the deals, so a million deals cost seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ def load_catalogue(language: str = "en") -> Catalogue:
 # --------------------------------------------------------------------------- formatting helpers
 
 
-def _map_unique(values: pd.Series, function) -> pd.Series:
+def _map_unique(values: pd.Series, function: Callable[[Any], str]) -> pd.Series:
     """Give ``function`` applied once per distinct value, spread back (NaN stays NaN)."""
     uniques = values.dropna().unique()
     lookup = {value: function(value) for value in uniques}
@@ -138,8 +139,9 @@ def _cases(
     item: str, rows: pd.DataFrame, catalogue: Catalogue
 ) -> tuple[pd.Series, dict[str, pd.Series]]:
     """Give the case key per row and the display values its template needs."""
-    col = lambda name: _column(rows, name)  # noqa: E731 - a short local alias reads best here
+    col: Callable[[str], pd.Series] = lambda name: _column(rows, name)  # noqa: E731 - a short local alias reads best here
     missing = pd.Series("missing", index=rows.index)
+    key: pd.Series | np.ndarray  # the case per row: a Series, or an array made into one
 
     def by_value(
         name: str, display: pd.Series | None = None
@@ -150,7 +152,9 @@ def _cases(
         key = key.where(values.notna(), "missing")
         return key, {name: display if display is not None else display_values(values, catalogue)}
 
-    def both(first: str, second: str, names: tuple[str, str, str, str]) -> tuple[pd.Series, dict]:
+    def both(
+        first: str, second: str, names: tuple[str, str, str, str]
+    ) -> tuple[pd.Series, dict[str, pd.Series]]:
         a = col(first).astype("boolean").fillna(False).astype(bool)
         b = col(second).astype("boolean").fillna(False).astype(bool)
         key = np.select([a & b, a, b], names[:3], default=names[3])
@@ -295,8 +299,9 @@ def _cases(
         }
     if item == "activity":
         present = [c for c in ("calls", "emails", "meetings") if c in rows]
+        # A Series whenever ``present`` is not empty (never the sum's start value 0).
         total = (
-            sum(pd.to_numeric(rows[c], errors="coerce").fillna(0) for c in present)
+            cast(pd.Series, sum(pd.to_numeric(rows[c], errors="coerce").fillna(0) for c in present))
             if present
             else None
         )
@@ -305,14 +310,14 @@ def _cases(
         return pd.Series("any", index=rows.index), {"activity_total": _number(total, "{:.0f}")}
     # An extra feature from the mapping: its own name and value.
     values = col(item)
-    shown = (
+    displayed = (
         display_values(values, catalogue)
         if not pd.api.types.is_numeric_dtype(values)
         else _number(values, "{:,.4g}")
     )
     return missing.where(values.isna(), "any"), {
         "name": pd.Series(item.replace("_", " ").capitalize(), index=rows.index),
-        "value": shown,
+        "value": displayed,
     }
 
 
@@ -345,7 +350,8 @@ def sentences(item: str, rows: pd.DataFrame | _RowView, catalogue: Catalogue) ->
     """Give the sentence about ``item`` for each row (formatted once per distinct case and values)."""
     if rows.empty:
         return pd.Series([], dtype="object")
-    key, params = _cases(item, rows, catalogue)
+    # A _RowView offers the part of a DataFrame that _cases reads: ``in``, ``[name]``, ``index``, len.
+    key, params = _cases(item, cast(pd.DataFrame, rows), catalogue)
     names = list(params)
     columns = [np.asarray(key, dtype=object)] + [
         params[name].astype("object").fillna("?").astype(str).to_numpy(dtype=object)
@@ -355,9 +361,9 @@ def sentences(item: str, rows: pd.DataFrame | _RowView, catalogue: Catalogue) ->
     combined = np.zeros(len(rows), dtype=np.int64)
     uniques = []
     for column in columns:
-        codes, values = pd.factorize(column)
-        uniques.append(values)
-        combined = combined * max(len(values), 1) + codes
+        codes, distinct = pd.factorize(column)
+        uniques.append(distinct)
+        combined = combined * max(len(distinct), 1) + codes
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     texts = np.empty(len(first), dtype=object)
     for position, row in enumerate(first):

@@ -25,7 +25,7 @@ from winmodel.scoring.explain import (
 )
 from winmodel.scoring.reasons import Catalogue, reason_column
 from winmodel.settings import Bands, ScoreConfig
-from winmodel.timing import NO_TIMER
+from winmodel.timing import NO_TIMER, Timer
 
 #: Features carrying at least this share of the model's gain must be in the input.
 ESSENTIAL_GAIN_SHARE = 0.05
@@ -116,7 +116,7 @@ def score_deals(
     catalogue: Catalogue,
     model_version: str,
     threads: int = 0,
-    timer=NO_TIMER,
+    timer: Timer = NO_TIMER,
 ) -> pd.DataFrame:
     """Give one scored row per input row: probability, reasons, next best milestone, decision.
 

@@ -398,13 +398,14 @@ def _progress_logit(
     milestones: Mapping[str, np.ndarray], stakeholders: np.ndarray, engagement: np.ndarray
 ) -> np.ndarray:
     """Give the log-odds of a deal's progress: milestones met, buying group, champion depth."""
-    logit = STAKEHOLDERS_EFFECT * (1.0 - np.exp(-5.0 * np.clip(stakeholders, 0.0, 1.0)))
+    logit: np.ndarray = STAKEHOLDERS_EFFECT * (1.0 - np.exp(-5.0 * np.clip(stakeholders, 0.0, 1.0)))
     for name, weight in MILESTONE_EFFECT.items():
         logit = logit + weight * milestones[name]
     logit = logit + BUSINESS_CASE_BUYER_EFFECT * (
         milestones["business_case_built"] & milestones["economic_buyer_aware"]
     )
-    return logit + np.asarray(ENGAGEMENT_EFFECT)[engagement]
+    logit = logit + np.asarray(ENGAGEMENT_EFFECT)[engagement]
+    return logit
 
 
 def _drift_logit(is_contoso: np.ndarray, snapshot_days: np.ndarray, drift_start: int) -> np.ndarray:
@@ -431,12 +432,14 @@ def _codes(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
 
 def _days(column: pd.Series) -> np.ndarray:
     """Give dates as whole days since 1970-01-01."""
-    return pd.to_datetime(column).to_numpy(dtype="datetime64[D]").astype(np.int64)
+    days: np.ndarray = pd.to_datetime(column).to_numpy(dtype="datetime64[D]").astype(np.int64)
+    return days
 
 
 def _sigmoid(logit: np.ndarray) -> np.ndarray:
     """Give probabilities from log-odds."""
-    return 1.0 / (1.0 + np.exp(-logit))
+    probability: np.ndarray = 1.0 / (1.0 + np.exp(-logit))
+    return probability
 
 
 # --------------------------------------------------------------------------- generation
@@ -492,7 +495,8 @@ def _choose(rng: np.random.Generator, values: tuple[str, ...], weights: np.ndarr
     cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
     draws = rng.random(len(weights))[:, None]
     index = np.minimum((draws > cumulative).sum(axis=1), len(values) - 1)
-    return np.asarray(values, dtype=object)[index]
+    chosen: np.ndarray = np.asarray(values, dtype=object)[index]
+    return chosen
 
 
 def _weights(base: tuple[float, ...], n: int) -> np.ndarray:
@@ -555,18 +559,19 @@ def _draw_static(rng: np.random.Generator, n: int, start_day: int, today_day: in
 
     # Owners: ~60 reps split by region; an account has a main owner.
     reps_per_region = {"north_america": 27, "emea": 19, "apac": 9, "latam": 5}
-    rep_ids, rep_regions = [], []
-    for region, count in reps_per_region.items():
+    rep_ids: list[str] = []
+    rep_regions: list[str] = []
+    for region_name, count in reps_per_region.items():
         for _ in range(count):
             rep_ids.append(f"REP-{len(rep_ids) + 1:03d}")
-            rep_regions.append(region)
+            rep_regions.append(region_name)
     rep_regions_arr = np.asarray(rep_regions)
     reps_of_region = {
         region: np.flatnonzero(rep_regions_arr == region) for region in reps_per_region
     }
     owner_a = np.empty(n_accounts, dtype=np.int64)
-    for region, reps in reps_of_region.items():
-        mask = region_a == region
+    for region_name, reps in reps_of_region.items():
+        mask = region_a == region_name
         owner_a[mask] = rng.choice(reps, size=int(mask.sum()))
 
     # Deals -> accounts, skewed (some accounts buy often).
@@ -1103,7 +1108,7 @@ def _dates(days: pd.Series | np.ndarray) -> pd.Series:
 def _canonical(frame: pd.DataFrame, table: TableSpec) -> pd.DataFrame:
     """Give ``frame`` with the table's columns in contract order and contract dtypes."""
     columns = [name for name in table.names() if name in frame.columns]
-    converted = {}
+    converted: dict[str, pd.Series] = {}
     for name in columns:
         kind = table[name].kind
         column = frame[name]
