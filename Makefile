@@ -59,10 +59,11 @@ audit: setup ## leakage and data-sufficiency report of the configured training d
 test: lint ## lint, then the whole test suite (notebooks included) with coverage; fails if no test ran
 	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
-lint: setup ## ruff (lint and format check) and the import contract (docs/architecture.md)
+lint: setup ## ruff (lint and format check), the import contract (docs/architecture.md), mypy --strict
 	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/ruff format --check src tests benchmarks notebooks
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: setup ## apply ruff's formatting and fixable lint fixes
 	$(BIN)/ruff format src tests benchmarks notebooks

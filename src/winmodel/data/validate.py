@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,7 +104,7 @@ def row_references(
     ``index`` holds labels of ``frame.index``; ``row_labels`` (aligned with
     ``frame``) replaces the line/row numbering when given.
     """
-    labels = list(index)[:MAX_EXAMPLES]
+    labels: list[Any] = list(index)[:MAX_EXAMPLES]
     if row_labels is not None:
         return tuple(str(row_labels.loc[label]) for label in labels)
     unit = frame.index.name if frame.index.name in ("line", "row") else "row"
@@ -119,7 +120,7 @@ def row_references(
     return tuple(references)
 
 
-def _is_missing(value: object) -> bool:
+def _is_missing(value: Any) -> bool:
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
@@ -170,8 +171,9 @@ def _text_from_codes(codes: np.ndarray, uniques: pd.Series, index: pd.Index) -> 
 
 def _spread(codes: np.ndarray, unique_values: np.ndarray, fill: object) -> np.ndarray:
     """Give ``unique_values`` spread back over rows by ``codes`` (-1 gets ``fill``)."""
-    extended = np.append(unique_values, np.array([fill], dtype=unique_values.dtype))
-    return extended[codes]
+    extended: np.ndarray = np.append(unique_values, np.array([fill], dtype=unique_values.dtype))
+    spread: np.ndarray = extended[codes]
+    return spread
 
 
 def _bad_examples(uniques: pd.Series, failed: np.ndarray) -> tuple[str, ...]:
@@ -485,11 +487,11 @@ def _coerce(
     converted: dict[str, pd.Series] = {}
     failures: dict[str, np.ndarray] = {}
     for name in frame.columns:
-        spec = table.by_name.get(name)
-        if spec is None:
+        column_spec = table.by_name.get(name)
+        if column_spec is None:
             continue
-        parsed = _parse_column(frame[name], spec, parse)
-        converted[name] = parsed.values.astype(_DTYPES[spec.kind])
+        parsed = _parse_column(frame[name], column_spec, parse)
+        converted[name] = parsed.values.astype(_DTYPES[column_spec.kind])  # type: ignore[arg-type]  # pandas-stubs: a dtype name
         if parsed.failed.any():
             failures[name] = parsed.failed
             count = int(parsed.failed.sum())
@@ -581,7 +583,8 @@ def _failure_cases(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFr
         # inplace: the coerced frame is ours already; a copy of millions of rows costs a second.
         schema.validate(frame, lazy=True, inplace=True)
     except SchemaErrors as errors:
-        return errors.failure_cases
+        failures: pd.DataFrame = errors.failure_cases
+        return failures
     return pd.DataFrame()
 
 
@@ -612,7 +615,7 @@ def _check_table(
         if check in ("not_nullable", "closed_without_close_date") and column in parse_failures:
             # Values that did not parse were already reported; don't call them blank too.
             unparsed = frame.index[parse_failures[column]]
-            index = index.difference(unparsed, sort=False)
+            index = index.difference(list(unparsed), sort=False)
         if len(index) == 0:
             continue
         problems.append(_problem_for(str(column), str(check), index, frame, raw, table, file))
@@ -632,11 +635,10 @@ def _problem_for(
     rows = len(index)
     examples = row_references(frame, index)
     spec = table.by_name.get(column)
-    values = frame.loc[index, column] if column in frame.columns else None
+    # pandera reports the columns of the frame it checked: the column is always there.
+    values = frame.loc[index, column] if column in frame.columns else pd.Series(dtype=object)
 
     def shown(limit: int = MAX_EXAMPLES) -> str:
-        if values is None:
-            return ""
         distinct = pd.unique(values.dropna())[:limit]
         return ", ".join(_format_value(value) for value in distinct)
 
@@ -720,11 +722,12 @@ def _blank_fix(column: str) -> str:
     return f"fill blanks with `fill: {{{column}: <other column>}}` or correct the export"
 
 
-def _format_value(value: object) -> str:
+def _format_value(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d")
     if isinstance(value, float | np.floating):
-        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        number = float(value)
+        return f"{number:,.6g}" if abs(number) < 1e6 else f"{number:,.0f}"
     return repr(str(value))
 
 
@@ -790,7 +793,7 @@ def _cross_table_problems(
     ).to_numpy(zero_copy_only=False)
     position = np.where(np.isnan(position.astype("float64")), -1, position).astype(np.int64)
     known = position >= 0
-    unknown = snapshots.index[(~known & snapshots["opportunity_id"].notna()).to_numpy()]
+    unknown = snapshots.index[~known & snapshots["opportunity_id"].notna().to_numpy()]
     if len(unknown):
         ids = pd.unique(snapshots.loc[unknown, "opportunity_id"])
         problems.append(
