@@ -500,8 +500,8 @@ def _coerce(
                 Problem(
                     file=file,
                     column=name,
-                    problem=f"{count:,} value(s) are not {_KIND_WORDS.get(spec.kind, spec.kind)}: {shown}",
-                    fix=_parse_fix(spec, parsed),
+                    problem=f"{count:,} value(s) are not {_KIND_WORDS.get(column_spec.kind, column_spec.kind)}: {shown}",
+                    fix=_parse_fix(column_spec, parsed),
                     rows=count,
                     examples=row_references(
                         frame, frame.index[parsed.failed], row_labels=row_labels
