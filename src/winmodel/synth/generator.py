@@ -119,6 +119,10 @@ log = logging.getLogger("winmodel")
 #: The last day of the default history: fixed so the same seed gives the same data.
 DEFAULT_TODAY = date(2026, 10, 31)
 
+#: Bumped whenever generated data changes shape or truth; written beside generated data so a
+#: project's demo folder written by an older winmodel is regenerated rather than misread.
+GENERATOR_VERSION = 2
+
 #: Months before ``today`` in which Contoso is stronger (the drift term).
 DRIFT_MONTHS = 6
 
