@@ -138,6 +138,8 @@ def find_data_files(path: Path, mapping: Mapping) -> dict[str, Path]:
     elif path.is_dir() and (default := _first_existing(folder, FIELD_HISTORY)) is not None:
         found[FIELD_HISTORY] = default
     for position, history in enumerate(mapping.history.tables):
+        if history.optional and not (folder / history.file).is_file():
+            continue
         found[f"{HISTORY_PREFIX}{position}"] = folder / history.file
     for table, file in found.items():
         if not file.is_file():

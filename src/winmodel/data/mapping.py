@@ -206,6 +206,9 @@ class HistoryTable(_Section):
     old_value: Text | None = None
     new_value: Text | None = None
     fields: dict[Text, Text] = Field(min_length=1)
+    #: A shipped mapping lists the history exports a CRM can give; a missing optional one leaves
+    #: the export flat (said in the facts) instead of stopping.
+    optional: bool = False
 
     @model_validator(mode="after")
     def _layout(self) -> HistoryTable:

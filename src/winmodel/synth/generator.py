@@ -487,12 +487,12 @@ def generate_history(
     mutable
         ``"static"``: the mutable opportunity fields (sponsor, position, champion role,
         discount ...) keep their value all along and every snapshot carries it.
-        ``"final_state"``: as a real flat-plus-snapshots export: some of them change during
-        the deal (a sponsor confirmed, a process defined, a champion found, the discount
-        negotiated up), reps rewrite some at close to match the outcome, the opportunities table
-        holds the final values and the snapshots do not carry them
-        (:attr:`SyntheticHistory.honest_snapshots` does, as they stood on each date). The
-        outcomes are the same in both modes.
+        ``"final_state"``: five of them change during the deal (a sponsor confirmed, a process
+        defined, a champion found, the position against the competition learned, the discount
+        negotiated up) and reps rewrite some at close to match the outcome; the opportunities
+        table holds their final values and the snapshots do not carry those five (they carry
+        the fields that keep their value; :attr:`SyntheticHistory.honest_snapshots` carries all,
+        as they stood on each date). The outcomes are the same in both modes.
 
     Returns
     -------
@@ -544,9 +544,10 @@ def _final_state(
 
     The value that decided the outcome (the static draw, at the deciding snapshot) is reached
     during the deal: a sponsor or a defined process is confirmed, a senior champion found, at a
-    random point between 20 % and 80 % of the life before the last snapshot; before it the deal
-    showed no sponsor, no defined process, a manager as champion. The discount is quoted at 60 %
-    of its final level and negotiated up linearly. At close, reps rewrite fields to match the
+    random point between 20 % and 80 % of the life before the last snapshot, and the position
+    against the competition between 30 % and 90 %; before it the deal showed no sponsor, no defined
+    process, a manager as champion, parity. The discount is quoted at 60 % of its final level and
+    negotiated up linearly. At close, reps rewrite fields to match the
     outcome on 70 % of closed deals: won -> sponsor confirmed, strong position, process defined;
     lost -> weak position, no sponsor.
     """
@@ -575,6 +576,12 @@ def _final_state(
         values = honest[name].astype(object)
         values[not_yet] = early
         before[name] = values
+    # The position against the competition is learned during the evaluation: parity until then.
+    decided_position = static["competitive_position"].to_numpy(dtype=object)
+    moment = reached_at(0.3, 0.9)
+    values = honest["competitive_position"].astype(object)
+    values[(decided_position[position] != "parity") & (day < moment[position])] = "parity"
+    before["competitive_position"] = values
     role = static["champion_role"].to_numpy(dtype=object)
     senior = np.isin(role, ["director", "vp", "c_level"])
     moment = reached_at(0.2, 0.8)
@@ -603,11 +610,11 @@ def _final_state(
         won, True, np.where(lost, False, final["executive_sponsor"])
     )
     final["buying_process_defined"] = np.where(won, True, final["buying_process_defined"])
-    position_final = static["competitive_position"].to_numpy(dtype=object).copy()
-    position_final = np.where(won, "strength", np.where(lost, "weakness", position_final))
-    updated = static.set_index("opportunity_id")
-    updated = updated.assign(**final, competitive_position=position_final)
-    columns = [*before, "competitive_position"]
+    final["competitive_position"] = np.where(
+        won, "strength", np.where(lost, "weakness", final["competitive_position"])
+    )
+    updated = static.set_index("opportunity_id").assign(**final)
+    columns = list(before)
     exported = opportunities.set_index("opportunity_id")
     exported = exported.assign(
         **{name: updated.loc[exported.index, name].to_numpy() for name in columns}
@@ -618,7 +625,8 @@ def _final_state(
     return replace(
         history,
         opportunities=exported,
-        snapshots=history.snapshots,
+        # The snapshots carry every field that keeps its value, not the ones that change.
+        snapshots=honest_snapshots.drop(columns=list(before)),
         honest_snapshots=honest_snapshots,
     )
 
