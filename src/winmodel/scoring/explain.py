@@ -95,8 +95,9 @@ def top_items(
     order_for = np.argsort(-ranked, axis=1, kind="stable")[:, :count]
     order_against = np.argsort(ranked, axis=1, kind="stable")[:, :count]
     rows = np.arange(n)[:, None]
-    positive = np.where(ranked[rows, order_for] > 0, order_for, -1)
-    negative = np.where(ranked[rows, order_against] < 0, order_against, -1)
+    # A reason shows at least 0.1 point (one decimal): smaller effects stay in "other factors".
+    positive = np.where(ranked[rows, order_for] >= 0.05, order_for, -1)
+    negative = np.where(ranked[rows, order_against] <= -0.05, order_against, -1)
     return positive, negative
 
 
