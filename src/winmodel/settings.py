@@ -272,9 +272,9 @@ class RecommendationRules(_Section):
     """
 
     #: Decline a deal whose win probability is below this floor (never a band-A deal).
-    decline_below_probability: float = Field(0.05, ge=0, lt=1)
+    decline_below_probability: float = Field(0.07, ge=0, lt=1)
     #: Pursue a deal whose expected margin (P(won) x amount x gross margin) is at least this.
-    pursue_min_expected_margin: float = Field(10_000.0, ge=0)
+    pursue_min_expected_margin: float = Field(10_800.0, ge=0)
     #: Send a deal with at least this many red flags to qualify even above the pursue line;
     #: null: red flags are listed as what to resolve, and never hold back a deal above the line.
     qualify_min_red_flags: int | None = Field(None, ge=1)

@@ -11,6 +11,7 @@ from winmodel.analysis.triage import (
     ReplayedDeals,
     backtest_triage,
     choose_thresholds,
+    decline_mask,
     judge_triage,
     pursue_mask,
 )
@@ -102,7 +103,15 @@ def test_pursue_mask_follows_the_decision_table():
     rules = RecommendationRules(
         decline_below_probability=0.05, pursue_min_expected_margin=10_000, qualify_min_red_flags=3
     )
-    assert pursue_mask(deals, rules).tolist() == [False, False, False, True]
+    assert pursue_mask(deals, rules).tolist() == [
+        False,
+        True,
+        False,
+        True,
+    ]  # a long shot is pursued
+    assert decline_mask(deals, rules).tolist() == [False, False, False, False]  # band A never
+    below = deals.assign(expected_margin=[3_000.0, 3_000.0, 3_000.0, 3_000.0])
+    assert decline_mask(below, rules).tolist() == [False, True, False, False]
 
 
 def test_triage_judges_a_scored_file_on_the_truth(trained_project, tmp_path):

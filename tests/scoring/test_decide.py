@@ -165,3 +165,9 @@ def test_deal_desk_flags_follow_the_limits():
     ):
         assert text in flags
     assert deal_desk_flags(_deal(), DealDeskLimits(), CATALOGUE).item() == ""
+
+
+def test_a_long_shot_above_the_pursue_line_is_pursued_and_says_so():
+    kind, rule, reason = _one(_decide(_deal(amount=2_000_000.0), 0.03))
+    assert (kind, rule) == ("pursue", "pursue.long_shot")
+    assert "only 3% win chance, below the 5% floor" in reason and "above the 20,000 line" in reason

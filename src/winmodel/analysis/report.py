@@ -229,7 +229,7 @@ section{background:#fff;border-radius:6px;padding:12px 16px;margin-bottom:16px;b
 h2{font-size:16px;margin:0 0 8px}.note{color:#555;font-size:13px}
 table{border-collapse:collapse;width:100%}th,td{padding:4px 8px;text-align:right;border-bottom:1px solid #e4e6ea}
 th:first-child,td:first-child{text-align:left}.summary tr.total{font-weight:600}
-#deals th{cursor:pointer;position:sticky;top:0;background:#eef0f4;user-select:none}
+#deals td,#deals th{white-space:nowrap}#deals th{cursor:pointer;position:sticky;top:0;background:#eef0f4;user-select:none}
 #deals th.sorted-asc::after{content:' \\25B2'}#deals th.sorted-desc::after{content:' \\25BC'}
 #deals tbody tr{cursor:pointer}#deals tbody tr:hover{background:#f0f4ff}#deals tbody tr.selected{background:#dfe8ff}
 .scroll{max-height:520px;overflow:auto}.filters{display:flex;gap:12px;margin-bottom:8px;flex-wrap:wrap}
@@ -320,7 +320,7 @@ _SCRIPT = r"""
     deal.against.forEach(function (r) { steps.push([r[0], r[1], 'neg', false]); });
     steps.push(['Other factors', b.other || 0, (b.other || 0) >= 0 ? 'pos' : 'neg', false]);
     steps.push(['Calibration', b.calibration || 0, (b.calibration || 0) >= 0 ? 'pos' : 'neg', false]);
-    var width = 460, row = 22, left = 250, scale = (width - left - 10) / 100;
+    var width = 470, row = 22, left = 240, scale = (width - left - 46) / 100;
     var chart = svg('svg', {viewBox: '0 0 ' + width + ' ' + (row * (steps.length + 1) + 6), id: 'reason-chart'});
     var level = 0;
     steps.forEach(function (s, i) {
@@ -328,7 +328,7 @@ _SCRIPT = r"""
       level = end;
       var x = left + Math.min(start, end) * scale, w = Math.max(Math.abs(end - start) * scale, 1);
       var label = svg('text', {x: left - 6, y: row * i + 15, 'text-anchor': 'end', 'class': 'label'});
-      label.textContent = (s[0].length > 42 ? s[0].slice(0, 41) + '\u2026' : s[0]);
+      label.textContent = (s[0].length > 38 ? s[0].slice(0, 37) + '\u2026' : s[0]);
       var title = svg('title', {}); title.textContent = s[0] + ': ' + (s[1] >= 0 && !s[3] ? '+' : '') + s[1].toFixed(1) + ' pts';
       var rect = svg('rect', {x: x, y: row * i + 4, width: w, height: row - 8, 'class': s[2]});
       rect.appendChild(title);

@@ -12,12 +12,12 @@ forecast replay's refit), the deals open that day are scored as the CRM showed t
 decision table is applied. :func:`choose_thresholds` then picks the decision table's thresholds
 that met the scoring config's ``triage`` targets in those months:
 
-* the probability floor is the highest that declined deals holding at most
-  ``decline_margin_share`` of the value (averaged over the months);
 * the pursue line is the highest expected margin whose pursue list held at least
-  ``pursue_margin_share`` of the value: the fewest deals that do;
+  ``pursue_margin_share`` of the value (averaged over the months): the fewest deals that do;
+* the probability floor is the highest at which the deals it declines (below the line, never
+  band A) held at most ``decline_margin_share`` of the value;
 * ``qualify_min_red_flags`` is set only when holding red-flagged deals back from the pursue list
-  kept at least as much of the oracle's value as not doing so.
+  kept at least 0.1 point more of the oracle's value than not doing so.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ from winmodel.scoring.score import band_of
 from winmodel.settings import RecommendationRules, ScoreConfig, TrainConfig
 
 log = logging.getLogger(__name__)
+
+#: Holding red-flagged deals back must keep at least this much more of the oracle's value (0.1
+#: point) to be chosen: smaller differences are noise of a few deals.
+MIN_GAIN = 0.001
 
 #: Gives each deal's true win probability from its point-in-time rows (the generator's truth).
 TruthFunction = Callable[[pd.DataFrame], np.ndarray]
@@ -190,19 +194,27 @@ def replay_open_deals(
 
 
 def pursue_mask(deals: pd.DataFrame, rules: RecommendationRules) -> np.ndarray:
-    """Give which replayed deals the decision table pursues (the same rules as :func:`winmodel.scoring.decide.decide`)."""
-    band_a = deals["band"].to_numpy(dtype=object) == "A"
-    probability = deals["probability"].to_numpy(dtype=float)
+    """Give which replayed deals the decision table pursues (the rules of :func:`winmodel.scoring.decide.decide`)."""
     value = deals["expected_value"].to_numpy(dtype=float)
     margin = deals["expected_margin"].to_numpy(dtype=float)
-    declined = ~band_a & ((probability < rules.decline_below_probability) | (value < 0))
     held_back = (
         deals["red_flags"].to_numpy() >= rules.qualify_min_red_flags
         if rules.qualify_min_red_flags is not None
         else np.zeros(len(deals), dtype=bool)
     )
+    mask: np.ndarray = ~held_back & ~(value < 0) & (margin >= rules.pursue_min_expected_margin)
+    return mask
+
+
+def decline_mask(deals: pd.DataFrame, rules: RecommendationRules) -> np.ndarray:
+    """Give which replayed deals the decision table declines (below the pursue line, never band A)."""
+    band_a = deals["band"].to_numpy(dtype=object) == "A"
+    probability = deals["probability"].to_numpy(dtype=float)
+    value = deals["expected_value"].to_numpy(dtype=float)
     mask: np.ndarray = (
-        ~declined & ~held_back & ~(value < 0) & (margin >= rules.pursue_min_expected_margin)
+        ~pursue_mask(deals, rules)
+        & ~band_a
+        & ((probability < rules.decline_below_probability) | (value < 0))
     )
     return mask
 
@@ -261,18 +273,7 @@ def choose_thresholds(
         return float(weight[mask].sum() / months)
 
     records = []
-    band_a = deals["band"].to_numpy(dtype=object) == "A"
-    probability = deals["probability"].to_numpy(dtype=float)
-    floors = np.round(np.arange(0.0, 0.41, 0.01), 2)
-    floor = 0.0
-    for candidate in floors:
-        share = mean_share(~band_a & (probability < candidate))
-        records.append({"setting": "decline_below_probability", "value": candidate, "share": share})
-        if share <= targets.decline_margin_share:
-            floor = float(candidate)
-    rules = config.recommendation.model_copy(
-        update={"decline_below_probability": floor, "qualify_min_red_flags": None}
-    )
+    rules = config.recommendation.model_copy(update={"qualify_min_red_flags": None})
     margin = deals["expected_margin"].to_numpy(dtype=float)
     lines = np.unique(
         np.round(np.quantile(margin[np.isfinite(margin)], np.linspace(0, 1, candidates)), -2)
@@ -287,6 +288,16 @@ def choose_thresholds(
         if share >= targets.pursue_margin_share:
             line = float(candidate)
     rules = rules.model_copy(update={"pursue_min_expected_margin": line})
+    floor = 0.0
+    for candidate in np.round(np.arange(0.0, 0.41, 0.01), 2):
+        trial = rules.model_copy(update={"decline_below_probability": float(candidate)})
+        share = mean_share(
+            decline_mask(deals, trial) & (deals["probability"] < candidate).to_numpy()
+        )
+        records.append({"setting": "decline_below_probability", "value": candidate, "share": share})
+        if share <= targets.decline_margin_share:
+            floor = float(candidate)
+    rules = rules.model_copy(update={"decline_below_probability": floor})
     judged: dict[int | None, pd.DataFrame] = {None: judge_periods(replayed, rules)}
     for count in range(1, 6):
         trial = rules.model_copy(update={"qualify_min_red_flags": count})
@@ -296,7 +307,7 @@ def choose_thresholds(
     for count in range(1, 6):
         score = _mean(judged[count], "pursue_vs_oracle")
         records.append({"setting": "qualify_min_red_flags", "value": count, "share": score})
-        if score > baseline + 1e-9 and (
+        if score > baseline + MIN_GAIN and (
             best is None or score > _mean(judged[best], "pursue_vs_oracle")
         ):
             best = count

@@ -10,17 +10,23 @@ The decision table (thresholds in ``pipelines/score.yaml``, chosen with the tria
 :mod:`winmodel.analysis.triage`); the first rule that matches decides, and its id is the row's
 ``decision_rule``:
 
-==============================  ====================================================================
-``decline.low_probability``     win probability below ``decline_below_probability`` (never band A)
-``decline.negative_value``      expected margin below the cost still ahead (never band A)
-``qualify.check_amount``        the amount is implausible for this export (see data.validate)
-``qualify.no_amount``           no amount: no expected value to weigh
-``qualify.band_a_negative_value``  band A, but the cost still ahead exceeds the expected margin
-``qualify.red_flags``           at least ``qualify_min_red_flags`` red flags (when set)
-``pursue.expected_margin``      expected margin at least ``pursue_min_expected_margin``
-``qualify.below_pursue_line``   everything else
-==============================  ====================================================================
+==================================  ================================================================
+``qualify.check_amount``            the amount is implausible for this export (see data.validate)
+``decline.low_probability``         win probability below ``decline_below_probability`` and below
+                                    the pursue line (never band A)
+``qualify.no_amount``               no amount: no expected margin to weigh
+``qualify.red_flags``               at least ``qualify_min_red_flags`` red flags (when set)
+``pursue.expected_margin``          expected margin at least ``pursue_min_expected_margin`` and not
+                                    below the cost still ahead
+``pursue.long_shot``                the same, with a win probability below the floor: a large deal
+                                    whose expected margin still clears the line
+``decline.negative_value``          expected margin below the cost still ahead (never band A)
+``qualify.band_a_negative_value``   band A, but the cost still ahead exceeds the expected margin
+``qualify.below_pursue_line``       everything else
+==================================  ================================================================
 
+The pursue list is therefore the deals of highest expected margin (above the line), so it never
+holds less than ranking the pipeline by the model's own expected margin would.
 Red flags of the qualification table never decline a deal on their own: the model already weighs
 them. A qualify or pursue reason lists them as what the conversation must resolve.
 """
@@ -47,13 +53,14 @@ RED_FLAGS = (
 
 #: The decision table's rules in the order they are tried (stable ids, written to decision_rule).
 DECISION_RULES = (
-    "decline.low_probability",
-    "decline.negative_value",
     "qualify.check_amount",
+    "decline.low_probability",
     "qualify.no_amount",
-    "qualify.band_a_negative_value",
     "qualify.red_flags",
     "pursue.expected_margin",
+    "pursue.long_shot",
+    "decline.negative_value",
+    "qualify.band_a_negative_value",
     "qualify.below_pursue_line",
 )
 
@@ -202,16 +209,24 @@ def decide(
         if rules.qualify_min_red_flags is not None
         else np.zeros(n, dtype=bool)
     )
-    conditions = [
-        ~band_a & (probability < rules.decline_below_probability),
-        ~band_a & ~flagged & negative,
-        flagged,
-        no_amount,
-        band_a & negative,
-        many_flags,
-        figures.expected_margin >= rules.pursue_min_expected_margin,
+    low = ~band_a & (probability < rules.decline_below_probability)
+    above_line = ~negative & (figures.expected_margin >= rules.pursue_min_expected_margin)
+    rules_in_order = [
+        ("qualify.check_amount", flagged),
+        ("decline.low_probability", no_amount & low),
+        ("qualify.no_amount", no_amount),
+        ("qualify.red_flags", many_flags),
+        ("pursue.expected_margin", above_line & ~low),
+        ("pursue.long_shot", above_line),
+        ("decline.low_probability", low),
+        ("decline.negative_value", ~band_a & negative),
+        ("qualify.band_a_negative_value", band_a & negative),
     ]
-    rule = np.select(conditions, list(DECISION_RULES[:-1]), DECISION_RULES[-1]).astype(object)
+    rule = np.select(
+        [condition for _, condition in rules_in_order],
+        [name for name, _ in rules_in_order],
+        DECISION_RULES[-1],
+    ).astype(object)
     recommendation = np.array([name.split(".")[0] for name in DECISION_RULES], dtype=object)[
         pd.Index(DECISION_RULES).get_indexer(pd.Index(rule))
     ]
