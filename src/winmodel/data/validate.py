@@ -849,6 +849,7 @@ def _warnings(
     opportunities: pd.DataFrame,
     snapshots: pd.DataFrame | None,
     file: str,
+    with_history: bool,
     parse_failures: dict[str, np.ndarray],
 ) -> list[Problem]:
     problems = []
@@ -871,7 +872,7 @@ def _warnings(
                 )
             )
     progress = [name for name in PROGRESS_COLUMNS if name in opportunities.columns]
-    if snapshots is None and progress:
+    if snapshots is None and progress and not with_history:
         problems.append(
             Problem(
                 file=file,
@@ -941,7 +942,9 @@ def _implausible_amount_warning(opportunities: pd.DataFrame, file: str) -> list[
     ]
 
 
-def _facts(opportunities: pd.DataFrame, snapshots: pd.DataFrame | None) -> list[str]:
+def _facts(
+    opportunities: pd.DataFrame, snapshots: pd.DataFrame | None, with_history: bool
+) -> list[str]:
     facts = []
     if "status" in opportunities.columns:
         counts = opportunities["status"].value_counts()
@@ -961,6 +964,8 @@ def _facts(opportunities: pd.DataFrame, snapshots: pd.DataFrame | None) -> list[
             dates = snapshots["snapshot_date"]
             text += f", {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}"
         facts.append(text)
+    elif with_history:
+        facts.append("no snapshots table: the field history is replayed into snapshots")
     else:
         facts.append("no snapshots (a flat export: one row per deal)")
     extras = [str(name) for name in opportunities.columns if name not in OPPORTUNITIES]
@@ -976,6 +981,7 @@ def validate_tables(
     *,
     files: dict[str, str],
     parse: ParseOptions | None = None,
+    with_history: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, ValidationReport]:
     """Give the canonical opportunities and snapshots and the report of every problem in them.
 
@@ -1025,10 +1031,12 @@ def validate_tables(
         )
         problems += _cross_table_problems(coerced, snapshot_frame, snapshot_file)
 
-    problems += _warnings(coerced, snapshot_frame, opportunity_file, opportunity_failures)
+    problems += _warnings(
+        coerced, snapshot_frame, opportunity_file, with_history, opportunity_failures
+    )
     problems += _implausible_amount_warning(coerced, opportunity_file)
     report = ValidationReport(
-        problems=tuple(problems), facts=tuple(_facts(coerced, snapshot_frame))
+        problems=tuple(problems), facts=tuple(_facts(coerced, snapshot_frame, with_history))
     )
     log.debug(
         "validated %d deals: %d errors, %d warnings",
