@@ -114,7 +114,7 @@ def test_red_flags_never_decline_a_deal_on_their_own():
     for flag in (
         "no executive sponsor above middle management",
         "parity positioning",
-        "just exploring",
+        "no defined buying process (just exploring)",
     ):
         assert flag in reason  # listed as what to resolve
     strict = RULES.model_copy(update={"qualify_min_red_flags": 3})
