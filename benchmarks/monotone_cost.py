@@ -1,8 +1,9 @@
 """The skill cost of the monotone constraints, measured on one history in one run.
 
 Trains the recipe of a training config twice on the same rows, with ``model.monotone`` true and
-false, and prints the holdout figures of both (last pre-close snapshot per deal) and the oracle's
-share of skill when the data folder holds the generator's truth::
+false, and prints the holdout figures of both (every pre-close snapshot, each deal weighing one:
+the headline of ``make train``) and the oracle's share of skill when the data folder holds the
+generator's truth::
 
     .venv/bin/python benchmarks/monotone_cost.py --config pipelines/train.yaml --data data/demo
 
