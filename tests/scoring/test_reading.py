@@ -35,7 +35,8 @@ BALANCE = re.compile(
 )
 
 NEGATIVE_VALUE = re.compile(
-    r"^Decline \(cost ahead above the expected margin\): expected margin (\u2212?[\d,]+) \((\d+% × [\d,]+ × "
+    r"^Decline \(cost ahead above the expected margin\): expected margin (\u2212?[\d,]+) "
+    r"\(((?:under |over )?\d+% × [\d,]+ × "
     r"-?\d+% margin)\) is below the ([\d,]+) cost still ahead \(.+ stage: .+\)$"
 )
 
@@ -141,7 +142,8 @@ def reading_problems(scored: pd.DataFrame) -> list[str]:
             if row["band"] == "A":
                 problems.append(f"{deal}: band A declined")
             reason = str(row["recommendation_reason"])
-            percent = f"{round(100 * row['win_probability'])}%"
+            whole = round(100 * row["win_probability"])
+            percent = {0: "under 1%", 100: "over 99%"}.get(whole, f"{whole}%")
             if row["decision_rule"] == "decline.low_probability":
                 floor = f"{round(100 * CONFIG.recommendation.decline_below_probability)}% floor"
                 if f"{percent} win chance is below the {floor}" not in reason:

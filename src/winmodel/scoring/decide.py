@@ -293,7 +293,8 @@ def _cost_detail(figures: Economics, catalogue: Catalogue) -> np.ndarray:
 
 def _percent(probability: np.ndarray) -> np.ndarray:
     whole = np.clip(np.round(np.asarray(probability, dtype=float) * 100), 0, 100).astype(int)
-    labels = np.array([f"{n}%" for n in range(101)], dtype=object)
+    # Never "0%" or "100%": a sales leader reads them as certain.
+    labels = np.array(["under 1%", *[f"{n}%" for n in range(1, 100)], "over 99%"], dtype=object)
     texts: np.ndarray = labels[whole]
     return texts
 

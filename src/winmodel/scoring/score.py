@@ -208,10 +208,12 @@ def score_deals(
         "recommendation_reason": decisions.reason,
         "points_balance": balance_column(baseline, other, calibration, probability, catalogue),
         "deal_desk_flags": desk,
+        # Always present (one schema for every engine); False where no plausible-amount limit was
+        # given or the amount is below it.
         AMOUNT_FLAG: (
             rows[AMOUNT_FLAG].astype("boolean").fillna(False).astype(bool)
             if AMOUNT_FLAG in rows
-            else None
+            else pd.Series(False, index=rows.index, dtype=bool)
         ),
         "data_warnings": warnings,
         "model_version": model_version,
