@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup train score profile forecast validate audit demo test lint format bench ui clean
+.PHONY: help setup train score profile forecast report triage validate audit demo test lint format bench ui clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,12 @@ profile: demo ## where we win: win rates by dimension and the strongest win/loss
 
 forecast: setup ## expected bookings with P10/P50/P90 from the scored file
 	$(WINMODEL) forecast --input $(SCORED) --out outputs/forecast.csv
+
+report: setup ## the offline pipeline review page from the scored file: outputs/pipeline.html
+	$(WINMODEL) report --input $(SCORED) --out outputs/pipeline.html
+
+triage: demo ## replay past months on the demo: the pursue list's captured margin; thresholds for score.yaml
+	$(WINMODEL) triage --backtest --data $(DEMO_DIR) --out outputs/triage.csv
 
 audit: setup ## leakage and data-sufficiency report of the configured training data
 	$(WINMODEL) audit --config $(TRAIN_CONFIG)

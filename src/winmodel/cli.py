@@ -316,6 +316,88 @@ def forecast(
     )
 
 
+@app.command()
+def report(
+    input_path: Annotated[
+        Path, typer.Option("--input", help="Scored file from `winmodel score`.")
+    ] = Path("outputs/scored.csv"),
+    out: Annotated[Path, typer.Option(help="The page to write (.html).")] = Path(
+        "outputs/pipeline.html"
+    ),
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Exported model folder whose measured forecast band widens the range (default models/champion)."
+        ),
+    ] = None,
+) -> None:
+    """Write the offline pipeline review page: counts and value, forecast chart, deal table and cards."""
+    from winmodel.jobs.report import run_report
+
+    run_report(input_path, out, model_dir=model)
+
+
+@app.command()
+def triage(
+    input_path: Annotated[
+        Path | None,
+        typer.Option("--input", help="A scored file to judge on the demo's truth (with --data)."),
+    ] = None,
+    backtest: Annotated[
+        bool,
+        typer.Option(
+            "--backtest",
+            help="Replay past months (recipe refitted at each month's start), choose the decision table's thresholds.",
+        ),
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="The CRM history (with snapshots); its truth table when it is the demo."),
+    ] = None,
+    mapping: Annotated[Path | None, typer.Option(help="YAML mapping of the history.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model URI or folder whose recipe is replayed (default winmodel@champion, else models/champion)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="The scoring config: cost model, bands, triage targets (default pipelines/score.yaml)."
+        ),
+    ] = None,
+    train_config: Annotated[
+        Path | None, typer.Option(help="The training config (default pipelines/train.yaml).")
+    ] = None,
+    periods: Annotated[int, typer.Option(min=1, help="With --backtest: months to replay.")] = 6,
+    out: Annotated[
+        Path | None, typer.Option(help="With --backtest: write the figures per month here.")
+    ] = None,
+) -> None:
+    """How much of the expected margin the pursue list holds, against the oracle, amount and everything."""
+    from winmodel.jobs.triage import run_triage, run_triage_backtest
+
+    if data is None:
+        raise typer.BadParameter("give --data PATH (the CRM history)", param_hint="--data")
+    if backtest:
+        run_triage_backtest(
+            data,
+            mapping=mapping,
+            model_uri=model,
+            config_path=config,
+            train_config_path=train_config,
+            periods=periods,
+            out=out,
+        )
+        return
+    if input_path is None:
+        raise typer.BadParameter(
+            "give --input SCORED (judged on the demo's truth) or --backtest", param_hint="--input"
+        )
+    run_triage(input_path, data)
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

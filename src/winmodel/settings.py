@@ -111,6 +111,9 @@ class ModelSettings(_Section):
     #: After early stopping and calibration on the validation months, refit the booster on
     #: train + validation (tree count scaled, calibration kept) so it learns the newest months.
     refit_with_validation: bool = True
+    #: Constrain the booster so that meeting a milestone, deepening champion engagement or meeting
+    #: a qualification criterion never lowers a deal's probability (features.builder.MONOTONE).
+    monotone: bool = True
 
 
 class SplitSettings(_Section):
@@ -231,13 +234,28 @@ class Bands(_Section):
         return self
 
 
-class CostModel(_Section):
-    """Remaining cost to pursue a deal, by how far it still has to go."""
+class RemainingEffort(_Section):
+    """Days of sales effort still ahead to win a deal, by how far it has come.
 
-    #: Cost of the sales effort still ahead, as a share of the deal's CAC estimate per missing milestone share.
-    remaining_share_of_cac: float = Field(1.0, ge=0)
-    #: Used when the export has no CAC estimate: this share of the amount.
-    default_cac_share_of_amount: float = Field(0.08, ge=0)
+    Early: under 30 % of the milestones met; late: 70 % or more; mid between. Without milestone
+    columns the CRM probability says it (under 25 early, over 55 late), else mid.
+    """
+
+    early: float = Field(10.0, ge=0)
+    mid: float = Field(6.0, ge=0)
+    late: float = Field(2.0, ge=0)
+
+
+class CostModel(_Section):
+    """The cost still ahead to win a deal: remaining effort by stage x loaded cost, bounded by the amount."""
+
+    remaining_days: RemainingEffort = RemainingEffort()
+    #: Fully loaded cost of one day of the deal team's effort (salary, overhead, pre-sales), in the
+    #: export's currency.
+    loaded_cost_per_day: float = Field(1000.0, ge=0)
+    #: The cost still ahead never exceeds this share of the deal's amount (small deals get a
+    #: proportionally lighter process).
+    max_share_of_amount: float = Field(0.15, ge=0, le=1)
     #: Used when the export has no gross margin (percent).
     default_gross_margin_pct: float = Field(70.0, ge=-100, le=100)
 
@@ -251,12 +269,29 @@ class DealDeskLimits(_Section):
 
 
 class RecommendationRules(_Section):
-    """When to pursue, qualify harder or decline."""
+    """The decision table: when to pursue, qualify or decline (README, "The decision table").
 
-    pursue_min_probability: float = Field(0.35, ge=0, le=1)
-    decline_max_probability: float = Field(0.12, ge=0, le=1)
-    #: Red flags from the qualification table at or above which a deal is declined.
-    decline_min_red_flags: int = Field(3, ge=1)
+    The thresholds are chosen with the triage replay (``winmodel triage --backtest`` prints the
+    values that meet ``triage`` targets in past periods), not by hand.
+    """
+
+    #: Decline a deal whose win probability is below this floor (never a band-A deal).
+    decline_below_probability: float = Field(0.07, ge=0, lt=1)
+    #: Pursue a deal whose expected margin (P(won) x amount x gross margin) is at least this.
+    pursue_min_expected_margin: float = Field(10_800.0, ge=0)
+    #: Send a deal with at least this many red flags to qualify even above the pursue line;
+    #: null: red flags are listed as what to resolve, and never hold back a deal above the line.
+    qualify_min_red_flags: int | None = Field(None, ge=1)
+
+
+class TriageTargets(_Section):
+    """What the triage replay aims for when it chooses the decision table's thresholds."""
+
+    #: The pursue line keeps the fewest deals that held at least this share of the expected
+    #: margin (on the generator's truth, else of what was won) in the replayed periods.
+    pursue_margin_share: float = Field(0.9, gt=0, le=1)
+    #: The probability floor declines deals that held at most this share of it.
+    decline_margin_share: float = Field(0.02, ge=0, lt=1)
 
 
 class ScoreConfig(_Section):
@@ -271,6 +306,7 @@ class ScoreConfig(_Section):
     cost: CostModel = CostModel()
     deal_desk: DealDeskLimits = DealDeskLimits()
     recommendation: RecommendationRules = RecommendationRules()
+    triage: TriageTargets = TriageTargets()
     chunk_rows: int = Field(100_000, ge=100)
     workers: int | None = Field(None, ge=1)  # None: every core this process may use
     tracking: TrackingSettings = TrackingSettings()

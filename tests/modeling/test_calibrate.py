@@ -64,3 +64,14 @@ def test_the_saved_map_gives_the_same_probabilities(method):
 def test_a_map_this_version_does_not_know_is_refused(spec):
     with pytest.raises(ValueError):
         Calibrator.from_dict(spec)
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_the_map_never_decreases_even_on_a_slice_ranked_backwards(method):
+    raw, won = _slice(3000, seed=4, bend=-1.0)  # the booster ranks this slice backwards
+    calibrator = Calibrator(method).fit(raw, won)
+    grid = np.linspace(-8, 8, 801)
+    assert (np.diff(calibrator.transform(grid)) >= 0).all()
+    if method == "platt":
+        assert calibrator.slope_ == 0.0
+        assert calibrator.transform(np.zeros(1))[0] == pytest.approx(won.mean(), abs=1e-6)

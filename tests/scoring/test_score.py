@@ -218,15 +218,41 @@ def test_sentences_come_from_the_catalogue():
             "competitor_count": [1, 2, None],
         }
     )
-    texts = sentences("competition", rows, catalogue).tolist()
-    assert texts == [
-        "Competing on feature parity against Contoso",
-        "Strong position against Fabrikam",
-        "Competitive situation unknown",
+    assert sentences("competitive_position", rows, catalogue).tolist() == [
+        "Feature parity with the competition",
+        "Strong position against the competition",
+        "Competitive position unknown",
     ]
-    assert points_text(np.array([11.2, -7.6, 0.44]), catalogue).tolist() == [
-        "(+11 pts)",
-        "(\u22128 pts)",
+    assert sentences("competition", rows, catalogue).tolist() == [
+        "Competing against Contoso",
+        "Competing against Fabrikam",
+        "Competitors unknown",
+    ]
+    counted = pd.DataFrame(
+        {
+            "close_date_pushes": [0, 1, 11],
+            "deal_age_days": [1, 2, 361],
+            "days_to_expected_close": [0, 1, -5],
+        }
+    )
+    assert sentences("close_date_pushes", counted, catalogue).tolist() == [
+        "Close date never pushed",
+        "Close date pushed once",
+        "Close date pushed 11 times",
+    ]
+    assert sentences("deal_age", counted, catalogue).tolist() == [
+        "Open 1 day",
+        "Open 2 days",
+        "Open 361 days",
+    ]
+    assert sentences("expected_close", counted, catalogue).tolist() == [
+        "Expected to close today",
+        "Expected to close in 1 day",
+        "Expected close date passed 5 days ago",
+    ]
+    assert points_text(np.array([11.24, -7.6, 0.44]), catalogue).tolist() == [
+        "(+11.2 pts)",
+        "(\u22127.6 pts)",
         "(+0.4 pts)",
     ]
     with pytest.raises(InputError, match="no message catalogue"):

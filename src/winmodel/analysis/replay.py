@@ -95,7 +95,7 @@ def replay_forecast_errors(
     refitted: WinModel | None = None
     for position, (period, deals) in enumerate(periods):
         if position % refit_every == 0 or refitted is None:
-            refitted = _refit_known_at(refit, model, training_rows, period, config)
+            refitted = refit_known_at(refit, model, training_rows, period, config)
         if refitted is None or deals.empty:
             say(
                 f"shared shift: {period} left out ({'no deals' if deals.empty else 'too little history before it'})"
@@ -287,7 +287,7 @@ def backtest_forecast(
     records = []
     for period, in_period in chosen:
         cutoff = period.start_time.normalize()
-        refitted = _refit_known_at(refit, model, training_rows, period, config)
+        refitted = refit_known_at(refit, model, training_rows, period, config)
         if refitted is None:
             raise GateError(
                 f"too little history before {period} to refit the model; replay fewer periods"
@@ -355,7 +355,7 @@ def backtest_forecast(
     return ForecastBacktest(periods=table, summary=summarise_backtest(table), skipped=skipped)
 
 
-def _refit_known_at(
+def refit_known_at(
     refit: Refit | None,
     model: WinModel,
     training_rows: pd.DataFrame,

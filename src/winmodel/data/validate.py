@@ -891,6 +891,57 @@ def _warnings(
     return problems
 
 
+#: An amount above this many times the export's 99.9th percentile is implausible (a typing slip).
+IMPLAUSIBLE_AMOUNT_FACTOR = 10.0
+IMPLAUSIBLE_AMOUNT_QUANTILE = 0.999
+
+
+def implausible_amounts(amount: pd.Series) -> tuple[np.ndarray, float | None]:
+    """Give which amounts are implausible for their export, and the limit (None when there are no amounts).
+
+    The limit is :data:`IMPLAUSIBLE_AMOUNT_FACTOR` x the 99.9th percentile of the export's amounts,
+    taken at or below an observed amount ("lower"), so that in an export of up to 1,000 deals the
+    largest amount never sets its own limit.
+    """
+    values = pd.to_numeric(amount, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    known = values[~np.isnan(values)]
+    if known.size < 2:
+        return np.zeros(len(values), dtype=bool), None
+    limit = IMPLAUSIBLE_AMOUNT_FACTOR * float(
+        np.quantile(known, IMPLAUSIBLE_AMOUNT_QUANTILE, method="lower")
+    )
+    if limit <= 0:
+        return np.zeros(len(values), dtype=bool), None
+    return np.nan_to_num(values, nan=0.0) > limit, limit
+
+
+def _implausible_amount_warning(opportunities: pd.DataFrame, file: str) -> list[Problem]:
+    """Give a warning naming the deals whose amount is implausible for this export (none: empty)."""
+    if "amount" not in opportunities.columns:
+        return []
+    flagged, limit = implausible_amounts(opportunities["amount"])
+    if limit is None or not flagged.any():
+        return []
+    where = opportunities.index[flagged]
+    largest = float(pd.to_numeric(opportunities["amount"], errors="coerce")[flagged].max())
+    return [
+        Problem(
+            file=file,
+            column="amount",
+            problem=(
+                f"{int(flagged.sum()):,} deal(s) have an amount above {limit:,.0f} "
+                f"({IMPLAUSIBLE_AMOUNT_FACTOR:.0f} x the export's 99.9th percentile; the largest is "
+                f"{largest:,.0f}): probably a typing or unit slip"
+            ),
+            fix="correct the amount in the CRM (or its unit in the mapping); until then scoring "
+            "flags these deals (amount_implausible) and the forecast counts them apart",
+            rows=int(flagged.sum()),
+            examples=row_references(opportunities, where),
+            severity="warning",
+        )
+    ]
+
+
 def _facts(
     opportunities: pd.DataFrame, snapshots: pd.DataFrame | None, with_history: bool
 ) -> list[str]:
@@ -983,6 +1034,7 @@ def validate_tables(
     problems += _warnings(
         coerced, snapshot_frame, opportunity_file, with_history, opportunity_failures
     )
+    problems += _implausible_amount_warning(coerced, opportunity_file)
     report = ValidationReport(
         problems=tuple(problems), facts=tuple(_facts(coerced, snapshot_frame, with_history))
     )

@@ -29,13 +29,13 @@ ITEM_OF_FEATURE: dict[str, str] = {
     "growth_stage": "ownership",
     "pe_backed": "ownership",
     "primary_pain": "pain",
-    "problem_quantified": "pain",
+    "problem_quantified": "problem_quantified",
     "deal_type": "deal_type",
     "urgency": "urgency",
     "trigger_event": "trigger_event",
     "primary_competitor": "competition",
     "competitor_count": "competition",
-    "competitive_position": "competition",
+    "competitive_position": "competitive_position",
     "champion_role": "champion_role",
     "executive_sponsor": "executive_sponsor",
     "buying_process_defined": "buying_process",
@@ -68,13 +68,54 @@ ITEM_OF_FEATURE: dict[str, str] = {
     "milestone_share": "momentum",
     "days_since_last_milestone": "momentum",
     "milestone_velocity": "momentum",
-    "deal_age_days": "timing",
-    "days_to_expected_close": "timing",
-    "close_date_pushes": "timing",
+    "deal_age_days": "deal_age",
+    "days_to_expected_close": "expected_close",
+    "close_date_pushes": "close_date_pushes",
     "calls": "activity",
     "emails": "activity",
     "meetings": "activity",
     "activity_per_week": "activity",
+}
+
+#: Columns whose order carries meaning for the model although the contract leaves them unordered:
+#: a strong position is better than parity, parity better than weakness (so the model can be
+#: constrained to respect it, see MONOTONE).
+MODEL_ORDERED: dict[str, tuple[str, ...]] = {
+    "competitive_position": ("weakness", "parity", "strength"),
+}
+
+#: The direction the model must respect for a feature (+1: never lowers the probability when it
+#: rises; -1: never raises it): meeting a milestone, deepening champion engagement and meeting a
+#: qualification criterion can never lower a deal's probability. These are the features a
+#: milestone's what-if moves (winmodel.scoring.explain.WHAT_IF_MOVES and Milestone.mark_met) and
+#: the qualification table's criteria and red flags.
+MONOTONE: dict[str, int] = {
+    # milestones, and what meeting one moves
+    "problem_confirmed": 1,
+    "evaluation_criteria_defined": 1,
+    "stakeholders_identified": 1,
+    "budget_confirmed": 1,
+    "timeline_confirmed": 1,
+    "economic_buyer_aware": 1,
+    "exec_support_signalled": 1,
+    "business_case_built": 1,
+    "value_metric_agreed": 1,
+    "champion_engagement": 1,
+    "champion_engagement_trend": 1,
+    "milestones_met": 1,
+    "milestone_share": 1,
+    "milestone_velocity": 1,
+    "days_since_last_milestone": -1,
+    # qualification criteria (features/qualification.py) and their counts
+    "executive_sponsor": 1,
+    "buying_process_defined": 1,
+    "problem_quantified": 1,
+    "urgency": 1,
+    "competitive_position": 1,
+    "champion_role": 1,
+    "customization_required": -1,
+    "qualification_criteria_met": 1,
+    "qualification_red_flags": -1,
 }
 
 #: The items that are progress milestones (what-if candidates for the next best milestone).
@@ -249,7 +290,9 @@ class FeatureBuilder:
                 values = frame[name].dropna().astype("str")
                 self.categories_[name] = sorted(values.unique().tolist())
         self.levels_ = {
-            name: list(ORDERED[name]) for name in chosen if self.kinds_[name] == "ordered"
+            name: list(MODEL_ORDERED.get(name) or ORDERED[name])
+            for name in chosen
+            if self.kinds_[name] == "ordered"
         }
         self.feature_names_ = chosen
         self.categorical_features_ = [n for n in chosen if self.kinds_[n] == "categorical"]
@@ -265,7 +308,7 @@ class FeatureBuilder:
     def _kind(name: str, extra_kinds: dict[str, str]) -> str:
         if name in extra_kinds:
             return "categorical" if extra_kinds[name] == "categorical" else "numeric"
-        if name in ORDERED:
+        if name in ORDERED or name in MODEL_ORDERED:
             return "ordered"
         spec = contract.spec_for(name)
         if spec is None:
@@ -373,6 +416,17 @@ class FeatureBuilder:
         for part in parts[1:]:
             joined = joined.str.cat(part, sep="; ")
         return joined.str.strip("; ").str.replace(r"(; )+", "; ", regex=True).astype("str")
+
+    def monotone_constraints(self) -> list[int]:
+        """Give LightGBM's monotone_constraints for ``feature_names_`` (see :data:`MONOTONE`).
+
+        A feature gets its direction only when its encoding is ordered the same way (a milestone,
+        a rank, a count): a saved model whose builder encodes a column as unordered codes keeps 0.
+        """
+        return [
+            MONOTONE.get(name, 0) if self.kinds_[name] != "categorical" else 0
+            for name in self.feature_names_
+        ]
 
     @property
     def categorical_indices_(self) -> list[int]:

@@ -110,6 +110,14 @@ def read_scored(path: Path) -> tuple[pd.DataFrame, int]:
     return frame[~blank.to_numpy()], int(blank.sum())
 
 
+def split_flagged(scored: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give (the deals to forecast, the deals whose amount scoring flagged as implausible)."""
+    if "amount_implausible" not in scored:
+        return scored, scored.iloc[:0]
+    flagged = scored["amount_implausible"].astype("str").str.lower().isin(["true", "1"]).to_numpy()
+    return scored[~flagged], scored[flagged]
+
+
 def read_forecast_band(model_dir: Path) -> dict[str, Any] | None:
     """Give the shared shift stored beside an exported model (:data:`FORECAST_BAND_FILE`), or None."""
     path = Path(model_dir) / FORECAST_BAND_FILE
@@ -212,8 +220,26 @@ def run_forecast(
         by,
         console,
     )
+    scored, flagged = split_flagged(scored)
     table = forecast_by_period(scored, by=by, shift_sigma=sigma, draws=draws, seed=seed)
     console.print(_forecast_table(table, by, Path(input_path)))
+    if len(flagged):
+        console.print(
+            f"[yellow]{len(flagged):,} deal(s) with an implausible amount (flagged at scoring) are left "
+            f"out of these figures[/yellow], pipeline {_money(float(flagged['amount'].sum()))}: "
+            + ", ".join(
+                f"{deal} {_money(amount)} at {probability:.0%}"
+                for deal, amount, probability in zip(
+                    flagged["opportunity_id"].head(10),
+                    flagged["amount"].head(10).astype(float),
+                    flagged["win_probability"].head(10).astype(float),
+                    strict=True,
+                )
+            )
+            + "; correct their amounts and score again"
+        )
+    for note in outside_band_notes(table, scored):
+        console.print(f"[yellow]{note}[/yellow]")
     if left_out:
         console.print(
             f"[yellow]{left_out:,} scored rows without amount, close date or probability were left out"
@@ -222,6 +248,34 @@ def run_forecast(
         write_table_atomic(table, Path(out))
         console.print(f"wrote {out}")
     return ForecastOutcome(table, Path(out) if out else None, left_out)
+
+
+def outside_band_notes(table: pd.DataFrame, scored: pd.DataFrame) -> list[str]:
+    """Give, for each period whose expected bookings fall outside its P10-P90, why: its largest deal."""
+    notes = []
+    months = pd.to_datetime(scored["close_date"]).dt.to_period("M").astype(str).to_numpy()
+    weight = (scored["amount"] * scored["win_probability"]).to_numpy(dtype=float)
+    ids = scored["opportunity_id"].astype(str).to_numpy()
+    for row in table.to_dict("records"):
+        if row["p10"] <= row["expected"] <= row["p90"] or not row["deals"]:
+            continue
+        mask = (
+            np.ones(len(scored), dtype=bool)
+            if row["period"] == "total"
+            else months == row["period"]
+        )
+        if not mask.any() or weight[mask].sum() <= 0:
+            continue
+        top = int(np.flatnonzero(mask)[np.argmax(weight[mask])])
+        share = float(weight[top] / weight[mask].sum())
+        notes.append(
+            f"{row['period']}: expected {_money(row['expected'])} lies outside P10-P90 "
+            f"({_money(row['p10'])} - {_money(row['p90'])}) because one deal carries {share:.0%} of it "
+            f"({ids[top]}: {_money(float(scored['amount'].to_numpy()[top]))} at "
+            f"{float(scored['win_probability'].to_numpy()[top]):.0%}): the outcome is lopsided "
+            "(that deal is won or not), so the mean is not a likely total"
+        )
+    return notes
 
 
 def _forecast_table(table: pd.DataFrame, by: str, source: Path) -> Table:

@@ -17,14 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.table import Table
 
 from winmodel.data.dataset import load_crm_data
 from winmodel.data.io import neutralise_spreadsheet_formulas, read_table, write_table_atomic
+from winmodel.data.validate import implausible_amounts
 from winmodel.engines.parallel import ChunkScorer, worker_count
 from winmodel.errors import InputError, Problem
 from winmodel.features.drift import drift_report
 from winmodel.features.rows import open_deal_rows
 from winmodel.mlops.registry import resolve_model
+from winmodel.scoring.decide import AMOUNT_FLAG, AMOUNT_LIMIT, pipeline_shares
 from winmodel.scoring.reasons import load_catalogue
 from winmodel.scoring.score import check_model_input, finish_scores, item_points, shap_table
 from winmodel.settings import ScoreConfig, load_score_config
@@ -81,6 +84,46 @@ def _log_drift(
                 mlflow.log_artifact(str(path))
     except Exception as error:  # drift logging must never lose a finished scoring
         say(f"[yellow]warning[/yellow]: drift summary not logged to MLflow: {error}")
+
+
+def flag_implausible_amounts(
+    rows: pd.DataFrame, opportunities: pd.DataFrame, say: Callable[[str], None]
+) -> pd.DataFrame:
+    """Give the open deals' rows with ``amount_implausible`` and ``amount_limit`` (judged on the whole export)."""
+    if "amount" not in opportunities or "amount" not in rows:
+        return rows
+    _, limit = implausible_amounts(opportunities["amount"])
+    if limit is None:
+        return rows
+    amount = pd.to_numeric(rows["amount"], errors="coerce")
+    flagged = (amount > limit).fillna(False).to_numpy(dtype=bool)
+    if flagged.any():
+        say(
+            f"[yellow]warning[/yellow]: {int(flagged.sum()):,} open deal(s) have an amount above "
+            f"{limit:,.0f} (10 x the export's 99.9th percentile), e.g. "
+            + ", ".join(rows.loc[flagged, "opportunity_id"].astype(str).head(5))
+            + ": flagged (amount_implausible), sent to check their amount, counted apart by the forecast"
+        )
+    columns: dict[str, np.ndarray] = {
+        AMOUNT_FLAG: flagged,
+        AMOUNT_LIMIT: np.full(len(rows), limit),
+    }
+    return rows.assign(**columns)
+
+
+def _shares_table(shares: pd.DataFrame) -> Table:
+    view = Table(title="Pipeline by recommendation (count and value shares)")
+    for column in ("recommendation", "deals", "share of deals", "amount", "share of value"):
+        view.add_column(column, justify="left" if column == "recommendation" else "right")
+    for record in shares.to_dict("records"):
+        view.add_row(
+            str(record["recommendation"]),
+            f"{int(record['deals']):,}",
+            f"{float(record['deal_share']):.1%}",
+            f"{float(record['amount']):,.0f}",
+            f"{float(record['value_share']):.1%}",
+        )
+    return view
 
 
 def run_score(
@@ -162,6 +205,7 @@ def run_score(
             + (f" in {workers} processes" if workers > 1 else "")
         )
         check_model_input(model, rows, crm.files.get("opportunities", str(data_path)))
+        rows = flag_implausible_amounts(rows, crm.opportunities, say)
         del crm  # the point-in-time rows hold all scoring needs; free the export before scoring
         if engine == "spark":
             from winmodel.engines.spark import score_rows_on_spark
@@ -198,9 +242,6 @@ def run_score(
         write_table_atomic(table, Path(shap_out))
     if log_to_mlflow:
         _log_drift(config, version, used_uri, drift_summary, drift_table, output, say)
-    counts = scored["recommendation"].value_counts().to_dict()
-    say(
-        f"wrote {len(scored):,} scored deals to {output}: "
-        + ", ".join(f"{counts.get(kind, 0):,} {kind}" for kind in ("pursue", "qualify", "decline"))
-    )
+    say(f"wrote {len(scored):,} scored deals to {output}")
+    console.print(_shares_table(pipeline_shares(scored)))
     return ScoreOutcome(output, scored, skipped, version, drift_summary)

@@ -6,6 +6,7 @@ absorbs some of the drift between the training window and today.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -26,12 +27,14 @@ def logit(probability: np.ndarray, epsilon: float = 1e-6) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+log = logging.getLogger(__name__)
+
 #: Isotonic calibration never claims more certainty than this.
 ISOTONIC_FLOOR = 0.005
 
 
 class Calibrator:
-    """Map raw log-odds onto calibrated P(won): Platt (logistic) or isotonic.
+    """Map raw log-odds onto calibrated P(won): Platt (logistic) or isotonic; never decreasing.
 
     Parameters
     ----------
@@ -91,6 +94,17 @@ class Calibrator:
             platt.fit(raw_logit.reshape(-1, 1), won, sample_weight=weight)
             self.slope_ = float(platt.coef_[0, 0])
             self.intercept_ = float(platt.intercept_[0])
+            if self.slope_ < 0:
+                # A booster that ranks the slice backwards must not turn "more progress" into a
+                # lower probability: the map stays non-decreasing (flat at the slice's win rate).
+                log.warning(
+                    "calibration: Platt slope %.3f < 0 on the calibration slice; the map is kept "
+                    "flat at its win rate (the booster does not rank these deals)",
+                    self.slope_,
+                )
+                rate = float(np.clip(np.average(won, weights=weight), 1e-6, 1 - 1e-6))
+                self.slope_ = 0.0
+                self.intercept_ = float(np.log(rate / (1 - rate)))
         self.method_ = method
 
     def _cross_validated_choice(

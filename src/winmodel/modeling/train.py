@@ -204,8 +204,19 @@ def _train_mask(rows: pd.DataFrame, end: pd.Timestamp, maturity_days: int) -> np
 # --------------------------------------------------------------------------- fitting
 
 
-def _lgb_params(shape: ShapeCandidate, config: TrainConfig) -> dict[str, str | float]:
+def _lgb_params(
+    shape: ShapeCandidate, config: TrainConfig, monotone: Sequence[int] = ()
+) -> dict[str, str | float | list[int]]:
+    # Monotone constraints (FeatureBuilder.monotone_constraints): LightGBM's "basic" method keeps
+    # every leaf left of a constrained split below every leaf right of it, which also fixes the
+    # sign of a met / unmet milestone's TreeSHAP value.
+    constraints: dict[str, str | list[int]] = (
+        {"monotone_constraints": list(monotone), "monotone_constraints_method": "basic"}
+        if any(monotone)
+        else {}
+    )
     return {
+        **constraints,
         "objective": "binary",
         "learning_rate": shape.learning_rate,
         "num_leaves": shape.num_leaves,
@@ -234,6 +245,8 @@ class _Data:
     weight: np.ndarray
     is_last: np.ndarray
     rows: pd.DataFrame
+    #: LightGBM monotone_constraints per feature (empty: none).
+    monotone: tuple[int, ...] = ()
 
 
 def _fit_booster(
@@ -245,7 +258,7 @@ def _fit_booster(
     categorical: list[int],
     weight: np.ndarray,
 ) -> lgb.Booster:
-    params = _lgb_params(shape, config)
+    params = _lgb_params(shape, config, data.monotone)
     train_set = lgb.Dataset(
         data.matrix[train],
         data.won[train],
@@ -367,7 +380,7 @@ def _refit_with_validation(
         free_raw_data=True,
         params={"verbosity": -1},
     )
-    booster = lgb.train(_lgb_params(shape, config), train_set, num_boost_round=trees)
+    booster = lgb.train(_lgb_params(shape, config, data.monotone), train_set, num_boost_round=trees)
     test = fitted.test
     raw = (
         cast(
@@ -422,6 +435,7 @@ def refit_at(
         rows["sample_weight"].to_numpy(float),
         rows["is_last_before_close"].to_numpy(bool),
         rows,
+        tuple(builder.monotone_constraints()) if model.metadata.get("monotone") else (),
     )
     shape = ShapeCandidate(**model.metadata["shape"])
     train_end = (
@@ -632,8 +646,14 @@ def train_win_model(
     if not features:
         raise GateError("no usable feature is left after the leakage guard; see the report above")
     builder.fit(rows[pre_holdout], features=features)
+    monotone = tuple(builder.monotone_constraints()) if config.model.monotone else ()
     data = _Data(
-        builder.transform(rows), won.astype(int), rows["sample_weight"].to_numpy(float), last, rows
+        builder.transform(rows),
+        won.astype(int),
+        rows["sample_weight"].to_numpy(float),
+        last,
+        rows,
+        monotone,
     )
     categorical = builder.categorical_indices_
 
@@ -793,6 +813,7 @@ def train_win_model(
             "training_rows": int(train_mask.sum()),
             "calibration": final_fit.calibrator.method_,
             "shape": shape.model_dump(),
+            "monotone": bool(any(monotone)),
             "trees": final_fit.booster.num_trees(),
             "features": builder.feature_names_,
             "excluded_by_leakage_guard": leakage.excluded,

@@ -1,30 +1,46 @@
-"""Decisions: expected value, pursue / qualify / decline, and deal-desk flags.
+"""Decisions: the cost still ahead, expected margin and value, the decision table, deal-desk flags.
 
-Expected value = P(won) x amount x gross margin - the cost still ahead to win
-it. The cost still ahead is the deal's cost-to-win estimate (CAC; or a share of
-the amount when the export has none) times the share of milestones not yet met.
+Expected margin = P(won) x amount x gross margin. The cost still ahead to win a deal is the
+remaining effort by stage (days, from the share of milestones met) x the loaded cost of a day,
+bounded by a share of the amount (:class:`~winmodel.settings.CostModel`). Expected value =
+expected margin - cost still ahead. A deal without an amount has neither: its money figures
+stay blank and its reason says so, never computed from a forced 0.
 
-The rules, in order (thresholds in ``pipelines/score.yaml``):
+The decision table (thresholds in ``pipelines/score.yaml``, chosen with the triage replay of
+:mod:`winmodel.analysis.triage`); the first rule that matches decides, and its id is the row's
+``decision_rule``:
 
-* **decline** when the deal shows at least ``decline_min_red_flags`` red flags
-  of the qualification table, or its win probability is below
-  ``decline_max_probability``, or its expected value is negative;
-* **pursue** when the win probability is at least ``pursue_min_probability``
-  and the expected value is positive;
-* **qualify** (harder) otherwise: the reason names the red flags to clear and
-  the next best milestone.
+==================================  ================================================================
+``qualify.check_amount``            the amount is implausible for this export (see data.validate)
+``decline.low_probability``         win probability below ``decline_below_probability`` and below
+                                    the pursue line (never band A)
+``qualify.no_amount``               no amount: no expected margin to weigh
+``qualify.red_flags``               at least ``qualify_min_red_flags`` red flags (when set)
+``pursue.expected_margin``          expected margin at least ``pursue_min_expected_margin`` and not
+                                    below the cost still ahead
+``pursue.long_shot``                the same, with a win probability below the floor: a large deal
+                                    whose expected margin still clears the line
+``decline.negative_value``          expected margin below the cost still ahead (never band A)
+``qualify.band_a_negative_value``   band A, but the cost still ahead exceeds the expected margin
+``qualify.below_pursue_line``       everything else
+==================================  ================================================================
+
+The pursue list is therefore the deals of highest expected margin (above the line), so it never
+holds less than ranking the pipeline by the model's own expected margin would.
+Red flags of the qualification table never decline a deal on their own: the model already weighs
+them. A qualify or pursue reason lists them as what the conversation must resolve.
 """
 
 from __future__ import annotations
 
-from string import Formatter
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from winmodel.features.milestones import milestone_count
 from winmodel.features.qualification import qualification_flags
-from winmodel.scoring.reasons import MINUS, Catalogue
+from winmodel.scoring.reasons import MINUS, Catalogue, fill
 from winmodel.settings import CostModel, DealDeskLimits, RecommendationRules
 
 RED_FLAGS = (
@@ -35,6 +51,26 @@ RED_FLAGS = (
     "flag_extensive_customisation",
 )
 
+#: The decision table's rules in the order they are tried (stable ids, written to decision_rule).
+DECISION_RULES = (
+    "qualify.check_amount",
+    "decline.low_probability",
+    "qualify.no_amount",
+    "qualify.red_flags",
+    "pursue.expected_margin",
+    "pursue.long_shot",
+    "decline.negative_value",
+    "qualify.band_a_negative_value",
+    "qualify.below_pursue_line",
+)
+
+#: The column a scoring job may add to flag deals whose amount is implausible for the export.
+AMOUNT_FLAG = "amount_implausible"
+#: ... and the limit it was judged against (the same on every row).
+AMOUNT_LIMIT = "amount_limit"
+
+STAGES = ("early", "mid", "late")
+
 
 def _numbers(rows: pd.DataFrame, name: str) -> np.ndarray:
     if name not in rows:
@@ -42,108 +78,223 @@ def _numbers(rows: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype="float64")
 
 
-def expected_value(rows: pd.DataFrame, probability: np.ndarray, cost: CostModel) -> np.ndarray:
-    """Give P(won) x amount x gross margin - remaining cost to pursue, per deal.
-
-    Needs ``amount``; uses ``gross_margin_pct``, ``cac_estimate`` and the
-    milestone columns when present (defaults from ``cost`` otherwise).
-    """
-    amount = np.nan_to_num(_numbers(rows, "amount"))
-    margin = _numbers(rows, "gross_margin_pct")
-    margin = np.where(np.isnan(margin), cost.default_gross_margin_pct, margin) / 100.0
-    cac = _numbers(rows, "cac_estimate")
-    cac = np.where(np.isnan(cac), cost.default_cac_share_of_amount * amount, cac)
+def deal_stage(rows: pd.DataFrame) -> np.ndarray:
+    """Give early / mid / late per row from the share of milestones met (else the CRM probability, else mid)."""
     count, shown = milestone_count(rows)
-    still_to_do = 1.0 - (count.to_numpy(dtype=float) / shown) if shown else np.ones(len(rows))
-    remaining = cac * cost.remaining_share_of_cac * np.nan_to_num(still_to_do, nan=1.0)
-    value: np.ndarray = probability * amount * margin - remaining
-    return value
+    if shown:
+        share = count.to_numpy(dtype=float) / shown
+        return np.select([share < 0.3, share >= 0.7], ["early", "late"], "mid").astype(object)
+    crm = _numbers(rows, "crm_probability")
+    return np.select([crm < 25, crm > 55], ["early", "late"], "mid").astype(object)
+
+
+@dataclass(frozen=True)
+class Economics:
+    """A deal's money figures (NaN where the amount is missing) and what they were computed from."""
+
+    amount: np.ndarray
+    margin_pct: np.ndarray
+    expected_margin: np.ndarray
+    cost_ahead: np.ndarray
+    expected_value: np.ndarray
+    stage: np.ndarray
+    days: np.ndarray
+    per_day: float
+    cap_share: float
+    cost_capped: np.ndarray
+
+
+def economics(rows: pd.DataFrame, probability: np.ndarray, cost: CostModel) -> Economics:
+    """Give expected margin, cost still ahead and expected value per deal.
+
+    Needs ``amount`` (NaN stays NaN); uses ``gross_margin_pct`` (else the cost model's default)
+    and the milestone columns (else ``crm_probability``) for the stage.
+    """
+    amount = _numbers(rows, "amount")
+    margin = _numbers(rows, "gross_margin_pct")
+    margin = np.where(np.isnan(margin), cost.default_gross_margin_pct, margin)
+    stage = deal_stage(rows)
+    days = np.select(
+        [stage == "early", stage == "late"],
+        [cost.remaining_days.early, cost.remaining_days.late],
+        cost.remaining_days.mid,
+    )
+    effort = days * cost.loaded_cost_per_day
+    cap = cost.max_share_of_amount * amount
+    capped = ~np.isnan(amount) & (cap < effort)
+    cost_ahead = np.where(np.isnan(amount), np.nan, np.minimum(effort, cap))
+    expected_margin = np.asarray(probability, dtype=float) * amount * margin / 100.0
+    return Economics(
+        amount=amount,
+        margin_pct=margin,
+        expected_margin=expected_margin,
+        cost_ahead=cost_ahead,
+        expected_value=expected_margin - cost_ahead,
+        stage=stage,
+        days=days,
+        per_day=cost.loaded_cost_per_day,
+        cap_share=cost.max_share_of_amount,
+        cost_capped=capped,
+    )
+
+
+def expected_value(rows: pd.DataFrame, probability: np.ndarray, cost: CostModel) -> np.ndarray:
+    """Give P(won) x amount x gross margin - the cost still ahead, per deal (NaN without an amount)."""
+    return economics(rows, probability, cost).expected_value
 
 
 def money(values: np.ndarray) -> np.ndarray:
-    """Give amounts as text: 12,300 / −4,100 (no currency: exports differ)."""
-    rounded = np.round(np.asarray(values, dtype=float), -2)
+    """Give amounts as text: 12,300 / −4,100 (rounded to hundreds; no currency: exports differ)."""
+    rounded = np.round(np.asarray(values, dtype=float), -2) + 0.0
     uniques, inverse = np.unique(rounded, return_inverse=True)
     texts = np.array(
-        [f"{MINUS if value < 0 else ''}{abs(value):,.0f}" for value in uniques], dtype=object
+        [
+            "?" if np.isnan(value) else f"{MINUS if value < 0 else ''}{abs(value):,.0f}"
+            for value in uniques
+        ],
+        dtype=object,
     )
     return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
 
 
-def recommend(
+def red_flag_matrix(rows: pd.DataFrame) -> np.ndarray:
+    """Give the qualification table's red flags per row (n x len(RED_FLAGS), bool)."""
+    flags: np.ndarray = qualification_flags(rows)[list(RED_FLAGS)].to_numpy(dtype=bool)
+    return flags
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """The decision per deal: recommendation, the rule that decided and the reason naming its figures."""
+
+    recommendation: pd.Series
+    rule: pd.Series
+    reason: pd.Series
+
+
+def decide(
     rows: pd.DataFrame,
     probability: np.ndarray,
-    value: np.ndarray,
+    band: np.ndarray,
+    money_figures: Economics,
     next_milestone: pd.Series,
     next_uplift: pd.Series,
     rules: RecommendationRules,
     catalogue: Catalogue,
-) -> tuple[pd.Series, pd.Series]:
-    """Give the recommendation (pursue / qualify / decline) and a one-line reason per deal."""
-    flags = qualification_flags(rows)[list(RED_FLAGS)].to_numpy()
-    flag_count = flags.sum(axis=1)
-    decline = (
-        (flag_count >= rules.decline_min_red_flags)
-        | (probability < rules.decline_max_probability)
-        | (value < 0)
-    )
-    pursue = ~decline & (probability >= rules.pursue_min_probability) & (value > 0)
-    recommendation = np.where(decline, "decline", np.where(pursue, "pursue", "qualify"))
+    amount_limit: float | None = None,
+) -> Decisions:
+    """Give each deal's recommendation by the decision table (module notes), its rule and its reason.
 
+    ``band`` is the A-D band of each deal (a band-A deal is never declined); ``amount_limit`` the
+    plausible-amount limit of the export (deals flagged in an ``amount_implausible`` column, or
+    above the limit, are sent to check their amount).
+    """
+    n = len(rows)
+    probability = np.asarray(probability, dtype=float)
+    figures = money_figures
+    flags = red_flag_matrix(rows)
+    flag_count = flags.sum(axis=1)
+    no_amount = np.isnan(figures.amount)
+    flagged = (
+        rows[AMOUNT_FLAG].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        if AMOUNT_FLAG in rows
+        else np.zeros(n, dtype=bool)
+    )
+    if amount_limit is not None:
+        flagged |= ~no_amount & (figures.amount > amount_limit)
+    band_a = np.asarray(band, dtype=object) == "A"
+    negative = ~no_amount & (figures.expected_value < 0)
+    many_flags = (
+        flag_count >= rules.qualify_min_red_flags
+        if rules.qualify_min_red_flags is not None
+        else np.zeros(n, dtype=bool)
+    )
+    low = ~band_a & (probability < rules.decline_below_probability)
+    above_line = ~negative & (figures.expected_margin >= rules.pursue_min_expected_margin)
+    rules_in_order = [
+        ("qualify.check_amount", flagged),
+        ("decline.low_probability", no_amount & low),
+        ("qualify.no_amount", no_amount),
+        ("qualify.red_flags", many_flags),
+        ("pursue.expected_margin", above_line & ~low),
+        ("pursue.long_shot", above_line),
+        ("decline.low_probability", low),
+        ("decline.negative_value", ~band_a & negative),
+        ("qualify.band_a_negative_value", band_a & negative),
+    ]
+    rule = np.select(
+        [condition for _, condition in rules_in_order],
+        [name for name, _ in rules_in_order],
+        DECISION_RULES[-1],
+    ).astype(object)
+    recommendation = np.array([name.split(".")[0] for name in DECISION_RULES], dtype=object)[
+        pd.Index(DECISION_RULES).get_indexer(pd.Index(rule))
+    ]
+
+    texts = catalogue.decision
     flag_names = np.array([catalogue.red_flags[name] for name in RED_FLAGS], dtype=object)
-    flag_text = np.full(len(rows), "", dtype=object)
+    flag_list = np.full(n, "", dtype=object)
     for position, name in enumerate(flag_names):
         has = flags[:, position]
-        flag_text[has] = np.where(flag_text[has] == "", name, flag_text[has] + ", " + name)
+        flag_list[has] = np.where(flag_list[has] == "", name, flag_list[has] + ", " + name)
     count_text = np.array(
-        [f"{n} red flag{'s' if n != 1 else ''}" for n in range(len(RED_FLAGS) + 1)], dtype=object
+        [f"{k} red flag{'s' if k != 1 else ''}" for k in range(len(RED_FLAGS) + 1)], dtype=object
     )
-    flag_detail = np.where(flag_text != "", count_text[flag_count] + " (" + flag_text + ")", "")
-
     percent = _percent(probability)
-    low = fill(catalogue.recommendation["low_probability"], probability=percent)
+    values = {
+        "probability": percent,
+        "floor": _percent(np.full(n, rules.decline_below_probability)),
+        "amount": money(figures.amount),
+        "margin": np.array([f"{v:.0f}%" for v in figures.margin_pct], dtype=object),
+        "expected_margin": money(figures.expected_margin),
+        "expected_value": money(figures.expected_value),
+        "cost": money(figures.cost_ahead),
+        "cost_detail": _cost_detail(figures, catalogue),
+        "line": money(np.full(n, rules.pursue_min_expected_margin)),
+        "limit": money(np.full(n, np.nan if amount_limit is None else amount_limit)),
+        "flags": count_text[flag_count],
+        "flag_list": flag_list,
+    }
+    reason = np.full(n, "", dtype=object)
+    for name in DECISION_RULES:
+        mask = rule == name
+        if mask.any():
+            reason[mask] = fill(texts[name], **{key: value[mask] for key, value in values.items()})
+    # What the conversation must resolve, and the milestone that would help most.
+    resolve = (flag_count > 0) & np.isin(
+        rule,
+        ["pursue.expected_margin", "qualify.below_pursue_line", "qualify.band_a_negative_value"],
+    )
+    reason[resolve] = reason[resolve] + fill(texts["resolve"], flag_list=flag_list[resolve])
     milestone_text = _milestone_text(next_milestone, next_uplift, catalogue)
-    value_text = money(value)
-
-    declining_detail = np.where(
-        flag_detail != "",
-        flag_detail,
-        np.where(value < 0, catalogue.recommendation["negative_value"], low),
-    )
-    qualify_detail = np.where(flag_detail != "", flag_detail, low)
-    qualify_detail = np.where(
-        milestone_text != "", qualify_detail + "; " + milestone_text, qualify_detail
-    )
-
-    templates = catalogue.recommendation
-    reason = np.where(
-        recommendation == "pursue",
-        fill(templates["pursue"], probability=percent, expected_value=value_text),
-        np.where(
-            recommendation == "decline",
-            fill(templates["decline"], detail=declining_detail, expected_value=value_text),
-            fill(templates["qualify"], detail=qualify_detail, expected_value=value_text),
-        ),
-    )
-    return (
-        pd.Series(recommendation, index=rows.index, dtype="object"),
-        pd.Series(reason, index=rows.index, dtype="object"),
+    add_next = (milestone_text != "") & (recommendation == "qualify")
+    reason[add_next] = reason[add_next] + "; " + milestone_text[add_next]
+    return Decisions(
+        recommendation=pd.Series(recommendation, index=rows.index, dtype="object"),
+        rule=pd.Series(rule, index=rows.index, dtype="object"),
+        reason=pd.Series(reason, index=rows.index, dtype="object"),
     )
 
 
-def fill(template: str, **values: np.ndarray | str) -> np.ndarray:
-    """Give ``template`` filled per element from arrays of text (a vectorised str.format, no format specs)."""
-    out: np.ndarray | str = ""
-    for literal, field, _, _ in Formatter().parse(template):
-        out = out + literal
-        if field is not None:
-            out = out + np.asarray(values[field], dtype=object)
-    return np.asarray(out, dtype=object)
+def _cost_detail(figures: Economics, catalogue: Catalogue) -> np.ndarray:
+    n = len(figures.stage)
+    values = {
+        "stage": figures.stage,
+        "days": np.array([f"{d:g}" for d in figures.days], dtype=object),
+        "per_day": money(np.full(n, figures.per_day)),
+        "cap_share": np.full(n, f"{figures.cap_share:.0%}", dtype=object),
+    }
+    return np.where(
+        figures.cost_capped,
+        fill(catalogue.decision["cost_capped"], **values),
+        fill(catalogue.decision["cost_effort"], **values),
+    ).astype(object)
 
 
 def _percent(probability: np.ndarray) -> np.ndarray:
     whole = np.clip(np.round(np.asarray(probability, dtype=float) * 100), 0, 100).astype(int)
-    labels = np.array([f"{n}%" for n in range(101)], dtype=object)
+    # Never "0%" or "100%": a sales leader reads them as certain.
+    labels = np.array(["under 1%", *[f"{n}%" for n in range(1, 100)], "over 99%"], dtype=object)
     texts: np.ndarray = labels[whole]
     return texts
 
@@ -152,15 +303,38 @@ def _milestone_text(
     next_milestone: pd.Series, next_uplift: pd.Series, catalogue: Catalogue
 ) -> np.ndarray:
     keys = next_milestone.to_numpy(dtype=object)
-    whole = np.round(next_uplift.to_numpy(dtype=float)).astype(int)
     labels = (
         np.array([catalogue.milestones.get(key, key) for key in keys], dtype=object)
         if len(keys)
         else keys
     )
-    uplift = np.array([f"+{n} pts" for n in whole], dtype=object) if len(keys) else keys
-    text = fill(catalogue.recommendation["next_milestone"], milestone=labels, uplift=uplift)
+    uplift = (
+        np.array([f"+{n:.1f} pts" for n in next_uplift.to_numpy(dtype=float)], dtype=object)
+        if len(keys)
+        else keys
+    )
+    text = fill(catalogue.decision["next_milestone"], milestone=labels, uplift=uplift)
     return np.where(keys != "", text, "")
+
+
+def pipeline_shares(scored: pd.DataFrame) -> pd.DataFrame:
+    """Give per recommendation the deals and amount, and their shares of the pipeline's count and value."""
+    amount = pd.to_numeric(scored["amount"], errors="coerce") if "amount" in scored else None
+    frame = pd.DataFrame(
+        {
+            "recommendation": scored["recommendation"].to_numpy(),
+            "amount": np.zeros(len(scored)) if amount is None else amount.fillna(0.0).to_numpy(),
+        }
+    )
+    table = (
+        frame.groupby("recommendation")
+        .agg(deals=("amount", "size"), amount=("amount", "sum"))
+        .reindex(["pursue", "qualify", "decline"], fill_value=0)
+    )
+    table["deal_share"] = table["deals"] / max(len(frame), 1)
+    total = float(table["amount"].sum())
+    table["value_share"] = table["amount"] / total if total > 0 else 0.0
+    return table.reset_index()
 
 
 def deal_desk_flags(rows: pd.DataFrame, limits: DealDeskLimits, catalogue: Catalogue) -> pd.Series:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from winmodel.features.builder import ITEM_OF_FEATURE
 from winmodel.features.milestones import MILESTONE_BY_KEY, MILESTONES
 from winmodel.modeling.calibrate import sigmoid
 from winmodel.modeling.model import WinModel
@@ -39,11 +40,19 @@ WHAT_IF_MOVES = frozenset(
 
 
 def item_matrix(model: WinModel) -> tuple[np.ndarray, list[str]]:
-    """Give the 0/1 matrix (features x items) that sums feature contributions into business items."""
-    items = list(dict.fromkeys(model.feature_builder.items_[name] for name in model.feature_names))
+    """Give the 0/1 matrix (features x items) that sums feature contributions into business items.
+
+    Contract features are grouped as this version of winmodel words them (ITEM_OF_FEATURE: one
+    business concept per item), whatever grouping a saved model recorded; extra features keep theirs.
+    """
+    item_of = {
+        name: ITEM_OF_FEATURE.get(name, model.feature_builder.items_[name])
+        for name in model.feature_names
+    }
+    items = list(dict.fromkeys(item_of[name] for name in model.feature_names))
     grouping = np.zeros((len(model.feature_names), len(items)))
     for row, name in enumerate(model.feature_names):
-        grouping[row, items.index(model.feature_builder.items_[name])] = 1.0
+        grouping[row, items.index(item_of[name])] = 1.0
     return grouping, items
 
 
@@ -71,16 +80,56 @@ def points_from_contributions(
     return 100.0 * item_phi * slope[:, None], 100.0 * base_probability, 100.0 * probability
 
 
-def top_items(points: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Give the indices of the ``count`` largest positive and largest negative items per row (-1 where none)."""
+def top_items(
+    points: np.ndarray, count: int, eligible: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give the indices of the ``count`` largest positive and largest negative items per row (-1 where none).
+
+    ``eligible`` (n x items, bool) leaves out items whose sentence would read against the sign of
+    their effect (see :data:`winmodel.scoring.reasons.CASE_POLARITY`); their points stay in
+    "other factors".
+    """
     n, m = points.shape
     count = min(count, m)
-    order_for = np.argsort(-points, axis=1, kind="stable")[:, :count]
-    order_against = np.argsort(points, axis=1, kind="stable")[:, :count]
+    ranked = points if eligible is None else np.where(eligible, points, 0.0)
+    order_for = np.argsort(-ranked, axis=1, kind="stable")[:, :count]
+    order_against = np.argsort(ranked, axis=1, kind="stable")[:, :count]
     rows = np.arange(n)[:, None]
-    positive = np.where(points[rows, order_for] > 0, order_for, -1)
-    negative = np.where(points[rows, order_against] < 0, order_against, -1)
+    # A reason shows at least 0.1 point (one decimal): smaller effects stay in "other factors".
+    positive = np.where(ranked[rows, order_for] >= 0.05, order_for, -1)
+    negative = np.where(ranked[rows, order_against] <= -0.05, order_against, -1)
     return positive, negative
+
+
+def shown_points(points: np.ndarray) -> np.ndarray:
+    """Give points as a reason shows them: one decimal."""
+    shown: np.ndarray = np.round(points, 1)
+    return shown
+
+
+def points_balance(
+    points: np.ndarray,
+    chosen: np.ndarray,
+    baseline_points: np.ndarray,
+    raw_points: np.ndarray,
+    probability: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Give (baseline, other factors, calibration) as shown, so that every shown figure adds up.
+
+    ``chosen`` holds the item indices shown as reasons (n x k, -1 for none). The baseline is shown
+    to one decimal; "other factors" is every item not shown (the booster's probability less the
+    baseline and the shown reasons, with the rounding of those); "calibration" is the calibrated
+    probability less the booster's. Baseline + shown reasons + other factors + calibration equals
+    ``100 * probability`` (the file's six decimals) within 0.05 points.
+    """
+    rows = np.arange(len(points))[:, None]
+    taken = np.where(chosen >= 0, shown_points(points[rows, np.maximum(chosen, 0)]), 0.0)
+    reasons = taken.sum(axis=1)
+    baseline = np.round(baseline_points, 1)
+    other = np.round(raw_points - baseline - reasons, 1)
+    total = np.round(100.0 * np.round(probability, 6), 4)
+    calibration = np.round(total - baseline - reasons - other, 1)
+    return baseline, other + 0.0, calibration + 0.0  # + 0.0: no "-0.0"
 
 
 def milestone_uplifts(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from string import Formatter
 from typing import Any, cast
 
 import numpy as np
@@ -25,6 +26,46 @@ from winmodel.features.qualification import qualification_flags
 
 MINUS = "\u2212"
 
+#: Items whose case is one yes / no column.
+BOOLEAN_ITEMS = (
+    "problem_quantified",
+    "executive_sponsor",
+    "buying_process",
+    "problem_confirmed",
+    "evaluation_criteria",
+)
+
+#: Cases that describe a deal's state as good (+1) or as lacking (-1), per item. A sentence is
+#: never shown with an effect of the other sign: "Budget and timeline confirmed (-2 pts)" or
+#: "Close date pushed 11 times (+4 pts)" would read backwards (the monotone constraints rule most
+#: of these out; the rest go to "other factors").
+CASE_POLARITY: dict[tuple[str, str], int] = {
+    **{(item, "yes"): 1 for item in BOOLEAN_ITEMS},
+    **{(item, "no"): -1 for item in BOOLEAN_ITEMS},
+    **{(item, "both"): 1 for item in ("budget_timeline", "executive_awareness", "business_case")},
+    **{
+        (item, "neither"): -1
+        for item in ("budget_timeline", "executive_awareness", "business_case")
+    },
+    ("champion_engagement", "deepening"): 1,
+    ("champion_engagement", "fading"): -1,
+    ("champion_role", "none"): -1,
+    ("momentum", "none_met"): -1,
+    ("close_date_pushes", "never"): 1,
+    ("close_date_pushes", "once"): -1,
+    ("close_date_pushes", "any"): -1,
+    ("expected_close", "passed"): -1,
+    ("competitive_position", "strength"): 1,
+    ("competitive_position", "weakness"): -1,
+    ("qualification", "no_flags"): 1,
+    ("customisation", "none"): 1,
+    ("customisation", "extensive"): -1,
+    ("customisation", "custom_dev"): -1,
+    ("urgency", "high"): 1,
+    ("urgency", "none"): -1,
+    ("competition", "none"): 1,
+}
+
 
 @dataclass(frozen=True)
 class Catalogue:
@@ -34,10 +75,12 @@ class Catalogue:
     points: str
     values: dict[str, str]
     items: dict[str, dict[str, str]]
-    recommendation: dict[str, str]
+    decision: dict[str, str]
     red_flags: dict[str, str]
     deal_desk: dict[str, str]
     milestones: dict[str, str]
+    counts: dict[str, dict[str, str]]
+    balance: dict[str, str]
 
     def template(self, item: str, case: str) -> str:
         """Give the sentence template of an item's case, falling back to 'any', then to the extra item."""
@@ -69,10 +112,12 @@ def load_catalogue(language: str = "en") -> Catalogue:
         points=content["points"],
         values=content.get("values", {}),
         items=content["items"],
-        recommendation=content["recommendation"],
+        decision=content["decision"],
         red_flags=content["red_flags"],
         deal_desk=content["deal_desk"],
         milestones=content["milestones"],
+        counts=content["counts"],
+        balance=content["balance"],
     )
 
 
@@ -114,6 +159,21 @@ def _compact(values: pd.Series) -> pd.Series:
 
     numbers = pd.to_numeric(values, errors="coerce").round(-1)
     return _map_unique(numbers, short)
+
+
+def _counted(values: pd.Series, catalogue: Catalogue, unit: str) -> pd.Series:
+    """Give whole numbers with their unit in the catalogue's words: 'today', '1 day ago', '12 days ago'.
+
+    ``catalogue.counts[unit]`` holds the forms ``zero`` (optional), ``one`` and ``many`` ({n} is the number).
+    """
+    forms = catalogue.counts[unit]
+
+    def word(value: float) -> str:
+        n = round(value)
+        form = forms.get("zero") if n == 0 else None
+        return (form or (forms["one"] if n == 1 else forms["many"])).format(n=f"{n:,}")
+
+    return _map_unique(pd.to_numeric(values, errors="coerce").round(), word)
 
 
 def _capitalise(values: pd.Series) -> pd.Series:
@@ -184,25 +244,26 @@ def _cases(
         )
         return pd.Series(key, index=rows.index), {"growth_stage": stage}
     if item == "pain":
-        case = _bool_case(col("problem_quantified")).map(
-            {"yes": "quantified", "no": "not_quantified", "missing": "missing"}
-        )
-        return case, {
-            "primary_pain": display_values(col("primary_pain"), catalogue).fillna("unknown")
+        pain = col("primary_pain")
+        return missing.where(pain.isna(), "any"), {
+            "primary_pain": display_values(pain, catalogue).fillna("unknown")
         }
     if item == "competition":
         competitor = col("primary_competitor").astype("object")
         count = pd.to_numeric(col("competitor_count"), errors="coerce")
         no_competitor = competitor.isna() | competitor.astype("str").str.lower().eq("none")
         no_competitor &= count.fillna(0).eq(0)
-        position = col("competitive_position").astype("object")
-        key = position.where(position.isin(["strength", "parity", "weakness"]), "any")
-        key = key.where(~no_competitor, "none")
-        key = key.where(~(competitor.isna() & position.isna() & count.isna()), "missing")
+        key = pd.Series("any", index=rows.index).where(~no_competitor, "none")
+        key = key.where(~(competitor.isna() & count.isna()), "missing")
         name = competitor.where(~competitor.astype("str").str.lower().eq("none"), "other vendors")
         return key, {"primary_competitor": name.fillna("other vendors")}
-    if item in ("executive_sponsor", "buying_process", "problem_confirmed", "evaluation_criteria"):
+    if item == "competitive_position":
+        position = col("competitive_position").astype("object")
+        key = position.where(position.isin(["strength", "parity", "weakness"]), "missing")
+        return key, {}
+    if item in BOOLEAN_ITEMS:
         column = {
+            "problem_quantified": "problem_quantified",
             "executive_sponsor": "executive_sponsor",
             "buying_process": "buying_process_defined",
             "problem_confirmed": "problem_confirmed",
@@ -219,9 +280,11 @@ def _cases(
         }
     if item == "qualification":
         flags = qualification_flags(rows)
-        return pd.Series("any", index=rows.index), {
+        flag_count = flags.filter(like="flag_").sum(axis=1)
+        key = np.select([flag_count == 0, flag_count == 1], ["no_flags", "one_flag"], "any")
+        return pd.Series(key, index=rows.index), {
             "criteria": flags.filter(like="crit_").sum(axis=1).astype(str),
-            "flags": flags.filter(like="flag_").sum(axis=1).astype(str),
+            "flags": flag_count.astype(str),
         }
     if item in ("discount", "margin"):
         column = "discount_pct" if item == "discount" else "gross_margin_pct"
@@ -282,20 +345,29 @@ def _cases(
     if item == "momentum":
         count, shown = milestone_count(rows)
         days = pd.to_numeric(col("days_since_last_milestone"), errors="coerce")
-        key = missing.where(days.isna(), "any")
-        return key, {
+        key = np.where(count.fillna(0) == 0, "none_met", np.where(days.isna(), "missing", "any"))
+        return pd.Series(key, index=rows.index), {
             "milestones_met": _number(count, "{:.0f}"),
             "milestones_shown": pd.Series(str(shown), index=rows.index),
-            "days_since_last_milestone": _number(days, "{:.0f}"),
+            "days_ago": _counted(days, catalogue, "days_ago"),
         }
-    if item == "timing":
+    if item == "deal_age":
         age = pd.to_numeric(col("deal_age_days"), errors="coerce")
+        return missing.where(age.isna(), "any"), {"age": _counted(age, catalogue, "days")}
+    if item == "close_date_pushes":
         pushes = pd.to_numeric(col("close_date_pushes"), errors="coerce")
-        key = np.where(age.isna(), "missing", np.where(pushes.fillna(0) > 0, "pushed", "any"))
+        key = np.where(
+            pushes.isna(),
+            "missing",
+            np.where(pushes == 0, "never", np.where(pushes == 1, "once", "any")),
+        )
+        return pd.Series(key, index=rows.index), {"close_date_pushes": _number(pushes, "{:.0f}")}
+    if item == "expected_close":
+        days = pd.to_numeric(col("days_to_expected_close"), errors="coerce")
+        key = np.where(days.isna(), "missing", np.where(days < 0, "passed", "ahead"))
         return pd.Series(key, index=rows.index), {
-            "deal_age_days": _number(age, "{:.0f}"),
-            "close_date_pushes": _number(pushes, "{:.0f}"),
-            "days_to_expected_close": _number(col("days_to_expected_close"), "{:.0f}").fillna("?"),
+            "in_days": _counted(days.clip(lower=0), catalogue, "in_days"),
+            "days_ago": _counted(-days.clip(upper=0), catalogue, "days_ago"),
         }
     if item == "activity":
         present = [c for c in ("calls", "emails", "meetings") if c in rows]
@@ -372,6 +444,16 @@ def sentences(item: str, rows: pd.DataFrame | _RowView, catalogue: Catalogue) ->
     return pd.Series(texts[inverse.reshape(-1)], index=rows.index, dtype="object")
 
 
+def fill(template: str, **values: np.ndarray | str) -> np.ndarray:
+    """Give ``template`` filled per element from arrays of text (a vectorised str.format, no format specs)."""
+    out: np.ndarray | str = ""
+    for literal, field, _, _ in Formatter().parse(template):
+        out = out + literal
+        if field is not None:
+            out = out + np.asarray(values[field], dtype=object)
+    return np.asarray(out, dtype=object)
+
+
 def _safe_format(template: str, values: dict[str, Any]) -> str:
     try:
         return template.format(**values)
@@ -379,21 +461,67 @@ def _safe_format(template: str, values: dict[str, Any]) -> str:
         return template
 
 
+def signed(values: np.ndarray) -> np.ndarray:
+    """Give numbers as '+1.2' / '−3.4' (one decimal, a true minus sign)."""
+    rounded = np.round(np.asarray(values, dtype=float), 1) + 0.0
+    uniques, inverse = np.unique(rounded, return_inverse=True)
+    texts = np.array(
+        [f"{'+' if value >= 0 else MINUS}{abs(value):.1f}" for value in uniques], dtype=object
+    )
+    return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
+
+
 def points_text(points: np.ndarray, catalogue: Catalogue) -> np.ndarray:
-    """Give '(+11 pts)' / '(−8 pts)' for each value (one decimal below 1 point)."""
-    rounded = np.where(np.abs(points) >= 1, np.round(points), np.round(points, 1))
+    """Give '(+11.2 pts)' / '(−7.6 pts)' for each value (one decimal, as the balance counts them)."""
+    rounded = np.round(np.asarray(points, dtype=float), 1) + 0.0
     uniques, inverse = np.unique(rounded, return_inverse=True)
     texts = np.array(
         [
-            catalogue.points.format(
-                sign="+" if value >= 0 else MINUS,
-                points=f"{abs(value):.0f}" if abs(value) >= 1 else f"{abs(value):.1f}",
-            )
+            catalogue.points.format(sign="+" if value >= 0 else MINUS, points=f"{abs(value):.1f}")
             for value in uniques
         ],
         dtype=object,
     )
     return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
+
+
+def balance_column(
+    baseline: np.ndarray,
+    other: np.ndarray,
+    calibration: np.ndarray,
+    probability: np.ndarray,
+    catalogue: Catalogue,
+) -> np.ndarray:
+    """Give per row 'Baseline 29.6 pts; other factors +1.2 pts; calibration −3.4 pts; = 48.2%'."""
+    return fill(
+        catalogue.balance["line"],
+        baseline=np.array([f"{value:.1f}" for value in baseline], dtype=object),
+        other=signed(other),
+        calibration=signed(calibration),
+        total=np.array(
+            [f"{value:.1f}" for value in np.round(100 * np.asarray(probability), 1)], dtype=object
+        ),
+    )
+
+
+def item_polarity(rows: pd.DataFrame, items: list[str], catalogue: Catalogue) -> np.ndarray:
+    """Give per row and item +1 when the item's sentence says the state is good, -1 lacking, 0 neither.
+
+    From :data:`CASE_POLARITY`; only the items listed there are looked at.
+    """
+    polarity = np.zeros((len(rows), len(items)), dtype=np.int8)
+    if rows.empty:
+        return polarity
+    judged = {item for item, _ in CASE_POLARITY}
+    for position, item in enumerate(items):
+        if item not in judged:
+            continue
+        key, _ = _cases(item, rows, catalogue)
+        cases = np.asarray(key, dtype=object)
+        for (polar_item, case), sign in CASE_POLARITY.items():
+            if polar_item == item:
+                polarity[cases == case, position] = sign
+    return polarity
 
 
 def reason_column(

@@ -15,15 +15,16 @@ from winmodel.features.milestones import MILESTONES
 from winmodel.features.rows import AS_OF, EXPECTED_CLOSE
 from winmodel.modeling import treeshap
 from winmodel.modeling.model import WinModel
-from winmodel.scoring.decide import deal_desk_flags, expected_value, recommend
+from winmodel.scoring.decide import AMOUNT_FLAG, AMOUNT_LIMIT, deal_desk_flags, decide, economics
 from winmodel.scoring.explain import (
     item_matrix,
     milestone_uplifts,
     next_best_milestone,
+    points_balance,
     points_from_contributions,
     top_items,
 )
-from winmodel.scoring.reasons import Catalogue, reason_column
+from winmodel.scoring.reasons import Catalogue, balance_column, item_polarity, reason_column
 from winmodel.settings import Bands, ScoreConfig
 from winmodel.timing import NO_TIMER, Timer
 
@@ -46,14 +47,21 @@ OUTPUT_COLUMNS = (
     "reasons_against",
     "next_best_milestone",
     "next_best_milestone_uplift",
+    "expected_margin",
+    "cost_ahead",
     "expected_value",
     "recommendation",
+    "decision_rule",
     "recommendation_reason",
+    "points_balance",
     "deal_desk_flags",
+    AMOUNT_FLAG,
     "data_warnings",
     "model_version",
     "uncalibrated_probability",
     "baseline_points",
+    "other_factors_points",
+    "calibration_points",
     "crm_probability",
 )
 
@@ -145,13 +153,32 @@ def score_deals(
     with timer.stage("reasons"):
         grouping, items = item_matrix(model)
         points, baseline_points, raw_points = points_from_contributions(contribution, grouping)
-        positive, negative = top_items(points, config.reasons_per_side)
+        polarity = item_polarity(distinct, items, catalogue)[inverse]
+        eligible = ~(((polarity > 0) & (points < 0)) | ((polarity < 0) & (points > 0)))
+        positive, negative = top_items(points, config.reasons_per_side, eligible)
+        baseline, other, calibration = points_balance(
+            points, np.hstack([positive, negative]), baseline_points, raw_points, probability
+        )
         milestone, uplift = next_best_milestone(uplifts)
         milestone = milestone.iloc[inverse].reset_index(drop=True)
         uplift = uplift.iloc[inverse].reset_index(drop=True)
-        value = expected_value(rows, probability, config.cost)
-        recommendation, reason = recommend(
-            rows, probability, value, milestone, uplift, config.recommendation, catalogue
+        band = band_of(probability, config.bands)
+        money_figures = economics(rows, probability, config.cost)
+        limit = (
+            float(pd.to_numeric(rows[AMOUNT_LIMIT], errors="coerce").max())
+            if AMOUNT_LIMIT in rows
+            else None
+        )
+        decisions = decide(
+            rows,
+            probability,
+            band,
+            money_figures,
+            milestone,
+            uplift,
+            config.recommendation,
+            catalogue,
+            amount_limit=limit if limit is not None and np.isfinite(limit) else None,
         )
         reasons_for = reason_column(rows, items, positive, points, catalogue)
         reasons_against = reason_column(rows, items, negative, points, catalogue)
@@ -166,21 +193,34 @@ def score_deals(
         "close_date": rows.get(EXPECTED_CLOSE, rows.get("close_date")),
         "win_probability": np.round(probability, 6),
         "score": np.clip(np.round(probability * 100), 1, 99).astype(int),
-        "band": band_of(probability, config.bands),
+        "band": band,
         "reasons_for": reasons_for,
         "reasons_against": reasons_against,
         "next_best_milestone": milestone.map(
             lambda key: catalogue.milestones.get(key, key) if key else ""
         ),
         "next_best_milestone_uplift": np.round(uplift.to_numpy(), 1),
-        "expected_value": np.round(value, 0),
-        "recommendation": recommendation,
-        "recommendation_reason": reason,
+        "expected_margin": np.round(money_figures.expected_margin, 0),
+        "cost_ahead": np.round(money_figures.cost_ahead, 0),
+        "expected_value": np.round(money_figures.expected_value, 0),
+        "recommendation": decisions.recommendation,
+        "decision_rule": decisions.rule,
+        "recommendation_reason": decisions.reason,
+        "points_balance": balance_column(baseline, other, calibration, probability, catalogue),
         "deal_desk_flags": desk,
+        # Always present (one schema for every engine); False where no plausible-amount limit was
+        # given or the amount is below it.
+        AMOUNT_FLAG: (
+            rows[AMOUNT_FLAG].astype("boolean").fillna(False).astype(bool)
+            if AMOUNT_FLAG in rows
+            else pd.Series(False, index=rows.index, dtype=bool)
+        ),
         "data_warnings": warnings,
         "model_version": model_version,
         "uncalibrated_probability": np.round(raw_points / 100.0, 6),
-        "baseline_points": np.round(baseline_points, 3),
+        "baseline_points": baseline,
+        "other_factors_points": other,
+        "calibration_points": calibration,
         "crm_probability": rows.get("crm_probability"),
     }
     frame = pd.DataFrame({name: values for name, values in scored.items() if values is not None})
