@@ -47,6 +47,9 @@ app = typer.Typer(
 
 log = logging.getLogger("winmodel")
 
+#: The shell's code for a command stopped by Ctrl-C (128 + SIGINT).
+INTERRUPTED_EXIT_CODE = 130
+
 
 class Engine(StrEnum):
     """Where `winmodel score` runs the scoring."""
@@ -139,11 +142,17 @@ def train(
     mapping: Annotated[
         Path | None, typer.Option(help="Override the config's mapping file.")
     ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option(
+            help="Register under this name (its own champion, exported to models/NAME) instead of the config's tracking.registered_model."
+        ),
+    ] = None,
 ) -> None:
     """Train, backtest, calibrate, log to MLflow, register; promote to champion only if not worse."""
     from winmodel.jobs.train import run_train_cli
 
-    raise typer.Exit(run_train_cli(config, data, mapping))
+    raise typer.Exit(run_train_cli(config, data, mapping, model_name))
 
 
 @app.command()
@@ -344,6 +353,10 @@ def main() -> None:
     except WinmodelError as error:
         _echo_error(str(error))
         sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        # Ctrl-C: outputs are written atomically and the champion moves last, so nothing is half-done.
+        _echo_error("interrupted — nothing was half-written")
+        sys.exit(INTERRUPTED_EXIT_CODE)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from winmodel.data.yamlfile import line_of, read_yaml
 from winmodel.errors import InputError, Problem
-from winmodel.paths import CHAMPION_EXPORT_DIR, DEFAULT_TRACKING_URI, REGISTERED_MODEL_NAME
+from winmodel.paths import (
+    CHAMPION_EXPORT_DIR,
+    DEFAULT_TRACKING_URI,
+    MODELS_DIR,
+    REGISTERED_MODEL_NAME,
+)
 
 
 class _Section(BaseModel):
@@ -168,13 +173,46 @@ class ForecastSettings(_Section):
         return value
 
 
+#: What MLflow accepts as a registered model name, kept to what a file name can hold too.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+def default_export_dir(registered_model: str) -> Path:
+    """Give the export folder of a registered model: ``models/champion`` for ``winmodel``, else ``models/<name>``."""
+    return (
+        CHAMPION_EXPORT_DIR
+        if registered_model == REGISTERED_MODEL_NAME
+        else MODELS_DIR / registered_model
+    )
+
+
 class TrackingSettings(_Section):
-    """Where runs and models are recorded."""
+    """Where runs and models are recorded: one registered model (and one champion) per job."""
 
     tracking_uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
     experiment: str = "winmodel"
-    registered_model: str = REGISTERED_MODEL_NAME
+    #: The job's registered model; its champion is compared only with models of the same data.
+    registered_model: str = Field(REGISTERED_MODEL_NAME, pattern=MODEL_NAME_PATTERN)
+    #: Where the champion is exported; default models/champion for `winmodel`, else models/<name>.
     export_dir: Path = CHAMPION_EXPORT_DIR
+
+    @model_validator(mode="before")
+    @classmethod
+    def _export_dir_follows_the_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("export_dir") is None and "registered_model" in data:
+            return {**data, "export_dir": default_export_dir(str(data["registered_model"]))}
+        return data
+
+    def for_model(self, registered_model: str) -> TrackingSettings:
+        """Give these settings for another registered model, exported beside this one's (``<parent>/<name>``)."""
+        folder = default_export_dir(registered_model).name
+        return TrackingSettings.model_validate(
+            {
+                **self.model_dump(),
+                "registered_model": registered_model,
+                "export_dir": self.export_dir.parent / folder,
+            }
+        )
 
     def resolved_tracking_uri(self) -> str:
         """Give the tracking URI: the config's, else ``$MLFLOW_TRACKING_URI``, else the SQLite default."""

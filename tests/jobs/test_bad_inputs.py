@@ -748,10 +748,13 @@ def test_a_second_training_while_one_runs_stops_at_once(
         tmp_path, CANONICAL, tracking__tracking_uri=None, tracking__experiment="bad-inputs"
     )
     before = _registry_state(tracking_db)
-    with FileLock(str(tmp_path / "models" / LOCK_FILE)):  # a training in progress holds this
+    lock = tmp_path / "models" / LOCK_FILE
+    with FileLock(str(lock)):  # a training in progress holds this, and names itself beside it
+        lock.with_name(LOCK_FILE + ".owner").write_text("process 4242 (winmodel train ...)")
         done = _winmodel(["train", "--config", str(config)], tmp_path, tracking_db)
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
     assert "another training is running" in done.stderr and LOCK_FILE in done.stderr
+    assert "process 4242" in done.stderr and "nothing to delete" in done.stderr
     assert _registry_state(tracking_db) == before
     assert not (tmp_path / "models" / "champion").exists()
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 import pandas as pd
 
-from winmodel.data.contract import CLOSED_STATUSES
+from winmodel.data.contract import CLOSED_STATUSES, TABLES
 from winmodel.data.io import FIRST_ROW_ATTR, ROW_UNIT_ATTR, SOURCE_ATTR, read_table
 from winmodel.data.mapping import Mapping, apply_mapping, load_mapping
 from winmodel.data.validate import validate_tables
@@ -54,6 +54,8 @@ class CRMData:
     files: dict[str, str]
     report: ValidationReport
     as_of: pd.Timestamp
+    #: The mapping's ``name`` (``unnamed`` for an export already in canonical form).
+    mapping_name: str = "unnamed"
 
     @property
     def has_snapshots(self) -> bool:
@@ -196,6 +198,7 @@ def load_crm_data(
         files=files,
         report=report,
         as_of=as_of,
+        mapping_name=mapping.name,
     )
 
 
@@ -277,3 +280,20 @@ def data_digest(data: CRMData) -> str:
         digest.update(hashed.tobytes())
         digest.update(",".join(map(str, frame.columns)).encode())
     return digest.hexdigest()[:16]
+
+
+def data_identity(data: CRMData) -> dict[str, str]:
+    """Give what makes two exports "the same data" for a champion: the mapping and the contract columns.
+
+    Next month's export of the same CRM keeps its identity (new rows change the
+    digest, not the identity); another company's export, another mapping or a
+    changed set of contract columns does not. ``key`` is a short hash of the rest.
+    """
+    identity = {"mapping": data.mapping_name}
+    for table, frame in (("opportunities", data.opportunities), ("snapshots", data.snapshots)):
+        present = [] if frame is None else [c for c in TABLES[table].names() if c in frame.columns]
+        identity[f"{table}_columns"] = ",".join(present)
+    identity["key"] = hashlib.sha256(
+        "|".join(f"{k}={v}" for k, v in sorted(identity.items())).encode()
+    ).hexdigest()[:12]
+    return identity

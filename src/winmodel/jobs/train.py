@@ -27,8 +27,8 @@ from rich.table import Table
 
 from winmodel.analysis.forecast import FORECAST_BAND_FILE, SharedShift, forecast_band_json
 from winmodel.analysis.replay import measure_shared_shift
-from winmodel.data.dataset import CRMData, data_digest, load_crm_data
-from winmodel.errors import WinmodelError
+from winmodel.data.dataset import CRMData, data_digest, data_identity, load_crm_data
+from winmodel.errors import GateError, InputError, Problem, WinmodelError
 from winmodel.features.rows import AS_OF, add_history_features, build_training_rows
 from winmodel.mlops.export import VERSION_FILE, exported_version
 from winmodel.mlops.modelcard import render_model_card
@@ -49,6 +49,12 @@ LOCK_FILE = ".winmodel.lock"
 
 class TrainingBusy(WinmodelError):
     """Raised when another training holds the lock."""
+
+
+class TrainingInterrupted(WinmodelError):
+    """Raised for Ctrl-C during a training: says whether the champion moved (exit code 130)."""
+
+    exit_code = 130
 
 
 @dataclass
@@ -82,12 +88,30 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def ensure_data(config: TrainConfig, data_path: Path, say: Progress) -> None:
-    """Generate the demo history into the configured folder when it is the demo folder and empty."""
-    if data_path.exists() or not config.data.generate_demo_if_missing:
+def ensure_data(config: TrainConfig, data_path: Path, mapping: Path | None, say: Progress) -> None:
+    """Generate the demo history into ``data_path`` when it is the demo folder and missing; else refuse a missing path.
+
+    Only the demo folder (``data/demo``, no mapping, ``generate_demo_if_missing``) is ever filled
+    with generated data: a mistyped or unmounted path must not train on synthetic deals.
+    """
+    if data_path.exists():
         return
-    if data_path.resolve() != DEMO_DATA_DIR.resolve() and config.data.mapping is not None:
-        return
+    is_demo = data_path.resolve() == DEMO_DATA_DIR.resolve() and mapping is None
+    if not (is_demo and config.data.generate_demo_if_missing):
+        raise InputError(
+            Problem(
+                file=str(data_path),
+                column=None,
+                problem="the data path does not exist"
+                + (
+                    " (a mounted drive or share that is not mounted?)"
+                    if data_path.is_absolute()
+                    else ""
+                ),
+                fix="check the path in data.path or --data; only the demo folder data/demo (no mapping) "
+                "is generated when missing",
+            )
+        )
     from winmodel.jobs.generate import run_generate
 
     demo = config.data.demo
@@ -223,29 +247,71 @@ def run_train(
     *,
     data: Path | None = None,
     mapping: Path | None = None,
+    model_name: str | None = None,
     console: Console | None = None,
 ) -> TrainOutcome:
     """Run the training job declared in ``config_path``; give what it did.
 
-    Raises InputError for bad data or config, GateError when the data is too thin,
-    TrainingBusy when another training holds the lock.
+    ``model_name`` registers the model under another name (its champion exported to
+    ``models/<name>``) than the config's ``tracking.registered_model``.
+    Raises InputError for bad data or config, GateError when the data is too thin or the
+    champion was trained on other data, TrainingBusy when another training holds the lock.
     """
     console = console or Console(stderr=True)
     config = load_train_config(config_path)
+    if model_name is not None:
+        try:
+            tracking = config.tracking.for_model(model_name)
+        except ValueError:
+            raise InputError(
+                Problem(
+                    file="--model-name",
+                    column=None,
+                    problem=f"{model_name!r} cannot be a registered model name",
+                    fix="use letters, digits, '-', '_' and '.', starting with a letter or digit",
+                )
+            ) from None
+        config = config.model_copy(update={"tracking": tracking})
     lock_path = Path(config.tracking.export_dir).parent / LOCK_FILE
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path), timeout=0)
+    owner_file = lock_path.with_name(lock_path.name + ".owner")
     try:
         lock.acquire()
     except Timeout:
         raise TrainingBusy(
-            f"another training is running for this project (lock file {lock_path}); wait for it to finish. "
-            "If no training is running, a crashed run left the lock: delete the file and retry."
+            f"another training is running for this project: {_lock_owner(owner_file)} holds "
+            f"{lock_path}. Wait for it to finish, or stop that process; the lock is released by the "
+            "system when its process ends, so there is nothing to delete."
         ) from None
     try:
-        return _run_train_locked(config, config_path, data=data, mapping=mapping, console=console)
+        owner_file.write_text(
+            f"process {os.getpid()} (winmodel train --config {config_path}, started "
+            f"{pd.Timestamp.now():%Y-%m-%d %H:%M:%S})",
+            encoding="utf-8",
+        )
+        promoted: list[str] = []  # the version, once the champion alias and its export have moved
+        return _run_train_locked(
+            config, config_path, data=data, mapping=mapping, console=console, promoted=promoted
+        )
+    except KeyboardInterrupt:
+        name = config.tracking.registered_model
+        raise TrainingInterrupted(
+            f"interrupted — {name}@champion is now version {promoted[0]} (the promotion had finished)"
+            if promoted
+            else "interrupted — champion unchanged"
+        ) from None
     finally:
+        owner_file.unlink(missing_ok=True)
         lock.release()
+
+
+def _lock_owner(owner_file: Path) -> str:
+    """Give who holds the training lock, as its holder wrote it (process id, config, start time)."""
+    try:
+        return owner_file.read_text(encoding="utf-8").strip() or "a process"
+    except OSError:
+        return "a process that has not written its name yet"
 
 
 def _run_train_locked(
@@ -255,6 +321,7 @@ def _run_train_locked(
     data: Path | None,
     mapping: Path | None,
     console: Console,
+    promoted: list[str],
 ) -> TrainOutcome:
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas  # mlflow.data.from_pandas, typed
@@ -269,7 +336,7 @@ def _run_train_locked(
 
     data_path = Path(data or config.data.path)
     mapping_path = mapping or config.data.mapping
-    ensure_data(config, data_path, say)
+    ensure_data(config, data_path, mapping_path, say)
     with console.status("reading and validating the data"):
         crm = load_crm_data(data_path, mapping_path)
     for problem in crm.report.warnings:
@@ -301,6 +368,8 @@ def _run_train_locked(
 
     tracking_uri = config.tracking.resolved_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
+    identity = data_identity(crm)
+    champion_digest = _refuse_a_champion_of_other_data(MlflowClient(), config, identity)
     mlflow.set_experiment(config.tracking.experiment)
     extra = [(feature.name, feature.kind) for feature in crm.extra_features]
     oracle = _oracle(data_path)
@@ -311,6 +380,9 @@ def _run_train_locked(
                 "winmodel.config_path": str(config_path),
                 "winmodel.config_digest": config.digest(),
                 "winmodel.data_digest": data_digest(crm),
+                # Lineage: the data the champion this run is compared with was trained on.
+                "winmodel.champion_data_digest": champion_digest or "none",
+                **{f"winmodel.identity.{key}": value for key, value in identity.items()},
                 "winmodel.git_commit": _git_commit(),
                 **{f"version.{name}": value for name, value in _package_versions().items()},
             }
@@ -400,6 +472,16 @@ def _run_train_locked(
             model_version = registry.register(info.model_uri, config.tracking.registered_model)
         client = MlflowClient()
         name = config.tracking.registered_model
+        registry.tag_version(
+            client,
+            name,
+            model_version,
+            {
+                **{f"{registry.IDENTITY_TAG}{key}": value for key, value in identity.items()},
+                "winmodel.data_digest": data_digest(crm),
+                "winmodel.champion_data_digest": champion_digest or "none",
+            },
+        )
         registry.set_alias(client, name, registry.CHALLENGER, model_version)
         champion_metrics, champion_version = _champion_metrics(client, config, result, rows, say)
         briers = result.holdout_metrics.set_index("method")["brier"]
@@ -446,6 +528,7 @@ def _run_train_locked(
                     client, name, model_version, champion_version, export_dir, say
                 )
                 raise
+            promoted.append(model_version)
         say(gate_text)
         _print_summary(
             console,
@@ -459,6 +542,34 @@ def _run_train_locked(
         return TrainOutcome(
             run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir
         )
+
+
+def _refuse_a_champion_of_other_data(
+    client: MlflowClient, config: TrainConfig, identity: dict[str, str]
+) -> str | None:
+    """Stop before anything is logged when the champion was trained on other data; give its data digest.
+
+    A challenger trained on another company's export, another mapping or other contract columns
+    would be judged against a champion that never saw such data. The job stops (GateError)
+    unless ``gate.replace_incompatible_champion`` is set.
+    """
+    from winmodel.mlops.gate import identity_mismatch
+    from winmodel.mlops.registry import CHAMPION, alias_version, version_identity
+
+    name = config.tracking.registered_model
+    champion_version = alias_version(client, name, CHAMPION)
+    if champion_version is None:
+        return None
+    tags = client.get_model_version(name, champion_version).tags
+    mismatch = identity_mismatch(
+        identity,
+        version_identity(client, name, champion_version),
+        name=name,
+        champion_version=champion_version,
+    )
+    if mismatch and not config.gate.replace_incompatible_champion:
+        raise GateError(f"NOT TRAINED: {mismatch}.")
+    return tags.get("winmodel.data_digest")
 
 
 def _measure_forecast_shift(
@@ -558,8 +669,10 @@ def _print_summary(
     )
 
 
-def run_train_cli(config: Path, data: Path | None, mapping: Path | None) -> int:
+def run_train_cli(
+    config: Path, data: Path | None, mapping: Path | None, model_name: str | None = None
+) -> int:
     """Run the job for the command line; give the exit code (1 when the gate refused the challenger)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    outcome = run_train(config, data=data, mapping=mapping)
+    outcome = run_train(config, data=data, mapping=mapping, model_name=model_name)
     return 0 if outcome.promoted else 1

@@ -122,6 +122,27 @@ def set_alias(client: MlflowClient, name: str, alias: str, model_version: str) -
     client.set_registered_model_alias(name, alias, model_version)
 
 
+#: Prefix of the model-version tags that hold the data identity it was trained on.
+IDENTITY_TAG = "winmodel.identity."
+
+
+def tag_version(client: MlflowClient, name: str, model_version: str, tags: dict[str, str]) -> None:
+    """Set tags on one registered model version."""
+    for key, value in tags.items():
+        client.set_model_version_tag(name, model_version, key, value)
+
+
+def version_identity(client: MlflowClient, name: str, model_version: str) -> dict[str, str] | None:
+    """Give the data identity a registered version was trained on, or None when it has none recorded."""
+    tags = client.get_model_version(name, model_version).tags
+    identity = {
+        key.removeprefix(IDENTITY_TAG): value
+        for key, value in tags.items()
+        if key.startswith(IDENTITY_TAG)
+    }
+    return identity or None
+
+
 def restore_alias(client: MlflowClient, name: str, alias: str, model_version: str | None) -> None:
     """Point ``alias`` back at ``model_version``, or remove it when there was none."""
     if model_version is None:
