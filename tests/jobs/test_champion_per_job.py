@@ -108,9 +108,10 @@ def test_another_companys_export_cannot_replace_the_champion_but_gets_its_own(
 ):
     """The issue's case: `winmodel train --data itbid.csv --mapping ...` on the demo project."""
     database = tmp_path / "mlflow.db"
-    with sqlite3.connect(trained_project.root / "mlflow.db") as source, sqlite3.connect(
-        database
-    ) as target:
+    with (
+        sqlite3.connect(trained_project.root / "mlflow.db") as source,
+        sqlite3.connect(database) as target,
+    ):
         source.backup(target)
     opportunities = small_history.opportunities
     export = pd.concat(
@@ -139,7 +140,9 @@ def test_another_companys_export_cannot_replace_the_champion_but_gets_its_own(
     assert own.returncode in (0, 1) and "Traceback" not in own.stdout + own.stderr, own.stderr
     versions, aliases = _registry(database)
     assert ("itbid", 1) in [tuple(v) for v in versions]
-    assert [a for a in aliases if a[0] == "winmodel"] == [a for a in before[1] if a[0] == "winmodel"]
+    assert [a for a in aliases if a[0] == "winmodel"] == [
+        a for a in before[1] if a[0] == "winmodel"
+    ]
     if own.returncode == 0:  # promoted: exported beside the other champion, never over it
         assert (tmp_path / "models" / "itbid" / "MLmodel").exists()
         assert not (tmp_path / "models" / "champion").exists()
@@ -152,9 +155,10 @@ def test_ctrl_c_during_a_training_says_the_champion_is_unchanged(
     import signal
 
     database = tmp_path / "mlflow.db"
-    with sqlite3.connect(trained_project.root / "mlflow.db") as source, sqlite3.connect(
-        database
-    ) as target:
+    with (
+        sqlite3.connect(trained_project.root / "mlflow.db") as source,
+        sqlite3.connect(database) as target,
+    ):
         source.backup(target)
     config = make_train_config(
         tmp_path, trained_project.data, tracking__tracking_uri=None, tracking__experiment="jobs"

@@ -188,7 +188,8 @@ def load_model_folder(folder: Path, shown_as: str | None = None) -> WinModel:
                 file=name,
                 column=None,
                 problem="there is no model here (the folder does not exist)",
-                fix="run `make train` to export the champion, or give the folder or URI of a model",
+                fix="run `make train` to export the champion (the folder models/NAME of another job is "
+                "written by `winmodel train --model-name NAME`), or give the folder or URI of a model",
             )
         )
     if not folder.is_dir():
