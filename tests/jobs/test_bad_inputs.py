@@ -446,6 +446,26 @@ CASES: dict[str, Case] = {
         mapping="name: crm\nvalues:\n  status: {Gewünscht: open}\n".encode("latin-1"),
         names_file="mapping.yaml",
     ),
+    "no amount column": Case(
+        {"opportunities.csv": _drop_column("amount")},
+        0,
+        ("column 'amount'", "no amount column", "never taken as 0", "0 error(s)"),
+    ),
+    "created on the close date for every deal": Case(
+        {
+            "opportunities.csv": _replace_column(
+                "created_date",
+                [line.split(",")[HEADER.index("close_date")] for line in BASE.splitlines()[1:]],
+            )
+        },
+        1,
+        ("created on the day they closed", "map created_date"),
+    ),
+    "Excel serial dates without their format": Case(
+        {"opportunities.csv": _replace_column("created_date", [str(45292 + i) for i in range(8)])},
+        1,
+        ("column 'created_date'", "Excel serial day numbers", "created_date: excel"),
+    ),
     "truncated model": Case(
         {"opportunities.csv": BASE},
         1,

@@ -26,7 +26,7 @@ from winmodel.timing import NO_TIMER, Timer
 
 log = logging.getLogger(__name__)
 
-TABLE_FILE_SUFFIXES = (".parquet", ".csv")
+TABLE_FILE_SUFFIXES = (".parquet", ".csv", ".xlsx")
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def load_crm_data(
     with timer.stage("read"):
         for table, file in paths.items():
             try:
-                frames[table] = _numbered(read_table(file, options=mapping.read_options()))
+                frames[table] = _numbered(read_table(file, options=mapping.read_options(table)))
             except InputError as error:
                 problems += error.report.problems
     if problems:
