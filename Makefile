@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup train score profile forecast validate audit demo test lint format bench ui clean
+.PHONY: help setup train score profile forecast validate audit demo demo-db test lint format bench ui clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,13 +30,16 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark,postgres]"
 	@touch $@
 
 setup: $(VENV)/.installed ## create .venv and install winmodel with its dev tools (idempotent)
 
 demo: setup ## generate the demo CRM history into data/demo (if missing)
 	@test -f $(DEMO_DIR)/opportunities.parquet || $(WINMODEL) generate --out $(DEMO_DIR)
+
+demo-db: setup ## write the demo CRM history into the DuckDB database data/demo.duckdb (pipelines/*-duckdb.yaml read it)
+	$(WINMODEL) generate --out duckdb:///data/demo.duckdb
 
 validate: setup ## validate the training data named in the train config
 	$(WINMODEL) validate --config $(TRAIN_CONFIG)

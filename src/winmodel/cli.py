@@ -65,8 +65,11 @@ def _echo_error(message: str) -> None:
 @app.command()
 def generate(
     out: Annotated[
-        Path, typer.Option(help="Folder to write opportunities, snapshots and truth into.")
-    ] = Path("data/demo"),
+        str,
+        typer.Option(
+            help="Folder to write opportunities, snapshots and truth into, or a database URL (e.g. duckdb:///data/demo.duckdb) that gets them as tables."
+        ),
+    ] = "data/demo",
     deals: Annotated[int, typer.Option(min=50, help="Number of deals to generate.")] = 20_000,
     seed: Annotated[
         int, typer.Option(help="Random seed; the same seed gives the same history.")
@@ -87,7 +90,12 @@ def generate(
 
 @app.command()
 def validate(
-    data: Annotated[Path | None, typer.Option(help="Export file or folder to check.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Export file or folder to check, or a database URL (tables opportunities, snapshots)."
+        ),
+    ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="YAML mapping from the export onto the contract.")
     ] = None,
@@ -111,7 +119,9 @@ def validate(
 
 @app.command()
 def audit(
-    data: Annotated[Path | None, typer.Option(help="Export file or folder to audit.")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Export file or folder to audit, or a database URL.")
+    ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="YAML mapping from the export onto the contract.")
     ] = None,
@@ -138,7 +148,10 @@ def train(
     config: Annotated[Path, typer.Option(help="The training job declaration.")] = Path(
         "pipelines/train.yaml"
     ),
-    data: Annotated[Path | None, typer.Option(help="Override the config's data path.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="Override the config's data: a file, a folder or a database URL."),
+    ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="Override the config's mapping file.")
     ] = None,
@@ -157,13 +170,17 @@ def train(
 
 @app.command()
 def score(
-    output: Annotated[Path, typer.Option(help="Scored file to write (.csv or .parquet).")] = Path(
-        "outputs/scored.csv"
-    ),
-    input_path: Annotated[
-        Path | None,
+    output: Annotated[
+        str | None,
         typer.Option(
-            "--input", help="Export with the open deals (default: the config's data path)."
+            help="Where to write the scored deals: a .csv or .parquet file, or a database table as URL#table (e.g. duckdb:///data/demo.duckdb#scores). Default: the config's output, else outputs/scored.csv."
+        ),
+    ] = None,
+    input_path: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="Export with the open deals, or a database URL (default: the config's data).",
         ),
     ] = None,
     model: Annotated[

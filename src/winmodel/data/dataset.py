@@ -18,6 +18,7 @@ from typing import Literal
 import pandas as pd
 
 from winmodel.data.contract import CLOSED_STATUSES, TABLES
+from winmodel.data.database import DatabaseSource, read_database_tables
 from winmodel.data.io import FIRST_ROW_ATTR, ROW_UNIT_ATTR, SOURCE_ATTR, read_table
 from winmodel.data.mapping import Mapping, apply_mapping, load_mapping
 from winmodel.data.validate import validate_tables
@@ -137,9 +138,12 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
 
 
 def load_crm_data(
-    path: Path, mapping: Mapping | Path | None = None, *, timer: Timer = NO_TIMER
+    path: Path | DatabaseSource,
+    mapping: Mapping | Path | None = None,
+    *,
+    timer: Timer = NO_TIMER,
 ) -> CRMData:
-    """Give the validated, canonical tables of the export at ``path``.
+    """Give the validated, canonical tables of the export at ``path`` (a file, a folder or a database).
 
     ``mapping`` is a ``Mapping``, a path to its YAML, or None for an export
     already in canonical form. Lookup files named in the mapping are read
@@ -151,24 +155,30 @@ def load_crm_data(
         mapping = Mapping()
     elif not isinstance(mapping, Mapping):
         mapping = load_mapping(Path(mapping))
-    paths = find_data_files(Path(path), mapping)
-    files = {table: str(file) for table, file in paths.items()}
-
     frames: dict[str, pd.DataFrame] = {}
-    problems: list[Problem] = []
-    with timer.stage("read"):
-        for table, file in paths.items():
-            try:
-                frames[table] = _numbered(read_table(file, options=mapping.read_options(table)))
-            except InputError as error:
-                problems += error.report.problems
-    if problems:
-        raise InputError(problems)
+    if isinstance(path, DatabaseSource):
+        with timer.stage("read"):
+            frames = {
+                table: _numbered(frame) for table, frame in read_database_tables(path).items()
+            }
+        files = {table: str(frame.attrs[SOURCE_ATTR]) for table, frame in frames.items()}
+        base_dir = Path.cwd()  # lookup files of a database source are named from the working folder
+    else:
+        paths = find_data_files(Path(path), mapping)
+        files = {table: str(file) for table, file in paths.items()}
+        base_dir = paths["opportunities"].parent
+        problems: list[Problem] = []
+        with timer.stage("read"):
+            for table, file in paths.items():
+                try:
+                    frames[table] = _numbered(read_table(file, options=mapping.read_options(table)))
+                except InputError as error:
+                    problems += error.report.problems
+        if problems:
+            raise InputError(problems)
 
     with timer.stage("map"):
-        mapped, mapping_problems = apply_mapping(
-            frames, mapping, base_dir=paths["opportunities"].parent
-        )
+        mapped, mapping_problems = apply_mapping(frames, mapping, base_dir=base_dir)
     with timer.stage("validate"):
         opportunities, snapshots, report = validate_tables(
             mapped["opportunities"],

@@ -245,7 +245,7 @@ def _log_tables(result: TrainingResult, data: CRMData) -> None:
 def run_train(
     config_path: Path,
     *,
-    data: Path | None = None,
+    data: Path | str | None = None,
     mapping: Path | None = None,
     model_name: str | None = None,
     console: Console | None = None,
@@ -318,12 +318,13 @@ def _run_train_locked(
     config: TrainConfig,
     config_path: Path,
     *,
-    data: Path | None,
+    data: Path | str | None,
     mapping: Path | None,
     console: Console,
     promoted: list[str],
 ) -> TrainOutcome:
     import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.data.pandas_dataset import from_pandas  # mlflow.data.from_pandas, typed
     from mlflow.tracking import MlflowClient
 
@@ -334,11 +335,13 @@ def _run_train_locked(
     def say(message: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
 
-    data_path = Path(data or config.data.path)
+    location = config.data.location(data)
     mapping_path = mapping or config.data.mapping
-    ensure_data(config, data_path, mapping_path, say)
+    if isinstance(location, Path):
+        ensure_data(config, location, mapping_path, say)
+    source_name = str(location) if isinstance(location, Path) else location.shown()
     with console.status("reading and validating the data"):
-        crm = load_crm_data(data_path, mapping_path)
+        crm = load_crm_data(location, mapping_path)
     for problem in crm.report.warnings:
         say(f"[yellow]warning[/yellow]: {problem.file}: {problem.column or ''} {problem.problem}")
     closed = crm.opportunities["status"].isin(["won", "lost"])
@@ -362,7 +365,7 @@ def _run_train_locked(
         int(last_rows["status"].eq("lost").sum()),
         minimum=config.training.min_deals_per_class,
         comfortable=config.training.warn_deals_per_class,
-        file=crm.files.get("opportunities", str(data_path)),
+        file=crm.files.get("opportunities", source_name),
     ):
         say(f"[yellow]warning[/yellow]: {warning}")
 
@@ -372,7 +375,7 @@ def _run_train_locked(
     champion_digest = _refuse_a_champion_of_other_data(MlflowClient(), config, identity)
     mlflow.set_experiment(config.tracking.experiment)
     extra = [(feature.name, feature.kind) for feature in crm.extra_features]
-    oracle = _oracle(data_path)
+    oracle = _oracle(location) if isinstance(location, Path) else None
 
     with mlflow.start_run(run_name=f"{config.name} {pd.Timestamp.now():%Y-%m-%d %H:%M}") as run:
         mlflow.set_tags(
@@ -388,12 +391,13 @@ def _run_train_locked(
             }
         )
         mlflow.log_params(_flatten("", config.model_dump(mode="json"), {}))
-        mlflow.log_params(
-            {"data.path_used": str(data_path), "data.mapping_used": str(mapping_path)}
-        )
+        mlflow.log_params({"data.path_used": source_name, "data.mapping_used": str(mapping_path)})
         dataset = from_pandas(
             crm.opportunities,
-            source=str(data_path),
+            # A database URL has no MLflow source type: it is recorded as a tag of a code source.
+            source=source_name
+            if isinstance(location, Path)
+            else CodeDatasetSource(tags={"winmodel.database": source_name}),
             targets="status",
             name="opportunities",
             digest=data_digest(crm),
@@ -407,7 +411,7 @@ def _run_train_locked(
                 extra_features=extra,
                 oracle_probability=oracle,
                 progress=say,
-                file=crm.files.get("opportunities", str(data_path)),
+                file=crm.files.get("opportunities", source_name),
             )
         result.warnings[:0] = shape_warnings
         with console.status("measuring the forecast range (past months replayed)"):
@@ -445,7 +449,7 @@ def _run_train_locked(
             _log_figures(result, rows)
 
         facts = {
-            "source": str(data_path),
+            "source": source_name,
             "mapping": str(mapping_path) if mapping_path else None,
             "closed_deals": won + lost,
             "won": won,
@@ -670,7 +674,7 @@ def _print_summary(
 
 
 def run_train_cli(
-    config: Path, data: Path | None, mapping: Path | None, model_name: str | None = None
+    config: Path, data: Path | str | None, mapping: Path | None, model_name: str | None = None
 ) -> int:
     """Run the job for the command line; give the exit code (1 when the gate refused the challenger)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
