@@ -342,6 +342,27 @@ def forecast(
     )
 
 
+@app.command("export-crm")
+def export_crm(
+    input_path: Annotated[
+        Path, typer.Option("--input", help="Scored file from `winmodel score`.")
+    ] = Path("outputs/scored.csv"),
+    mapping: Annotated[
+        Path,
+        typer.Option(
+            help="The CRM's mapping, with a write_back: section (e.g. pipelines/mappings/salesforce.yaml)."
+        ),
+    ] = Path("pipelines/mappings/salesforce.yaml"),
+    out: Annotated[
+        Path, typer.Option(help="Upsert file to write (.csv for Data Loader or a HubSpot import).")
+    ] = Path("outputs/upsert.csv"),
+) -> None:
+    """Write an upsert file of the scores in the CRM's own field names and limits (import it into the CRM)."""
+    from winmodel.jobs.export_crm import run_export_crm
+
+    run_export_crm(input_path, mapping, out)
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -56,6 +56,7 @@ from winmodel.data.validate import (
     parse_numbers,
     row_references,
 )
+from winmodel.data.writeback import WriteBack
 from winmodel.data.yamlfile import line_of, read_yaml
 from winmodel.errors import MAX_EXAMPLES, InputError, Problem
 
@@ -227,6 +228,8 @@ class Mapping(_Section):
     lookups: list[Lookup] = Field(default_factory=list)
     extra_features: ExtraFeatures = ExtraFeatures()
     generate_id: GenerateId | None = None
+    #: How scores go back into this CRM (``winmodel export-crm``); see winmodel.data.writeback.
+    write_back: WriteBack | None = None
 
     @field_validator("scale")
     @classmethod
