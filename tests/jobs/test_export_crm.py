@@ -29,7 +29,7 @@ def test_export_crm_writes_the_salesforce_upsert_file(tmp_path):
             "opportunity_id": ["0065g00000AbCdEAAV", "0065g00000AbCdF"],
             "win_probability": [0.81234, 0.05],
             "band": ["A", "D"],
-            "reasons_for": ["=HYPERLINK(\"x\") sponsor (+11 pts)", ""],
+            "reasons_for": ['=HYPERLINK("x") sponsor (+11 pts)', ""],
             "reasons_against": ["", "No champion (-9 pts)"],
             "next_best_milestone": ["Business case built", ""],
             "recommendation": ["pursue", "decline"],

@@ -47,6 +47,8 @@ CHALLENGER = "challenger"
 
 MODEL_NAME_IN_RUN = "model"
 
+#: What loading and running the logged model imports (winmodel's own code travels with the model):
+#: tests/mlops/test_serving.py loads it in a virtualenv holding these packages only.
 _RUNTIME_PACKAGES = (
     "numpy",
     "pandas",
@@ -58,7 +60,6 @@ _RUNTIME_PACKAGES = (
     "mlflow",
     "pydantic",
     "pyyaml",
-    "pandera",
 )
 
 
