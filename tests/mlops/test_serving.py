@@ -81,7 +81,7 @@ def test_the_exported_champion_loads_in_a_clean_virtualenv_from_its_own_requirem
         timeout=600,
     )
     assert installed.returncode == 0, installed.stderr
-    payload, frame = _example(model_dir)
+    _, frame = _example(model_dir)
     script = (
         "import json, sys, mlflow.pyfunc, pandas as pd\n"
         "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
