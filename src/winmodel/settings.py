@@ -121,6 +121,10 @@ class FeatureSettings(_Section):
     exclude: tuple[str, ...] = ()
     #: Activity volume is kept by default so its low importance is visible.
     include_activity: bool = True
+    #: Mutable fields known only as they stood at close (no snapshot or history value: a flat
+    #: export's sponsor, position, discount ...) are left out; name one here to learn from it anyway,
+    #: when you know its value did not change during deals. The model card records it.
+    allow_final_state: tuple[str, ...] = ()
 
 
 class ShapeCandidate(_Section):

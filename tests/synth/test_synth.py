@@ -251,10 +251,12 @@ def test_generate_job_writes_tables(tmp_path, file_format: str) -> None:
         today="2026-06-30",
         file_format=file_format,
     )
-    assert set(paths) == {"opportunities", "snapshots", "truth"}
+    assert set(paths) == {"opportunities", "snapshots", "truth", "version"}
+    tables = {name: path for name, path in paths.items() if name != "version"}
     assert sorted(path.name for path in (tmp_path / "demo").iterdir()) == sorted(
-        f"{name}.{file_format}" for name in paths
+        [f"{name}.{file_format}" for name in tables] + [paths["version"].name]
     )  # no temporary files left behind
+    assert paths["version"].read_text().strip().isdigit()
     reader = pd.read_parquet if file_format == "parquet" else pd.read_csv
     opportunities = reader(paths["opportunities"])
     assert len(opportunities) == 120

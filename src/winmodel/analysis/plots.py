@@ -58,7 +58,9 @@ def shap_summary_figure(
 
 
 def backtest_figure(backtest: pd.DataFrame, metric: str = "brier") -> Figure:
-    """Give the metric per backtest fold for winmodel and each baseline."""
+    """Give the metric per backtest fold for winmodel and each baseline (the headline moment)."""
+    if "moment" in backtest:
+        backtest = backtest[backtest["moment"] == backtest["moment"].iloc[0]]
     table = backtest.pivot(index="slice", columns="method", values=metric)
     order = [s for s in backtest["slice"].drop_duplicates()]
     table = table.loc[order]

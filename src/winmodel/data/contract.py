@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ColumnKind = Literal["string", "date", "category", "bool", "number", "integer"]
-Table = Literal["opportunities", "snapshots"]
+Table = Literal["opportunities", "snapshots", "field_history"]
 
 #: Where a column sits in the sales method; drives features, reasons and the profile.
 Group = Literal[
@@ -64,6 +64,10 @@ class ColumnSpec:
     #: the range is a percentage (0-100) or a share (0-1): used to detect the other scale.
     scale: Literal["percent", "share"] | None = None
     description: str = ""
+    #: Whether the value may change during a deal's life. A mutable value is a training feature only
+    #: as of a snapshot or history date before the close; on a closed deal's opportunities row it is
+    #: the final state (see FIXED_AT_CREATION).
+    mutable: bool = True
 
     @property
     def is_closed_set(self) -> bool:
@@ -71,8 +75,36 @@ class ColumnSpec:
         return self.allowed is not None
 
 
+#: Fixed when the deal is created: identity, segment, deal type and primary pain. Everything else may
+#: change during the deal (qualification, competition, champion, economics, milestones, engagement,
+#: amount, close date).
+FIXED_AT_CREATION = frozenset(
+    {
+        "opportunity_id",
+        "account_id",
+        "owner_id",
+        "created_date",
+        "industry",
+        "region",
+        "employees",
+        "annual_revenue",
+        "growth_stage",
+        "pe_backed",
+        "deal_type",
+        "primary_pain",
+    }
+)
+
+
 def _spec(name: str, kind: ColumnKind, group: Group, label: str, **kwargs: Any) -> ColumnSpec:
-    return ColumnSpec(name=name, kind=kind, group=group, label=label, **kwargs)
+    return ColumnSpec(
+        name=name,
+        kind=kind,
+        group=group,
+        label=label,
+        mutable=name not in FIXED_AT_CREATION,
+        **kwargs,
+    )
 
 
 # --------------------------------------------------------------------------- opportunities
@@ -380,13 +412,50 @@ OPPORTUNITIES = TableSpec(
     key=("opportunity_id",),
 )
 
+#: The opportunities' mutable columns a snapshot (or a replayed field history) may hold as of its date.
+_MUTABLE_DEAL = tuple(
+    spec
+    for spec in (*_PROBLEM, *_TRIGGER, *_COMPETITION, *_CHAMPION, *_QUALIFICATION, *_ECONOMICS)
+    if spec.mutable and spec.name != "amount"
+)
+
 SNAPSHOTS = TableSpec(
     name="snapshots",
-    columns=(*_SNAPSHOT_KEYS, *_CRM, *_SNAPSHOT_DEAL, *MILESTONES, *ACTIVITY),
+    columns=(*_SNAPSHOT_KEYS, *_CRM, *_SNAPSHOT_DEAL, *_MUTABLE_DEAL, *MILESTONES, *ACTIVITY),
     key=("opportunity_id", "snapshot_date"),
 )
 
-TABLES: dict[str, TableSpec] = {"opportunities": OPPORTUNITIES, "snapshots": SNAPSHOTS}
+FIELD_HISTORY = TableSpec(
+    name="field_history",
+    columns=(
+        _spec("opportunity_id", "string", "identity", "Opportunity", required=True),
+        _spec(
+            "field",
+            "string",
+            "identity",
+            "Field",
+            required=True,
+            description="The contract column that changed (the mapping names the CRM's fields).",
+        ),
+        _spec("old_value", "string", "identity", "Value before the change"),
+        _spec("new_value", "string", "identity", "Value after the change"),
+        _spec(
+            "changed_at",
+            "date",
+            "identity",
+            "Changed at",
+            required=True,
+            description="When the change was made; the snapshot of that day shows it.",
+        ),
+    ),
+    key=(),
+)
+
+TABLES: dict[str, TableSpec] = {
+    "opportunities": OPPORTUNITIES,
+    "snapshots": SNAPSHOTS,
+    "field_history": FIELD_HISTORY,
+}
 
 #: The win dimensions of the method, in the order a seller reads them.
 WIN_DIMENSION_GROUPS: tuple[Group, ...] = (
@@ -406,6 +475,19 @@ def columns_in_group(*groups: Group, table: TableSpec = OPPORTUNITIES) -> tuple[
 def spec_for(name: str) -> ColumnSpec | None:
     """Give the spec of a canonical column on either table, or None for an extra column."""
     return OPPORTUNITIES.by_name.get(name) or SNAPSHOTS.by_name.get(name)
+
+
+def is_mutable(name: str, *, fixed: Iterable[str] = (), mutable: Iterable[str] = ()) -> bool:
+    """Give whether a column may change during a deal: the mapping's overrides, else the contract.
+
+    A column outside the contract (an extra feature) is fixed unless the mapping says otherwise.
+    """
+    if name in set(mutable):
+        return True
+    if name in set(fixed):
+        return False
+    spec = spec_for(name)
+    return spec.mutable if spec is not None else False
 
 
 def normalise_category(value: str) -> str:

@@ -17,8 +17,14 @@ from typing import Literal
 
 import pandas as pd
 
-from winmodel.data.contract import CLOSED_STATUSES, TABLES
+from winmodel.data.contract import CLOSED_STATUSES, SNAPSHOTS, TABLES, is_mutable, spec_for
 from winmodel.data.database import DatabaseSource, read_database_tables
+from winmodel.data.field_history import (
+    ReplaySettings,
+    map_history_table,
+    parse_history,
+    replay_field_history,
+)
 from winmodel.data.io import FIRST_ROW_ATTR, ROW_UNIT_ATTR, SOURCE_ATTR, read_table
 from winmodel.data.mapping import Mapping, apply_mapping, load_mapping
 from winmodel.data.validate import validate_tables
@@ -28,6 +34,9 @@ from winmodel.timing import NO_TIMER, Timer
 log = logging.getLogger(__name__)
 
 TABLE_FILE_SUFFIXES = (".parquet", ".csv", ".xlsx")
+#: The contract's long field-history table, and the prefix of a CRM's own history exports.
+FIELD_HISTORY = "field_history"
+HISTORY_PREFIX = "history:"
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,19 @@ class CRMData:
     as_of: pd.Timestamp
     #: The mapping's ``name`` (``unnamed`` for an export already in canonical form).
     mapping_name: str = "unnamed"
+    #: The long field history, when the export has one (its values as text).
+    field_history: pd.DataFrame | None = None
+    #: The fields the history tracks (the rebuilt snapshots hold exactly these).
+    tracked_fields: tuple[str, ...] = ()
+    #: Where the snapshots come from: the export's own table, replayed field history, or none (flat).
+    snapshot_source: Literal["snapshots", "field_history"] | None = None
+    #: The mapping's overrides of which columns may change during a deal.
+    fixed_fields: tuple[str, ...] = ()
+    mutable_fields: tuple[str, ...] = ()
+
+    def is_mutable(self, column: str) -> bool:
+        """Give whether ``column`` may change during a deal (the mapping's word, else the contract's)."""
+        return is_mutable(column, fixed=self.fixed_fields, mutable=self.mutable_fields)
 
     @property
     def has_snapshots(self) -> bool:
@@ -114,6 +136,14 @@ def find_data_files(path: Path, mapping: Mapping) -> dict[str, Path]:
         found["snapshots"] = folder / mapping.files.snapshots
     elif path.is_dir() and (default := _first_existing(folder, "snapshots")) is not None:
         found["snapshots"] = default
+    if mapping.files.field_history:
+        found[FIELD_HISTORY] = folder / mapping.files.field_history
+    elif path.is_dir() and (default := _first_existing(folder, FIELD_HISTORY)) is not None:
+        found[FIELD_HISTORY] = default
+    for position, history in enumerate(mapping.history.tables):
+        if history.optional and not (folder / history.file).is_file():
+            continue
+        found[f"{HISTORY_PREFIX}{position}"] = folder / history.file
     for table, file in found.items():
         if not file.is_file():
             problems.append(
@@ -121,7 +151,11 @@ def find_data_files(path: Path, mapping: Mapping) -> dict[str, Path]:
                     file=str(file),
                     column=None,
                     problem=f"the {table} file named in the mapping does not exist",
-                    fix=f"correct `files: {{{table}: ...}}` in the mapping",
+                    fix=(
+                        "correct the `file:` of this entry of `history.tables` in the mapping"
+                        if table.startswith(HISTORY_PREFIX)
+                        else f"correct `files: {{{table}: ...}}` in the mapping"
+                    ),
                 )
             )
     if problems:
@@ -177,6 +211,7 @@ def load_crm_data(
         if problems:
             raise InputError(problems)
 
+    histories = {table: frames.pop(table) for table in list(frames) if _is_history(table)}
     with timer.stage("map"):
         mapped, mapping_problems = apply_mapping(frames, mapping, base_dir=base_dir)
     with timer.stage("validate"):
@@ -185,11 +220,57 @@ def load_crm_data(
             mapped.get("snapshots"),
             files=files,
             parse=mapping.parse_options(),
+            with_history=bool(histories),
         )
     validation_problems = _name_export_columns(report.problems, mapping, files)
-    as_of, as_of_source = _as_of(mapping, opportunities, snapshots)
+    history: pd.DataFrame | None = None
+    tracked: tuple[str, ...] = ()
+    history_facts: list[str] = []
+    if histories:
+        with timer.stage("replay"):
+            history, tracked, found = _field_history(histories, mapping, opportunities, files)
+            validation_problems += found
+    as_of, as_of_source = _as_of(mapping, opportunities, snapshots, history)
+    source: Literal["snapshots", "field_history"] | None = (
+        "snapshots" if snapshots is not None else None
+    )
+    if (
+        history is not None
+        and report.ok
+        and not any(p.severity == "error" for p in validation_problems)
+    ):
+        if snapshots is not None:
+            validation_problems.append(
+                Problem(
+                    file=files.get("snapshots", "snapshots"),
+                    column=None,
+                    problem="the export has both a snapshots table and a field history: the snapshots are "
+                    "used, the field history is not replayed",
+                    fix="drop one of them from the mapping if that is not what you want",
+                    severity="warning",
+                )
+            )
+        else:
+            with timer.stage("replay"):
+                snapshots, found = replay_field_history(
+                    opportunities,
+                    history,
+                    tracked=tracked,
+                    as_of=as_of,
+                    settings=ReplaySettings(
+                        mapping.history.snapshot_every_days, mapping.history.snapshot_at_changes
+                    ),
+                    parse=mapping.parse_options(),
+                    file=_history_files(files),
+                )
+            validation_problems += found
+            source = "field_history"
+            history_facts.append(
+                f"snapshots replayed from the field history: {len(snapshots):,} of "
+                f"{snapshots['opportunity_id'].nunique():,} deals, fields {', '.join(tracked)}"
+            )
     facts = [f"mapping: {mapping.name}"] if mapping.name != "unnamed" else []
-    facts += [*report.facts, f"as of {as_of:%Y-%m-%d} ({as_of_source})"]
+    facts += [*report.facts, *history_facts, f"as of {as_of:%Y-%m-%d} ({as_of_source})"]
     report = ValidationReport(
         problems=(*mapping_problems, *validation_problems), facts=tuple(facts)
     )
@@ -209,7 +290,55 @@ def load_crm_data(
         report=report,
         as_of=as_of,
         mapping_name=mapping.name,
+        field_history=history,
+        tracked_fields=tracked,
+        snapshot_source=source,
+        fixed_fields=tuple(mapping.fixed_fields),
+        mutable_fields=tuple(mapping.mutable_fields),
     )
+
+
+def _is_history(table: str) -> bool:
+    return table == FIELD_HISTORY or table.startswith(HISTORY_PREFIX)
+
+
+def _history_files(files: dict[str, str]) -> str:
+    return ", ".join(file for table, file in files.items() if _is_history(table))
+
+
+def _field_history(
+    histories: dict[str, pd.DataFrame],
+    mapping: Mapping,
+    opportunities: pd.DataFrame,
+    files: dict[str, str],
+) -> tuple[pd.DataFrame, tuple[str, ...], list[Problem]]:
+    """Give the long field history of every history export, the fields it tracks, and the problems."""
+    problems: list[Problem] = []
+    parts = []
+    declared: set[str] = set()
+    for table, frame in histories.items():
+        entry = (
+            None
+            if table == FIELD_HISTORY
+            else mapping.history.tables[int(table.removeprefix(HISTORY_PREFIX))]
+        )
+        long, found = map_history_table(frame, entry, mapping, file=files[table])
+        problems += found
+        parsed, found = parse_history(
+            long, opportunities, mapping.parse_options(), file=files[table]
+        )
+        problems += found
+        parts.append(parsed)
+        if entry is not None:
+            declared |= set(entry.fields.values())
+    history = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    present = set(history["field"]) if len(history) else set()
+    tracked = tuple(
+        name
+        for name in SNAPSHOTS.names()
+        if name in (present | declared) and spec_for(name) is not None
+    )
+    return history, tracked, problems
 
 
 def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
@@ -235,7 +364,7 @@ def _name_export_columns(
         origins[table].update(
             {
                 target: f"export column '{source}'"
-                for target, source in getattr(mapping.columns, table).items()
+                for target, source in getattr(mapping.columns, table, {}).items()
                 if target != source
             }
         )
@@ -257,7 +386,10 @@ def _name_export_columns(
 
 
 def _as_of(
-    mapping: Mapping, opportunities: pd.DataFrame, snapshots: pd.DataFrame | None
+    mapping: Mapping,
+    opportunities: pd.DataFrame,
+    snapshots: pd.DataFrame | None,
+    history: pd.DataFrame | None = None,
 ) -> tuple[pd.Timestamp, str]:
     """Give the data's "today" and where it came from."""
     if mapping.as_of is not None:
@@ -275,8 +407,10 @@ def _as_of(
         closed = opportunities["status"].isin(CLOSED_STATUSES).fillna(False)
         dates.append(opportunities.loc[closed, "close_date"].max())
     dates = [date for date in dates if pd.notna(date)]
+    if history is not None and len(history) and history["changed_at"].notna().any():
+        dates.append(history["changed_at"].max().normalize())
     if dates:
-        return max(dates), "the latest created or close date"
+        return max(dates), "the latest created, close or change date"
     return pd.Timestamp.today().normalize(), "today: the data has no dates"
 
 

@@ -38,7 +38,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from winmodel.data.contract import OPPORTUNITIES, SNAPSHOTS, TABLES, closest_names
+from winmodel.data.contract import OPPORTUNITIES, SNAPSHOTS, TABLES, ColumnSpec, closest_names
 from winmodel.data.io import (
     CSV_DELIMITERS,
     DEFAULT_MAX_FILE_BYTES,
@@ -89,6 +89,9 @@ class FilesSection(_Section):
 
     opportunities: Text | None = None
     snapshots: Text | None = None
+    #: The contract's long field history (opportunity_id, field, old_value, new_value, changed_at),
+    #: when it is already in that form; a CRM's own history exports go under `history.tables`.
+    field_history: Text | None = None
 
 
 class ReadSection(_Section):
@@ -209,6 +212,56 @@ class ExtraFeatures(_Section):
     numeric: list[Text] = Field(default_factory=list)
 
 
+class HistoryTable(_Section):
+    """One field-history export (Salesforce OpportunityFieldHistory or OpportunityHistory, HubSpot).
+
+    Long layout (``field`` given): one row per change of one field, the field's name in ``field``
+    and its value after the change in ``new_value`` (before it in ``old_value``, when the export
+    has it). Wide layout (no ``field``): one row per change holding several fields' values after
+    it, one column each. ``fields`` maps the CRM's field names (long: values of ``field``; wide:
+    column names) to contract columns; fields not listed are ignored.
+    """
+
+    file: Text
+    opportunity_id: Text
+    changed_at: Text
+    field: Text | None = None
+    old_value: Text | None = None
+    new_value: Text | None = None
+    fields: dict[Text, Text] = Field(min_length=1)
+    #: A shipped mapping lists the history exports a CRM can give; a missing optional one leaves
+    #: the export flat (said in the facts) instead of stopping.
+    optional: bool = False
+
+    @model_validator(mode="after")
+    def _layout(self) -> HistoryTable:
+        if self.field is not None and self.new_value is None:
+            raise ValueError(
+                "a long history (with `field`) needs `new_value` (the column of the value set)"
+            )
+        if self.field is None and (self.old_value is not None or self.new_value is not None):
+            raise ValueError(
+                "`old_value`/`new_value` belong to a long history: name its `field` column too"
+            )
+        return self
+
+
+class HistorySection(_Section):
+    """How a field history becomes point-in-time snapshots (see docs/mapping.md)."""
+
+    #: A snapshot every this many days, counted back from the as-of date (0: only at changes).
+    snapshot_every_days: int = Field(7, ge=0)
+    #: Also a snapshot on every day a tracked field changed.
+    snapshot_at_changes: bool = True
+    tables: list[HistoryTable] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_snapshots(self) -> HistorySection:
+        if self.snapshot_every_days == 0 and not self.snapshot_at_changes:
+            raise ValueError("with snapshot_every_days 0, snapshot_at_changes must be true")
+        return self
+
+
 class Mapping(_Section):
     """How one CRM export maps onto the contract (see docs/mapping.md for every key)."""
 
@@ -230,6 +283,11 @@ class Mapping(_Section):
     generate_id: GenerateId | None = None
     #: How scores go back into this CRM (``winmodel export-crm``); see winmodel.data.writeback.
     write_back: WriteBack | None = None
+    history: HistorySection = HistorySection()
+    #: Columns whose value may change during a deal (an extra feature, or a contract column the
+    #: contract calls fixed); and columns fixed at creation that the contract calls mutable.
+    mutable_fields: list[Text] = Field(default_factory=list)
+    fixed_fields: list[Text] = Field(default_factory=list)
 
     @field_validator("scale")
     @classmethod
@@ -503,7 +561,7 @@ def _missing_column(
     )
 
 
-def _recode(series: pd.Series, recode: collections.abc.Mapping[str, str | None]) -> pd.Series:
+def recode_values(series: pd.Series, recode: collections.abc.Mapping[str, str | None]) -> pd.Series:
     """Give ``series`` with values recoded (case-insensitive, trimmed); ``'*'`` recodes every other non-blank value."""
     text = as_text(series)
     table = {str(key).strip().lower(): value for key, value in recode.items() if key != OTHERWISE}
@@ -521,7 +579,7 @@ def _recode(series: pd.Series, recode: collections.abc.Mapping[str, str | None])
 
 def _recode_all(frame: pd.DataFrame, values: dict[str, dict[str, str | None]]) -> pd.DataFrame:
     recoded = {
-        name: _recode(frame[name], recode)
+        name: recode_values(frame[name], recode)
         for name, recode in values.items()
         if name in frame.columns
     }
@@ -566,7 +624,7 @@ def _join_lookup(
     ]
     if problems:
         return frame, problems
-    fixed = {name: _recode(frame[name], recode) for name, recode in lookup.values.items()}
+    fixed = {name: recode_values(frame[name], recode) for name, recode in lookup.values.items()}
     frame = frame.assign(**fixed)
     left = pd.DataFrame(
         {f"key{i}": as_text(frame[name]) for i, name in enumerate(lookup.on)}, index=frame.index
@@ -932,6 +990,14 @@ def _settings_without_columns(
 # --------------------------------------------------------------------------- docs
 
 
+def _during(spec: ColumnSpec, table: str) -> str:
+    if table == "field_history" or spec.group == "outcome":
+        return ""
+    if spec.name in ("opportunity_id", "snapshot_date"):
+        return "key"
+    return "may change" if spec.mutable else "fixed"
+
+
 def contract_markdown() -> str:
     """Give the markdown reference of every contract column (the body of docs/contract.md)."""
     lines = [
@@ -940,15 +1006,22 @@ def contract_markdown() -> str:
         "Generated from `src/winmodel/data/contract.py` by `winmodel.data.mapping.contract_markdown()`;",
         "a test keeps this file in step with the code. **R** marks a required column.",
         "",
+        "*During a deal*: a **fixed** column is set when the deal is created; a column that **may",
+        "change** is a training feature only as of a snapshot or field-history date before the close",
+        "(on a closed deal's opportunities row it holds the final state, which is left out unless the",
+        "config allows it). A mapping can override either with `fixed_fields` / `mutable_fields`.",
+        "",
     ]
     for table in TABLES.values():
         lines += [
             f"## {table.name}",
             "",
-            f"Unique key: {', '.join(table.key)}.",
+            f"Unique key: {', '.join(table.key)}."
+            if table.key
+            else "No unique key: one row per change.",
             "",
-            "| column | kind | group | meaning | values | range |",
-            "|---|---|---|---|---|---|",
+            "| column | kind | group | during a deal | meaning | values | range |",
+            "|---|---|---|---|---|---|---|",
         ]
         for spec in table.columns:
             name = f"**{spec.name}** (R)" if spec.required else spec.name
@@ -969,7 +1042,8 @@ def contract_markdown() -> str:
                 bounds += f" ({spec.scale})"
             meaning = spec.label + (f": {spec.description}" if spec.description else "")
             lines.append(
-                f"| {name} | {spec.kind} | {spec.group} | {meaning} | {values} | {bounds} |"
+                f"| {name} | {spec.kind} | {spec.group} | {_during(spec, table.name)} | {meaning} "
+                f"| {values} | {bounds} |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -915,6 +915,7 @@ def _warnings(
     opportunities: pd.DataFrame,
     snapshots: pd.DataFrame | None,
     file: str,
+    with_history: bool,
     parse_failures: dict[str, np.ndarray],
 ) -> list[Problem]:
     problems = []
@@ -937,7 +938,7 @@ def _warnings(
                 )
             )
     progress = [name for name in PROGRESS_COLUMNS if name in opportunities.columns]
-    if snapshots is None and progress:
+    if snapshots is None and progress and not with_history:
         problems.append(
             Problem(
                 file=file,
@@ -1041,7 +1042,9 @@ def _amount_notes(
     ]
 
 
-def _facts(opportunities: pd.DataFrame, snapshots: pd.DataFrame | None) -> list[str]:
+def _facts(
+    opportunities: pd.DataFrame, snapshots: pd.DataFrame | None, with_history: bool
+) -> list[str]:
     facts = []
     if "status" in opportunities.columns:
         counts = opportunities["status"].value_counts()
@@ -1061,6 +1064,8 @@ def _facts(opportunities: pd.DataFrame, snapshots: pd.DataFrame | None) -> list[
             dates = snapshots["snapshot_date"]
             text += f", {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}"
         facts.append(text)
+    elif with_history:
+        facts.append("no snapshots table: the field history is replayed into snapshots")
     else:
         facts.append("no snapshots (a flat export: one row per deal)")
     extras = [str(name) for name in opportunities.columns if name not in OPPORTUNITIES]
@@ -1076,6 +1081,7 @@ def validate_tables(
     *,
     files: dict[str, str],
     parse: ParseOptions | None = None,
+    with_history: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, ValidationReport]:
     """Give the canonical opportunities and snapshots and the report of every problem in them.
 
@@ -1125,11 +1131,13 @@ def validate_tables(
         )
         problems += _cross_table_problems(coerced, snapshot_frame, snapshot_file)
 
-    problems += _warnings(coerced, snapshot_frame, opportunity_file, opportunity_failures)
+    problems += _warnings(
+        coerced, snapshot_frame, opportunity_file, with_history, opportunity_failures
+    )
     problems += _same_day_deals(coerced, opportunity_file)
     problems += _amount_notes(coerced, opportunity_file, opportunity_failures)
     report = ValidationReport(
-        problems=tuple(problems), facts=tuple(_facts(coerced, snapshot_frame))
+        problems=tuple(problems), facts=tuple(_facts(coerced, snapshot_frame, with_history))
     )
     log.debug(
         "validated %d deals: %d errors, %d warnings",

@@ -179,6 +179,10 @@ class FeatureBuilder:
         Feature names never to use.
     include_activity : bool
         Keep activity volume (calls, emails, meetings) as features.
+    ignore_inputs : sequence of str
+        Input columns treated as absent, for features and the features derived from them alike:
+        final-state columns (a mutable value known only as it stood at close) and columns the
+        leakage guard refused. Scoring ignores them too, so training and scoring agree.
 
     Attributes (after ``fit``)
     --------------------------
@@ -196,6 +200,7 @@ class FeatureBuilder:
         extra_features: Sequence[tuple[str, str]] = (),
         exclude: Sequence[str] = (),
         include_activity: bool = True,
+        ignore_inputs: Sequence[str] = (),
     ):
         # Each (name, kind) pair, kept as a tuple.
         self.extra_features = cast(
@@ -203,11 +208,18 @@ class FeatureBuilder:
         )
         self.exclude = tuple(exclude)
         self.include_activity = include_activity
+        self.ignore_inputs = tuple(ignore_inputs)
+
+    def _visible(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Give ``rows`` without the ignored input columns."""
+        ignored = [column for column in self.ignore_inputs if column in rows]
+        return rows.drop(columns=ignored) if ignored else rows
 
     # -- fitting
 
     def candidate_columns(self, rows: pd.DataFrame) -> list[str]:
         """Give the features these rows can supply, before the leakage guard."""
+        rows = self._visible(rows)
         candidates = list(_CONTRACT_FEATURES)
         if self.include_activity:
             candidates += list(_ACTIVITY_FEATURES)
@@ -244,7 +256,9 @@ class FeatureBuilder:
         self.items_ = {name: ITEM_OF_FEATURE.get(name, name) for name in chosen}
         needed = [name for name in chosen if name not in _DERIVED_FEATURES]
         needed += [column for column in _DERIVED_INPUTS if column not in needed]
-        self.input_columns_ = [column for column in needed if column in rows]
+        self.input_columns_ = [
+            column for column in needed if column in rows and column not in self.ignore_inputs
+        ]
         return self
 
     @staticmethod
@@ -266,6 +280,7 @@ class FeatureBuilder:
 
     def _derived(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Give the derived features that are pure functions of one row."""
+        rows = self._visible(rows)
         flags = qualification_flags(rows)
         criteria = flags.filter(like="crit_").sum(axis=1).astype("float64")
         red_flags = flags.filter(like="flag_").sum(axis=1).astype("float64")
@@ -295,6 +310,7 @@ class FeatureBuilder:
         return pd.DataFrame(derived, index=rows.index)
 
     def _with_derived(self, rows: pd.DataFrame) -> pd.DataFrame:
+        rows = self._visible(rows)
         derived = self._derived(rows)
         return pd.concat([rows.drop(columns=[c for c in derived if c in rows]), derived], axis=1)
 
@@ -368,6 +384,7 @@ class FeatureBuilder:
         return {
             "extra_features": [list(item) for item in self.extra_features],
             "exclude": list(self.exclude),
+            "ignore_inputs": list(self.ignore_inputs),
             "include_activity": self.include_activity,
             "feature_names": list(self.feature_names_),
             "kinds": dict(self.kinds_),
@@ -389,6 +406,7 @@ class FeatureBuilder:
         builder = cls(
             extra_features=[tuple(item) for item in spec["extra_features"]],
             exclude=spec["exclude"],
+            ignore_inputs=spec.get("ignore_inputs", []),
             include_activity=spec["include_activity"],
         )
         builder.feature_names_ = list(spec["feature_names"])

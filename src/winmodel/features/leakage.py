@@ -15,6 +15,7 @@ Three checks, each reported with its figure:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,8 +36,11 @@ REFUSED_NAMES: tuple[tuple[str, str], ...] = (
     # Before the stage pattern, so stage_change_count reads as a count, not as the stage.
     (
         r"(days|time|duration|weeks|months).*(close|closed|won|lost)|cycle_?(length|time|days)|"
-        r"age_at_close|time_in_stage|stage_?(changes?|count)|days_in_pipeline",
-        "a duration or count measured through close",
+        r"age_at_close|time_in_stage|stage_?(changes?|count)|days_in_pipeline|"
+        r"through_?clos|to_?close|total_?days|days_?total|ratio.*total|change_?count|"
+        r"elapsed_?days|days_?in_?(sales_?)?stage|last_?activity|days_?since_?last|"
+        r"days_?(identified|validated|qualified)|(identified|validated|qualified)_?days",
+        "a measurement over the deal's whole life (a duration, count or ratio through close)",
     ),
     (r"(^|_)(deal_)?stage(_?name)?$|^stage_", "the CRM stage, which is set to won/lost at close"),
     (r"probability", "the CRM probability, which is set to 0/100 at close"),
@@ -235,6 +239,102 @@ def outcome_tokens(
     return best
 
 
+#: Lifetime tests: a column moving with the deal's own length or close date this much (|Spearman|) ...
+MAX_LIFE_CORRELATION = 0.6
+#: ... or whose distribution on open deals differs this much (mean Kolmogorov-Smirnov statistic over
+#: age bins) from closed deals of the same age, is a measurement over the deal's whole life.
+MAX_OPEN_CLOSED_GAP = 0.35
+MIN_LIFETIME_DEALS = 30
+
+
+@dataclass(frozen=True)
+class LifetimeContext:
+    """What the lifetime tests compare a column with.
+
+    ``cycle_days`` and ``close_day`` are aligned with the closed rows judged; ``open_rows`` holds
+    the export's open deals (their columns as they stand today) and ``open_age_days`` their age.
+    ``columns`` are the numeric columns that come from the opportunities table (a snapshot's own
+    columns are point-in-time by construction and are not tested).
+    """
+
+    cycle_days: np.ndarray
+    close_day: np.ndarray
+    columns: frozenset[str]
+    open_rows: pd.DataFrame | None = None
+    open_age_days: np.ndarray | None = None
+
+
+def _spearman(values: np.ndarray, other: np.ndarray) -> float:
+    keep = ~np.isnan(values) & ~np.isnan(other)
+    if keep.sum() < MIN_LIFETIME_DEALS or np.ptp(values[keep]) == 0 or np.ptp(other[keep]) == 0:
+        return 0.0
+    return float(np.corrcoef(rankdata(values[keep]), rankdata(other[keep]))[0, 1])
+
+
+def _open_closed_gap(
+    closed: np.ndarray, cycle: np.ndarray, open_values: np.ndarray, open_age: np.ndarray
+) -> float:
+    """Give the mean KS statistic between open and closed deals' values within bins of the same age."""
+    from scipy.stats import ks_2samp
+
+    closed_keep = ~np.isnan(closed) & ~np.isnan(cycle)
+    open_keep = ~np.isnan(open_values) & ~np.isnan(open_age)
+    if closed_keep.sum() < MIN_LIFETIME_DEALS or open_keep.sum() < MIN_LIFETIME_DEALS:
+        return 0.0
+    edges = np.unique(np.quantile(open_age[open_keep], np.linspace(0, 1, 6)))
+    gaps, weights = [], []
+    for low, high in itertools.pairwise(edges):
+        in_closed = closed_keep & (cycle >= low) & (cycle <= high)
+        in_open = open_keep & (open_age >= low) & (open_age <= high)
+        if in_closed.sum() >= 20 and in_open.sum() >= 20:
+            gaps.append(ks_2samp(closed[in_closed], open_values[in_open]).statistic)
+            weights.append(in_open.sum())
+    return float(np.average(gaps, weights=weights)) if gaps else 0.0
+
+
+def lifetime_finding(
+    name: str, values: pd.Series, context: LifetimeContext
+) -> tuple[str, float, str] | None:
+    """Give (test, figure, detail) when a numeric column looks measured over the deal's whole life."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    cycle = _spearman(numbers, context.cycle_days.astype(float))
+    if abs(cycle) >= MAX_LIFE_CORRELATION:
+        return (
+            "cycle_correlation",
+            cycle,
+            f"moves with the deal's own length on closed deals (Spearman {cycle:+.2f} with "
+            f"close - created, limit {MAX_LIFE_CORRELATION})",
+        )
+    close = _spearman(numbers, context.close_day.astype(float))
+    if abs(close) >= MAX_LIFE_CORRELATION:
+        return (
+            "close_date_correlation",
+            close,
+            f"moves with the close date on closed deals (Spearman {close:+.2f}, limit "
+            f"{MAX_LIFE_CORRELATION}): measured on the export day, not during the deal",
+        )
+    if (
+        context.open_rows is not None
+        and context.open_age_days is not None
+        and name in context.open_rows
+    ):
+        open_values = pd.to_numeric(context.open_rows[name], errors="coerce").to_numpy(dtype=float)
+        gap = _open_closed_gap(
+            numbers,
+            context.cycle_days.astype(float),
+            open_values,
+            context.open_age_days.astype(float),
+        )
+        if gap >= MAX_OPEN_CLOSED_GAP:
+            return (
+                "open_vs_closed",
+                gap,
+                f"differs between open deals and closed deals of the same age (mean KS "
+                f"{gap:.2f}, limit {MAX_OPEN_CLOSED_GAP}): a value through close or at close",
+            )
+    return None
+
+
 def check_leakage(
     rows: pd.DataFrame,
     won: np.ndarray,
@@ -245,14 +345,30 @@ def check_leakage(
     allow: Sequence[str] = (),
     contract_features: Sequence[str] = (),
     seed: int = 0,
+    lifetime: LifetimeContext | None = None,
+    final_state: Sequence[str] = (),
 ) -> LeakageReport:
     """Give the leakage verdict on each of ``features`` over closed-deal ``rows`` (one row per deal).
 
     ``won`` is the label per row. ``contract_features`` are built point-in-time by
     winmodel and skip the name check. Features in ``allow`` are reported but kept.
+    ``lifetime`` adds the tests of a measurement over the deal's whole life on the numeric
+    columns it names; ``final_state`` columns (mutable values known only at close) are reported
+    as excluded, or allowed when ``allow`` names them.
     """
     findings: list[LeakageFinding] = []
     allowed = set(allow)
+    for name in final_state:
+        findings.append(
+            LeakageFinding(
+                name,
+                "final_state",
+                1.0,
+                "changes during a deal but is known only as it stood at close (no snapshot or history "
+                "value): the final state",
+                "allowed" if name in allowed else "excluded",
+            )
+        )
     for feature in features:
         if feature not in rows:
             continue
@@ -266,6 +382,11 @@ def check_leakage(
             findings.append(verdict("name", 1.0, f"refused by name: {reason}"))
             continue
         values = rows[feature]
+        if lifetime is not None and feature in lifetime.columns and _is_numeric(values):
+            found = lifetime_finding(feature, values, lifetime)
+            if found is not None:
+                findings.append(verdict(*found))
+                continue
         auc = univariate_auc(values, won, seed=seed)
         if auc >= max_auc:
             findings.append(

@@ -22,10 +22,19 @@ AS_OF = "as_of_date"
 EXPECTED_CLOSE = "expected_close_date"
 
 
-def _static_columns(opportunities: pd.DataFrame, with_snapshots: bool) -> list[str]:
-    """Give the opportunity columns that describe the deal rather than its state on a day."""
-    state = set(contract.PROGRESS_COLUMNS) if with_snapshots else set()
-    return [column for column in opportunities.columns if column not in state]
+def _static_columns(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -> list[str]:
+    """Give the opportunity columns to join onto every snapshot: those the snapshots do not hold.
+
+    A column the snapshots hold is taken as of each snapshot, never from the opportunities
+    table (whose value on a closed deal is the final one); the progress columns always are.
+    """
+    state = (set(contract.PROGRESS_COLUMNS) | set(snapshots.columns)) - {"opportunity_id"}
+    return [column for column in opportunities.columns if column not in state or column in _KEPT]
+
+
+#: Opportunity columns kept beside a snapshot's own: the actual close date (the snapshot's becomes
+#: the expected one) and the identity.
+_KEPT = frozenset({"opportunity_id", "close_date", "created_date", "status"})
 
 
 def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
@@ -40,15 +49,8 @@ def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -
     ``days_since_last_milestone``, ``champion_engagement_trend``.
     """
     snaps = snapshots.rename(columns={"snapshot_date": AS_OF, "close_date": EXPECTED_CLOSE})
-    static = opportunities[_static_columns(opportunities, with_snapshots=True)]
-    if "amount" in snaps:
-        static = static.rename(columns={"amount": "final_amount"})
+    static = opportunities[_static_columns(opportunities, snapshots)]
     rows = snaps.merge(static, on="opportunity_id", how="inner", validate="many_to_one")
-    if "amount" in snaps:
-        # The amount as it stood that day; the final amount only fills gaps.
-        rows = rows.assign(amount=rows["amount"].fillna(rows["final_amount"])).drop(
-            columns="final_amount"
-        )
     rows = rows.sort_values(["opportunity_id", AS_OF], kind="stable").reset_index(drop=True)
     deal = rows["opportunity_id"]
 
@@ -180,7 +182,7 @@ def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
             data.snapshots["opportunity_id"].isin(open_deals["opportunity_id"])
         ]
         history = add_history_features(open_deals, snapshots)
-        rows = select_latest_rows(history, data.as_of)
+        rows = _fill_from_current(select_latest_rows(history, data.as_of), open_deals)
         # Open deals without any snapshot are still scored, from the opportunity row alone.
         unseen = open_deals[~open_deals["opportunity_id"].isin(rows["opportunity_id"])]
         if len(unseen):
@@ -192,9 +194,45 @@ def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
     return rows.sort_values("opportunity_id", kind="stable").reset_index(drop=True), skipped
 
 
+def _fill_from_current(rows: pd.DataFrame, open_deals: pd.DataFrame) -> pd.DataFrame:
+    """Give open deals' latest rows with blanks filled from the opportunities table.
+
+    For an open deal the opportunities row is its state on the export date, the day it is scored
+    on: where its latest snapshot left a column blank, today's value is what a scorer knows.
+    """
+    current = open_deals.drop_duplicates("opportunity_id").set_index("opportunity_id")
+    fills = {}
+    for column in rows.columns:
+        if column in _KEPT or column not in current.columns or not rows[column].isna().any():
+            continue
+        today = current[column].reindex(rows["opportunity_id"].to_numpy())
+        fills[column] = rows[column].where(
+            rows[column].notna(), pd.Series(today.to_numpy(), index=rows.index)
+        )
+    return rows.assign(**fills) if fills else rows
+
+
+def final_state_columns(data: CRMData) -> list[str]:
+    """Give the mutable columns a closed deal knows only from its opportunities row (their final state).
+
+    A mutable column is knowable before the close only as of a snapshot or history date: one the
+    snapshots (own or replayed) hold is point-in-time; one that only the opportunities table holds
+    is the value at close, which may give the outcome away.
+    """
+    held = set()
+    if data.snapshots is not None and len(data.snapshots):
+        held = {column for column in data.snapshots.columns if data.snapshots[column].notna().any()}
+    return [
+        column
+        for column in data.opportunities.columns
+        if column not in _KEPT and column not in held and data.is_mutable(column)
+    ]
+
+
 FLAT_EXPORT_WARNING = (
-    "flat export (no snapshots): progress fields may hold the final state of closed "
-    "deals and leak the outcome; the model cannot learn how deals progress"
+    "flat export (no snapshots or field history): a closed deal is known only as it stood at close; "
+    "fields that change during a deal are left out unless the config allows them, and the model "
+    "cannot learn how deals progress"
 )
 
 

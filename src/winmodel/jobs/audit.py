@@ -13,6 +13,7 @@ skip the name check, and ``leakage.allow`` keeps a feature while reporting it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,9 +23,9 @@ import pandas as pd
 from winmodel.data.dataset import CRMData, load_crm_data
 from winmodel.errors import InputError, Problem, ValidationReport
 from winmodel.features.builder import FeatureBuilder
-from winmodel.features.leakage import LeakageReport, audit_columns, check_leakage, univariate_auc
-from winmodel.features.rows import build_training_rows
-from winmodel.modeling.train import default_maturity_days, plan_folds
+from winmodel.features.leakage import LeakageReport, audit_columns, univariate_auc
+from winmodel.features.rows import AS_OF, build_training_rows, final_state_columns
+from winmodel.modeling.train import default_maturity_days, leakage_guard, plan_folds
 from winmodel.settings import TrainConfig, load_train_config
 
 _VERDICTS = {
@@ -169,6 +170,9 @@ def audit_rows(
     config: TrainConfig,
     *,
     extra_features: tuple[tuple[str, str], ...] = (),
+    final_state: Sequence[str] = (),
+    open_deals: pd.DataFrame | None = None,
+    snapshot_columns: Sequence[str] = (),
 ) -> tuple[LeakageReport, Sufficiency, int]:
     """Give the leakage verdict on every column, the sufficiency check and the number of deals judged.
 
@@ -220,29 +224,27 @@ def audit_rows(
 
     # As training: one row per deal, the training period only; contract features skip the name check.
     guard_rows = rows[last & (rows["close_date"] < final.validation_end).to_numpy()]
-    builder = FeatureBuilder(
+    ignored = [c for c in final_state if c not in config.features.allow_final_state]
+    derived = FeatureBuilder(extra_features=extra_features, ignore_inputs=ignored)._with_derived(
+        guard_rows
+    )
+    _, leakage = leakage_guard(
+        guard_rows,
+        config,
         extra_features=extra_features,
-        exclude=config.features.exclude,
-        include_activity=config.features.include_activity,
+        final_state=final_state,
+        open_deals=open_deals,
+        snapshot_columns=snapshot_columns,
+        columns=audit_columns(derived),
     )
-    derived = builder._with_derived(guard_rows)
-    extra_names = {name for name, _ in extra_features}
-    contract_names = [
-        name for name in builder.candidate_columns(guard_rows) if name not in extra_names
-    ]
     won_label = guard_rows["status"].eq("won").to_numpy()
-    leakage = check_leakage(
-        derived,
-        won_label,
-        audit_columns(derived),
-        max_auc=config.leakage.max_univariate_auc,
-        one_class_share=config.leakage.one_class_value_share,
-        allow=config.leakage.allow,
-        contract_features=contract_names,
-        seed=config.seed,
-    )
     return (
-        _with_data_figures(leakage, derived, won_label, config.seed),
+        _with_data_figures(
+            leakage,
+            pd.concat([guard_rows, derived[[c for c in derived if c not in guard_rows]]], axis=1),
+            won_label,
+            config.seed,
+        ),
         sufficiency,
         len(guard_rows),
     )
@@ -254,7 +256,7 @@ def _with_data_figures(
     """Give the report with the univariate AUC added to columns refused by name (how leaky the data is)."""
     findings = []
     for finding in leakage.findings:
-        if finding.check == "name" and finding.feature in rows:
+        if finding.check in ("name", "final_state") and finding.feature in rows:
             auc = univariate_auc(rows[finding.feature], won, seed=seed)
             finding = replace(
                 finding,
@@ -268,7 +270,17 @@ def audit_data(data: CRMData, config: TrainConfig) -> AuditReport:
     """Give the audit of a loaded export under a training config."""
     rows, shape_warnings = build_training_rows(data, config)
     extra = tuple((feature.name, feature.kind) for feature in data.extra_features)
-    leakage, sufficiency, guard_deals = audit_rows(rows, config, extra_features=extra)
+    open_deals = data.opportunities[data.opportunities["status"].eq("open")].assign(
+        **{AS_OF: data.as_of}
+    )
+    leakage, sufficiency, guard_deals = audit_rows(
+        rows,
+        config,
+        extra_features=extra,
+        final_state=final_state_columns(data),
+        open_deals=open_deals,
+        snapshot_columns=[] if data.snapshots is None else list(data.snapshots.columns),
+    )
     return AuditReport(
         file=data.files.get("opportunities", "the export"),
         data=data.report,

@@ -10,9 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from winmodel.data.database import is_database_url, shown_url, write_database_table
-from winmodel.data.io import write_table_atomic
+from winmodel.data.io import write_table_atomic, write_text_atomic
 from winmodel.errors import InputError, Problem
-from winmodel.synth.generator import generate_history
+from winmodel.synth.generator import GENERATOR_VERSION, generate_history
+
+#: The file beside generated data naming the generator version that wrote it.
+VERSION_STAMP = "GENERATOR_VERSION"
 
 log = logging.getLogger("winmodel")
 
@@ -85,6 +88,7 @@ def run_generate(
             name: str(_write_table(frame, out / f"{name}.{file_format}", file_format))
             for name, frame in tables.items()
         }
+        paths["version"] = str(write_text_atomic(f"{GENERATOR_VERSION}\n", out / VERSION_STAMP))
 
     status = history.opportunities["status"].value_counts()
     won, lost = int(status.get("won", 0)), int(status.get("lost", 0))

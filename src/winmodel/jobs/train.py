@@ -29,10 +29,15 @@ from winmodel.analysis.forecast import FORECAST_BAND_FILE, SharedShift, forecast
 from winmodel.analysis.replay import measure_shared_shift
 from winmodel.data.dataset import CRMData, data_digest, data_identity, load_crm_data
 from winmodel.errors import GateError, InputError, Problem, WinmodelError
-from winmodel.features.rows import AS_OF, add_history_features, build_training_rows
+from winmodel.features.rows import (
+    AS_OF,
+    add_history_features,
+    build_training_rows,
+    final_state_columns,
+)
 from winmodel.mlops.export import VERSION_FILE, exported_version
 from winmodel.mlops.modelcard import render_model_card
-from winmodel.modeling.evaluate import classification_metrics
+from winmodel.modeling.evaluate import HEADLINE, classification_metrics
 from winmodel.modeling.train import Progress, TrainingResult, check_sufficiency, train_win_model
 from winmodel.paths import DEMO_DATA_DIR
 from winmodel.settings import TrainConfig, load_train_config
@@ -92,12 +97,16 @@ def ensure_data(config: TrainConfig, data_path: Path, mapping: Path | None, say:
     """Generate the demo history into ``data_path`` when it is the demo folder and missing; else refuse a missing path.
 
     Only the demo folder (``data/demo``, no mapping, ``generate_demo_if_missing``) is ever filled
-    with generated data: a mistyped or unmounted path must not train on synthetic deals.
+    with generated data: a mistyped or unmounted path must not train on synthetic deals. Demo data
+    written by an older generator (its GENERATOR_VERSION stamp differs, and the folder holds the
+    generator's truth file) is regenerated: its shape may no longer be what training expects.
     """
-    if data_path.exists():
-        return
+    from winmodel.jobs.generate import VERSION_STAMP, run_generate
+    from winmodel.synth.generator import GENERATOR_VERSION
+
     is_demo = data_path.resolve() == DEMO_DATA_DIR.resolve() and mapping is None
-    if not (is_demo and config.data.generate_demo_if_missing):
+    generates = is_demo and config.data.generate_demo_if_missing
+    if not data_path.exists() and not generates:
         raise InputError(
             Problem(
                 file=str(data_path),
@@ -112,12 +121,24 @@ def ensure_data(config: TrainConfig, data_path: Path, mapping: Path | None, say:
                 "is generated when missing",
             )
         )
-    from winmodel.jobs.generate import run_generate
-
+    if not generates:
+        return
     demo = config.data.demo
-    say(
-        f"no data at {data_path}: generating the demo CRM history ({demo.deals:,} deals, seed {demo.seed})"
-    )
+    if data_path.exists():
+        stamp = data_path / VERSION_STAMP
+        written = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else "1"
+        generated = any((data_path / f"truth.{suffix}").is_file() for suffix in ("parquet", "csv"))
+        if not generated or written == str(GENERATOR_VERSION):
+            return
+        say(
+            f"the demo data in {data_path} was written by an older winmodel (generator version "
+            f"{written}, now {GENERATOR_VERSION}): regenerating it"
+        )
+    else:
+        say(
+            f"no data at {data_path}: generating the demo CRM history ({demo.deals:,} deals, "
+            f"seed {demo.seed})"
+        )
     run_generate(
         out=data_path,
         deals=demo.deals,
@@ -162,11 +183,11 @@ def _champion_metrics(
     champion_version = alias_version(client, name, CHAMPION)
     if champion_version is None:
         return None, None
+    # The same rows and weights as the challenger's headline: every pre-close row, each deal one.
     holdout = result.holdout_predictions
-    last = holdout[holdout["is_last_before_close"]]
     keys = rows.set_index(["opportunity_id", AS_OF])
     holdout_rows = keys.loc[
-        list(zip(last["opportunity_id"], last[AS_OF], strict=True))
+        list(zip(holdout["opportunity_id"], holdout[AS_OF], strict=True))
     ].reset_index()
     try:
         champion = load_win_model(f"models:/{name}@{CHAMPION}")
@@ -174,7 +195,10 @@ def _champion_metrics(
     except Exception as error:  # an older model may not read today's data
         say(f"the champion (version {champion_version}) cannot score this data: {error}")
         return {"brier": float("inf"), "roc_auc": 0.0, "unusable": 1.0}, champion_version
-    return classification_metrics(last["won"].to_numpy(), probability), champion_version
+    metrics = classification_metrics(
+        holdout["won"].to_numpy(), probability, holdout["evaluation_weight"].to_numpy()
+    )
+    return metrics, champion_version
 
 
 def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
@@ -412,6 +436,9 @@ def _run_train_locked(
                 oracle_probability=oracle,
                 progress=say,
                 file=crm.files.get("opportunities", source_name),
+                final_state=final_state_columns(crm),
+                open_deals=_open_deals(crm),
+                snapshot_columns=[] if crm.snapshots is None else list(crm.snapshots.columns),
             )
         result.warnings[:0] = shape_warnings
         with console.status("measuring the forecast range (past months replayed)"):
@@ -427,12 +454,18 @@ def _run_train_locked(
                 if record["slice"] == "holdout"
                 else "backtest_" + record["test_start"][:7]
             )
+            if record["moment"] != HEADLINE:
+                if record["slice"] != "holdout" or record["method"] != "winmodel":
+                    continue
+                slice_name = "holdout_at_" + _metric_key(str(record["moment"]))
             for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift"):
                 value = record[metric]
                 if np.isfinite(value):
                     metrics[f"{slice_name}.{record['method']}.{metric}"] = float(value)
         backtest_model = result.backtest[
-            (result.backtest["slice"] != "holdout") & (result.backtest["method"] == "winmodel")
+            (result.backtest["slice"] != "holdout")
+            & (result.backtest["method"] == "winmodel")
+            & (result.backtest["moment"] == HEADLINE)
         ]
         for metric in ("roc_auc", "brier", "log_loss", "ece"):
             if len(backtest_model):
@@ -456,6 +489,10 @@ def _run_train_locked(
             "lost": lost,
             "as_of": f"{crm.as_of:%Y-%m-%d}",
             "has_snapshots": crm.has_snapshots,
+            "snapshot_source": {
+                "snapshots": "the export's own snapshots table",
+                "field_history": "replayed from the field history",
+            }.get(str(crm.snapshot_source)),
         }
         # One row of the metrics table: the metric names and their values.
         challenger_metrics = cast(
@@ -635,6 +672,17 @@ def _keep_alias_with_export(
         )
 
 
+def _metric_key(moment: str) -> str:
+    """Give a moment's name as an MLflow metric key part: '50 % of life' -> '50pct_of_life'."""
+    return moment.replace(" %", "pct").replace(" ", "_")
+
+
+def _open_deals(crm: CRMData) -> pd.DataFrame:
+    """Give the export's open deals as they stand on the as-of day (for the leakage guard)."""
+    opportunities = crm.opportunities
+    return opportunities[opportunities["status"].eq("open")].assign(**{AS_OF: crm.as_of})
+
+
 def _print_summary(
     console: Console,
     result: TrainingResult,
@@ -644,7 +692,10 @@ def _print_summary(
     tracking_uri: str,
     seconds: float,
 ) -> None:
-    table = Table(title="Holdout (newest months, last pre-close snapshot per deal)")
+    table = Table(
+        title="Holdout (newest months): every pre-close snapshot, each deal weighing one",
+        caption="as a scorer sees deals; by moment of their lives below",
+    )
     for column in ("method", "ROC AUC", "Brier", "log loss", "ECE", "top-decile lift"):
         table.add_column(column, justify="right" if column != "method" else "left")
     row: Any  # a record of the holdout metrics: its fields are the table's columns
@@ -658,6 +709,22 @@ def _print_summary(
             f"{row.top_decile_lift:.2f}",
         )
     console.print(table)
+    moments = Table(title="winmodel through the deals' lives (holdout)")
+    for column in ("moment", "deals", "ROC AUC", "Brier", "log loss", "ECE"):
+        moments.add_column(column, justify="right" if column != "moment" else "left")
+    for row in result.holdout_by_moment.itertuples(index=False):
+        moments.add_row(
+            str(row.moment),
+            f"{row.deals:,.0f}",
+            f"{row.roc_auc:.3f}",
+            f"{row.brier:.4f}",
+            f"{row.log_loss:.4f}",
+            f"{row.ece:.3f}",
+        )
+    if len(result.holdout_by_moment) > 1:
+        console.print(moments)
+    for note in result.baseline_notes:
+        console.print(f"note: {note}")
     if result.oracle:
         console.print(
             f"oracle Brier {result.oracle['oracle_brier']:.4f}: the model reaches "

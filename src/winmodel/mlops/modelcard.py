@@ -59,7 +59,19 @@ def render_model_card(
             f"pre-close snapshots is {result.oracle['oracle_brier']:.4f}; the model reaches "
             f"{result.oracle['oracle_skill_share']:.1%} of the oracle's skill over the base rate.\n"
         )
-    excluded = ", ".join(result.leakage.excluded) or "none"
+    final_state = [f.feature for f in result.leakage.findings if f.check == "final_state"]
+    excluded = ", ".join(f for f in result.leakage.excluded if f not in final_state) or "none"
+    final_excluded = ", ".join(metadata.get("final_state_excluded", [])) or "none"
+    final_allowed = ", ".join(metadata.get("final_state_allowed", [])) or "none"
+    moments = _table(
+        result.holdout_by_moment,
+        [
+            c
+            for c in ("moment", "deals", "roc_auc", "brier", "log_loss", "ece")
+            if c in result.holdout_by_moment
+        ],
+    )
+    notes = "".join(f"\n- {note}" for note in result.baseline_notes)
     lines = [
         f"# winmodel model card{(' — version ' + str(facts['version'])) if facts.get('version') else ''}",
         "",
@@ -67,7 +79,7 @@ def render_model_card(
         f"- Source: `{facts.get('source', '?')}` (mapping: `{facts.get('mapping') or 'none'}`)",
         f"- Closed deals used: {facts.get('closed_deals', '?')} "
         f"({facts.get('won', '?')} won, {facts.get('lost', '?')} lost); data as of {facts.get('as_of', '?')}",
-        f"- Snapshots: {'yes, point-in-time rows' if facts.get('has_snapshots') else 'no (flat export: progress fields may be final-state)'}",
+        f"- Snapshots: {facts.get('snapshot_source') or 'none (a flat export: a closed deal is known only at close)'}",
         f"- Booster trained on deals closed before {metadata['trained_on_closes_before']} "
         f"(maturity cut-off {metadata['maturity_days']} days: {metadata['training_deals']} deals, "
         f"{metadata['training_rows']} rows)",
@@ -82,12 +94,25 @@ def render_model_card(
         "## Model",
         f"- LightGBM, {metadata['trees']} trees, shape {metadata['shape']}",
         f"- {len(metadata['features'])} features; excluded by the leakage guard: {excluded}",
+        f"- Left out as final state (mutable, known only as it stood at close): {final_excluded}; "
+        f"allowed by the config anyway: {final_allowed}",
         f"- Forecast range: {metadata['forecast_shift']['description']}"
         if "forecast_shift" in metadata
         else "- Forecast range: shared shift not measured (deals treated as independent)",
         "",
-        "## Holdout: last pre-close snapshot of each deal, against the baselines",
+        "## Holdout against the baselines: every pre-close snapshot, each deal weighing one",
+        "",
+        "What a scorer sees: deals at every moment of their lives, not only just before they close.",
+        "",
         metrics,
+        notes,
+        "",
+        "## winmodel through the deals' lives (holdout)",
+        "",
+        "The snapshot nearest 25 %, 50 % and 75 % of each deal's life (created to close), and the",
+        "last one before close (the easiest moment).",
+        "",
+        moments,
         oracle,
         "## Holdout by stage (all pre-close snapshots, weighted)",
         stage,

@@ -135,3 +135,45 @@ def fit_logistic_baseline(
     )
     model.fit(features, won, logistic__sample_weight=weight)
     return model
+
+
+#: Where in their life the holdout's deals are measured (docs: README "Reading the training summary").
+HEADLINE = "all pre-close snapshots"
+LIFE_POINTS = (0.25, 0.5, 0.75)
+LAST = "last before close"
+
+
+def moment_label(fraction: float) -> str:
+    """Give the name of the slice nearest ``fraction`` of a deal's life: '50 % of life'."""
+    return f"{fraction:.0%} of life".replace("%", " %")
+
+
+def evaluation_moments(rows: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Give, per moment of a deal's life, the rows measured there and their weights.
+
+    ``rows`` are closed deals' pre-close rows (``opportunity_id``, ``as_of_date``,
+    ``created_date``, ``close_date``, ``is_last_before_close``). The headline is what a scorer
+    sees: every pre-close row, each deal weighing one in total. Then, per deal, the one row
+    nearest 25 %, 50 % and 75 % of its life (created to close), and its last row before close.
+    A flat export has one row per deal, at close: only the headline is given.
+    """
+    deal = rows["opportunity_id"].to_numpy()
+    per_deal = pd.Series(deal).map(pd.Series(deal).value_counts()).to_numpy(dtype=float)
+    moments = {HEADLINE: (np.ones(len(rows), dtype=bool), 1.0 / per_deal)}
+    if len(rows) == 0 or per_deal.max() <= 1:
+        return moments
+    life = (rows["close_date"] - rows["created_date"]).dt.days.to_numpy(dtype=float)
+    age = (rows["as_of_date"] - rows["created_date"]).dt.days.to_numpy(dtype=float)
+    fraction = np.clip(age / np.maximum(life, 1.0), 0.0, 1.0)
+    order = np.arange(len(rows))
+    for point in LIFE_POINTS:
+        distance = pd.DataFrame({"deal": deal, "gap": np.abs(fraction - point), "row": order})
+        nearest = (
+            distance.sort_values(["deal", "gap", "row"], kind="stable").groupby("deal").head(1)
+        )
+        mask = np.zeros(len(rows), dtype=bool)
+        mask[nearest["row"].to_numpy()] = True
+        moments[moment_label(point)] = (mask, np.ones(len(rows)))
+    last = rows["is_last_before_close"].to_numpy(dtype=bool)
+    moments[LAST] = (last, np.ones(len(rows)))
+    return moments

@@ -26,13 +26,20 @@ import pandas as pd
 
 from winmodel.errors import GateError, Problem
 from winmodel.features.builder import FeatureBuilder
-from winmodel.features.leakage import LeakageReport, check_leakage
+from winmodel.features.leakage import (
+    POINT_IN_TIME_FEATURES,
+    LeakageReport,
+    LifetimeContext,
+    check_leakage,
+)
 from winmodel.features.milestones import milestone_count
 from winmodel.features.rows import AS_OF
 from winmodel.modeling.calibrate import Calibrator, sigmoid
 from winmodel.modeling.evaluate import (
+    HEADLINE,
     brier_skill_share,
     classification_metrics,
+    evaluation_moments,
     fit_logistic_baseline,
     reliability_table,
 )
@@ -75,6 +82,10 @@ class TrainingResult:
     shape: ShapeCandidate
     warnings: list[str] = field(default_factory=list)
     oracle: dict[str, float] = field(default_factory=dict)
+    #: winmodel's holdout metrics at every moment of the deals' lives (HEADLINE first).
+    holdout_by_moment: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Why a baseline is not shown (leaked, or a flat export's final CRM probability).
+    baseline_notes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- checks
@@ -488,6 +499,67 @@ def _pick_shape(search: pd.DataFrame, tolerance: float) -> int:
     return int(tied.sort_values(["explain_cost", "log_loss"]).index[0])
 
 
+def leakage_guard(
+    guard_rows: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    extra_features: Sequence[tuple[str, str]] = (),
+    final_state: Sequence[str] = (),
+    open_deals: pd.DataFrame | None = None,
+    snapshot_columns: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+) -> tuple[FeatureBuilder, LeakageReport]:
+    """Give the unfitted feature builder and the leakage guard's verdict, as training judges.
+
+    ``guard_rows`` are one row per closed deal (its last pre-close row), from the training period.
+    Final-state columns not allowed by ``config.features.allow_final_state`` become the builder's
+    ignored inputs (with everything derived from them). The guard judges ``columns`` (default: the
+    builder's candidate features; the audit passes every column) with the name, lifetime, univariate
+    and one-class tests.
+    """
+    allowed_final = [c for c in final_state if c in config.features.allow_final_state]
+    ignored_final = [c for c in final_state if c not in config.features.allow_final_state]
+    builder = FeatureBuilder(
+        extra_features=extra_features,
+        exclude=config.features.exclude,
+        include_activity=config.features.include_activity,
+        ignore_inputs=ignored_final,
+    )
+    derived = builder._with_derived(guard_rows)
+    candidates = builder.candidate_columns(guard_rows)
+    judged = list(candidates if columns is None else columns)
+    extra_names = {name for name, _ in extra_features}
+    contract_names = [c for c in candidates if c not in extra_names]
+    lifetime = LifetimeContext(
+        cycle_days=(guard_rows["close_date"] - guard_rows["created_date"]).dt.days.to_numpy(float),
+        close_day=guard_rows["close_date"].to_numpy(dtype="datetime64[D]").astype(np.int64),
+        columns=frozenset(
+            c
+            for c in judged
+            if c in guard_rows and c not in snapshot_columns and c not in POINT_IN_TIME_FEATURES
+        ),
+        open_rows=open_deals,
+        open_age_days=(
+            None
+            if open_deals is None
+            else (open_deals[AS_OF] - open_deals["created_date"]).dt.days.to_numpy(float)
+        ),
+    )
+    leakage = check_leakage(
+        derived,
+        guard_rows["status"].eq("won").to_numpy(),
+        judged,
+        max_auc=config.leakage.max_univariate_auc,
+        one_class_share=config.leakage.one_class_value_share,
+        allow=[*config.leakage.allow, *allowed_final],
+        contract_features=contract_names,
+        seed=config.seed,
+        lifetime=lifetime,
+        final_state=final_state,
+    )
+    return builder, leakage
+
+
 def train_win_model(
     rows: pd.DataFrame,
     config: TrainConfig,
@@ -496,6 +568,9 @@ def train_win_model(
     oracle_probability: pd.Series | None = None,
     progress: Progress | None = None,
     file: str = "training data",
+    final_state: Sequence[str] = (),
+    open_deals: pd.DataFrame | None = None,
+    snapshot_columns: Sequence[str] = (),
 ) -> TrainingResult:
     """Give a trained, calibrated, backtested model from closed deals' point-in-time rows.
 
@@ -503,6 +578,12 @@ def train_win_model(
     more pre-close rows per closed deal with ``sample_weight`` and
     ``is_last_before_close``). ``oracle_probability`` (synthetic data only) maps
     opportunity_id to the true win probability at the last pre-close snapshot.
+    ``final_state`` names the mutable columns known only as they stood at close
+    (:func:`winmodel.features.rows.final_state_columns`): they are left out, with the features
+    derived from them, unless ``config.features.allow_final_state`` names them. ``open_deals``
+    (the export's open deals, ``created_date`` and ``as_of_date``) lets the leakage guard compare
+    a column on open and closed deals of the same age; ``snapshot_columns`` are the columns the
+    snapshots hold (point-in-time by construction: the lifetime tests skip them).
     """
     say = progress or (lambda message: log.info(message))
     warnings: list[str] = []
@@ -533,27 +614,19 @@ def train_win_model(
     )
 
     # Leakage guard and features: judged on the training period only, one row per deal.
-    builder = FeatureBuilder(
-        extra_features=extra_features,
-        exclude=config.features.exclude,
-        include_activity=config.features.include_activity,
-    )
     pre_holdout = (rows["close_date"] < final.validation_end).to_numpy()
-    guard_rows = rows[pre_holdout & last]
-    derived = builder._with_derived(guard_rows)
-    candidates = builder.candidate_columns(guard_rows)
-    extra_names = {name for name, _ in extra_features}
-    contract_names = [c for c in candidates if c not in extra_names]
-    leakage = check_leakage(
-        derived,
-        guard_rows["status"].eq("won").to_numpy(),
-        candidates,
-        max_auc=config.leakage.max_univariate_auc,
-        one_class_share=config.leakage.one_class_value_share,
-        allow=config.leakage.allow,
-        contract_features=contract_names,
-        seed=config.seed,
+    builder, leakage = leakage_guard(
+        rows[pre_holdout & last],
+        config,
+        extra_features=extra_features,
+        final_state=final_state,
+        open_deals=open_deals,
+        snapshot_columns=snapshot_columns,
     )
+    allowed_final = [c for c in final_state if c in config.features.allow_final_state]
+    ignored_final = list(builder.ignore_inputs)
+    crm_is_final = "crm_probability" in final_state
+    candidates = list(leakage.checked)
     say(leakage.render())
     features = [c for c in candidates if c not in leakage.excluded]
     if not features:
@@ -623,14 +696,17 @@ def train_win_model(
         offset = len(folds) - len(search_folds)
         reused = fits[chosen_index][position - offset] if position >= offset else None
         fold_fit = _fit_recipe(data, fold, shape, config, categorical, maturity, fitted=reused)
-        backtest_records += _compare_with_baselines(
-            fold.name, data, fold_fit, fold, maturity, builder, config
+        fold_records, _ = _compare_with_baselines(
+            fold.name, data, fold_fit, fold, maturity, builder, config, crm_is_final=crm_is_final
         )
+        backtest_records += fold_records
         say(f"backtest: {fold.name} done")
     final_fit = _fit_recipe(data, final, shape, config, categorical, maturity)
-    holdout_records = _compare_with_baselines(
-        "holdout", data, final_fit, final, maturity, builder, config
+    holdout_records, baseline_notes = _compare_with_baselines(
+        "holdout", data, final_fit, final, maturity, builder, config, crm_is_final=crm_is_final
     )
+    for note in baseline_notes:
+        say(note)
     backtest = pd.DataFrame(backtest_records + holdout_records)
 
     # Holdout details: last pre-close rows (main), per stage bucket and per segment (all rows, weighted).
@@ -645,11 +721,20 @@ def train_win_model(
             "won": data.won[test],
             "sample_weight": data.weight[test],
             "is_last_before_close": last[test],
+            # The headline's weights: every pre-close row, each deal weighing one (the gate's too).
+            "evaluation_weight": evaluation_moments(holdout_rows.reset_index(drop=True))[HEADLINE][
+                1
+            ],
             "raw_probability": raw_probability,
             "win_probability": final_fit.probability,
         }
     )
-    holdout_metrics = pd.DataFrame([r for r in holdout_records if r["slice"] == "holdout"])
+    holdout_metrics = pd.DataFrame(
+        [r for r in holdout_records if r["slice"] == "holdout" and r["moment"] == HEADLINE]
+    )
+    holdout_by_moment = pd.DataFrame(
+        [r for r in holdout_records if r["slice"] == "holdout" and r["method"] == "winmodel"]
+    )
     oracle: dict[str, float] = {}
     if oracle_probability is not None:
         oracle = _oracle_comparison(predictions, oracle_probability, holdout_metrics)
@@ -711,6 +796,8 @@ def train_win_model(
             "trees": final_fit.booster.num_trees(),
             "features": builder.feature_names_,
             "excluded_by_leakage_guard": leakage.excluded,
+            "final_state_excluded": ignored_final,
+            "final_state_allowed": allowed_final,
             "gain_share": dict(
                 zip(
                     importance["feature"],
@@ -738,7 +825,13 @@ def train_win_model(
         shape=shape,
         warnings=warnings,
         oracle=oracle,
+        holdout_by_moment=holdout_by_moment,
+        baseline_notes=baseline_notes,
     )
+
+
+#: A baseline that separates won from lost this well holds the outcome: it is reported as leaked.
+LEAKED_AUC = 0.99
 
 
 def _compare_with_baselines(
@@ -749,15 +842,23 @@ def _compare_with_baselines(
     maturity: int,
     builder: FeatureBuilder,
     config: TrainConfig,
-) -> list[dict[str, str | float]]:
-    """Give metrics of the model and the baselines on a fold's test deals (last pre-close rows)."""
+    *,
+    crm_is_final: bool = False,
+) -> tuple[list[dict[str, str | float]], list[str]]:
+    """Give metrics of the model and the baselines on a fold's test deals, at every moment, and notes.
+
+    Moments (:func:`winmodel.modeling.evaluate.evaluation_moments`): every pre-close row with
+    each deal weighing one (the headline: what a scorer sees), the rows nearest 25/50/75 % of
+    each deal's life, and the last row before close. A baseline whose headline AUC reaches
+    :data:`LEAKED_AUC`, or the CRM probability of a flat export (``crm_is_final``: a closed
+    deal's final 0/100), is left out with a note: it is not a competitor.
+    """
     rows = data.rows
     train = _train_mask(rows, fold.train_end, maturity)
     base_rate = float(np.average(data.won[train], weights=data.weight[train]))
     test = fold_fit.test
-    last_in_test = data.is_last[test]
-    test_rows = rows[test][last_in_test]
-    won = data.won[test][last_in_test]
+    test_rows = rows[test].reset_index(drop=True)
+    won = data.won[test]
     features = pd.DataFrame(data.matrix, columns=builder.feature_names_)
     logistic = fit_logistic_baseline(
         features[train],
@@ -766,23 +867,50 @@ def _compare_with_baselines(
         builder.categorical_features_,
         config.seed,
     )
-    lr = logistic.predict_proba(features[test][last_in_test])[:, 1]
-    predictions = {
-        "winmodel": fold_fit.probability[last_in_test],
+    predictions: dict[str, np.ndarray | None] = {
+        "winmodel": fold_fit.probability,
         "base_rate": np.full(len(won), base_rate),
-        "crm_stage_probability": _crm_baseline(test_rows, base_rate),
-        "logistic_regression": lr,
+        "crm_stage_probability": None if crm_is_final else _crm_baseline(test_rows, base_rate),
+        "logistic_regression": logistic.predict_proba(features[test])[:, 1],
     }
-    records = _metrics_rows(label, won, predictions)
-    for record in records:
-        record.update(
-            {
-                "train_end": f"{fold.train_end:%Y-%m-%d}",
-                "test_start": f"{fold.validation_end:%Y-%m-%d}",
-                "test_end": f"{fold.test_end:%Y-%m-%d}",
-            }
+    notes: list[str] = []
+    if crm_is_final and "crm_probability" in rows:
+        notes.append(
+            "crm_stage_probability left out: in a flat export a closed deal's CRM probability is its "
+            "final 0/100, the outcome itself, not a forecast"
         )
-    return records
+    moments = evaluation_moments(test_rows)
+    headline_weight = moments[HEADLINE][1]
+    for method in [m for m in predictions if m != "winmodel"]:
+        probability = predictions[method]
+        if probability is None or len(won) == 0 or won.min() == won.max():
+            continue
+        auc = classification_metrics(won, probability, headline_weight)["roc_auc"]
+        if auc >= LEAKED_AUC:
+            predictions[method] = None
+            notes.append(
+                f"{method} left out as leaked: AUC {auc:.3f} on the {label} deals means it holds "
+                "the outcome"
+            )
+    records: list[dict[str, str | float]] = []
+    for moment, (mask, weight) in moments.items():
+        if not mask.any() or won[mask].min() == won[mask].max():
+            continue
+        chosen = {
+            method: None if probability is None else probability[mask]
+            for method, probability in predictions.items()
+        }
+        for record in _metrics_rows(label, won[mask], chosen, weight[mask]):
+            record.update(
+                {
+                    "moment": moment,
+                    "train_end": f"{fold.train_end:%Y-%m-%d}",
+                    "test_start": f"{fold.validation_end:%Y-%m-%d}",
+                    "test_end": f"{fold.test_end:%Y-%m-%d}",
+                }
+            )
+            records.append(record)
+    return records, notes
 
 
 def _by_group(predictions: pd.DataFrame, groups: np.ndarray, name: str) -> pd.DataFrame:

@@ -105,7 +105,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
@@ -118,6 +118,10 @@ log = logging.getLogger("winmodel")
 
 #: The last day of the default history: fixed so the same seed gives the same data.
 DEFAULT_TODAY = date(2026, 10, 31)
+
+#: Bumped whenever generated data changes shape or truth; written beside generated data so a
+#: project's demo folder written by an older winmodel is regenerated rather than misread.
+GENERATOR_VERSION = 2
 
 #: Months before ``today`` in which Contoso is stronger (the drift term).
 DRIFT_MONTHS = 6
@@ -133,6 +137,9 @@ class SyntheticHistory:
     opportunities: pd.DataFrame
     snapshots: pd.DataFrame
     truth: pd.DataFrame
+    #: With ``mutable="final_state"``: the snapshots with the mutable fields as they stood on each
+    #: date (what an honest export would hold); the exported ``snapshots`` lack them. None otherwise.
+    honest_snapshots: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -445,8 +452,25 @@ def _sigmoid(logit: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- generation
 
 
+#: Opportunity columns that may change during a deal and that snapshots can carry (the generator's
+#: static draw holds them; amount and the close date have snapshot values of their own).
+MUTABLE_STATIC = tuple(
+    name
+    for name in SNAPSHOTS.names()
+    if name in OPPORTUNITIES
+    and OPPORTUNITIES[name].mutable
+    and name not in ("amount", "close_date", "stage", "crm_probability")
+    and OPPORTUNITIES[name].group not in ("progress", "activity", "crm")
+)
+
+
 def generate_history(
-    n_deals: int = 20_000, *, seed: int = 7, months: int = 36, today: date | None = None
+    n_deals: int = 20_000,
+    *,
+    seed: int = 7,
+    months: int = 36,
+    today: date | None = None,
+    mutable: Literal["static", "final_state"] = "static",
 ) -> SyntheticHistory:
     """Give a synthetic CRM history of ``n_deals`` deals created over ``months`` months.
 
@@ -460,6 +484,15 @@ def generate_history(
         Months of history before ``today``.
     today
         The last day of the history (the last snapshot date); default :data:`DEFAULT_TODAY`.
+    mutable
+        ``"static"``: the mutable opportunity fields (sponsor, position, champion role,
+        discount ...) keep their value all along and every snapshot carries it.
+        ``"final_state"``: five of them change during the deal (a sponsor confirmed, a process
+        defined, a champion found, the position against the competition learned, the discount
+        negotiated up) and reps rewrite some at close to match the outcome; the opportunities
+        table holds their final values and the snapshots do not carry those five (they carry
+        the fields that keep their value; :attr:`SyntheticHistory.honest_snapshots` carries all,
+        as they stood on each date). The outcomes are the same in both modes.
 
     Returns
     -------
@@ -484,9 +517,174 @@ def generate_history(
     simulation = _simulate(
         rng, static, static_main + static_interaction, start_day, today_day, _drift_start_day(today)
     )
-    return _assemble(
+    history = _assemble(
         static, simulation, static_main, static_interaction, today_day, _drift_start_day(today)
     )
+    if mutable == "final_state":
+        return _final_state(history, static, np.random.default_rng([seed, 1]))
+    return _with_static_state(history, static)
+
+
+def _static_values(snapshots: pd.DataFrame, static: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Give each snapshot row's deal's static value of every mutable field."""
+    position = pd.Index(static["opportunity_id"]).get_indexer(snapshots["opportunity_id"])
+    return {name: static[name].to_numpy()[position] for name in MUTABLE_STATIC if name in static}
+
+
+def _with_static_state(history: SyntheticHistory, static: pd.DataFrame) -> SyntheticHistory:
+    """Give the history whose snapshots carry the mutable fields (constant over each deal's life)."""
+    snapshots = history.snapshots.assign(**_static_values(history.snapshots, static))
+    return replace(history, snapshots=_canonical(snapshots, SNAPSHOTS))
+
+
+def _final_state(
+    history: SyntheticHistory, static: pd.DataFrame, rng: np.random.Generator
+) -> SyntheticHistory:
+    """Give the history of the ``final_state`` mode (see :func:`generate_history`).
+
+    The value that decided the outcome (the static draw, at the deciding snapshot) is reached
+    during the deal: a sponsor or a defined process is confirmed, a senior champion found, at a
+    random point between 20 % and 80 % of the life before the last snapshot, and the position
+    against the competition between 30 % and 90 %; before it the deal showed no sponsor, no defined
+    process, a manager as champion, parity. The discount is quoted at 60 % of its final level and
+    negotiated up linearly. At close, reps rewrite fields to match the
+    outcome on 70 % of closed deals: won -> sponsor confirmed, strong position, process defined;
+    lost -> weak position, no sponsor.
+    """
+    opportunities, snapshots = history.opportunities, history.snapshots
+    ids = static["opportunity_id"].to_numpy()
+    n = len(ids)
+    position = pd.Index(ids).get_indexer(snapshots["opportunity_id"])
+    day = snapshots["snapshot_date"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    created = static["created_day"].to_numpy(dtype=np.int64)
+    close = opportunities.set_index("opportunity_id").loc[ids, "close_date"]
+    last = close.to_numpy(dtype="datetime64[D]").astype(np.int64) - 1
+    life = np.maximum(last - created, 1)
+    honest = _static_values(snapshots, static)
+
+    def reached_at(fraction_low: float, fraction_high: float) -> np.ndarray:
+        moment: np.ndarray = created + np.round(
+            rng.uniform(fraction_low, fraction_high, n) * life
+        ).astype(np.int64)
+        return moment
+
+    before = {}
+    for name, early in (("executive_sponsor", False), ("buying_process_defined", False)):
+        decided = static[name].to_numpy(dtype=bool)
+        moment = reached_at(0.2, 0.8)
+        not_yet = decided[position] & (day < moment[position])
+        values = honest[name].astype(object)
+        values[not_yet] = early
+        before[name] = values
+    # The position against the competition is learned during the evaluation: parity until then.
+    decided_position = static["competitive_position"].to_numpy(dtype=object)
+    moment = reached_at(0.3, 0.9)
+    values = honest["competitive_position"].astype(object)
+    values[(decided_position[position] != "parity") & (day < moment[position])] = "parity"
+    before["competitive_position"] = values
+    role = static["champion_role"].to_numpy(dtype=object)
+    senior = np.isin(role, ["director", "vp", "c_level"])
+    moment = reached_at(0.2, 0.8)
+    values = honest["champion_role"].astype(object)
+    values[senior[position] & (day < moment[position])] = "manager"
+    before["champion_role"] = values
+    discount = static["discount_pct"].to_numpy(dtype=float)
+    progress = np.clip((day - created[position]) / life[position], 0.0, 1.0)
+    before["discount_pct"] = np.round(discount[position] * (0.6 + 0.4 * progress), 1)
+    honest.update(before)
+    honest_snapshots = _canonical(snapshots.assign(**honest), SNAPSHOTS)
+
+    # The opportunities table: today's value of an open deal, the value rewritten at close otherwise.
+    latest = honest_snapshots.sort_values("snapshot_date").groupby("opportunity_id").tail(1)
+    latest = latest[latest["snapshot_date"] < close.reindex(latest["opportunity_id"]).to_numpy()]
+    current = latest.set_index("opportunity_id").reindex(ids)
+    final = {name: static[name].to_numpy(dtype=object).copy() for name in before}
+    status = opportunities.set_index("opportunity_id").loc[ids, "status"].to_numpy(dtype=object)
+    is_open = status == "open"
+    for name in before:
+        today = current[name].to_numpy(dtype=object)
+        final[name] = np.where(is_open & pd.notna(today), today, final[name])
+    rewrite = (status != "open") & (rng.random(n) < 0.7)
+    won, lost = rewrite & (status == "won"), rewrite & (status == "lost")
+    final["executive_sponsor"] = np.where(
+        won, True, np.where(lost, False, final["executive_sponsor"])
+    )
+    final["buying_process_defined"] = np.where(won, True, final["buying_process_defined"])
+    final["competitive_position"] = np.where(
+        won, "strength", np.where(lost, "weakness", final["competitive_position"])
+    )
+    updated = static.set_index("opportunity_id").assign(**final)
+    columns = list(before)
+    exported = opportunities.set_index("opportunity_id")
+    exported = exported.assign(
+        **{name: updated.loc[exported.index, name].to_numpy() for name in columns}
+    )
+    exported = _canonical(exported.reset_index(), OPPORTUNITIES).assign(
+        forecast_category=opportunities["forecast_category"].to_numpy()
+    )
+    return replace(
+        history,
+        opportunities=exported,
+        # The snapshots carry every field that keeps its value, not the ones that change.
+        snapshots=honest_snapshots.drop(columns=list(before)),
+        honest_snapshots=honest_snapshots,
+    )
+
+
+def field_history_of(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Give the contract's long field history that replays into ``snapshots`` (weekly, as of their dates).
+
+    For every deal and field: one row on the deal's first snapshot date setting its first value
+    (no old value, as HubSpot logs a value set at creation), then one row on each snapshot date
+    whose value differs from the previous snapshot's (old and new values). Values are text as a CRM
+    exports them; the trap rows on close dates are not part of any history.
+    """
+    regular = snapshots.sort_values(["opportunity_id", "snapshot_date"], kind="stable")
+    regular = (
+        regular[~regular["stage"].isin(["closed_won", "closed_lost"])]
+        if "stage" in regular
+        else regular
+    )
+    deal = regular["opportunity_id"].to_numpy()
+    first = np.r_[True, deal[1:] != deal[:-1]]
+    parts = []
+    for name in regular.columns:
+        if name in ("opportunity_id", "snapshot_date"):
+            continue
+        text = _as_export_text(regular[name])
+        previous = np.r_[[None], text[:-1]]
+        previous = np.where(first, None, previous)
+        changed = first | (text != previous)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "opportunity_id": deal[changed],
+                    "field": name,
+                    "old_value": previous[changed],
+                    "new_value": text[changed],
+                    "changed_at": regular["snapshot_date"].to_numpy()[changed],
+                }
+            )
+        )
+    history = pd.concat(parts, ignore_index=True)
+    return history.sort_values(["opportunity_id", "changed_at"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _as_export_text(values: pd.Series) -> np.ndarray:
+    """Give a column's values as the text a CRM export writes (None for blanks; floats exact)."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        text = values.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    elif pd.api.types.is_float_dtype(values.dtype):
+        text = np.array([repr(float(v)) for v in values.to_numpy()], dtype=object)
+    elif isinstance(values.dtype, pd.BooleanDtype):
+        text = values.astype(object).map({True: "true", False: "false"}).to_numpy(dtype=object)
+    else:
+        text = values.astype(object).to_numpy(dtype=object)
+    text = np.array(text, dtype=object, copy=True)
+    text[values.isna().to_numpy()] = None
+    return text
 
 
 def _choose(rng: np.random.Generator, values: tuple[str, ...], weights: np.ndarray) -> np.ndarray:
