@@ -694,10 +694,12 @@ def _print_summary(
 ) -> None:
     table = Table(
         title="Holdout (newest months): every pre-close snapshot, each deal weighing one",
-        caption="as a scorer sees deals; by moment of their lives below",
+        caption="as a scorer sees deals; by moment of their lives below. "
+        "lift: win rate of the top 10 % of scores over the overall win rate",
     )
-    for column in ("method", "ROC AUC", "Brier", "log loss", "ECE", "top-decile lift"):
-        table.add_column(column, justify="right" if column != "method" else "left")
+    table.add_column("method", justify="left", overflow="fold")  # names wrap, never cut at 80 columns
+    for column in ("ROC AUC", "Brier", "log loss", "ECE", "lift"):
+        table.add_column(column, justify="right", no_wrap=True)
     row: Any  # a record of the holdout metrics: its fields are the table's columns
     for row in result.holdout_metrics.itertuples(index=False):
         table.add_row(
