@@ -697,7 +697,9 @@ def _print_summary(
         caption="as a scorer sees deals; by moment of their lives below. "
         "lift: win rate of the top 10 % of scores over the overall win rate",
     )
-    table.add_column("method", justify="left", overflow="fold")  # names wrap, never cut at 80 columns
+    table.add_column(
+        "method", justify="left", overflow="fold"
+    )  # names wrap, never cut at 80 columns
     for column in ("ROC AUC", "Brier", "log loss", "ECE", "lift"):
         table.add_column(column, justify="right", no_wrap=True)
     row: Any  # a record of the holdout metrics: its fields are the table's columns
