@@ -579,6 +579,8 @@ def _run_train_locked(
             run.info.run_id,
             tracking_uri,
             time.monotonic() - started,
+            experiment=config.tracking.experiment,
+            registered_model=config.tracking.registered_model,
         )
         return TrainOutcome(
             run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir
@@ -691,6 +693,9 @@ def _print_summary(
     run_id: str,
     tracking_uri: str,
     seconds: float,
+    *,
+    experiment: str = "winmodel",
+    registered_model: str = "winmodel",
 ) -> None:
     table = Table(
         title="Holdout (newest months): every pre-close snapshot, each deal weighing one",
@@ -739,8 +744,8 @@ def _print_summary(
     )
     console.print(f"model version {model_version}: {verdict} — {decision.reason}")
     console.print(
-        f"MLflow run {run_id} in {tracking_uri}; `make ui` and open experiment 'winmodel' "
-        f"(took {seconds:.0f}s)"
+        f"MLflow run {run_id} (experiment {experiment!r}) in {tracking_uri}; took {seconds:.0f}s. "
+        f"`make ui`, then Model training → Model registry → {registered_model} (README)"
     )
 
 
