@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from winmodel.data.contract import CLOSED_STATUSES, SNAPSHOTS, TABLES, is_mutable, spec_for
@@ -415,12 +416,16 @@ def _as_of(
 
 
 def data_digest(data: CRMData) -> str:
-    """Give a short content hash of the canonical tables (same data, same digest)."""
+    """Give a short content hash of the canonical tables (same data, same digest).
+
+    The rows' order does not count: a database gives rows in no set order (PostgreSQL returned
+    one table's rows in another order than they were written), and the same rows are the same data.
+    """
     digest = hashlib.sha256()
     for frame in (data.opportunities, data.snapshots):
         if frame is None:
             continue
-        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        hashed = np.sort(pd.util.hash_pandas_object(frame, index=False).to_numpy())
         digest.update(hashed.tobytes())
         digest.update(",".join(map(str, frame.columns)).encode())
     return digest.hexdigest()[:16]
