@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,11 @@ def test_the_guide_covers_schedules_outputs_rollback_warehouse_and_upgrades():
     assert "set_registered_model_alias" in _section("Rolling back a champion")
     assert "data.source" in _section("Pointing at a warehouse")
     assert "requirements-lock.txt" in _section("Upgrading winmodel")
+    # The Airflow, Prefect and Python examples are valid Python.
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) >= 3
+    for block in blocks:
+        ast.parse(textwrap.dedent(block))
     # Every command-line flag the guide uses exists.
     from typer.testing import CliRunner
 
