@@ -157,7 +157,8 @@ def _band_of(scored: pd.DataFrame, model_dir: Path, by: Period, console: Console
     if band is None:
         console.print(
             f"[yellow]no {FORECAST_BAND_FILE} in {model_dir}[/yellow]: the range treats deals as "
-            "independent and is too narrow; retrain (`make train`) to measure the shared shift"
+            "independent and is too narrow; a model of another job: --model models/<its name>; "
+            "else retrain (`make train`) to measure the shared shift"
         )
         return 0.0
     versions = (
