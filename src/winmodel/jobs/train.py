@@ -568,6 +568,10 @@ def _run_train_locked(
                 _keep_alias_with_export(
                     client, name, model_version, champion_version, export_dir, say
                 )
+                if exported_version(export_dir) == model_version:
+                    # The export had switched (the stop came while old copies were pruned): the
+                    # champion is the new version, and an interruption must say so.
+                    promoted.append(model_version)
                 raise
             promoted.append(model_version)
         say(gate_text)
