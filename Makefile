@@ -11,6 +11,7 @@ SCORE_CONFIG ?= pipelines/score.yaml
 DEMO_DIR ?= data/demo
 SCORED ?= outputs/scored.csv
 MLFLOW_PORT ?= 5000
+SERVE_PORT ?= 5001
 # The suite measured 94 % line coverage of src/winmodel when this floor was set.
 COVERAGE_FLOOR ?= 90
 
@@ -20,7 +21,7 @@ export DO_NOT_TRACK := true
 export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup train score profile forecast report triage validate audit demo test lint format bench ui clean
+.PHONY: help setup lock serve train score profile forecast report triage validate audit demo demo-db test lint format bench ui clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,14 +30,25 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
+# The exact versions of every package (hashes checked) come from the lock file; winmodel itself is
+# installed on top without resolving anything again.
+$(VENV)/.installed: pyproject.toml requirements-lock.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-setup: $(VENV)/.installed ## create .venv and install winmodel with its dev tools (idempotent)
+setup: $(VENV)/.installed ## create .venv and install the locked versions of winmodel's packages and dev tools (idempotent)
+
+lock: setup ## re-resolve requirements-lock.txt from pyproject.toml (after changing a dependency; commit both)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --extra postgres --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --generate-hashes --no-header --annotation-style line \
+		--upgrade -o requirements-lock.txt
 
 demo: setup ## generate the demo CRM history into data/demo (if missing)
 	@test -f $(DEMO_DIR)/opportunities.parquet || $(WINMODEL) generate --out $(DEMO_DIR)
+
+demo-db: setup ## write the demo CRM history into the DuckDB database data/demo.duckdb (pipelines/*-duckdb.yaml read it)
+	$(WINMODEL) generate --out duckdb:///data/demo.duckdb
 
 validate: setup ## validate the training data named in the train config
 	$(WINMODEL) validate --config $(TRAIN_CONFIG)
@@ -77,6 +89,10 @@ format: setup ## apply ruff's formatting and fixable lint fixes
 
 bench: setup ## measure training and scoring speed against the reference path; writes benchmarks/results.md
 	$(BIN)/python benchmarks/run.py --out benchmarks/results.md
+
+serve: setup ## serve models/champion over HTTP on 127.0.0.1:$(SERVE_PORT) (POST /invocations; Ctrl-C stops it)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/mlflow models serve -m models/champion --env-manager local \
+		--host 127.0.0.1 --port $(SERVE_PORT)
 
 ui: setup ## open the MLflow UI on the embedded store (http://127.0.0.1:5000 by default)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port $(MLFLOW_PORT) --host 127.0.0.1

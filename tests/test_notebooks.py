@@ -60,3 +60,6 @@ def test_notebook_runs_on_the_small_project(name, trained_project, tmp_path, mon
     assert not [output for output in outputs if output.output_type == "error"]
     images = [output for output in outputs if "image/png" in output.get("data", {})]
     assert images, f"{name} rendered no figure"
+    if name.startswith("03"):  # the slow section says what it is doing while it runs
+        printed = "".join(output.get("text", "") for output in outputs)
+        assert "refit 1 of about 5" in printed, printed[:500]

@@ -47,6 +47,9 @@ app = typer.Typer(
 
 log = logging.getLogger("winmodel")
 
+#: The shell's code for a command stopped by Ctrl-C (128 + SIGINT).
+INTERRUPTED_EXIT_CODE = 130
+
 
 class Engine(StrEnum):
     """Where `winmodel score` runs the scoring."""
@@ -62,8 +65,11 @@ def _echo_error(message: str) -> None:
 @app.command()
 def generate(
     out: Annotated[
-        Path, typer.Option(help="Folder to write opportunities, snapshots and truth into.")
-    ] = Path("data/demo"),
+        str,
+        typer.Option(
+            help="Folder to write opportunities, snapshots and truth into, or a database URL (e.g. duckdb:///data/demo.duckdb) that gets them as tables."
+        ),
+    ] = "data/demo",
     deals: Annotated[int, typer.Option(min=50, help="Number of deals to generate.")] = 20_000,
     seed: Annotated[
         int, typer.Option(help="Random seed; the same seed gives the same history.")
@@ -84,7 +90,12 @@ def generate(
 
 @app.command()
 def validate(
-    data: Annotated[Path | None, typer.Option(help="Export file or folder to check.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Export file or folder to check, or a database URL (tables opportunities, snapshots)."
+        ),
+    ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="YAML mapping from the export onto the contract.")
     ] = None,
@@ -108,7 +119,9 @@ def validate(
 
 @app.command()
 def audit(
-    data: Annotated[Path | None, typer.Option(help="Export file or folder to audit.")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Export file or folder to audit, or a database URL.")
+    ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="YAML mapping from the export onto the contract.")
     ] = None,
@@ -135,26 +148,39 @@ def train(
     config: Annotated[Path, typer.Option(help="The training job declaration.")] = Path(
         "pipelines/train.yaml"
     ),
-    data: Annotated[Path | None, typer.Option(help="Override the config's data path.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="Override the config's data: a file, a folder or a database URL."),
+    ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="Override the config's mapping file.")
+    ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option(
+            help="Register under this name (its own champion, exported to models/NAME) instead of the config's tracking.registered_model."
+        ),
     ] = None,
 ) -> None:
     """Train, backtest, calibrate, log to MLflow, register; promote to champion only if not worse."""
     from winmodel.jobs.train import run_train_cli
 
-    raise typer.Exit(run_train_cli(config, data, mapping))
+    raise typer.Exit(run_train_cli(config, data, mapping, model_name))
 
 
 @app.command()
 def score(
-    output: Annotated[Path, typer.Option(help="Scored file to write (.csv or .parquet).")] = Path(
-        "outputs/scored.csv"
-    ),
-    input_path: Annotated[
-        Path | None,
+    output: Annotated[
+        str | None,
         typer.Option(
-            "--input", help="Export with the open deals (default: the config's data path)."
+            help="Where to write the scored deals: a .csv or .parquet file, or a database table as URL#table (e.g. duckdb:///data/demo.duckdb#scores). Default: the config's output, else outputs/scored.csv."
+        ),
+    ] = None,
+    input_path: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="Export with the open deals, or a database URL (default: the config's data).",
         ),
     ] = None,
     model: Annotated[
@@ -398,6 +424,27 @@ def triage(
     run_triage(input_path, data)
 
 
+@app.command("export-crm")
+def export_crm(
+    input_path: Annotated[
+        Path, typer.Option("--input", help="Scored file from `winmodel score`.")
+    ] = Path("outputs/scored.csv"),
+    mapping: Annotated[
+        Path,
+        typer.Option(
+            help="The CRM's mapping, with a write_back: section (e.g. pipelines/mappings/salesforce.yaml)."
+        ),
+    ] = Path("pipelines/mappings/salesforce.yaml"),
+    out: Annotated[
+        Path, typer.Option(help="Upsert file to write (.csv for Data Loader or a HubSpot import).")
+    ] = Path("outputs/upsert.csv"),
+) -> None:
+    """Write an upsert file of the scores in the CRM's own field names and limits (import it into the CRM)."""
+    from winmodel.jobs.export_crm import run_export_crm
+
+    run_export_crm(input_path, mapping, out)
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -426,6 +473,10 @@ def main() -> None:
     except WinmodelError as error:
         _echo_error(str(error))
         sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        # Ctrl-C: outputs are written atomically and the champion moves last, so nothing is half-done.
+        _echo_error("interrupted — nothing was half-written")
+        sys.exit(INTERRUPTED_EXIT_CODE)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

@@ -13,9 +13,15 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from winmodel.data.database import DatabaseSource, TableQuery, is_database_url
 from winmodel.data.yamlfile import line_of, read_yaml
 from winmodel.errors import InputError, Problem
-from winmodel.paths import CHAMPION_EXPORT_DIR, DEFAULT_TRACKING_URI, REGISTERED_MODEL_NAME
+from winmodel.paths import (
+    CHAMPION_EXPORT_DIR,
+    DEFAULT_TRACKING_URI,
+    MODELS_DIR,
+    REGISTERED_MODEL_NAME,
+)
 
 
 class _Section(BaseModel):
@@ -30,14 +36,55 @@ class DemoData(_Section):
     months: int = Field(36, ge=6)
 
 
+class TableQuerySetting(_Section):
+    """A contract table read with a SELECT query instead of a table name."""
+
+    query: str = Field(min_length=1)
+
+
 class DataSource(_Section):
-    """Where the CRM export is and how to map it onto the contract."""
+    """Where the CRM export is (files, or a database) and how to map it onto the contract."""
 
     path: Path = Path("data/demo")
+    #: A SQLAlchemy URL (e.g. duckdb:///data/demo.duckdb); when set, ``path`` is not used.
+    source: str | None = None
+    #: With ``source``: the table (or ``{query: ...}``) of each contract table.
+    tables: dict[Literal["opportunities", "snapshots"], str | TableQuerySetting] = Field(
+        default_factory=dict
+    )
     mapping: Path | None = None
     #: Generate the synthetic demo history into ``path`` when it does not exist (fresh machine).
     generate_demo_if_missing: bool = True
     demo: DemoData = DemoData()
+
+    @model_validator(mode="after")
+    def _source_is_a_url(self) -> DataSource:
+        if self.source is not None and not is_database_url(self.source):
+            raise ValueError(
+                "source must be a SQLAlchemy URL such as duckdb:///data/demo.duckdb "
+                "(files go under data.path)"
+            )
+        if self.tables and self.source is None:
+            raise ValueError("tables needs a database source (data.source)")
+        return self
+
+    def location(self, override: str | Path | None = None) -> Path | DatabaseSource:
+        """Give where to read the data: ``override`` (a path or a URL) else the source, else the path."""
+        if override is not None:
+            return (
+                DatabaseSource(str(override)) if is_database_url(str(override)) else Path(override)
+            )
+        if self.source is None:
+            return self.path
+        if not self.tables:
+            return DatabaseSource(self.source)
+        tables: dict[str, TableQuery] = {
+            str(table): TableQuery(table=where)
+            if isinstance(where, str)
+            else TableQuery(query=where.query)
+            for table, where in self.tables.items()
+        }
+        return DatabaseSource(self.source, tables, snapshots_optional=False)
 
 
 class TrainingSet(_Section):
@@ -175,13 +222,46 @@ class ForecastSettings(_Section):
         return value
 
 
+#: What MLflow accepts as a registered model name, kept to what a file name can hold too.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+def default_export_dir(registered_model: str) -> Path:
+    """Give the export folder of a registered model: ``models/champion`` for ``winmodel``, else ``models/<name>``."""
+    return (
+        CHAMPION_EXPORT_DIR
+        if registered_model == REGISTERED_MODEL_NAME
+        else MODELS_DIR / registered_model
+    )
+
+
 class TrackingSettings(_Section):
-    """Where runs and models are recorded."""
+    """Where runs and models are recorded: one registered model (and one champion) per job."""
 
     tracking_uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
     experiment: str = "winmodel"
-    registered_model: str = REGISTERED_MODEL_NAME
+    #: The job's registered model; its champion is compared only with models of the same data.
+    registered_model: str = Field(REGISTERED_MODEL_NAME, pattern=MODEL_NAME_PATTERN)
+    #: Where the champion is exported; default models/champion for `winmodel`, else models/<name>.
     export_dir: Path = CHAMPION_EXPORT_DIR
+
+    @model_validator(mode="before")
+    @classmethod
+    def _export_dir_follows_the_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("export_dir") is None and "registered_model" in data:
+            return {**data, "export_dir": default_export_dir(str(data["registered_model"]))}
+        return data
+
+    def for_model(self, registered_model: str) -> TrackingSettings:
+        """Give these settings for another registered model, exported beside this one's (``<parent>/<name>``)."""
+        folder = default_export_dir(registered_model).name
+        return TrackingSettings.model_validate(
+            {
+                **self.model_dump(),
+                "registered_model": registered_model,
+                "export_dir": self.export_dir.parent / folder,
+            }
+        )
 
     def resolved_tracking_uri(self) -> str:
         """Give the tracking URI: the config's, else ``$MLFLOW_TRACKING_URI``, else the SQLite default."""
@@ -299,6 +379,8 @@ class ScoreConfig(_Section):
 
     name: str = "winmodel-score"
     data: DataSource = DataSource()
+    #: Where the scored deals go when --output is not given: a .csv/.parquet file or URL#table.
+    output: str = "outputs/scored.csv"
     model_uri: str | None = None  # None: models:/winmodel@champion, else models/champion
     reasons_per_side: int = Field(3, ge=1, le=10)
     language: str = "en"

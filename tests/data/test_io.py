@@ -153,10 +153,58 @@ def test_binary_file_is_refused(tmp_path):
     assert "not CSV or Parquet" in _problem_text(error) and "b.csv" in _problem_text(error)
 
 
-def test_excel_workbook_gets_a_save_as_csv_hint(tmp_path):
+def _workbook(path, sheets: dict[str, list[list]]):
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in sheets.items():
+        sheet = workbook.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    workbook.save(path)
+    return path
+
+
+def test_an_excel_workbook_reads_its_chosen_sheet_as_text(tmp_path):
+    import datetime as dt
+
+    path = _workbook(
+        tmp_path / "deals.xlsx",
+        {
+            "Notes": [["nothing here"], ["really"]],
+            "Deals": [
+                ["Deal ID", "Created", "Amount", "Won?"],
+                ["D-1", dt.datetime(2024, 3, 9), 12500.0, True],
+                ["D-2", dt.date(2024, 4, 2), 1234.5, None],
+                [None, None, None, None],  # a formatted empty row at the end
+            ],
+        },
+    )
+    frame = read_table(path, options=ReadOptions(sheet="Deals"))
+    assert list(frame.columns) == ["Deal ID", "Created", "Amount", "Won?"]
+    assert frame.to_dict("list") == {
+        "Deal ID": ["D-1", "D-2"],
+        "Created": ["2024-03-09", "2024-04-02"],
+        "Amount": ["12500", "1234.5"],
+        "Won?": ["true", ""],
+    }
+    assert frame.attrs["row_unit"] == "line" and frame.attrs["first_row"] == 2
+    assert read_table(path).columns.tolist() == ["nothing here"]  # default: the first sheet
+
+
+def test_a_missing_sheet_or_a_damaged_workbook_is_named(tmp_path):
+    path = _workbook(tmp_path / "deals.xlsx", {"Deals": [["id"], ["1"]]})
     with pytest.raises(InputError) as error:
-        read_table(_write(tmp_path / "deals.xlsx", b"PK\x03\x04" + b"\x00" * 64))
-    assert "Excel" in _problem_text(error) and "save the sheet as CSV" in _problem_text(error)
+        read_table(path, options=ReadOptions(sheet="Opportunities"))
+    assert "no sheet 'Opportunities' (it has: Deals)" in _problem_text(error)
+    assert "read: {sheets: {opportunities: <sheet>}}" in _problem_text(error)
+    with pytest.raises(InputError) as error:
+        read_table(_write(tmp_path / "cut.xlsx", b"PK\x03\x04" + b"\x00" * 64))
+    assert "cut.xlsx" in _problem_text(error) and "workbook cannot be read" in _problem_text(error)
+    with pytest.raises(InputError) as error:  # an old binary workbook is still refused with a hint
+        read_table(_write(tmp_path / "old.xls", b"\xd0\xcf\x11\xe0" + b"\x00" * 64))
+    assert "old Excel workbook (.xls)" in _problem_text(error)
 
 
 def test_text_named_parquet_is_not_parquet(tmp_path):

@@ -231,22 +231,22 @@ def test_columns_values_constants_fill_and_extras(tmp_path):
 
 
 def test_missing_source_column_is_an_error_for_required_and_a_warning_for_optional(tmp_path):
-    export = _frame({"Id": ["a"], "Amt": ["1"]})
+    export = _frame({"Id": ["a"], "Stge": ["won"]})
     mapping = Mapping.model_validate(
         {
             "columns": {
                 "opportunities": {
                     "opportunity_id": "Id",
-                    "amount": "Amount",
+                    "status": "Stage",
                     "industry": "Industry__c",
                 }
             }
         }
     )
     _, problems = apply_mapping({"opportunities": export}, mapping, base_dir=tmp_path)
-    amount = next(problem for problem in problems if problem.column == "Amount")
+    status = next(problem for problem in problems if problem.column == "Stage")
     industry = next(problem for problem in problems if problem.column == "Industry__c")
-    assert amount.severity == "error" and "closest is 'Amt'" in amount.problem
+    assert status.severity == "error" and "closest is 'Stge'" in status.problem
     assert industry.severity == "warning" and "industry is left out" in industry.problem
 
 
@@ -488,3 +488,90 @@ def test_random_exports_validate_or_report_but_never_crash(
         assert set(opportunities["status"].dropna()) <= {"open", "won", "lost"}
         if snapshots is not None:
             assert snapshots["snapshot_date"].dtype == "datetime64[ns]"
+
+
+# --------------------------------------------------------------------------- an export without ids
+
+
+def test_generated_ids_hash_the_named_columns_and_survive_a_re_export(tmp_path):
+    mapping = Mapping.model_validate({"generate_id": {"columns": ["Account", "Deal"]}})
+    export = _frame({"Account": ["Acme", "Acme", "Beta"], "Deal": ["CRM", "ERP", "CRM"]})
+    frames, problems = apply_mapping({"opportunities": export}, mapping, base_dir=tmp_path)
+    ids = frames["opportunities"]["opportunity_id"]
+    assert not problems and ids.nunique() == 3 and all(ids.str.startswith("H-"))
+    # Next month: rows in another order and one more deal; the same deals keep their ids.
+    again = _frame(
+        {"Account": ["Gamma", "Beta", "Acme", "Acme"], "Deal": ["X", "CRM", "ERP", "CRM"]}
+    )
+    later, _ = apply_mapping({"opportunities": again}, mapping, base_dir=tmp_path)
+    old = dict(zip(export["Account"] + "/" + export["Deal"], ids, strict=True))
+    new = dict(
+        zip(
+            again["Account"] + "/" + again["Deal"],
+            later["opportunities"]["opportunity_id"],
+            strict=True,
+        )
+    )
+    assert all(new[key] == value for key, value in old.items())
+
+
+def test_generated_ids_that_repeat_name_the_rows_and_row_numbers_are_flat_only(tmp_path):
+    export = _frame({"Account": ["Acme", "Acme", "Beta"]})
+    mapping = Mapping.model_validate({"generate_id": {"columns": ["Account"]}})
+    _, problems = apply_mapping({"opportunities": export}, mapping, base_dir=tmp_path)
+    assert problems[0].severity == "error" and "2 rows share their Account" in problems[0].problem
+    assert problems[0].examples == ("line 2", "line 3")
+    by_row = Mapping.model_validate({"generate_id": {"row_number": True}})
+    frames, problems = apply_mapping({"opportunities": export}, by_row, base_dir=tmp_path)
+    assert not problems
+    assert frames["opportunities"]["opportunity_id"].tolist() == ["R-2", "R-3", "R-4"]
+    snapshots = _frame({"Account": ["Acme"]})
+    _, problems = apply_mapping(
+        {"opportunities": export, "snapshots": snapshots}, by_row, base_dir=tmp_path
+    )
+    assert any("cannot link snapshots" in problem.problem for problem in problems)
+    with pytest.raises(ValueError, match="either columns"):
+        Mapping.model_validate({"generate_id": {"columns": ["A"], "row_number": True}})
+    with pytest.raises(ValueError, match="either with generate_id"):
+        Mapping.model_validate(
+            {
+                "generate_id": {"row_number": True},
+                "columns": {"opportunities": {"opportunity_id": "Id"}},
+            }
+        )
+
+
+def test_an_excel_export_with_serial_dates_and_no_ids_loads_through_a_mapping(tmp_path):
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "Readme"
+    workbook.active.append(["exported from the CRM"])
+    workbook.active.append(["2026-11-30"])
+    deals = workbook.create_sheet("Deals")
+    deals.append(["Account", "Deal", "Created", "Close", "Stage", "Value"])
+    for number in range(6):
+        stage = ("Closed Won", "Closed Lost", "Open")[number % 3]
+        deals.append([f"Acc {number}", "CRM", 45292 + number, 45350 + number, stage, None])
+    workbook.save(tmp_path / "export.xlsx")
+    (tmp_path / "mapping.yaml").write_text(
+        textwrap.dedent(
+            """\
+            name: excel-crm
+            read: {sheets: {opportunities: Deals}}
+            generate_id: {columns: [Account, Deal]}
+            columns:
+              opportunities: {created_date: Created, close_date: Close, status: Stage, amount: Value}
+            values:
+              status: {Closed Won: won, Closed Lost: lost, Open: open}
+            dates:
+              formats: {created_date: excel, close_date: excel}
+            """
+        ),
+        encoding="utf-8",
+    )
+    data = load_crm_data(tmp_path / "export.xlsx", tmp_path / "mapping.yaml")
+    opportunities = data.opportunities
+    assert opportunities["created_date"].iloc[0] == pd.Timestamp("2024-01-01")
+    assert opportunities["opportunity_id"].is_unique and opportunities["amount"].isna().all()
+    assert any("no amount" in problem.problem for problem in data.report.warnings)

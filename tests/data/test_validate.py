@@ -82,11 +82,73 @@ def test_already_typed_frames_validate_the_same(opportunities, snapshots):
 
 
 def test_missing_required_column_suggests_the_closest_export_column(opportunities, snapshots):
-    renamed = opportunities.rename(columns={"amount": "Deal Amount"})
+    renamed = opportunities.rename(columns={"close_date": "Deal Close Date"})
     _, _, report = validate_tables(renamed, snapshots, files=FILES)
-    problem = _only(report, "amount")
-    assert "missing" in problem.problem and "'Deal Amount'" in problem.problem
-    assert "amount: 'Deal Amount'" in problem.fix
+    problem = _only(report, "close_date")
+    assert "missing" in problem.problem and "'Deal Close Date'" in problem.problem
+    assert "close_date: 'Deal Close Date'" in problem.fix
+
+
+def test_the_suggested_column_has_values_of_the_missing_columns_kind(opportunities, snapshots):
+    """A text column named like a date column is not offered for it; a column of dates is."""
+    renamed = opportunities.rename(columns={"close_date": "Closing Date"}).assign(
+        close_date_comment="ask the rep", Closing_Date_Note="see notes"
+    )
+    _, _, report = validate_tables(renamed, snapshots, files=FILES)
+    problem = _only(report, "close_date")
+    assert "'Closing Date'" in problem.problem and "Note" not in problem.problem
+    text_only = opportunities.drop(columns=["close_date"]).assign(close_date_note="see notes")
+    _, _, report = validate_tables(text_only, snapshots, files=FILES)
+    problem = _only(report, "close_date")
+    assert "closest" not in problem.problem and "close_date_note" not in problem.fix
+
+
+def test_amount_is_optional_with_a_note_and_never_zero(opportunities, snapshots):
+    _, _, report = validate_tables(opportunities.drop(columns=["amount"]), snapshots, files=FILES)
+    assert report.ok
+    note = _only(report, "amount", "warning")
+    assert "no amount column" in note.problem and "never taken as 0" in note.problem
+    blanks = opportunities.assign(amount=["", *opportunities["amount"].iloc[1:]])
+    coerced, _, report = validate_tables(blanks, snapshots, files=FILES)
+    assert report.ok and pd.isna(coerced["amount"].iloc[0])  # blank stays missing, not 0
+    assert "1 deal(s) have no amount" in _only(report, "amount", "warning").problem
+
+
+def test_created_on_the_close_date_for_every_deal_is_an_error(opportunities, snapshots):
+    same = opportunities.assign(created_date=opportunities["close_date"])
+    _, _, report = validate_tables(same, None, files=FILES)
+    problem = _only(report, "created_date, close_date")
+    assert "5 of 5 closed deals (every one) were created on the day they closed" in problem.problem
+    assert "map created_date" in problem.fix
+    most = opportunities.copy()
+    most.loc[most.index[:4], "created_date"] = most.loc[most.index[:4], "close_date"]
+    closed = most["status"].isin(["won", "lost"])
+    same_share = (most["created_date"] == most["close_date"])[closed].mean()
+    _, _, report = validate_tables(most, None, files=FILES)
+    found = [p for p in report.problems if p.column == "created_date, close_date"]
+    assert (found[0].severity == "warning") if same_share >= 0.9 else not found
+
+
+def test_excel_serial_dates_parse_with_the_excel_format_and_are_hinted_otherwise():
+    frame = pd.DataFrame({"opportunity_id": ["a", "b"], "created_date": ["45292", "45323.5"]})
+    coerced, problems = coerce_table(
+        frame, OPPORTUNITIES, file="f", parse=ParseOptions(date_formats={"created_date": "excel"})
+    )
+    assert coerced["created_date"].tolist() == [
+        pd.Timestamp("2024-01-01"),
+        pd.Timestamp("2024-02-01"),
+    ]
+    assert "created_date" not in {problem.column for problem in problems}
+    _, problems = coerce_table(frame, OPPORTUNITIES, file="f")
+    hint = next(problem for problem in problems if problem.column == "created_date")
+    assert "Excel serial day numbers" in hint.fix
+    assert "`dates: {formats: {created_date: excel}}`" in hint.fix
+    bad = frame.assign(created_date=["45292", "12"])
+    _, problems = coerce_table(
+        bad, OPPORTUNITIES, file="f", parse=ParseOptions(date_formats={"created_date": "excel"})
+    )
+    problem = next(problem for problem in problems if problem.column == "created_date")
+    assert problem.rows == 1 and "'12'" in problem.problem
 
 
 @pytest.mark.parametrize(
@@ -338,8 +400,7 @@ def test_scale_and_date_formats_from_parse_options():
     assert {problem.column for problem in problems} == {
         "close_date",
         "status",
-        "amount",
-    }  # only the missing ones
+    }  # only the missing ones (amount is optional)
 
 
 def test_twenty_thousand_deals_and_400k_snapshots_validate_in_seconds():

@@ -84,6 +84,8 @@ class Case:
     names_file: str | None = None  # the file the message must name (default: the data file)
     check: Callable[[Path], None] | None = None
     config: dict = field(default_factory=dict)
+    #: For score: builds the model to pass with --model from (the test folder, the trained export).
+    model: Callable[[Path, Path], Path] | None = None
 
 
 def _status_mapping() -> str:
@@ -138,6 +140,50 @@ def _dates_parse(folder: Path) -> None:
             ]
         )
     )
+
+
+def _copied_model(folder: Path, export: Path) -> Path:
+    import shutil
+
+    model = folder / "models" / "champion"
+    shutil.copytree(export, model)
+    return model
+
+
+def _truncated_model(folder: Path, export: Path) -> Path:
+    """The issue's case: a copy of models/champion cut short (a full disk, an interrupted copy)."""
+    model = _copied_model(folder, export)
+    booster = next(model.rglob("booster.txt"))
+    booster.write_bytes(booster.read_bytes()[: booster.stat().st_size // 3])
+    return model
+
+
+def _truncated_legacy_model(folder: Path, export: Path) -> Path:
+    """A winmodel 0.1 champion (a pickle) cut short: the issue's "pickle data was truncated"."""
+    import shutil
+
+    model = folder / "models" / "champion"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "models" / "format-0" / "model", model)
+    pickled = model / "python_model.pkl"
+    pickled.write_bytes(pickled.read_bytes()[:200])
+    return model
+
+
+def _empty_mlmodel(folder: Path, export: Path) -> Path:
+    model = _copied_model(folder, export)
+    (model / "MLmodel").write_text("", encoding="utf-8")
+    return model
+
+
+def _other_format_version(folder: Path, export: Path) -> Path:
+    import json
+
+    model = _copied_model(folder, export)
+    manifest = next(model.rglob("format.json"))
+    content = json.loads(manifest.read_text(encoding="utf-8"))
+    content["format_version"] = 99
+    manifest.write_text(json.dumps(content), encoding="utf-8")
+    return model
 
 
 FORMULAS = [
@@ -400,6 +446,68 @@ CASES: dict[str, Case] = {
         mapping="name: crm\nvalues:\n  status: {Gewünscht: open}\n".encode("latin-1"),
         names_file="mapping.yaml",
     ),
+    "no amount column": Case(
+        {"opportunities.csv": _drop_column("amount")},
+        0,
+        ("column 'amount'", "no amount column", "never taken as 0", "0 error(s)"),
+    ),
+    "created on the close date for every deal": Case(
+        {
+            "opportunities.csv": _replace_column(
+                "created_date",
+                [line.split(",")[HEADER.index("close_date")] for line in BASE.splitlines()[1:]],
+            )
+        },
+        1,
+        ("created on the day they closed", "map created_date"),
+    ),
+    "Excel serial dates without their format": Case(
+        {"opportunities.csv": _replace_column("created_date", [str(45292 + i) for i in range(8)])},
+        1,
+        ("column 'created_date'", "Excel serial day numbers", "created_date: excel"),
+    ),
+    "truncated model": Case(
+        {"opportunities.csv": BASE},
+        1,
+        ("booster.txt", "damaged", "make train"),
+        model=_truncated_model,
+        names_file="champion",
+    ),
+    "truncated winmodel 0.1 model": Case(
+        {"opportunities.csv": BASE},
+        1,
+        ("python_model.pkl", "cannot be read"),
+        model=_truncated_legacy_model,
+        names_file="champion",
+    ),
+    "empty MLmodel": Case(
+        {"opportunities.csv": BASE},
+        1,
+        ("MLmodel", "empty or damaged", "re-export"),
+        model=_empty_mlmodel,
+        names_file="champion",
+    ),
+    "missing model folder": Case(
+        {"opportunities.csv": BASE},
+        1,
+        ("there is no model here", "make train"),
+        model=lambda folder, export: folder / "models" / "maven",
+        names_file="maven",
+    ),
+    "missing registry model": Case(
+        {"opportunities.csv": BASE},
+        1,
+        ("cannot be found", "make ui"),
+        model=lambda folder, export: Path("models:/maven@champion"),
+        names_file="models:/maven@champion",
+    ),
+    "model of another format version": Case(
+        {"opportunities.csv": BASE},
+        1,
+        ("format", "99"),
+        model=_other_format_version,
+        names_file="champion",
+    ),
     "only one class among closed deals": Case(
         lambda history: _thin_history(history, won=300, lost=0),
         1,
@@ -420,7 +528,9 @@ MATRIX = [
         (name, "validate")
         for name in CASES
         if name not in ("only one class among closed deals", "fewer than 40 deals of a class")
+        and CASES[name].model is None
     ),
+    *((name, "score") for name in CASES if CASES[name].model is not None),
     ("missing required column", "score"),
     ("negative and absurd amounts", "score"),
     ("binary file", "score"),
@@ -502,6 +612,8 @@ def test_bad_input(name, command, tmp_path, request, make_train_config):
     elif command == "score":
         output.write_text(PREVIOUS_OUTPUT, encoding="utf-8")
         model = request.getfixturevalue("trained_project").export_dir
+        if case.model is not None:
+            model = case.model(tmp_path, model)
         args = ["score", "--input", str(data), "--output", str(output), "--model", str(model)]
         args += ["--mapping", str(mapping)] if mapping else []
     else:
@@ -527,6 +639,8 @@ def test_bad_input(name, command, tmp_path, request, make_train_config):
             continue  # only validate prints the summary line
         assert piece in printed, f"{piece!r} not in:\n{printed}"
 
+    if case.model is not None:  # one short paragraph: what is wrong where, and how to fix it
+        assert "\n\n" not in done.stderr.strip() and len(done.stderr.strip().splitlines()) <= 4
     if command == "score":
         assert output.read_text(encoding="utf-8") == PREVIOUS_OUTPUT
         assert not list(tmp_path.glob(".scored.csv.*"))  # no temporary file left behind
@@ -748,10 +862,13 @@ def test_a_second_training_while_one_runs_stops_at_once(
         tmp_path, CANONICAL, tracking__tracking_uri=None, tracking__experiment="bad-inputs"
     )
     before = _registry_state(tracking_db)
-    with FileLock(str(tmp_path / "models" / LOCK_FILE)):  # a training in progress holds this
+    lock = tmp_path / "models" / LOCK_FILE
+    with FileLock(str(lock)):  # a training in progress holds this, and names itself beside it
+        lock.with_name(LOCK_FILE + ".owner").write_text("process 4242 (winmodel train ...)")
         done = _winmodel(["train", "--config", str(config)], tmp_path, tracking_db)
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
     assert "another training is running" in done.stderr and LOCK_FILE in done.stderr
+    assert "process 4242" in done.stderr and "nothing to delete" in done.stderr
     assert _registry_state(tracking_db) == before
     assert not (tmp_path / "models" / "champion").exists()
 

@@ -307,8 +307,14 @@ def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(
         monkeypatch.setattr(target, name, fail)
     before = _champion_version(lifecycle_project)
     exported = (lifecycle_project.export / "WINMODEL_VERSION").read_text()
-    with pytest.raises(failure, match="injected"):
-        run_train(lifecycle_project.config, console=QUIET)
+    if failure is KeyboardInterrupt:  # Ctrl-C: said in one line, the champion unchanged
+        from winmodel.jobs.train import TrainingInterrupted
+
+        with pytest.raises(TrainingInterrupted, match="interrupted — champion unchanged"):
+            run_train(lifecycle_project.config, console=QUIET)
+    else:
+        with pytest.raises(failure, match="injected"):
+            run_train(lifecycle_project.config, console=QUIET)
     assert _champion_version(lifecycle_project) == before
     assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == exported
 
@@ -340,7 +346,7 @@ def test_a_failure_after_the_export_switched_keeps_alias_and_export_together(
     lifecycle_project, monkeypatch
 ):
     """Interrupted while old copies are pruned: the export holds the new model, and so does the alias."""
-    from winmodel.jobs.train import run_train
+    from winmodel.jobs.train import TrainingInterrupted, run_train
     from winmodel.mlops import export
 
     _reuse_fit(monkeypatch, lifecycle_project)
@@ -350,10 +356,12 @@ def test_a_failure_after_the_export_switched_keeps_alias_and_export_together(
 
     monkeypatch.setattr(export, "_prune_exports", interrupted)
     before = _champion_version(lifecycle_project)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(TrainingInterrupted) as interrupted_by:
         run_train(lifecycle_project.config, console=QUIET)
     exported = (lifecycle_project.export / "WINMODEL_VERSION").read_text()
     assert exported != before and _champion_version(lifecycle_project) == exported
+    # The message tells the truth: the champion moved before the interruption.
+    assert f"champion is now version {exported}" in str(interrupted_by.value)
 
 
 def test_a_failed_first_export_leaves_no_champion(

@@ -67,6 +67,13 @@ def test_digests_are_stable_across_loads_and_follow_the_content(
     small_history.snapshots.to_parquet(tmp_path / "snapshots.parquet")
     assert data_digest(load_crm_data(tmp_path)) != first  # one amount changed, another digest
 
+    # The same rows in another order (as a database may give them) are the same data.
+    small_history.opportunities.iloc[::-1].to_parquet(tmp_path / "opportunities.parquet")
+    small_history.snapshots.sample(frac=1.0, random_state=1).to_parquet(
+        tmp_path / "snapshots.parquet"
+    )
+    assert data_digest(load_crm_data(tmp_path)) == first
+
 
 def test_the_same_inputs_give_the_same_model(trained_project, twin_project):
     root, twin = twin_project

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -254,9 +255,9 @@ def test_generate_job_writes_tables(tmp_path, file_format: str) -> None:
     assert set(paths) == {"opportunities", "snapshots", "truth", "version"}
     tables = {name: path for name, path in paths.items() if name != "version"}
     assert sorted(path.name for path in (tmp_path / "demo").iterdir()) == sorted(
-        [f"{name}.{file_format}" for name in tables] + [paths["version"].name]
+        [f"{name}.{file_format}" for name in tables] + [Path(paths["version"]).name]
     )  # no temporary files left behind
-    assert paths["version"].read_text().strip().isdigit()
+    assert Path(paths["version"]).read_text().strip().isdigit()
     reader = pd.read_parquet if file_format == "parquet" else pd.read_csv
     opportunities = reader(paths["opportunities"])
     assert len(opportunities) == 120

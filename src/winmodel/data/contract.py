@@ -150,9 +150,8 @@ _IDENTITY = (
         "number",
         "economics",
         "Deal amount",
-        required=True,
         minimum=0,
-        description="Contract value.",
+        description="Contract value. Optional: without it, expected values and money figures are left out.",
     ),
 )
 

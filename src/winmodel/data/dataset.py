@@ -15,9 +15,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from winmodel.data.contract import CLOSED_STATUSES, SNAPSHOTS, is_mutable, spec_for
+from winmodel.data.contract import CLOSED_STATUSES, SNAPSHOTS, TABLES, is_mutable, spec_for
+from winmodel.data.database import DatabaseSource, read_database_tables
 from winmodel.data.field_history import (
     ReplaySettings,
     map_history_table,
@@ -32,7 +34,7 @@ from winmodel.timing import NO_TIMER, Timer
 
 log = logging.getLogger(__name__)
 
-TABLE_FILE_SUFFIXES = (".parquet", ".csv")
+TABLE_FILE_SUFFIXES = (".parquet", ".csv", ".xlsx")
 #: The contract's long field-history table, and the prefix of a CRM's own history exports.
 FIELD_HISTORY = "field_history"
 HISTORY_PREFIX = "history:"
@@ -63,6 +65,8 @@ class CRMData:
     files: dict[str, str]
     report: ValidationReport
     as_of: pd.Timestamp
+    #: The mapping's ``name`` (``unnamed`` for an export already in canonical form).
+    mapping_name: str = "unnamed"
     #: The long field history, when the export has one (its values as text).
     field_history: pd.DataFrame | None = None
     #: The fields the history tracks (the rebuilt snapshots hold exactly these).
@@ -169,9 +173,12 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
 
 
 def load_crm_data(
-    path: Path, mapping: Mapping | Path | None = None, *, timer: Timer = NO_TIMER
+    path: Path | DatabaseSource,
+    mapping: Mapping | Path | None = None,
+    *,
+    timer: Timer = NO_TIMER,
 ) -> CRMData:
-    """Give the validated, canonical tables of the export at ``path``.
+    """Give the validated, canonical tables of the export at ``path`` (a file, a folder or a database).
 
     ``mapping`` is a ``Mapping``, a path to its YAML, or None for an export
     already in canonical form. Lookup files named in the mapping are read
@@ -183,25 +190,31 @@ def load_crm_data(
         mapping = Mapping()
     elif not isinstance(mapping, Mapping):
         mapping = load_mapping(Path(mapping))
-    paths = find_data_files(Path(path), mapping)
-    files = {table: str(file) for table, file in paths.items()}
-
     frames: dict[str, pd.DataFrame] = {}
-    problems: list[Problem] = []
-    with timer.stage("read"):
-        for table, file in paths.items():
-            try:
-                frames[table] = _numbered(read_table(file, options=mapping.read_options()))
-            except InputError as error:
-                problems += error.report.problems
-    if problems:
-        raise InputError(problems)
+    if isinstance(path, DatabaseSource):
+        with timer.stage("read"):
+            frames = {
+                table: _numbered(frame) for table, frame in read_database_tables(path).items()
+            }
+        files = {table: str(frame.attrs[SOURCE_ATTR]) for table, frame in frames.items()}
+        base_dir = Path.cwd()  # lookup files of a database source are named from the working folder
+    else:
+        paths = find_data_files(Path(path), mapping)
+        files = {table: str(file) for table, file in paths.items()}
+        base_dir = paths["opportunities"].parent
+        problems: list[Problem] = []
+        with timer.stage("read"):
+            for table, file in paths.items():
+                try:
+                    frames[table] = _numbered(read_table(file, options=mapping.read_options(table)))
+                except InputError as error:
+                    problems += error.report.problems
+        if problems:
+            raise InputError(problems)
 
     histories = {table: frames.pop(table) for table in list(frames) if _is_history(table)}
     with timer.stage("map"):
-        mapped, mapping_problems = apply_mapping(
-            frames, mapping, base_dir=paths["opportunities"].parent
-        )
+        mapped, mapping_problems = apply_mapping(frames, mapping, base_dir=base_dir)
     with timer.stage("validate"):
         opportunities, snapshots, report = validate_tables(
             mapped["opportunities"],
@@ -277,6 +290,7 @@ def load_crm_data(
         files=files,
         report=report,
         as_of=as_of,
+        mapping_name=mapping.name,
         field_history=history,
         tracked_fields=tracked,
         snapshot_source=source,
@@ -402,12 +416,33 @@ def _as_of(
 
 
 def data_digest(data: CRMData) -> str:
-    """Give a short content hash of the canonical tables (same data, same digest)."""
+    """Give a short content hash of the canonical tables (same data, same digest).
+
+    The rows' order does not count: a database gives rows in no set order (PostgreSQL returned
+    one table's rows in another order than they were written), and the same rows are the same data.
+    """
     digest = hashlib.sha256()
     for frame in (data.opportunities, data.snapshots):
         if frame is None:
             continue
-        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        hashed = np.sort(pd.util.hash_pandas_object(frame, index=False).to_numpy())
         digest.update(hashed.tobytes())
         digest.update(",".join(map(str, frame.columns)).encode())
     return digest.hexdigest()[:16]
+
+
+def data_identity(data: CRMData) -> dict[str, str]:
+    """Give what makes two exports "the same data" for a champion: the mapping and the contract columns.
+
+    Next month's export of the same CRM keeps its identity (new rows change the
+    digest, not the identity); another company's export, another mapping or a
+    changed set of contract columns does not. ``key`` is a short hash of the rest.
+    """
+    identity = {"mapping": data.mapping_name}
+    for table, frame in (("opportunities", data.opportunities), ("snapshots", data.snapshots)):
+        present = [] if frame is None else [c for c in TABLES[table].names() if c in frame.columns]
+        identity[f"{table}_columns"] = ",".join(present)
+    identity["key"] = hashlib.sha256(
+        "|".join(f"{k}={v}" for k, v in sorted(identity.items())).encode()
+    ).hexdigest()[:12]
+    return identity

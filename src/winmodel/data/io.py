@@ -48,7 +48,10 @@ _UTF8_BOM = codecs.BOM_UTF8
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 #: Magic bytes of files people export by mistake, with the hint to give them.
 _KNOWN_BINARY = (
-    (b"PK\x03\x04", "a ZIP archive or an Excel workbook (.xlsx): save the sheet as CSV (UTF-8)"),
+    (
+        b"PK\x03\x04",
+        "a ZIP archive or an Excel workbook: name a workbook .xlsx (it is read as one)",
+    ),
     (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls): save the sheet as CSV (UTF-8)"),
     (b"\x1f\x8b", "gzip-compressed: decompress it first"),
     (b"%PDF", "a PDF document: export the report as CSV instead"),
@@ -72,6 +75,8 @@ class ReadOptions:
     encoding: str | None = None
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: The sheet of an Excel workbook to read (None: the first one).
+    sheet: str | None = None
 
 
 def read_table(path: Path, *, options: ReadOptions | None = None) -> pd.DataFrame:
@@ -123,6 +128,9 @@ def read_table(path: Path, *, options: ReadOptions | None = None) -> pd.DataFram
     if head.startswith(_PARQUET_MAGIC) or path.suffix.lower() in (".parquet", ".pq"):
         frame = _read_parquet(path, head)
         unit, first = "row", 1
+    elif path.suffix.lower() in EXCEL_SUFFIXES:
+        frame = _read_excel(path, head, options.sheet)
+        unit, first = "line", 2  # the sheet's row numbers as Excel shows them (header on row 1)
     else:
         frame = _read_csv(path, head, options)
         unit, first = "line", 2
@@ -291,6 +299,94 @@ def _neutralise_text(value: object) -> object:
 
 
 # --------------------------------------------------------------------------- parquet
+
+
+# --------------------------------------------------------------------------- excel
+
+#: Workbooks read with openpyxl (the old binary .xls is refused with a hint).
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+
+
+def _read_excel(path: Path, head: bytes, sheet: str | None) -> pd.DataFrame:
+    """Give one sheet of a workbook as text, like a CSV: dates as ISO text, whole numbers without ``.0``."""
+    name = str(path)
+    if not head.startswith(b"PK\x03\x04"):
+        raise InputError(
+            _problem(
+                name,
+                "the file is named .xlsx but is not an Excel workbook",
+                "save it again from Excel as .xlsx, or rename it to .csv if it is text",
+            )
+        )
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # zipfile and openpyxl raise several types for a damaged file
+        raise InputError(
+            _problem(
+                name,
+                f"the workbook cannot be read ({_first_line(error)})",
+                "save it again from Excel; the file looks damaged or truncated",
+            )
+        ) from None
+    try:
+        sheets = list(workbook.sheetnames)
+        chosen = sheets[0] if sheet is None else sheet
+        if chosen not in sheets:
+            raise InputError(
+                _problem(
+                    name,
+                    f"the workbook has no sheet {sheet!r} (it has: {', '.join(sheets)})",
+                    "name one of its sheets with `read: {sheets: {opportunities: <sheet>}}` in the "
+                    "mapping",
+                )
+            )
+        rows = [
+            [_excel_text(value) for value in row]
+            for row in workbook[chosen].iter_rows(values_only=True)
+        ]
+    finally:
+        workbook.close()
+    while rows and all(value is None for value in rows[-1]):
+        rows.pop()  # formatted but empty rows at the end of a sheet
+    if not rows:
+        return pd.DataFrame()
+    header = [str(value).strip() if value is not None else "" for value in rows[0]]
+    while header and header[-1] == "":
+        header.pop()
+    width = len(header)
+    body = [row[:width] + [None] * (width - len(row)) for row in rows[1:]]
+    blank_names = [position + 1 for position, value in enumerate(header) if value == ""]
+    if blank_names:
+        raise InputError(
+            _problem(
+                name,
+                f"sheet {chosen!r}: column(s) {', '.join(map(str, blank_names))} of the first row "
+                "have no name",
+                "put the column names in the first row of the sheet",
+            )
+        )
+    frame = pd.DataFrame(body, columns=header, dtype="str").fillna("")
+    log.debug("read sheet %r of %s: %d rows", chosen, name, len(frame))
+    return frame
+
+
+def _excel_text(value: object) -> str | None:
+    """Give a cell as the text a CSV export would hold (dates ISO, 12500.0 as 12500)."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _read_parquet(path: Path, head: bytes) -> pd.DataFrame:

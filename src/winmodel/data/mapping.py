@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import collections.abc
 import datetime as dt
+import hashlib
 import re
 import typing
 from pathlib import Path
@@ -55,6 +56,7 @@ from winmodel.data.validate import (
     parse_numbers,
     row_references,
 )
+from winmodel.data.writeback import WriteBack
 from winmodel.data.yamlfile import line_of, read_yaml
 from winmodel.errors import MAX_EXAMPLES, InputError, Problem
 
@@ -101,6 +103,8 @@ class ReadSection(_Section):
     thousands: Text | None = None
     max_line_bytes: PositiveInt = DEFAULT_MAX_LINE_BYTES
     max_file_bytes: PositiveInt = DEFAULT_MAX_FILE_BYTES
+    #: The sheet of each table's Excel workbook (default: the first sheet).
+    sheets: dict[Literal["opportunities", "snapshots"], Text] = Field(default_factory=dict)
 
     @field_validator("delimiter")
     @classmethod
@@ -182,6 +186,25 @@ class Lookup(_Section):
         return self
 
 
+class GenerateId(_Section):
+    """How to make ``opportunity_id`` when the export has none.
+
+    ``columns``: a hash of these export columns (e.g. account, deal name, created date): the same
+    deal gets the same id in next month's export as long as those values do not change.
+    ``row_number: true``: the row's line number: stable only while the export keeps its rows, order
+    and filter; a flat export only (snapshots could not be matched to deals).
+    """
+
+    columns: list[Text] = Field(default_factory=list)
+    row_number: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> GenerateId:
+        if bool(self.columns) == self.row_number:
+            raise ValueError("give either columns: [...] (a hash of them) or row_number: true")
+        return self
+
+
 class ExtraFeatures(_Section):
     """Export columns kept, under their snake_case names, as model features."""
 
@@ -257,6 +280,9 @@ class Mapping(_Section):
     fill: dict[Text, Text] = Field(default_factory=dict)
     lookups: list[Lookup] = Field(default_factory=list)
     extra_features: ExtraFeatures = ExtraFeatures()
+    generate_id: GenerateId | None = None
+    #: How scores go back into this CRM (``winmodel export-crm``); see winmodel.data.writeback.
+    write_back: WriteBack | None = None
     history: HistorySection = HistorySection()
     #: Columns whose value may change during a deal (an extra feature, or a contract column the
     #: contract calls fixed); and columns fixed at creation that the contract calls mutable.
@@ -277,19 +303,24 @@ class Mapping(_Section):
             raise ValueError(
                 "fill uses as_of, so as_of (the export date, YYYY-MM-DD) must be given"
             )
+        if self.generate_id is not None and "opportunity_id" in self.columns.opportunities:
+            raise ValueError(
+                "give the deal id either with generate_id or with columns.opportunities.opportunity_id"
+            )
         if self.status_flags is not None and "status" in self.columns.opportunities:
             raise ValueError(
                 "give the status either with status_flags or with columns.opportunities.status"
             )
         return self
 
-    def read_options(self) -> ReadOptions:
-        """Give the options ``io.read_table`` reads this export's files with."""
+    def read_options(self, table: str | None = None) -> ReadOptions:
+        """Give the options ``io.read_table`` reads this export's files (of ``table``) with."""
         return ReadOptions(
             delimiter=self.read.delimiter,
             encoding=self.read.encoding,
             max_line_bytes=self.read.max_line_bytes,
             max_file_bytes=self.read.max_file_bytes,
+            sheet=next((sheet for key, sheet in self.read.sheets.items() if key == table), None),
         )
 
     def parse_options(self) -> ParseOptions:
@@ -459,6 +490,9 @@ def apply_mapping(
                     frame, lookup, mapping, base_dir=base_dir, file=file, id_column=id_source
                 )
                 problems += found
+        if mapping.generate_id is not None:
+            frame, found = _generate_ids(frame, mapping.generate_id, table=table, file=file)
+            problems += found
         if table == "opportunities" and mapping.status_flags is not None:
             frame, found = _status_from_flags(frame, mapping, file=file, id_column=id_source)
             problems += found
@@ -654,6 +688,70 @@ def _join_lookup(
             )
         )
     return frame.assign(**{target: joined[target] for target in lookup.columns}), problems
+
+
+#: Prefix of generated ids: ``H-`` a hash of named columns, ``R-`` a row number.
+HASH_ID_PREFIX, ROW_ID_PREFIX = "H-", "R-"
+
+
+def _generate_ids(
+    frame: pd.DataFrame, generate: GenerateId, *, table: str, file: str
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Give ``frame`` with an ``opportunity_id`` made from named columns (a hash) or the row number."""
+    if "opportunity_id" in frame.columns:
+        return frame, [
+            _mapping_problem(
+                file,
+                "`generate_id` is set, but the export has an opportunity_id column",
+                "remove generate_id, or rename the export's column",
+                column="opportunity_id",
+            )
+        ]
+    if generate.row_number:
+        if table != "opportunities":
+            return frame, [
+                _mapping_problem(
+                    file,
+                    "`generate_id: {row_number: true}` cannot link snapshots to their deals",
+                    "generate ids from columns both tables have: `generate_id: {columns: [...]}`",
+                    column="opportunity_id",
+                )
+            ]
+        ids = pd.Series(
+            [f"{ROW_ID_PREFIX}{label}" for label in frame.index], index=frame.index, dtype="str"
+        )
+        return frame.assign(opportunity_id=ids), []
+    missing = [name for name in generate.columns if name not in frame.columns]
+    if missing:
+        return frame, [
+            _missing_column(file, "generate_id.columns", name, list(frame.columns))
+            for name in missing
+        ]
+    parts = [as_text(frame[name]).fillna("").str.strip() for name in generate.columns]
+    keys = parts[0]
+    for part in parts[1:]:
+        keys = keys + "\x1f" + part
+    # SHA-1 of the values (not pandas' hash): the same values give the same id in any version.
+    ids = keys.map(
+        lambda key: HASH_ID_PREFIX + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+    ).astype("str")
+    problems = []
+    if table == "opportunities":
+        repeated = ids.duplicated(keep=False).to_numpy()
+        if repeated.any():
+            problems.append(
+                _mapping_problem(
+                    file,
+                    f"{int(repeated.sum()):,} rows share their {', '.join(generate.columns)} with "
+                    "another row, so their generated ids repeat",
+                    "add a column that tells deals apart (e.g. the deal name or created date) to "
+                    "generate_id.columns",
+                    column=", ".join(generate.columns),
+                    rows=int(repeated.sum()),
+                    examples=row_references(frame, frame.index[repeated]),
+                )
+            )
+    return frame.assign(opportunity_id=ids), problems
 
 
 def _status_from_flags(

@@ -267,6 +267,8 @@ def parse_dates(
     ``Mar 31, 2024``), month-first unless ``dayfirst``. Dates before 1900 or
     after 2200 count as not parsed.
     """
+    if date_format is not None and date_format.strip().lower() == EXCEL_SERIAL:
+        return _parse_excel_serial(series)
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         values = series
         if getattr(values.dt, "tz", None) is not None:
@@ -311,8 +313,50 @@ def parse_dates(
                 f"these dates parse {'month' if dayfirst else 'day'}-first: set "
                 f"`dates: {{dayfirst: {setting}}}` in the mapping"
             )
+    if failed_unique.any() and not hint and _look_like_excel_serials(uniques[failed_unique]):
+        hint = EXCEL_SERIAL_HINT
     return ParsedColumn(
         values, _spread(codes, failed_unique, False), _bad_examples(uniques, failed_unique), hint
+    )
+
+
+#: The ``dates.formats`` value for Excel's serial day numbers (45292 is 2024-01-01).
+EXCEL_SERIAL = "excel"
+#: Day 0 of Excel's 1900 date system as Excel counts it (it takes 1900 for a leap year).
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+#: Serial numbers of dates between 1955 and 2118: a plausible CRM date, not a count or an amount.
+_EXCEL_SERIAL_RANGE = (20_000.0, 80_000.0)
+EXCEL_SERIAL_HINT = (
+    "these look like Excel serial day numbers (45292 is 2024-01-01): set "
+    "`dates: {formats: {<column>: excel}}` in the mapping"
+)
+
+
+def _look_like_excel_serials(values: pd.Series) -> bool:
+    numbers = pd.to_numeric(values.str.strip(), errors="coerce")
+    low, high = _EXCEL_SERIAL_RANGE
+    return bool(numbers.notna().all() and numbers.between(low, high).all())
+
+
+def _parse_excel_serial(series: pd.Series) -> ParsedColumn:
+    """Give Excel serial day numbers (a fraction is the time of day, dropped) as dates."""
+    text = as_text(series)
+    blank = text.isna() | text.str.strip().str.lower().isin(NULL_TOKENS).fillna(True)
+    numbers = pd.to_numeric(text.str.strip().where(~blank), errors="coerce")
+    low, high = _EXCEL_SERIAL_RANGE
+    usable = numbers.between(low, high)
+    dates = _EXCEL_EPOCH + pd.to_timedelta(np.floor(numbers.where(usable)), unit="D")
+    failed = (~blank & ~usable).to_numpy()
+    bad = tuple(str(value) for value in pd.unique(text[failed])[:MAX_EXAMPLES])
+    hint = (
+        "Excel serial dates are day numbers between 20000 (1954) and 80000 (2119), e.g. 45292 "
+        "for 2024-01-01; correct these cells or remove `excel` from dates.formats"
+    )
+    return ParsedColumn(
+        pd.Series(dates.astype("datetime64[ns]").to_numpy(), index=series.index),
+        failed,
+        bad,
+        hint if failed.any() else "",
     )
 
 
@@ -405,7 +449,7 @@ _KIND_WORDS = {"date": "dates", "number": "numbers", "integer": "numbers", "bool
 
 def _parse_fix(spec: ColumnSpec, parsed: ParsedColumn) -> str:
     if parsed.hint:
-        return parsed.hint
+        return parsed.hint.replace("<column>", spec.name)
     if spec.kind == "date":
         return (
             f"correct them in the export, or give their format with "
@@ -471,7 +515,7 @@ def _coerce(
         if name in frame.columns:
             continue
         spec = table[name]
-        guess = closest_names(name, sources)
+        guess = closest_names(name, _fitting_columns(frame, sources, spec, parse))
         problem = f"the required column '{name}' ({spec.label}) is missing"
         if guess:
             problem += f"; the closest column in the export is '{guess[0]}'"
@@ -509,6 +553,28 @@ def _coerce(
                 )
             )
     return frame.assign(**converted), problems, failures
+
+
+#: Values looked at, and the share that must parse, for a column to be suggested for a date or number.
+_FIT_SAMPLE, _FIT_SHARE = 200, 0.8
+
+
+def _fitting_columns(
+    frame: pd.DataFrame, names: list[str], spec: ColumnSpec, parse: ParseOptions
+) -> list[str]:
+    """Give the columns whose values could be ``spec``'s kind: a date column is never suggested for an amount."""
+    if spec.kind not in ("date", "number", "integer"):
+        return names
+    fitting = []
+    for name in names:
+        sample = as_text(frame[name]).dropna()
+        sample = sample[sample.str.strip() != ""].head(_FIT_SAMPLE)
+        if sample.empty:
+            continue
+        parsed = _parse_column(sample, spec, parse)
+        if 1 - parsed.failed.mean() >= _FIT_SHARE:
+            fitting.append(name)
+    return fitting
 
 
 # --------------------------------------------------------------------------- checks
@@ -942,6 +1008,91 @@ def _implausible_amount_warning(opportunities: pd.DataFrame, file: str) -> list[
     ]
 
 
+#: From this share of closed deals created on their close date, the dates are suspect (a warning).
+SAME_DAY_WARNING_SHARE = 0.9
+
+
+def _same_day_deals(opportunities: pd.DataFrame, file: str) -> list[Problem]:
+    """Give a problem when closed deals were created on the day they closed: one date column mapped twice.
+
+    Every closed deal so: an error (the deal cycle is what training learns from, and nothing
+    would be left to learn). Most of them: a warning.
+    """
+    if not {"created_date", "close_date", "status"} <= set(opportunities.columns):
+        return []
+    closed = opportunities["status"].isin(CLOSED_STATUSES).fillna(False).to_numpy()
+    dated = (
+        closed
+        & (opportunities["created_date"].notna() & opportunities["close_date"].notna()).to_numpy()
+    )
+    if not dated.any():
+        return []
+    same = (
+        dated
+        & (opportunities["created_date"] == opportunities["close_date"]).fillna(False).to_numpy()
+    )
+    share = same.sum() / dated.sum()
+    if share < SAME_DAY_WARNING_SHARE:
+        return []
+    every = bool(same.sum() == dated.sum())
+    return [
+        Problem(
+            file=file,
+            column="created_date, close_date",
+            problem=(
+                f"{int(same.sum()):,} of {int(dated.sum()):,} closed deals"
+                + (" (every one)" if every else f" ({share:.0%})")
+                + " were created on the day they closed: the two dates are probably one export "
+                "column mapped twice, or the export's created date is its close date"
+            ),
+            fix=(
+                "map created_date to the column holding the date the deal was created "
+                "(Salesforce: CreatedDate; HubSpot: Create Date), not the close date"
+            ),
+            rows=int(same.sum()),
+            examples=row_references(opportunities, opportunities.index[same]),
+            severity="error" if every else "warning",
+        )
+    ]
+
+
+def _amount_notes(
+    opportunities: pd.DataFrame, file: str, parse_failures: dict[str, np.ndarray]
+) -> list[Problem]:
+    """Give a note when amounts are missing: scores need none, money figures are left out (never 0)."""
+    consequence = (
+        "win probabilities, reasons and recommendations are computed as usual; expected value and "
+        "the money figures of the forecast are left out for these deals (a missing amount is never "
+        "taken as 0)"
+    )
+    if "amount" not in opportunities.columns:
+        return [
+            Problem(
+                file=file,
+                column="amount",
+                problem=f"the export has no amount column: {consequence}",
+                fix="map the deal value with `columns: {opportunities: {amount: <export column>}}` "
+                "for expected values and forecasts",
+                severity="warning",
+            )
+        ]
+    unparsed = parse_failures.get("amount", np.zeros(len(opportunities), dtype=bool))
+    blank = opportunities["amount"].isna().to_numpy() & ~unparsed
+    if not blank.any():
+        return []
+    return [
+        Problem(
+            file=file,
+            column="amount",
+            problem=f"{int(blank.sum()):,} deal(s) have no amount: {consequence}",
+            fix="fill them in the CRM, or with `fill: {amount: <other column>}` in the mapping",
+            rows=int(blank.sum()),
+            examples=row_references(opportunities, opportunities.index[blank]),
+            severity="warning",
+        )
+    ]
+
+
 def _facts(
     opportunities: pd.DataFrame, snapshots: pd.DataFrame | None, with_history: bool
 ) -> list[str]:
@@ -1035,6 +1186,8 @@ def validate_tables(
         coerced, snapshot_frame, opportunity_file, with_history, opportunity_failures
     )
     problems += _implausible_amount_warning(coerced, opportunity_file)
+    problems += _same_day_deals(coerced, opportunity_file)
+    problems += _amount_notes(coerced, opportunity_file, opportunity_failures)
     report = ValidationReport(
         problems=tuple(problems), facts=tuple(_facts(coerced, snapshot_frame, with_history))
     )

@@ -293,7 +293,7 @@ def audit_data(data: CRMData, config: TrainConfig) -> AuditReport:
 
 def run_audit(
     *,
-    data: Path | None = None,
+    data: Path | str | None = None,
     mapping: Path | None = None,
     config: Path | None = None,
 ) -> AuditReport:
@@ -305,10 +305,11 @@ def run_audit(
     config, the mapping or the data cannot be used.
     """
     train_config = load_train_config(config) if config is not None else TrainConfig()
+    location = train_config.data.location(data) if data is not None else None
     if config is not None:
-        data = data or train_config.data.path
+        location = location or train_config.data.location()
         mapping = mapping or train_config.data.mapping
-    if data is None:
+    if location is None:
         raise InputError(
             Problem(
                 file="(command line)",
@@ -317,5 +318,5 @@ def run_audit(
                 fix="give --data PATH (with optional --mapping FILE) or --config FILE",
             )
         )
-    crm = load_crm_data(Path(data), mapping)
+    crm = load_crm_data(location, mapping)
     return audit_data(crm, train_config)

@@ -56,7 +56,17 @@ class BacktestOutcome:
 
 
 def _money(value: float) -> str:
-    return "—" if value is None or not np.isfinite(value) else f"{value:,.0f}"
+    """Give an amount for the screen in three significant figures (36.9 M, 992 k): the tables fit
+    80 columns; the file written with --out holds every digit."""
+    if value is None or not np.isfinite(value):
+        return "—"
+    size = abs(value)
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if size >= scale * 0.9995:
+            shown = value / scale
+            digits = 2 if abs(shown) < 10 else 1 if abs(shown) < 100 else 0
+            return f"{shown:.{digits}f} {unit}"
+    return f"{value:,.0f}"
 
 
 def read_scored(path: Path) -> tuple[pd.DataFrame, int]:
@@ -155,7 +165,8 @@ def _band_of(scored: pd.DataFrame, model_dir: Path, by: Period, console: Console
     if band is None:
         console.print(
             f"[yellow]no {FORECAST_BAND_FILE} in {model_dir}[/yellow]: the range treats deals as "
-            "independent and is too narrow; retrain (`make train`) to measure the shared shift"
+            "independent and is too narrow; a model of another job: --model models/<its name>; "
+            "else retrain (`make train`) to measure the shared shift"
         )
         return 0.0
     versions = (
@@ -246,7 +257,9 @@ def run_forecast(
         )
     if out is not None:
         write_table_atomic(table, Path(out))
-        console.print(f"wrote {out}")
+        console.print(f"wrote {out} (every digit of the amounts shown rounded above)")
+    else:
+        console.print("[dim]amounts rounded to 3 figures; --out FILE writes them in full[/dim]")
     return ForecastOutcome(table, Path(out) if out else None, left_out)
 
 
@@ -282,11 +295,14 @@ def _forecast_table(table: pd.DataFrame, by: str, source: Path) -> Table:
     has_crm = table["crm_weighted"].notna().any()
     view = Table(
         title=f"Expected bookings by expected close {by} ({source.name}); "
-        "P10-P90: 8 in 10 outcomes should fall in this range"
+        "P10-P90: 8 in 10 outcomes should fall in this range",
+        caption="CRM: the CRM stage-weighted forecast (amount × the stage's probability)"
+        if has_crm
+        else None,
     )
     columns = ["period", "deals", "pipeline", "expected", "P10", "P50", "P90"]
     if has_crm:
-        columns += ["CRM stage-weighted"]
+        columns += ["CRM"]
     for column in columns:
         view.add_column(column, justify="left" if column == "period" else "right")
     row: Any  # a record of the forecast table: its fields are the table's columns

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from winmodel.data.database import is_database_url, shown_url, write_database_table
 from winmodel.data.io import write_table_atomic, write_text_atomic
 from winmodel.errors import InputError, Problem
 from winmodel.synth.generator import GENERATOR_VERSION, generate_history
@@ -22,14 +23,17 @@ FILE_FORMATS = ("parquet", "csv")
 
 
 def run_generate(
-    out: Path,
+    out: Path | str,
     deals: int,
     seed: int,
     months: int,
     today: str | None,
     file_format: str,
-) -> dict[str, Path]:
-    """Give the paths of the opportunities, snapshots and truth files written into ``out``.
+) -> dict[str, str]:
+    """Give where the opportunities, snapshots and truth tables were written: files in ``out``, or tables.
+
+    ``out`` is a folder, or a database URL (``duckdb:///data/demo.duckdb``) that gets the
+    tables ``opportunities``, ``snapshots`` and ``truth``.
 
     Each file is written to a temporary file in ``out`` and moved into place
     with ``os.replace``, so a reader never sees a half-written table.
@@ -66,18 +70,25 @@ def run_generate(
     history = generate_history(deals, seed=seed, months=months, today=last_day)
     seconds = time.perf_counter() - started
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     tables = {
         "opportunities": history.opportunities,
         "snapshots": history.snapshots,
         "truth": history.truth,
     }
-    paths = {
-        name: _write_table(frame, out / f"{name}.{file_format}", file_format)
-        for name, frame in tables.items()
-    }
-    paths["version"] = write_text_atomic(f"{GENERATOR_VERSION}\n", out / VERSION_STAMP)
+    if is_database_url(str(out)):
+        # A database (make demo-db): one table each, swapped in atomically.
+        paths = {
+            name: f"{shown_url(str(out))}#{write_database_table(frame, f'{out}#{name}')}"
+            for name, frame in tables.items()
+        }
+    else:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            name: str(_write_table(frame, out / f"{name}.{file_format}", file_format))
+            for name, frame in tables.items()
+        }
+        paths["version"] = str(write_text_atomic(f"{GENERATOR_VERSION}\n", out / VERSION_STAMP))
 
     status = history.opportunities["status"].value_counts()
     won, lost = int(status.get("won", 0)), int(status.get("lost", 0))
@@ -94,7 +105,7 @@ def run_generate(
         len(history.snapshots),
         100 * win_rate,
     )
-    log.info("wrote %s", ", ".join(str(path) for path in paths.values()))
+    log.info("wrote %s", ", ".join(paths.values()))
     return paths
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from winmodel.data.database import is_database_url, shown_url, split_table_url, write_database_table
 from winmodel.data.dataset import load_crm_data
 from winmodel.data.io import neutralise_spreadsheet_formulas, read_table, write_table_atomic
 from winmodel.data.validate import implausible_amounts
@@ -43,9 +44,9 @@ ENGINES = ("pandas", "spark")
 
 @dataclass
 class ScoreOutcome:
-    """What a scoring run wrote and measured."""
+    """What a scoring run wrote (a file, or ``url#table`` with the password hidden) and measured."""
 
-    output: Path
+    output: str
     scored: pd.DataFrame
     skipped_closed: int
     model_version: str
@@ -58,7 +59,7 @@ def _log_drift(
     model_uri: str,
     summary: dict[str, float],
     table: pd.DataFrame,
-    output: Path,
+    output: str,
     say: Callable[[str], None],
 ) -> None:
     """Record the scoring run and its drift figures in MLflow (linked to the model version)."""
@@ -129,8 +130,8 @@ def _shares_table(shares: pd.DataFrame) -> Table:
 def run_score(
     *,
     config_path: Path | None,
-    input_path: Path | None,
-    output: Path,
+    input_path: Path | str | None,
+    output: Path | str | None,
     model_uri: str | None = None,
     mapping: Path | None = None,
     previous: Path | None = None,
@@ -151,8 +152,12 @@ def run_score(
     def say(message: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
 
-    output = Path(output)
-    if output.suffix.lower() not in (".csv", ".parquet"):
+    target = output if output is not None else config.output
+    to_database = is_database_url(str(target))
+    if to_database:
+        split_table_url(str(target))  # a missing table name is found now, not after the scoring
+    output = Path(target)
+    if not to_database and output.suffix.lower() not in (".csv", ".parquet"):
         raise InputError(
             Problem(
                 file=str(output),
@@ -175,8 +180,9 @@ def run_score(
 
         require_spark()  # before the data is read: a missing Java is found in a second, not a minute
     catalogue = load_catalogue(config.language)
-    data_path = Path(input_path or config.data.path)
-    crm = load_crm_data(data_path, mapping or config.data.mapping, timer=timer)
+    location = config.data.location(input_path)
+    source_name = str(location) if isinstance(location, Path) else location.shown()
+    crm = load_crm_data(location, mapping or config.data.mapping, timer=timer)
     with timer.stage("read"):
         previous_frame = read_table(previous) if previous else None
     if previous_frame is not None and not {"opportunity_id", "score"} <= set(
@@ -204,7 +210,7 @@ def run_score(
             f"scoring {len(rows):,} open deals ({skipped:,} closed deals skipped)"
             + (f" in {workers} processes" if workers > 1 else "")
         )
-        check_model_input(model, rows, crm.files.get("opportunities", str(data_path)))
+        check_model_input(model, rows, crm.files.get("opportunities", source_name))
         rows = flag_implausible_amounts(rows, crm.opportunities, say)
         del crm  # the point-in-time rows hold all scoring needs; free the export before scoring
         if engine == "spark":
@@ -233,15 +239,22 @@ def run_score(
     )
 
     with timer.stage("write"):
-        to_write = (
-            neutralise_spreadsheet_formulas(scored) if output.suffix.lower() == ".csv" else scored
-        )
-        write_table_atomic(to_write, output)
+        if to_database:
+            write_database_table(scored, str(target))
+            shown_output = shown_url(str(target))
+        else:
+            to_write = (
+                neutralise_spreadsheet_formulas(scored)
+                if output.suffix.lower() == ".csv"
+                else scored
+            )
+            write_table_atomic(to_write, output)
+            shown_output = str(output)
     if shap_out is not None:
         table = shap_table(model, rows).merge(item_points(model, rows), on="opportunity_id")
         write_table_atomic(table, Path(shap_out))
     if log_to_mlflow:
-        _log_drift(config, version, used_uri, drift_summary, drift_table, output, say)
-    say(f"wrote {len(scored):,} scored deals to {output}")
+        _log_drift(config, version, used_uri, drift_summary, drift_table, shown_output, say)
+    say(f"wrote {len(scored):,} scored deals to {shown_output}")
     console.print(_shares_table(pipeline_shares(scored)))
-    return ScoreOutcome(output, scored, skipped, version, drift_summary)
+    return ScoreOutcome(shown_output, scored, skipped, version, drift_summary)

@@ -27,8 +27,8 @@ from rich.table import Table
 
 from winmodel.analysis.forecast import FORECAST_BAND_FILE, SharedShift, forecast_band_json
 from winmodel.analysis.replay import measure_shared_shift
-from winmodel.data.dataset import CRMData, data_digest, load_crm_data
-from winmodel.errors import WinmodelError
+from winmodel.data.dataset import CRMData, data_digest, data_identity, load_crm_data
+from winmodel.errors import GateError, InputError, Problem, WinmodelError
 from winmodel.features.rows import (
     AS_OF,
     add_history_features,
@@ -54,6 +54,12 @@ LOCK_FILE = ".winmodel.lock"
 
 class TrainingBusy(WinmodelError):
     """Raised when another training holds the lock."""
+
+
+class TrainingInterrupted(WinmodelError):
+    """Raised for Ctrl-C during a training: says whether the champion moved (exit code 130)."""
+
+    exit_code = 130
 
 
 @dataclass
@@ -87,19 +93,35 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def ensure_data(config: TrainConfig, data_path: Path, say: Progress) -> None:
-    """Generate the demo history into the configured folder when it is the demo folder and empty.
+def ensure_data(config: TrainConfig, data_path: Path, mapping: Path | None, say: Progress) -> None:
+    """Generate the demo history into ``data_path`` when it is the demo folder and missing; else refuse a missing path.
 
-    Demo data written by an older generator (its GENERATOR_VERSION stamp differs, and the folder
-    holds the generator's truth file) is regenerated: its shape may no longer be what training
-    expects.
+    Only the demo folder (``data/demo``, no mapping, ``generate_demo_if_missing``) is ever filled
+    with generated data: a mistyped or unmounted path must not train on synthetic deals. Demo data
+    written by an older generator (its GENERATOR_VERSION stamp differs, and the folder holds the
+    generator's truth file) is regenerated: its shape may no longer be what training expects.
     """
     from winmodel.jobs.generate import VERSION_STAMP, run_generate
     from winmodel.synth.generator import GENERATOR_VERSION
 
-    if not config.data.generate_demo_if_missing:
-        return
-    if data_path.resolve() != DEMO_DATA_DIR.resolve() and config.data.mapping is not None:
+    is_demo = data_path.resolve() == DEMO_DATA_DIR.resolve() and mapping is None
+    generates = is_demo and config.data.generate_demo_if_missing
+    if not data_path.exists() and not generates:
+        raise InputError(
+            Problem(
+                file=str(data_path),
+                column=None,
+                problem="the data path does not exist"
+                + (
+                    " (a mounted drive or share that is not mounted?)"
+                    if data_path.is_absolute()
+                    else ""
+                ),
+                fix="check the path in data.path or --data; only the demo folder data/demo (no mapping) "
+                "is generated when missing",
+            )
+        )
+    if not generates:
         return
     demo = config.data.demo
     if data_path.exists():
@@ -247,42 +269,86 @@ def _log_tables(result: TrainingResult, data: CRMData) -> None:
 def run_train(
     config_path: Path,
     *,
-    data: Path | None = None,
+    data: Path | str | None = None,
     mapping: Path | None = None,
+    model_name: str | None = None,
     console: Console | None = None,
 ) -> TrainOutcome:
     """Run the training job declared in ``config_path``; give what it did.
 
-    Raises InputError for bad data or config, GateError when the data is too thin,
-    TrainingBusy when another training holds the lock.
+    ``model_name`` registers the model under another name (its champion exported to
+    ``models/<name>``) than the config's ``tracking.registered_model``.
+    Raises InputError for bad data or config, GateError when the data is too thin or the
+    champion was trained on other data, TrainingBusy when another training holds the lock.
     """
     console = console or Console(stderr=True)
     config = load_train_config(config_path)
+    if model_name is not None:
+        try:
+            tracking = config.tracking.for_model(model_name)
+        except ValueError:
+            raise InputError(
+                Problem(
+                    file="--model-name",
+                    column=None,
+                    problem=f"{model_name!r} cannot be a registered model name",
+                    fix="use letters, digits, '-', '_' and '.', starting with a letter or digit",
+                )
+            ) from None
+        config = config.model_copy(update={"tracking": tracking})
     lock_path = Path(config.tracking.export_dir).parent / LOCK_FILE
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path), timeout=0)
+    owner_file = lock_path.with_name(lock_path.name + ".owner")
     try:
         lock.acquire()
     except Timeout:
         raise TrainingBusy(
-            f"another training is running for this project (lock file {lock_path}); wait for it to finish. "
-            "If no training is running, a crashed run left the lock: delete the file and retry."
+            f"another training is running for this project: {_lock_owner(owner_file)} holds "
+            f"{lock_path}. Wait for it to finish, or stop that process; the lock is released by the "
+            "system when its process ends, so there is nothing to delete."
         ) from None
     try:
-        return _run_train_locked(config, config_path, data=data, mapping=mapping, console=console)
+        owner_file.write_text(
+            f"process {os.getpid()} (winmodel train --config {config_path}, started "
+            f"{pd.Timestamp.now():%Y-%m-%d %H:%M:%S})",
+            encoding="utf-8",
+        )
+        promoted: list[str] = []  # the version, once the champion alias and its export have moved
+        return _run_train_locked(
+            config, config_path, data=data, mapping=mapping, console=console, promoted=promoted
+        )
+    except KeyboardInterrupt:
+        name = config.tracking.registered_model
+        raise TrainingInterrupted(
+            f"interrupted — {name}@champion is now version {promoted[0]} (the promotion had finished)"
+            if promoted
+            else "interrupted — champion unchanged"
+        ) from None
     finally:
+        owner_file.unlink(missing_ok=True)
         lock.release()
+
+
+def _lock_owner(owner_file: Path) -> str:
+    """Give who holds the training lock, as its holder wrote it (process id, config, start time)."""
+    try:
+        return owner_file.read_text(encoding="utf-8").strip() or "a process"
+    except OSError:
+        return "a process that has not written its name yet"
 
 
 def _run_train_locked(
     config: TrainConfig,
     config_path: Path,
     *,
-    data: Path | None,
+    data: Path | str | None,
     mapping: Path | None,
     console: Console,
+    promoted: list[str],
 ) -> TrainOutcome:
     import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.data.pandas_dataset import from_pandas  # mlflow.data.from_pandas, typed
     from mlflow.tracking import MlflowClient
 
@@ -293,11 +359,13 @@ def _run_train_locked(
     def say(message: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
 
-    data_path = Path(data or config.data.path)
+    location = config.data.location(data)
     mapping_path = mapping or config.data.mapping
-    ensure_data(config, data_path, say)
+    if isinstance(location, Path):
+        ensure_data(config, location, mapping_path, say)
+    source_name = str(location) if isinstance(location, Path) else location.shown()
     with console.status("reading and validating the data"):
-        crm = load_crm_data(data_path, mapping_path)
+        crm = load_crm_data(location, mapping_path)
     for problem in crm.report.warnings:
         say(f"[yellow]warning[/yellow]: {problem.file}: {problem.column or ''} {problem.problem}")
     closed = crm.opportunities["status"].isin(["won", "lost"])
@@ -321,15 +389,17 @@ def _run_train_locked(
         int(last_rows["status"].eq("lost").sum()),
         minimum=config.training.min_deals_per_class,
         comfortable=config.training.warn_deals_per_class,
-        file=crm.files.get("opportunities", str(data_path)),
+        file=crm.files.get("opportunities", source_name),
     ):
         say(f"[yellow]warning[/yellow]: {warning}")
 
     tracking_uri = config.tracking.resolved_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
+    identity = data_identity(crm)
+    champion_digest = _refuse_a_champion_of_other_data(MlflowClient(), config, identity)
     mlflow.set_experiment(config.tracking.experiment)
     extra = [(feature.name, feature.kind) for feature in crm.extra_features]
-    oracle = _oracle(data_path)
+    oracle = _oracle(location) if isinstance(location, Path) else None
 
     with mlflow.start_run(run_name=f"{config.name} {pd.Timestamp.now():%Y-%m-%d %H:%M}") as run:
         mlflow.set_tags(
@@ -337,17 +407,21 @@ def _run_train_locked(
                 "winmodel.config_path": str(config_path),
                 "winmodel.config_digest": config.digest(),
                 "winmodel.data_digest": data_digest(crm),
+                # Lineage: the data the champion this run is compared with was trained on.
+                "winmodel.champion_data_digest": champion_digest or "none",
+                **{f"winmodel.identity.{key}": value for key, value in identity.items()},
                 "winmodel.git_commit": _git_commit(),
                 **{f"version.{name}": value for name, value in _package_versions().items()},
             }
         )
         mlflow.log_params(_flatten("", config.model_dump(mode="json"), {}))
-        mlflow.log_params(
-            {"data.path_used": str(data_path), "data.mapping_used": str(mapping_path)}
-        )
+        mlflow.log_params({"data.path_used": source_name, "data.mapping_used": str(mapping_path)})
         dataset = from_pandas(
             crm.opportunities,
-            source=str(data_path),
+            # A database URL has no MLflow source type: it is recorded as a tag of a code source.
+            source=source_name
+            if isinstance(location, Path)
+            else CodeDatasetSource(tags={"winmodel.database": source_name}),
             targets="status",
             name="opportunities",
             digest=data_digest(crm),
@@ -361,7 +435,7 @@ def _run_train_locked(
                 extra_features=extra,
                 oracle_probability=oracle,
                 progress=say,
-                file=crm.files.get("opportunities", str(data_path)),
+                file=crm.files.get("opportunities", source_name),
                 final_state=final_state_columns(crm),
                 open_deals=_open_deals(crm),
                 snapshot_columns=[] if crm.snapshots is None else list(crm.snapshots.columns),
@@ -408,7 +482,7 @@ def _run_train_locked(
             _log_figures(result, rows)
 
         facts = {
-            "source": str(data_path),
+            "source": source_name,
             "mapping": str(mapping_path) if mapping_path else None,
             "closed_deals": won + lost,
             "won": won,
@@ -439,6 +513,16 @@ def _run_train_locked(
             model_version = registry.register(info.model_uri, config.tracking.registered_model)
         client = MlflowClient()
         name = config.tracking.registered_model
+        registry.tag_version(
+            client,
+            name,
+            model_version,
+            {
+                **{f"{registry.IDENTITY_TAG}{key}": value for key, value in identity.items()},
+                "winmodel.data_digest": data_digest(crm),
+                "winmodel.champion_data_digest": champion_digest or "none",
+            },
+        )
         registry.set_alias(client, name, registry.CHALLENGER, model_version)
         champion_metrics, champion_version = _champion_metrics(client, config, result, rows, say)
         briers = result.holdout_metrics.set_index("method")["brier"]
@@ -484,7 +568,12 @@ def _run_train_locked(
                 _keep_alias_with_export(
                     client, name, model_version, champion_version, export_dir, say
                 )
+                if exported_version(export_dir) == model_version:
+                    # The export had switched (the stop came while old copies were pruned): the
+                    # champion is the new version, and an interruption must say so.
+                    promoted.append(model_version)
                 raise
+            promoted.append(model_version)
         say(gate_text)
         _print_summary(
             console,
@@ -494,10 +583,40 @@ def _run_train_locked(
             run.info.run_id,
             tracking_uri,
             time.monotonic() - started,
+            experiment=config.tracking.experiment,
+            registered_model=config.tracking.registered_model,
         )
         return TrainOutcome(
             run.info.run_id, model_version, decision.promote, decision.reason, result, export_dir
         )
+
+
+def _refuse_a_champion_of_other_data(
+    client: MlflowClient, config: TrainConfig, identity: dict[str, str]
+) -> str | None:
+    """Stop before anything is logged when the champion was trained on other data; give its data digest.
+
+    A challenger trained on another company's export, another mapping or other contract columns
+    would be judged against a champion that never saw such data. The job stops (GateError)
+    unless ``gate.replace_incompatible_champion`` is set.
+    """
+    from winmodel.mlops.gate import identity_mismatch
+    from winmodel.mlops.registry import CHAMPION, alias_version, version_identity
+
+    name = config.tracking.registered_model
+    champion_version = alias_version(client, name, CHAMPION)
+    if champion_version is None:
+        return None
+    tags = client.get_model_version(name, champion_version).tags
+    mismatch = identity_mismatch(
+        identity,
+        version_identity(client, name, champion_version),
+        name=name,
+        champion_version=champion_version,
+    )
+    if mismatch and not config.gate.replace_incompatible_champion:
+        raise GateError(f"NOT TRAINED: {mismatch}.")
+    return tags.get("winmodel.data_digest")
 
 
 def _measure_forecast_shift(
@@ -578,13 +697,20 @@ def _print_summary(
     run_id: str,
     tracking_uri: str,
     seconds: float,
+    *,
+    experiment: str = "winmodel",
+    registered_model: str = "winmodel",
 ) -> None:
     table = Table(
         title="Holdout (newest months): every pre-close snapshot, each deal weighing one",
-        caption="as a scorer sees deals; by moment of their lives below",
+        caption="as a scorer sees deals; by moment of their lives below. "
+        "lift: win rate of the top 10 % of scores over the overall win rate",
     )
-    for column in ("method", "ROC AUC", "Brier", "log loss", "ECE", "top-decile lift"):
-        table.add_column(column, justify="right" if column != "method" else "left")
+    table.add_column(
+        "method", justify="left", overflow="fold"
+    )  # names wrap, never cut at 80 columns
+    for column in ("ROC AUC", "Brier", "log loss", "ECE", "lift"):
+        table.add_column(column, justify="right", no_wrap=True)
     row: Any  # a record of the holdout metrics: its fields are the table's columns
     for row in result.holdout_metrics.itertuples(index=False):
         table.add_row(
@@ -622,13 +748,15 @@ def _print_summary(
     )
     console.print(f"model version {model_version}: {verdict} — {decision.reason}")
     console.print(
-        f"MLflow run {run_id} in {tracking_uri}; `make ui` and open experiment 'winmodel' "
-        f"(took {seconds:.0f}s)"
+        f"MLflow run {run_id} (experiment {experiment!r}) in {tracking_uri}; took {seconds:.0f}s. "
+        f"`make ui`, then Model training → Model registry → {registered_model} (README)"
     )
 
 
-def run_train_cli(config: Path, data: Path | None, mapping: Path | None) -> int:
+def run_train_cli(
+    config: Path, data: Path | str | None, mapping: Path | None, model_name: str | None = None
+) -> int:
     """Run the job for the command line; give the exit code (1 when the gate refused the challenger)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    outcome = run_train(config, data=data, mapping=mapping)
+    outcome = run_train(config, data=data, mapping=mapping, model_name=model_name)
     return 0 if outcome.promoted else 1

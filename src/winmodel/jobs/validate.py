@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from winmodel.data.database import DatabaseSource
 from winmodel.data.dataset import load_crm_data
 from winmodel.data.yamlfile import read_yaml
 from winmodel.errors import InputError, Problem, ValidationReport
+from winmodel.settings import DataSource
 
 
-def read_data_section(config: Path) -> tuple[Path, Path | None]:
+def read_data_section(config: Path) -> tuple[Path | DatabaseSource, Path | None]:
     """Give the data path and the mapping path (or None) named in a job config's ``data:`` section.
 
     Reads only ``data:`` (a training or a scoring config alike), strictly. Raises
@@ -34,6 +38,19 @@ def read_data_section(config: Path) -> tuple[Path, Path | None]:
         )
     document, _ = read_yaml(config)
     data = document.get("data") if isinstance(document, dict) else None
+    if isinstance(data, dict) and data.get("source"):
+        try:
+            section = DataSource.model_validate(data)
+        except ValidationError as error:
+            raise InputError(
+                Problem(
+                    file=name,
+                    column=None,
+                    problem=f"the `data:` section is invalid: {error.errors()[0]['msg']}",
+                    fix="correct it; pipelines/train-duckdb.yaml shows a database source",
+                )
+            ) from None
+        return section.location(), section.mapping
     if not isinstance(data, dict) or not data.get("path"):
         raise InputError(
             Problem(
@@ -49,7 +66,7 @@ def read_data_section(config: Path) -> tuple[Path, Path | None]:
 
 def run_validate(
     *,
-    data: Path | None = None,
+    data: Path | str | None = None,
     mapping: Path | None = None,
     config: Path | None = None,
 ) -> ValidationReport:
@@ -59,11 +76,12 @@ def run_validate(
     report, not raised. ``data``/``mapping`` override the config's.
     """
     try:
+        location: Path | DatabaseSource | None = DataSource().location(data) if data else None
         if config is not None:
             config_data, config_mapping = read_data_section(config)
-            data = data or config_data
+            location = location or config_data
             mapping = mapping or config_mapping
-        if data is None:
+        if location is None:
             raise InputError(
                 Problem(
                     file="(command line)",
@@ -72,6 +90,6 @@ def run_validate(
                     fix="give --data PATH or --config FILE",
                 )
             )
-        return load_crm_data(data, mapping).report
+        return load_crm_data(location, mapping).report
     except InputError as error:
         return error.report

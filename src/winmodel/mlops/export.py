@@ -23,6 +23,8 @@ def export_model(
     store = export_dir.parent / ".exports"
     store.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix=f"{export_dir.name}-", dir=store))
+    # mkdtemp makes a private (0700) folder; the export is read by other users' scoring jobs.
+    os.chmod(target, 0o777 & ~_current_umask())
     try:
         local = Path(
             mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(target))
@@ -45,6 +47,13 @@ def export_model(
         store, keep={target, previous.parent if previous else None}, prefix=f"{export_dir.name}-"
     )
     return local
+
+
+def _current_umask() -> int:
+    """Give the process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _prune_exports(store: Path, keep: set[Path | None], prefix: str) -> None:

@@ -96,3 +96,44 @@ def decide_promotion(
         challenger,
         champion,
     )
+
+
+def identity_mismatch(
+    challenger: dict[str, str],
+    champion: dict[str, str] | None,
+    *,
+    name: str,
+    champion_version: str,
+) -> str | None:
+    """Give why the champion was trained on other data than the challenger (None when it was not).
+
+    Identities are :func:`winmodel.data.dataset.data_identity`: the mapping's name and the
+    contract columns present. A champion without a recorded identity (winmodel 0.2 or older) is
+    taken as the same job's. The message says how to register the new model under its own name.
+    """
+    if champion is None or champion.get("key") == challenger.get("key"):
+        return None
+    differences = []
+    if champion.get("mapping") != challenger.get("mapping"):
+        differences.append(
+            f"mapping '{challenger.get('mapping')}' vs the champion's '{champion.get('mapping')}'"
+        )
+    for table in ("opportunities", "snapshots"):
+        ours = set(filter(None, challenger.get(f"{table}_columns", "").split(",")))
+        theirs = set(filter(None, champion.get(f"{table}_columns", "").split(",")))
+        if ours - theirs:
+            differences.append(
+                f"{table} columns only in this data: {', '.join(sorted(ours - theirs))}"
+            )
+        if theirs - ours:
+            differences.append(
+                f"{table} columns only in the champion's data: {', '.join(sorted(theirs - ours))}"
+            )
+    return (
+        f"the champion {name}@champion (version {champion_version}) was trained on other data ("
+        + ("; ".join(differences) or "another data identity")
+        + "), so the two cannot be compared and it is kept. To keep a model for this data, register "
+        "it under its own name: `winmodel train ... --model-name NAME` (or tracking.registered_model: "
+        "NAME in the config; its champion is exported to models/NAME). If this is the same job and its "
+        "export changed, set gate.replace_incompatible_champion: true once to replace the champion"
+    )

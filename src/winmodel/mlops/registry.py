@@ -47,6 +47,8 @@ CHALLENGER = "challenger"
 
 MODEL_NAME_IN_RUN = "model"
 
+#: What loading and running the logged model imports (winmodel's own code travels with the model):
+#: tests/mlops/test_serving.py loads it in a virtualenv holding these packages only.
 _RUNTIME_PACKAGES = (
     "numpy",
     "pandas",
@@ -58,7 +60,6 @@ _RUNTIME_PACKAGES = (
     "mlflow",
     "pydantic",
     "pyyaml",
-    "pandera",
 )
 
 
@@ -122,6 +123,27 @@ def set_alias(client: MlflowClient, name: str, alias: str, model_version: str) -
     client.set_registered_model_alias(name, alias, model_version)
 
 
+#: Prefix of the model-version tags that hold the data identity it was trained on.
+IDENTITY_TAG = "winmodel.identity."
+
+
+def tag_version(client: MlflowClient, name: str, model_version: str, tags: dict[str, str]) -> None:
+    """Set tags on one registered model version."""
+    for key, value in tags.items():
+        client.set_model_version_tag(name, model_version, key, value)
+
+
+def version_identity(client: MlflowClient, name: str, model_version: str) -> dict[str, str] | None:
+    """Give the data identity a registered version was trained on, or None when it has none recorded."""
+    tags = client.get_model_version(name, model_version).tags
+    identity = {
+        key.removeprefix(IDENTITY_TAG): value
+        for key, value in tags.items()
+        if key.startswith(IDENTITY_TAG)
+    }
+    return identity or None
+
+
 def restore_alias(client: MlflowClient, name: str, alias: str, model_version: str | None) -> None:
     """Point ``alias`` back at ``model_version``, or remove it when there was none."""
     if model_version is None:
@@ -167,7 +189,8 @@ def load_model_folder(folder: Path, shown_as: str | None = None) -> WinModel:
                 file=name,
                 column=None,
                 problem="there is no model here (the folder does not exist)",
-                fix="run `make train` to export the champion, or give the folder or URI of a model",
+                fix="run `make train` to export the champion (the folder models/NAME of another job is "
+                "written by `winmodel train --model-name NAME`), or give the folder or URI of a model",
             )
         )
     if not folder.is_dir():
