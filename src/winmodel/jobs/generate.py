@@ -29,7 +29,7 @@ def run_generate(
     today: str | None,
     file_format: str,
 ) -> dict[str, Path]:
-    """Give the paths of the opportunities, snapshots and truth files written into ``out``.
+    """Give the paths of the opportunities, snapshots, truth and truth_timing files written into ``out``.
 
     Each file is written to a temporary file in ``out`` and moved into place
     with ``os.replace``, so a reader never sees a half-written table.
@@ -73,6 +73,8 @@ def run_generate(
         "snapshots": history.snapshots,
         "truth": history.truth,
     }
+    if history.truth_timing is not None:
+        tables["truth_timing"] = history.truth_timing
     paths = {
         name: _write_table(frame, out / f"{name}.{file_format}", file_format)
         for name, frame in tables.items()
