@@ -25,6 +25,7 @@ from winmodel.errors import InputError, Problem
 from winmodel.features.drift import drift_report
 from winmodel.features.rows import open_deal_rows
 from winmodel.mlops.registry import resolve_model
+from winmodel.scoring.horizons import NO_HORIZON_NOTE
 from winmodel.scoring.reasons import load_catalogue
 from winmodel.scoring.score import check_model_input, finish_scores, item_points, shap_table
 from winmodel.settings import ScoreConfig, load_score_config
@@ -150,6 +151,8 @@ def run_score(
     with timer.stage("load_model"):
         model, version, used_uri = resolve_model(model_uri or config.model_uri, config)
     say(f"model: version {version} ({used_uri})")
+    if model.horizon is None:
+        say(f"[yellow]note[/yellow]: {NO_HORIZON_NOTE}")
 
     # Worker processes (large inputs only) start now and load while the rows are prepared.
     open_deals = int(crm.opportunities["status"].eq("open").sum())
