@@ -25,6 +25,9 @@ What is generated
   deals, as of their latest snapshot), ``last_snapshot_date`` (the state it was
   computed on), ``is_open``, ``true_logit`` and its components ``logit_main``,
   ``logit_interaction``, ``logit_progress``, ``logit_drift``.
+* ``truth_timing``: for evaluation only. Per deal open at ``today`` and calendar
+  month (``month_offset`` 0 = today's month ... 5): ``p_won_by_end`` and
+  ``p_lost_by_end``, the true chances of being won (lost) by the month's end.
 
 How a deal lives
 ----------------
@@ -36,7 +39,8 @@ revert; the share of the buying group identified grows and saturates; champion
 engagement deepens or fades. Activity (calls, emails, meetings) accumulates
 from the owner's habits and the deal's age, and is chased harder on stalled
 deals: it is loud and carries no weight in the truth. The CRM's expected close
-date starts optimistic and is pushed by 2-6 weeks each time it passes.
+date starts optimistic and is pushed by 2-6 weeks each time it passes (further
+on big and heavily customised deals, less on urgent ones).
 
 A decision is *scheduled* with a weekly hazard that rises steeply with progress
 (advanced deals decide soon) plus, for stalled deals, with age (closed out,
@@ -52,6 +56,18 @@ the amount and the static attributes are fixed before the draw), except the
 trap rows on the close date and the final stage, probability and forecast
 category. So the outcome is conditionally independent of all the data given
 ``true_probability``. Deals whose close date falls after ``today`` are open.
+
+Timing depends on deal traits, never on the outcome: big deals (amount >=
+150,000) and extensive customisation decide slowly and sign later, urgent
+deals and expansions or renewals decide fast, private-equity owners slow
+procurement, and some deals arrive *ready to buy* (problem, criteria, budget
+and timeline settled) and often close inside the month they were opened.
+With 20,000 deals (seed 7): 10 % of won deals are created and won in the same
+month (6 % of bookings), 19 % are pulled in before the month the CRM first
+expected, 52 % slip past it (median slip 44 days on big deals, 10 on others).
+``truth_timing`` continues every deal open at ``today`` 200 times with the
+same weekly rules (its own random stream) to give its true P(won) and P(lost)
+by the end of each of the next six calendar months.
 
 The truth (:func:`true_win_logit`)
 ----------------------------------
