@@ -492,7 +492,7 @@ def backtest_landed_bookings(
       from their spread (normal).
     """
     from winmodel.analysis.forecast import landed_bookings, new_deal_bookings
-    from winmodel.modeling.horizon import fit_horizon_model, horizon_curves, won_within_month
+    from winmodel.modeling.horizon import fit_horizon_model, horizon_curves
 
     say = progress or (lambda message: log.info(message))
     last = (pd.Timestamp(as_of) + pd.Timedelta(days=1)).to_period("M") - 1
@@ -519,8 +519,9 @@ def backtest_landed_bookings(
         rows = open_deals_at(history, cutoff)
         amount = pd.to_numeric(rows["amount"], errors="coerce").fillna(0.0).to_numpy()
         p_won = refitted.predict_proba(rows) if len(rows) else np.zeros(0)
-        curves = horizon_curves(horizon, refitted, rows, p_won)
-        within = won_within_month(curves, period) if len(rows) else np.zeros(0)
+        # Seen from the month's first day (the months count from it), as a forecast made that day would.
+        curves = horizon_curves(horizon, refitted, rows, p_won, as_of=cutoff)
+        within = curves.won[:, 0] if len(rows) else np.zeros(0)
         closed = pd.to_datetime(rows["close_date"])
         won_inside = rows["status"].eq("won").to_numpy() & (closed <= period.end_time).to_numpy()
         actual = landed_actual(opportunities, period)

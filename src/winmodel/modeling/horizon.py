@@ -90,7 +90,7 @@ _PARAMS: dict[str, Any] = {
     "max_bin": 63,
     "verbosity": -1,
 }
-_ROUNDS = 60
+_ROUNDS = 120
 
 
 @dataclass
@@ -374,27 +374,6 @@ def horizon_curves(
     return HorizonCurves(won, lost, still_open, np.asarray(p_won, float), _month_index(rows[AS_OF]))
 
 
-def won_within_month(curves: HorizonCurves, month: pd.Period) -> np.ndarray:
-    """Give each deal's P(won inside ``month`` | still open when it starts), from its curve.
-
-    A row seen before the month (its latest snapshot a few days earlier) gives
-    ``(W(k) - W(k - 1)) / open(k - 1)`` for the month's offset ``k`` from the row's
-    own month; a row seen inside it, ``W(k)``. The features stay as the snapshot
-    showed them, as in training.
-    """
-    target = month.year * 12 + month.month - 1
-    k = np.clip(target - curves.origin_month, 0, curves.won.shape[1] - 1)
-    index = np.arange(len(k))
-    won_by = curves.won[index, k]
-    before = np.where(k > 0, curves.won[index, np.maximum(k - 1, 0)], 0.0)
-    still_open = np.where(k > 0, curves.open[index, np.maximum(k - 1, 0)], 1.0)
-    within: np.ndarray = np.where(
-        still_open > 1e-12, (won_by - before) / np.maximum(still_open, 1e-12), 0.0
-    )
-    clipped: np.ndarray = np.clip(within, 0.0, 1.0)
-    return clipped
-
-
 def horizon_columns(curves: HorizonCurves, rows: pd.DataFrame) -> pd.DataFrame:
     """Give the scored file's horizon columns (:data:`HORIZON_COLUMNS`) from the curves of ``rows``.
 
@@ -650,5 +629,4 @@ __all__ = [
     "person_period_rows",
     "reliability_table",
     "stage_curves",
-    "won_within_month",
 ]
