@@ -577,7 +577,9 @@ def horizon_holdout(
     close date) and the reliability tables (``horizon``, ``bin``, ``deals``,
     ``predicted``, ``observed``).
     """
-    horizon = fit_horizon_model(win_model, history, cutoff, seed=seed, threads=threads)
+    # Known on the day before the cut-off: a deal closing on the cut-off day is open then, not an outcome.
+    known_on = pd.Timestamp(cutoff) - pd.Timedelta(days=1)
+    horizon = fit_horizon_model(win_model, history, known_on, seed=seed, threads=threads)
     # Seen from the cut-off day itself (the months count from its month), as a scorer would.
     rows = open_rows_at(history, cutoff)
     rows = rows.assign(**{AS_OF: pd.Timestamp(cutoff)})
