@@ -180,9 +180,19 @@ def score(
             help="pandas: in this process. spark: the same scoring on Apache Spark (local[2], or the cluster $SPARK_MASTER names; needs Java and pyspark)."
         ),
     ] = Engine.pandas,
+    horizon: Annotated[
+        str | None,
+        typer.Option(
+            help="quarter: also explain why each deal is unlikely to close this quarter "
+            "(column reasons_not_this_quarter; needs a model with a horizon model)."
+        ),
+    ] = None,
 ) -> None:
     """Score the open deals: probability, reasons, next best milestone, recommendation, expected value."""
     from winmodel.jobs.score import run_score
+
+    if horizon not in (None, "quarter"):
+        raise typer.BadParameter("use quarter", param_hint="--horizon")
 
     run_score(
         config_path=config,
@@ -193,6 +203,7 @@ def score(
         previous=previous,
         shap_out=shap_out,
         engine=engine.value,
+        horizon=horizon,
     )
 
 

@@ -161,3 +161,32 @@ def test_landed_replay_compares_four_methods_with_what_was_booked(trained_projec
     summary = backtest.summary.set_index("method")
     assert summary.loc["winmodel", "periods"] == 2
     assert np.isfinite(summary[["mae", "pinball_p10", "pinball_p50", "pinball_p90"]]).all().all()
+
+
+def test_score_with_horizon_quarter_says_why_a_deal_will_not_close_this_quarter(
+    trained_project, tmp_path
+):
+    """--horizon quarter adds reasons_not_this_quarter, worded from the reasons' sentence catalogue."""
+    from rich.console import Console
+
+    from winmodel.jobs.score import run_score
+
+    scored = run_score(
+        config_path=None,
+        input_path=trained_project.data,
+        output=tmp_path / "scored.csv",
+        model_uri=str(trained_project.export_dir),
+        console=Console(quiet=True),
+        log_to_mlflow=False,
+        horizon="quarter",
+    ).scored
+    reasons = scored["reasons_not_this_quarter"]
+    assert (reasons != "").mean() > 0.9
+    # Each names at most three items with the points they take off P(won this quarter).
+    first = reasons[reasons != ""].str.split("; ")
+    assert first.map(len).max() <= 3
+    assert reasons[reasons != ""].str.contains("pts").all()
+    # Only items that hold the quarter down (a tiny one may print as "+0.0 pts" once rounded).
+    assert not reasons.str.contains(r"\(\+(?:[1-9]|0\.[1-9])[0-9.]* pts\)", regex=True).any()
+    # The columns stay coherent beside it.
+    assert (scored["p_won_this_quarter"] <= scored["win_probability"] + 1e-6).all()
