@@ -80,6 +80,7 @@ def small_data_dir(tmp_path_factory, small_history) -> Path:
     small_history.opportunities.to_parquet(folder / "opportunities.parquet")
     small_history.snapshots.to_parquet(folder / "snapshots.parquet")
     small_history.truth.to_parquet(folder / "truth.parquet")
+    small_history.truth_timing.to_parquet(folder / "truth_timing.parquet")
     return folder
 
 

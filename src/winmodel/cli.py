@@ -206,9 +206,19 @@ def score(
             help="pandas: in this process. spark: the same scoring on Apache Spark (local[2], or the cluster $SPARK_MASTER names; needs Java and pyspark)."
         ),
     ] = Engine.pandas,
+    horizon: Annotated[
+        str | None,
+        typer.Option(
+            help="quarter: also explain why each deal is unlikely to close this quarter "
+            "(column reasons_not_this_quarter; needs a model with a horizon model)."
+        ),
+    ] = None,
 ) -> None:
     """Score the open deals: probability, reasons, next best milestone, recommendation, expected value."""
     from winmodel.jobs.score import run_score
+
+    if horizon not in (None, "quarter"):
+        raise typer.BadParameter("use quarter", param_hint="--horizon")
 
     run_score(
         config_path=config,
@@ -219,6 +229,7 @@ def score(
         previous=previous,
         shap_out=shap_out,
         engine=engine.value,
+        horizon=horizon,
     )
 
 
@@ -271,10 +282,19 @@ def forecast(
             help="Replay past periods instead: refit at each period start, compare with what was won.",
         ),
     ] = False,
+    landed: Annotated[
+        bool,
+        typer.Option(
+            "--landed",
+            help="With --backtest: replay landed bookings (every deal won in the month, whenever "
+            "created) with the horizon model, P(won) x expected date, stage-weighted and run-rate.",
+        ),
+    ] = False,
     data: Annotated[
         Path | None,
         typer.Option(
-            help="With --backtest: the CRM history (export file or folder, with snapshots)."
+            help="With --backtest: the CRM history (export file or folder, with snapshots). "
+            "With --input: the CRM data whose won deals and creations give the landed-bookings parts."
         ),
     ] = None,
     mapping: Annotated[
@@ -310,7 +330,7 @@ def forecast(
     ] = None,
 ) -> None:
     """Expected bookings by expected close period with P10/P50/P90, beside the CRM's stage-weighted forecast."""
-    from winmodel.jobs.forecast import run_forecast, run_forecast_backtest
+    from winmodel.jobs.forecast import run_forecast, run_forecast_backtest, run_landed_backtest
 
     if by not in ("month", "quarter"):
         raise typer.BadParameter("use month or quarter", param_hint="--by")
@@ -320,6 +340,17 @@ def forecast(
             raise typer.BadParameter(
                 "--backtest needs --data PATH (the CRM history)", param_hint="--data"
             )
+        if landed:
+            run_landed_backtest(
+                data,
+                mapping=mapping,
+                model_uri=model,
+                config_path=config,
+                periods=periods,
+                warmup_periods=6 if warmup_periods is None else warmup_periods,
+                out=out,
+            )
+            return
         run_forecast_backtest(
             data,
             mapping=mapping,
@@ -338,7 +369,12 @@ def forecast(
             param_hint="--input",
         )
     run_forecast(
-        input_path, by=period, out=out, model_dir=Path(model) if model else None, seed=seed
+        input_path,
+        by=period,
+        out=out,
+        model_dir=Path(model) if model else None,
+        data=data,
+        seed=seed,
     )
 
 

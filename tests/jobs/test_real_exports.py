@@ -362,8 +362,14 @@ def win_loss_runs(tmp_path_factory, make_train_config):
     for with_lifetime in (True, False):
         folder = root / ("all" if with_lifetime else "honest")
         folder.mkdir()
+        # The flat sample's static fields alone barely beat the base rate on generator 3's holdout
+        # (Brier 0.2369 vs 0.2333 with lifetime columns mapped): the gate would refuse to export it,
+        # and these tests are about what the guard refuses and what reasons say, not the gate.
         config = make_train_config(
-            folder, export, data__mapping=str(_win_loss_mapping(folder, with_lifetime))
+            folder,
+            export,
+            data__mapping=str(_win_loss_mapping(folder, with_lifetime)),
+            gate__require_beats_base_rate=False,
         )
         runs[with_lifetime] = (run_train(config, console=QUIET), config)
     return runs
@@ -387,7 +393,7 @@ def test_every_lifetime_column_of_a_win_loss_sample_is_refused_unasked_with_its_
     # By shape, not only by name: a neutral name does not hide a measurement through close.
     disguised = findings["engagement_index"]
     assert disguised.action == "excluded" and disguised.check == "cycle_correlation", disguised
-    assert "Spearman +0.9" in disguised.detail
+    assert disguised.figure > 0.9 and "Spearman +" in disguised.detail, disguised
 
 
 def test_mapping_lifetime_columns_or_not_moves_the_holdout_less_than_a_hundredth(win_loss_runs):

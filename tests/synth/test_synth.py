@@ -252,7 +252,7 @@ def test_generate_job_writes_tables(tmp_path, file_format: str) -> None:
         today="2026-06-30",
         file_format=file_format,
     )
-    assert set(paths) == {"opportunities", "snapshots", "truth", "version"}
+    assert set(paths) == {"opportunities", "snapshots", "truth", "truth_timing", "version"}
     tables = {name: path for name, path in paths.items() if name != "version"}
     assert sorted(path.name for path in (tmp_path / "demo").iterdir()) == sorted(
         [f"{name}.{file_format}" for name in tables] + [Path(paths["version"]).name]

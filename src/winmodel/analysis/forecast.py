@@ -38,7 +38,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -474,3 +474,159 @@ def estimate_shared_shift(
 def forecast_band_json(model: WinModel) -> str:
     """Give the shared shift training measured for ``model`` as the JSON written beside its export."""
     return json.dumps(model.metadata["forecast_shift"], indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- landed bookings
+
+LANDED_COLUMNS = (
+    "period",
+    "as_of",
+    "already_won",
+    "open_deals",
+    "open_pipeline",
+    "open_expected",
+    "new_deals_expected",
+    "new_deals_std",
+    "expected",
+    "p10",
+    "p50",
+    "p90",
+)
+
+
+@dataclass(frozen=True)
+class NewDealBookings:
+    """What deals not yet created bring into a period: measured on the same stretch of past periods."""
+
+    mean: float
+    std: float
+    values: tuple[float, ...]  # one per past period, oldest first
+
+
+def new_deal_bookings(
+    opportunities: pd.DataFrame,
+    as_of: pd.Timestamp,
+    *,
+    by: Period = "month",
+    periods: int = 12,
+    period: pd.Period | None = None,
+) -> NewDealBookings:
+    """Give the bookings expected from deals created after ``as_of`` and won by the end of ``period``.
+
+    ``period`` defaults to the month or quarter holding ``as_of`` (a forecast
+    made on the day before a period starts names that period).
+
+    Measured on the ``periods`` complete periods before ``as_of``'s, each cut
+    at the same number of days into it as ``as_of``: the amount of the deals
+    created after that cut and won by the period's end (creation by month x
+    conversion within the period, in one figure). Their spread is the
+    uncertainty. Needs ``created_date``, ``close_date``, ``status``, ``amount``.
+    """
+    as_of = pd.Timestamp(as_of)
+    current = period if period is not None else as_of.to_period(PERIOD_CODES[by])
+    into = as_of - current.start_time
+    created = pd.to_datetime(opportunities["created_date"])
+    closed = pd.to_datetime(opportunities["close_date"])
+    won = opportunities["status"].eq("won")
+    amount = pd.to_numeric(opportunities["amount"], errors="coerce").fillna(0.0)
+    values = []
+    for back in range(periods, 0, -1):
+        past = current - back
+        cut = past.start_time + into
+        if created.min() > past.start_time:
+            continue  # before the history starts, the period cannot be measured
+        landed = won & (created > cut) & (closed <= past.end_time)
+        values.append(float(amount[landed].sum()))
+    if not values:
+        return NewDealBookings(0.0, 0.0, ())
+    return NewDealBookings(
+        float(np.mean(values)),
+        float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        tuple(values),
+    )
+
+
+@dataclass(frozen=True)
+class LandedBookings:
+    """A period's landed-bookings forecast: its three parts and the range of their total."""
+
+    already_won: float
+    open_expected: float
+    new_deals: NewDealBookings
+    expected: float
+    p10: float
+    p50: float
+    p90: float
+
+
+def landed_bookings(
+    already_won: float,
+    amount: npt.ArrayLike,
+    probability_within: npt.ArrayLike,
+    new_deals: NewDealBookings,
+    *,
+    shift_sigma: float = 0.0,
+    draws: int = DEFAULT_DRAWS,
+    seed: int | Sequence[int] = 0,
+) -> LandedBookings:
+    """Give what a period will book: already won + open deals x P(won within the period) + deals not yet created.
+
+    The open deals are Bernoulli bets moved together by the shared shift
+    (``shift_sigma``, see :func:`bookings_distribution`); the new deals' part is
+    drawn from a gamma distribution with the mean and spread measured in past
+    periods (:func:`new_deal_bookings`; a fixed amount when it has no spread).
+    P10/P50/P90 are Monte Carlo quantiles of the sum (fixed seed).
+    """
+    amount = np.asarray(amount, dtype=float)
+    probability = np.clip(np.asarray(probability_within, dtype=float), 0.0, 1.0)
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    open_totals = _open_totals(amount, probability, shift_sigma, draws, seed)
+    if new_deals.std > 0 and new_deals.mean > 0:
+        shape = (new_deals.mean / new_deals.std) ** 2
+        new_totals = rng.gamma(shape, new_deals.mean / shape, draws)
+    else:
+        new_totals = np.full(draws, new_deals.mean)
+    totals = already_won + open_totals + new_totals
+    p10, p50, p90 = (float(q) for q in np.quantile(totals, QUANTILES, method="inverted_cdf"))
+    open_expected = float(amount @ probability)
+    return LandedBookings(
+        float(already_won),
+        open_expected,
+        new_deals,
+        float(already_won) + open_expected + new_deals.mean,
+        p10,
+        p50,
+        p90,
+    )
+
+
+def _open_totals(
+    amount: np.ndarray, probability: np.ndarray, shift_sigma: float, draws: int, seed: Any
+) -> np.ndarray:
+    """Give ``draws`` Monte Carlo totals of ``sum(amount * Bernoulli(probability))`` under the shared shift."""
+    if len(amount) == 0:
+        return np.zeros(draws)
+    log_odds = None
+    shifts = np.zeros(draws)
+    if shift_sigma > 0:
+        nodes, weights = _shift_nodes(shift_sigma)
+        log_odds = _centred_log_odds(probability, nodes, weights)
+        shifts = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).normal(
+            0.0, shift_sigma, draws
+        )
+    rng = np.random.default_rng(seed)
+    totals = np.empty(draws)
+    rows = max(1, CHUNK_CELLS // len(amount))
+    for start in range(0, draws, rows):
+        stop = min(start + rows, draws)
+        chance = (
+            probability if log_odds is None else expit(log_odds[None, :] + shifts[start:stop, None])
+        )
+        totals[start:stop] = (rng.random((stop - start, len(amount))) < chance) @ amount
+    return totals
+
+
+def pinball_loss(actual: np.ndarray, predicted: np.ndarray, level: float) -> float:
+    """Give the mean pinball (quantile) loss of ``predicted`` as the ``level`` quantile of ``actual``."""
+    gap = np.asarray(actual, float) - np.asarray(predicted, float)
+    return float(np.mean(np.maximum(level * gap, (level - 1) * gap)))

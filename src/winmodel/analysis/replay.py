@@ -417,3 +417,237 @@ def summarise_backtest(table: pd.DataFrame) -> pd.DataFrame:
             "unresolved_dropped",
         ],
     )
+
+
+# --------------------------------------------------------------------------- landed bookings
+
+LANDED_METHODS = ("winmodel", "pwon_expected_date", "stage_weighted", "run_rate")
+
+LANDED_BACKTEST_COLUMNS = (
+    "period",
+    "method",
+    "open_deals",
+    "forecast",
+    "p10",
+    "p50",
+    "p90",
+    "actual",
+    "error",
+    "covered",
+    "new_deals_expected",
+    "shift_sigma",
+)
+
+
+@dataclass
+class LandedBacktest:
+    """The landed-bookings replay: one row per period and method, and the summary per method."""
+
+    periods: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def landed_actual(opportunities: pd.DataFrame, period: pd.Period) -> float:
+    """Give what a period booked: the amount of every deal won with its close date inside it."""
+    closed = pd.to_datetime(opportunities["close_date"])
+    inside = opportunities["status"].eq("won") & (closed >= period.start_time)
+    inside &= closed <= period.end_time
+    return float(pd.to_numeric(opportunities.loc[inside, "amount"], errors="coerce").sum())
+
+
+def backtest_landed_bookings(
+    model: WinModel,
+    training_rows: pd.DataFrame,
+    history: pd.DataFrame,
+    opportunities: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    as_of: pd.Timestamp,
+    periods: int = 12,
+    warmup_periods: int = 6,
+    refit_every: int = 3,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+    refit: Refit | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> LandedBacktest:
+    """Give the replay of the last ``periods`` complete months on *landed* bookings, four methods side by side.
+
+    At each month's first day ``t`` (what was known then only): the recipe is
+    refitted (every ``refit_every`` months, on deals closed before ``t``) and a
+    horizon model fitted on the history as of ``t``; the deals open at ``t``
+    are forecast. The actual is every deal won with its close date in the
+    month, whenever it was created (slipped in, pulled in, created and won
+    inside it). Methods:
+
+    * ``winmodel``: open deals x P(won within the month) from the horizon model
+      + the deals not yet created (:func:`~winmodel.analysis.forecast.new_deal_bookings`),
+      with the shared shift measured on the earlier months' landed errors (the
+      ``warmup_periods`` months before the first one replayed, then the replayed
+      ones as they resolve);
+    * ``pwon_expected_date``: P(won) x [expected close date in the month] (the
+      forecast before horizons), deals independent;
+    * ``stage_weighted``: CRM probability x [expected close date in the month];
+    * ``run_rate``: the mean of the three previous months' bookings, its range
+      from their spread (normal).
+    """
+    from winmodel.analysis.forecast import landed_bookings, new_deal_bookings
+    from winmodel.modeling.horizon import fit_horizon_model, horizon_curves
+
+    say = progress or (lambda message: log.info(message))
+    last = (pd.Timestamp(as_of) + pd.Timedelta(days=1)).to_period("M") - 1
+    replayed = [last - offset for offset in range(periods - 1, -1, -1)]
+    warmup = [replayed[0] - offset for offset in range(warmup_periods, 0, -1)]
+    errors: list[pd.DataFrame] = []
+    records = []
+    refitted: WinModel | None = None
+    horizon = None
+    for position, period in enumerate([*warmup, *replayed]):
+        cutoff = period.start_time.normalize()
+        if position % refit_every == 0 or refitted is None:
+            refitted = _refit_known_at(refit, model, training_rows, period, config)
+            if refitted is None:
+                raise GateError(f"too little history before {period} to refit the model")
+            horizon = fit_horizon_model(
+                refitted,
+                history,
+                cutoff - pd.Timedelta(days=1),
+                seed=seed,
+                threads=config.model.threads,
+            )
+        assert horizon is not None  # fitted with the first refit
+        rows = open_deals_at(history, cutoff)
+        amount = pd.to_numeric(rows["amount"], errors="coerce").fillna(0.0).to_numpy()
+        p_won = refitted.predict_proba(rows) if len(rows) else np.zeros(0)
+        # Seen from the month's first day (the months count from it), as a forecast made that day would.
+        curves = horizon_curves(horizon, refitted, rows, p_won, as_of=cutoff)
+        within = curves.won[:, 0] if len(rows) else np.zeros(0)
+        closed = pd.to_datetime(rows["close_date"])
+        won_inside = rows["status"].eq("won").to_numpy() & (closed <= period.end_time).to_numpy()
+        actual = landed_actual(opportunities, period)
+        period_errors = pd.DataFrame(
+            {
+                "period": str(period),
+                "opportunity_id": rows["opportunity_id"].to_numpy(),
+                "amount": amount,
+                "probability": within,
+                # Known once the month is over: won inside it, or not.
+                "status": np.where(won_inside, "won", "lost"),
+                "close_date": np.full(len(rows), period.end_time.normalize()),
+            },
+            columns=list(ERROR_COLUMNS),
+        )
+        if position < len(warmup):
+            errors.append(period_errors)
+            say(f"landed replay: {period} measured for the shared shift")
+            continue
+        shift = estimate_shared_shift(
+            pd.concat(errors, ignore_index=True)
+            if errors
+            else pd.DataFrame(columns=list(ERROR_COLUMNS)),
+            cutoff,
+            max_unresolved_share=1.0,
+            window=max(config.forecast.shift_months, 1),
+        )
+        errors.append(period_errors)
+        # Known the day before the month starts: deals created before it, and the past months' outcomes.
+        day_before = cutoff - pd.Timedelta(days=1)
+        known = opportunities[pd.to_datetime(opportunities["created_date"]) <= day_before]
+        new = new_deal_bookings(known, day_before, by="month", period=period)
+        landed = landed_bookings(
+            0.0,
+            amount,
+            within,
+            new,
+            shift_sigma=shift.sigma,
+            draws=draws,
+            seed=_period_seed(seed, period),
+        )
+        expected = pd.to_datetime(
+            rows[EXPECTED_CLOSE] if EXPECTED_CLOSE in rows else rows["close_date"]
+        )
+        in_month = (expected.dt.to_period("M") == period).to_numpy()
+        crm = (
+            pd.to_numeric(rows["crm_probability"], errors="coerce").fillna(0.0).to_numpy() / 100.0
+            if "crm_probability" in rows
+            else np.zeros(len(rows))
+        )
+        forecasts: dict[str, tuple[float, float, float, float]] = {
+            "winmodel": (landed.expected, landed.p10, landed.p50, landed.p90)
+        }
+        for method, probability in (("pwon_expected_date", p_won), ("stage_weighted", crm)):
+            bookings = bookings_distribution(
+                amount[in_month],
+                np.clip(probability[in_month], 0, 1),
+                draws=draws,
+                seed=_period_seed(seed, period),
+            )
+            forecasts[method] = (bookings.mean, bookings.p10, bookings.p50, bookings.p90)
+        trailing = np.array([landed_actual(opportunities, period - back) for back in (1, 2, 3)])
+        spread = float(np.std(trailing, ddof=1))
+        mean = float(trailing.mean())
+        forecasts["run_rate"] = (mean, mean - 1.2816 * spread, mean, mean + 1.2816 * spread)
+        for method, (value, p10, p50, p90) in forecasts.items():
+            records.append(
+                {
+                    "period": str(period),
+                    "method": method,
+                    "open_deals": len(rows),
+                    "forecast": value,
+                    "p10": p10,
+                    "p50": p50,
+                    "p90": p90,
+                    "actual": actual,
+                    "error": value - actual,
+                    "covered": bool(p10 <= actual <= p90),
+                    "new_deals_expected": new.mean if method == "winmodel" else 0.0,
+                    "shift_sigma": shift.sigma if method == "winmodel" else 0.0,
+                }
+            )
+        say(
+            f"landed replay {period}: actual {actual:,.0f}; winmodel {landed.expected:,.0f} "
+            f"({landed.p10:,.0f}-{landed.p90:,.0f}), P(won) x expected date "
+            f"{forecasts['pwon_expected_date'][0]:,.0f}, stage-weighted "
+            f"{forecasts['stage_weighted'][0]:,.0f}, run-rate {mean:,.0f}"
+        )
+    table = pd.DataFrame(records, columns=list(LANDED_BACKTEST_COLUMNS))
+    return LandedBacktest(table, summarise_landed(table))
+
+
+def summarise_landed(table: pd.DataFrame) -> pd.DataFrame:
+    """Give per method: periods, MAE, bias, MAE / mean actual, pinball loss at P10/P50/P90, P10-P90 coverage."""
+    from winmodel.analysis.forecast import pinball_loss
+
+    records = []
+    for method in [m for m in LANDED_METHODS if m in set(table["method"])]:
+        part = table[table["method"] == method]
+        actual = part["actual"].to_numpy(float)
+        records.append(
+            {
+                "method": method,
+                "periods": len(part),
+                "mae": float(part["error"].abs().mean()),
+                "bias": float(part["error"].mean()),
+                "relative_mae": float(part["error"].abs().mean() / actual.mean())
+                if actual.mean()
+                else float("nan"),
+                "pinball_p10": pinball_loss(actual, part["p10"].to_numpy(float), 0.1),
+                "pinball_p50": pinball_loss(actual, part["p50"].to_numpy(float), 0.5),
+                "pinball_p90": pinball_loss(actual, part["p90"].to_numpy(float), 0.9),
+                "coverage_p10_p90": float(part["covered"].mean()),
+            }
+        )
+    return pd.DataFrame(
+        records,
+        columns=[
+            "method",
+            "periods",
+            "mae",
+            "bias",
+            "relative_mae",
+            "pinball_p10",
+            "pinball_p50",
+            "pinball_p90",
+            "coverage_p10_p90",
+        ],
+    )

@@ -22,7 +22,12 @@ from rich.console import Console
 from rich.table import Table
 
 from winmodel.analysis.forecast import DEFAULT_DRAWS, FORECAST_BAND_FILE, Period, forecast_by_period
-from winmodel.analysis.replay import ForecastBacktest, backtest_forecast
+from winmodel.analysis.replay import (
+    ForecastBacktest,
+    LandedBacktest,
+    backtest_forecast,
+    backtest_landed_bookings,
+)
 from winmodel.data.io import read_table, write_table_atomic
 from winmodel.errors import InputError, Problem, example_rows
 from winmodel.mlops.export import exported_version
@@ -43,6 +48,7 @@ class ForecastOutcome:
     table: pd.DataFrame
     output: Path | None
     left_out: int
+    landed: pd.DataFrame | None = None
 
 
 @dataclass
@@ -205,6 +211,7 @@ def run_forecast(
     by: Period = "month",
     out: Path | None = None,
     model_dir: Path | None = None,
+    data: Path | None = None,
     draws: int = DEFAULT_DRAWS,
     seed: int = 42,
     console: Console | None = None,
@@ -212,7 +219,10 @@ def run_forecast(
     """Roll a scored file up into expected bookings per close period; print it and write it to ``out``.
 
     The range includes the shared shift measured when the model was trained, read from the exported model
-    folder ``model_dir`` (default: the champion's export, ``models/champion``).
+    folder ``model_dir`` (default: the champion's export, ``models/champion``). When the scored file has
+    the horizon columns, the landed bookings of this month and this quarter follow, in three parts
+    (already won, open deals, deals not yet created) from the CRM data at ``data`` (default: the score
+    config's data); written beside ``out`` as ``<out>-landed``.
     """
     console = console or Console()
     scored, left_out = read_scored(Path(input_path))
@@ -255,12 +265,115 @@ def run_forecast(
         console.print(
             f"[yellow]{left_out:,} scored rows without amount, close date or probability were left out"
         )
+    landed = _landed(scored, data, sigma, draws, seed, console)
     if out is not None:
         write_table_atomic(table, Path(out))
         console.print(f"wrote {out} (every digit of the amounts shown rounded above)")
+        if landed is not None:
+            landed_path = Path(out).with_name(f"{Path(out).stem}-landed{Path(out).suffix}")
+            write_table_atomic(landed, landed_path)
+            console.print(f"wrote {landed_path}")
     else:
         console.print("[dim]amounts rounded to 3 figures; --out FILE writes them in full[/dim]")
-    return ForecastOutcome(table, Path(out) if out else None, left_out)
+    return ForecastOutcome(table, Path(out) if out else None, left_out, landed)
+
+
+def _landed(
+    scored: pd.DataFrame,
+    data: Path | None,
+    sigma: float,
+    draws: int,
+    seed: int,
+    console: Console,
+) -> pd.DataFrame | None:
+    """Give (and print) this month's and this quarter's landed bookings, or None when they cannot be made."""
+    from winmodel.analysis.forecast import (
+        LANDED_COLUMNS,
+        landed_bookings,
+        new_deal_bookings,
+        period_of,
+    )
+    from winmodel.data.dataset import load_crm_data
+
+    if "p_won_this_quarter" not in scored:
+        console.print(
+            "[yellow]no horizon columns in the scored file[/yellow]: landed bookings need a model with "
+            "a horizon model (retrain with `make train`, then score again)"
+        )
+        return None
+    if data is None:
+        from winmodel.settings import ScoreConfig, load_score_config
+
+        default = Path("pipelines/score.yaml")
+        config = load_score_config(default) if default.exists() else ScoreConfig()
+        data = config.data.path
+    if not Path(data).exists():
+        console.print(
+            f"[yellow]no CRM data at {data}[/yellow]: landed bookings need the won deals and the "
+            "creation history (pass --data)"
+        )
+        return None
+    crm = load_crm_data(Path(data))
+    opportunities = crm.opportunities
+    as_of = crm.as_of
+    closed = pd.to_datetime(opportunities["close_date"])
+    records = []
+    for by, column in (("month", "p_won_this_month"), ("quarter", "p_won_this_quarter")):
+        period = period_of(pd.Series([as_of]), by).iloc[0]  # type: ignore[arg-type]
+        won = opportunities["status"].eq("won") & (closed >= period.start_time) & (closed <= as_of)
+        already = float(pd.to_numeric(opportunities.loc[won, "amount"], errors="coerce").sum())
+        probability = pd.to_numeric(scored[column], errors="coerce").fillna(0.0).to_numpy()
+        amount = scored["amount"].to_numpy(float)
+        new = new_deal_bookings(opportunities, as_of, by=by)  # type: ignore[arg-type]
+        result = landed_bookings(
+            already, amount, probability, new, shift_sigma=sigma, draws=draws, seed=seed
+        )
+        records.append(
+            {
+                "period": str(period),
+                "as_of": f"{as_of:%Y-%m-%d}",
+                "already_won": result.already_won,
+                "open_deals": len(amount),
+                "open_pipeline": float(amount.sum()),
+                "open_expected": result.open_expected,
+                "new_deals_expected": new.mean,
+                "new_deals_std": new.std,
+                "expected": result.expected,
+                "p10": result.p10,
+                "p50": result.p50,
+                "p90": result.p90,
+            }
+        )
+    table = pd.DataFrame(records, columns=list(LANDED_COLUMNS))
+    view = Table(
+        title=f"Landed bookings as of {as_of:%Y-%m-%d}: what this month and this quarter will book "
+        "(deals won in the period, whenever created)"
+    )
+    for name in (
+        "period",
+        "already won",
+        "open deals x P(won in period)",
+        "deals not yet created",
+        "expected",
+        "P10",
+        "P50",
+        "P90",
+    ):
+        view.add_column(name, justify="left" if name == "period" else "right")
+    row: Any  # a record of the landed table: its fields are the table's columns
+    for row in table.itertuples(index=False):
+        view.add_row(
+            row.period,
+            _money(row.already_won),
+            _money(row.open_expected),
+            f"{_money(row.new_deals_expected)} ± {_money(row.new_deals_std)}",
+            _money(row.expected),
+            _money(row.p10),
+            _money(row.p50),
+            _money(row.p90),
+        )
+    console.print(view)
+    return table
 
 
 def outside_band_notes(table: pd.DataFrame, scored: pd.DataFrame) -> list[str]:
@@ -460,5 +573,119 @@ def _summary_table(backtest: ForecastBacktest) -> Table:
             f"{row.coverage_p10_p90:.0%}",
             f"{row.relative_band_width:.1%}",
             f"{row.unresolved_dropped:,}",
+        )
+    return view
+
+
+@dataclass
+class LandedBacktestOutcome:
+    """The landed-bookings replay and where it was written."""
+
+    backtest: LandedBacktest
+    output: Path | None
+    model_version: str
+    seconds: float
+
+
+def run_landed_backtest(
+    data: Path,
+    *,
+    mapping: Path | None = None,
+    model_uri: str | None = None,
+    config_path: Path | None = None,
+    periods: int = 12,
+    warmup_periods: int = 6,
+    refit_every: int = 3,
+    out: Path | None = None,
+    draws: int = DEFAULT_DRAWS,
+    console: Console | None = None,
+) -> LandedBacktestOutcome:
+    """Replay the last ``periods`` complete months on landed bookings; print and write the comparison.
+
+    See :func:`winmodel.analysis.replay.backtest_landed_bookings`.
+    """
+    from winmodel.data.dataset import load_crm_data
+    from winmodel.features.rows import add_history_features, build_training_rows
+    from winmodel.mlops.registry import resolve_model
+    from winmodel.settings import ScoreConfig
+
+    console = console or Console()
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+
+    config = _train_config(config_path)
+    crm = load_crm_data(Path(data), mapping)
+    if not crm.has_snapshots:
+        raise InputError(
+            Problem(
+                file=crm.files.get("opportunities", str(data)),
+                column=None,
+                problem="a landed-bookings replay needs the snapshot history",
+                fix="export the snapshots table too; a flat export only shows deals as they are today",
+            )
+        )
+    model, version, used_uri = resolve_model(model_uri, ScoreConfig(tracking=config.tracking))
+    say(
+        f"model: version {version} ({used_uri}); replaying {periods} months of landed bookings "
+        f"up to {crm.as_of:%Y-%m-%d} (+{warmup_periods} earlier months for the range)"
+    )
+    assert crm.snapshots is not None  # has_snapshots: a table with rows
+    history = add_history_features(crm.opportunities, crm.snapshots)
+    training_rows, _ = build_training_rows(crm, config, history)
+    backtest = backtest_landed_bookings(
+        model,
+        training_rows,
+        history,
+        crm.opportunities,
+        config,
+        as_of=crm.as_of,
+        periods=periods,
+        warmup_periods=warmup_periods,
+        refit_every=refit_every,
+        draws=draws,
+        seed=config.seed,
+        progress=say,
+    )
+    console.print(_landed_summary_table(backtest))
+    if out is not None:
+        out = Path(out)
+        write_table_atomic(backtest.periods, out)
+        summary_path = out.with_name(f"{out.stem}-summary{out.suffix}")
+        write_table_atomic(backtest.summary, summary_path)
+        console.print(f"wrote {out} and {summary_path}")
+    return LandedBacktestOutcome(backtest, out, version, time.monotonic() - started)
+
+
+def _landed_summary_table(backtest: LandedBacktest) -> Table:
+    view = Table(
+        title="Landed-bookings replay: forecast on each month's first day vs every deal won in it "
+        "(lower is better; P10-P90 should cover about 80 %)"
+    )
+    for column in (
+        "method",
+        "months",
+        "MAE",
+        "MAE / mean actual",
+        "bias",
+        "pinball P10",
+        "pinball P50",
+        "pinball P90",
+        "P10-P90 coverage",
+    ):
+        view.add_column(column, justify="left" if column == "method" else "right")
+    row: Any  # a record of the summary: its fields are the table's columns
+    for row in backtest.summary.itertuples(index=False):
+        view.add_row(
+            row.method,
+            str(row.periods),
+            _money(row.mae),
+            f"{row.relative_mae:.1%}",
+            _money(row.bias),
+            _money(row.pinball_p10),
+            _money(row.pinball_p50),
+            _money(row.pinball_p90),
+            f"{row.coverage_p10_p90:.0%}",
         )
     return view

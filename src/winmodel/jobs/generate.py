@@ -30,10 +30,10 @@ def run_generate(
     today: str | None,
     file_format: str,
 ) -> dict[str, str]:
-    """Give where the opportunities, snapshots and truth tables were written: files in ``out``, or tables.
+    """Give where the opportunities, snapshots, truth and truth_timing tables were written.
 
-    ``out`` is a folder, or a database URL (``duckdb:///data/demo.duckdb``) that gets the
-    tables ``opportunities``, ``snapshots`` and ``truth``.
+    ``out`` is a folder (one file per table), or a database URL (``duckdb:///data/demo.duckdb``)
+    that gets one table each.
 
     Each file is written to a temporary file in ``out`` and moved into place
     with ``os.replace``, so a reader never sees a half-written table.
@@ -75,6 +75,8 @@ def run_generate(
         "snapshots": history.snapshots,
         "truth": history.truth,
     }
+    if history.truth_timing is not None:
+        tables["truth_timing"] = history.truth_timing
     if is_database_url(str(out)):
         # A database (make demo-db): one table each, swapped in atomically.
         paths = {

@@ -28,8 +28,10 @@ from winmodel.errors import InputError, Problem
 from winmodel.features.drift import drift_report
 from winmodel.features.rows import open_deal_rows
 from winmodel.mlops.registry import resolve_model
+from winmodel.modeling.model import WinModel
 from winmodel.scoring.decide import AMOUNT_FLAG, AMOUNT_LIMIT, pipeline_shares
-from winmodel.scoring.reasons import load_catalogue
+from winmodel.scoring.horizons import NO_HORIZON_NOTE, quarter_reasons
+from winmodel.scoring.reasons import Catalogue, load_catalogue
 from winmodel.scoring.score import check_model_input, finish_scores, item_points, shap_table
 from winmodel.settings import ScoreConfig, load_score_config
 from winmodel.timing import NO_TIMER, Timer
@@ -127,6 +129,25 @@ def _shares_table(shares: pd.DataFrame) -> Table:
     return view
 
 
+def _with_quarter_reasons(
+    scored: pd.DataFrame,
+    model: WinModel,
+    rows: pd.DataFrame,
+    catalogue: Catalogue,
+    count: int,
+    say: Callable[[str], None],
+) -> pd.DataFrame:
+    """Give the scored frame with ``reasons_not_this_quarter`` (blank, and said, without a horizon model)."""
+    if model.horizon is None:
+        say(f"[yellow]--horizon quarter[/yellow]: {NO_HORIZON_NOTE}")
+        return scored.assign(reasons_not_this_quarter="")
+    reasons = quarter_reasons(model, rows, catalogue, count)
+    by_deal = pd.Series(reasons.to_numpy(), index=rows["opportunity_id"].astype("str").to_numpy())
+    return scored.assign(
+        reasons_not_this_quarter=scored["opportunity_id"].astype("str").map(by_deal).fillna("")
+    )
+
+
 def run_score(
     *,
     config_path: Path | None,
@@ -140,10 +161,12 @@ def run_score(
     log_to_mlflow: bool = True,
     timer: Timer = NO_TIMER,
     engine: str = "pandas",
+    horizon: str | None = None,
 ) -> ScoreOutcome:
     """Score every open deal of the input and write the result atomically; give what was done.
 
     ``engine`` "spark" scores the same rows with the same code on Spark (see :mod:`winmodel.engines.spark`).
+    ``horizon`` "quarter" adds ``reasons_not_this_quarter`` (:func:`winmodel.scoring.horizons.quarter_reasons`).
     """
     console = console or Console(stderr=True)
     config = load_score_config(config_path) if config_path else ScoreConfig()
@@ -199,6 +222,8 @@ def run_score(
     with timer.stage("load_model"):
         model, version, used_uri = resolve_model(model_uri or config.model_uri, config)
     say(f"model: version {version} ({used_uri})")
+    if model.horizon is None:
+        say(f"[yellow]note[/yellow]: {NO_HORIZON_NOTE}")
 
     # Worker processes (large inputs only) start now and load while the rows are prepared.
     open_deals = int(crm.opportunities["status"].eq("open").sum())
@@ -219,6 +244,9 @@ def run_score(
             scored = score_rows_on_spark(rows, model, config, version, previous_frame, timer=timer)
         else:
             scored = finish_scores(scorer.score(rows, timer), previous_frame)
+
+    if horizon == "quarter":
+        scored = _with_quarter_reasons(scored, model, rows, catalogue, config.reasons_per_side, say)
 
     with timer.stage("drift"):
         # Shares of a feature's bins are measured on at most DRIFT_SAMPLE evenly spaced deals.

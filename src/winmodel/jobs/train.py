@@ -444,6 +444,8 @@ def _run_train_locked(
         with console.status("measuring the forecast range (past months replayed)"):
             shift = _measure_forecast_shift(result, rows, crm, config, say)
         say(f"forecast range: {shift.describe()}")
+        with console.status("fitting the horizon model (when deals close)"):
+            _fit_horizon(result, crm, config, say)
         for warning in result.warnings:
             mlflow.set_tag("winmodel.warning", warning[:5000])
 
@@ -617,6 +619,55 @@ def _refuse_a_champion_of_other_data(
     if mismatch and not config.gate.replace_incompatible_champion:
         raise GateError(f"NOT TRAINED: {mismatch}.")
     return tags.get("winmodel.data_digest")
+
+
+def _fit_horizon(result: TrainingResult, crm: CRMData, config: TrainConfig, say: Progress) -> None:
+    """Fit the horizon model onto the trained model, after checking it on the holdout; log both in the run.
+
+    Like the forecast range, it is secondary: without snapshots (or with too few outcomes) the model is
+    saved without it, the horizon columns are then left out of scored files, and the run says why.
+    """
+    import mlflow
+
+    from winmodel.modeling.horizon import fit_horizon_model, horizon_holdout
+
+    if not crm.has_snapshots:
+        mlflow.set_tag("winmodel.horizon", "not fitted: the export has no snapshots")
+        say("horizon model: not fitted (no snapshots to learn when deals close from)")
+        return
+    assert crm.snapshots is not None  # has_snapshots: a table with rows
+    history = add_history_features(crm.opportunities, crm.snapshots)
+    model = result.model
+    threads, seed = config.model.threads, config.seed
+    # The holdout's first day: the model never learned from a deal closed after it.
+    cutoff = pd.Timestamp(
+        str(model.metadata.get("holdout_window", "")).split(" to ")[0] or crm.as_of
+    )
+    try:
+        metrics, reliability = horizon_holdout(
+            model, history, cutoff, crm.as_of, seed=seed, threads=threads
+        )
+        model.horizon = fit_horizon_model(model, history, crm.as_of, seed=seed, threads=threads)
+    except ValueError as reason:
+        mlflow.set_tag("winmodel.horizon", f"not fitted: {reason}"[:5000])
+        say(f"[yellow]horizon model not fitted[/yellow]: {reason}")
+        return
+    model.horizon.metadata["holdout"] = {"cutoff": f"{cutoff:%Y-%m-%d}", **metrics}
+    mlflow.log_metrics({f"horizon.holdout.{key}": value for key, value in metrics.items()})
+    mlflow.log_text(reliability.to_csv(index=False), "tables/horizon_reliability.csv")
+    briers = {
+        key.split(".")[-1]: value for key, value in metrics.items() if "integrated_brier" in key
+    }
+    say(
+        f"horizon model: checked on {int(metrics['deals']):,} deals open on {cutoff:%Y-%m-%d}; "
+        "integrated Brier "
+        + ", ".join(f"{name} {value:.4f}" for name, value in briers.items())
+        + (
+            f"; this quarter P(won) ECE {metrics['this_quarter.ece']:.3f}"
+            if "this_quarter.ece" in metrics
+            else ""
+        )
+    )
 
 
 def _measure_forecast_shift(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -18,6 +18,9 @@ import pandas as pd
 from winmodel.features.builder import FeatureBuilder
 from winmodel.modeling.calibrate import Calibrator, sigmoid
 from winmodel.modeling.treeshap import FastTreeShap, UnsupportedBooster
+
+if TYPE_CHECKING:
+    from winmodel.modeling.horizon import HorizonModel
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ class WinModel:
         Training-data profile for drift checks (see :mod:`winmodel.features.drift`).
     metadata : dict
         Training window, counts, versions: written into the model card.
+    horizon : HorizonModel or None
+        When the deal closes (:mod:`winmodel.modeling.horizon`); None for models saved without it.
     """
 
     feature_builder: FeatureBuilder
@@ -45,6 +50,7 @@ class WinModel:
     base_rate: float
     reference: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    horizon: HorizonModel | None = None
 
     @property
     def feature_names(self) -> list[str]:

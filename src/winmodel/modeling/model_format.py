@@ -11,6 +11,8 @@ describes every file)::
     reference.json       the training reference for drift checks, and the base rate
     forecast_band.json   the forecast range's shared shift measured at training
     metadata.json        training window, counts, shape, features, gain shares
+    horizon_booster.txt  optional: the horizon model's LightGBM booster (when the deal closes)
+    horizon.json         optional: its settings, training facts and reliability per horizon
 
 :func:`load_model` checks the format name, the version and every checksum
 before it reads anything, and refuses with a message a person can act on. The
@@ -42,6 +44,7 @@ from winmodel.data.io import atomic_folder
 from winmodel.errors import InputError, Problem
 from winmodel.features.builder import FeatureBuilder
 from winmodel.modeling.calibrate import Calibrator
+from winmodel.modeling.horizon import HORIZON_BOOSTER, HORIZON_SPEC, HorizonModel
 from winmodel.modeling.model import WinModel
 
 FORMAT_NAME = "winmodel"
@@ -100,6 +103,7 @@ def model_files(model: WinModel) -> dict[str, bytes]:
         REFERENCE: _json_bytes({"base_rate": model.base_rate, "reference": model.reference}),
         FORECAST_BAND: _json_bytes(model.metadata.get(_BAND_KEY)),
         METADATA: _json_bytes(metadata),
+        **(model.horizon.to_files() if model.horizon is not None else {}),
     }
 
 
@@ -208,6 +212,7 @@ def load_model(folder: Path) -> WinModel:
             f"{len(builder.feature_names_)}",
         )
     return WinModel(
+        horizon=_read_horizon(folder, manifest),
         feature_builder=builder,
         booster=booster,
         calibrator=calibrator,
@@ -215,6 +220,29 @@ def load_model(folder: Path) -> WinModel:
         reference=reference["reference"],
         metadata=metadata,
     )
+
+
+def _read_horizon(folder: Path, manifest: Manifest) -> HorizonModel | None:
+    """Give the optional horizon model (None when the model was saved without one), checksums checked."""
+    names = (HORIZON_BOOSTER, HORIZON_SPEC)
+    if not any(name in manifest.files for name in names):
+        return None
+    contents = {}
+    for name in names:
+        path = folder / name
+        if name not in manifest.files or not path.is_file():
+            raise _refuse(folder, f"the file {name} is missing")
+        content = path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != manifest.files[name]:
+            raise _refuse(
+                folder,
+                f"the file {name} is damaged or was changed after saving (its checksum differs)",
+            )
+        contents[name] = content
+    try:
+        return HorizonModel.from_files(contents)
+    except (ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as error:
+        raise _refuse(folder, f"the horizon model cannot be read: {error}") from None
 
 
 # --------------------------------------------------------------------------- format 0: winmodel 0.1's pickle

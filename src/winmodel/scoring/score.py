@@ -14,6 +14,7 @@ from winmodel.errors import InputError, Problem
 from winmodel.features.milestones import MILESTONES
 from winmodel.features.rows import AS_OF, EXPECTED_CLOSE
 from winmodel.modeling import treeshap
+from winmodel.modeling.horizon import HORIZON_COLUMNS
 from winmodel.modeling.model import WinModel
 from winmodel.scoring.decide import AMOUNT_FLAG, AMOUNT_LIMIT, deal_desk_flags, decide, economics
 from winmodel.scoring.explain import (
@@ -24,6 +25,7 @@ from winmodel.scoring.explain import (
     points_from_contributions,
     top_items,
 )
+from winmodel.scoring.horizons import horizon_block
 from winmodel.scoring.reasons import Catalogue, balance_column, item_polarity, reason_column
 from winmodel.settings import Bands, ScoreConfig
 from winmodel.timing import NO_TIMER, Timer
@@ -224,7 +226,9 @@ def score_deals(
         "crm_probability": rows.get("crm_probability"),
     }
     frame = pd.DataFrame({name: values for name, values in scored.items() if values is not None})
-    return frame
+    with timer.stage("horizons"):
+        horizons = horizon_block(model, rows, probability)
+    return pd.concat([frame, horizons], axis=1) if len(horizons.columns) else frame
 
 
 def item_points(model: WinModel, rows: pd.DataFrame, threads: int = 0) -> pd.DataFrame:
@@ -270,7 +274,6 @@ def finish_scores(scored: pd.DataFrame, previous: pd.DataFrame | None = None) ->
             default="flat",
         )
         scored = merged.drop(columns="_previous_score").assign(score_change=change, trend=trend)
-    ordered = [c for c in OUTPUT_COLUMNS if c in scored] + [
-        c for c in scored if c not in OUTPUT_COLUMNS
-    ]
+    known = (*OUTPUT_COLUMNS, *HORIZON_COLUMNS)
+    ordered = [c for c in known if c in scored] + [c for c in scored if c not in known]
     return scored[ordered]

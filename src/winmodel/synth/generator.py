@@ -25,6 +25,9 @@ What is generated
   deals, as of their latest snapshot), ``last_snapshot_date`` (the state it was
   computed on), ``is_open``, ``true_logit`` and its components ``logit_main``,
   ``logit_interaction``, ``logit_progress``, ``logit_drift``.
+* ``truth_timing``: for evaluation only. Per deal open at ``today`` and calendar
+  month (``month_offset`` 0 = today's month ... 5): ``p_won_by_end`` and
+  ``p_lost_by_end``, the true chances of being won (lost) by the month's end.
 
 How a deal lives
 ----------------
@@ -36,7 +39,8 @@ revert; the share of the buying group identified grows and saturates; champion
 engagement deepens or fades. Activity (calls, emails, meetings) accumulates
 from the owner's habits and the deal's age, and is chased harder on stalled
 deals: it is loud and carries no weight in the truth. The CRM's expected close
-date starts optimistic and is pushed by 2-6 weeks each time it passes.
+date starts optimistic and is pushed by 2-6 weeks each time it passes (further
+on big and heavily customised deals, less on urgent ones).
 
 A decision is *scheduled* with a weekly hazard that rises steeply with progress
 (advanced deals decide soon) plus, for stalled deals, with age (closed out,
@@ -52,6 +56,18 @@ the amount and the static attributes are fixed before the draw), except the
 trap rows on the close date and the final stage, probability and forecast
 category. So the outcome is conditionally independent of all the data given
 ``true_probability``. Deals whose close date falls after ``today`` are open.
+
+Timing depends on deal traits, never on the outcome: big deals (amount >=
+150,000) and extensive customisation decide slowly and sign later, urgent
+deals and expansions or renewals decide fast, private-equity owners slow
+procurement, and some deals arrive *ready to buy* (problem, criteria, budget
+and timeline settled) and often close inside the month they were opened.
+With 20,000 deals (seed 7): 10 % of won deals are created and won in the same
+month (6 % of bookings), 19 % are pulled in before the month the CRM first
+expected, 52 % slip past it (median slip 44 days on big deals, 10 on others).
+``truth_timing`` continues every deal open at ``today`` 200 times with the
+same weekly rules (its own random stream) to give its true P(won) and P(lost)
+by the end of each of the next six calendar months.
 
 The truth (:func:`true_win_logit`)
 ----------------------------------
@@ -121,7 +137,14 @@ DEFAULT_TODAY = date(2026, 10, 31)
 
 #: Bumped whenever generated data changes shape or truth; written beside generated data so a
 #: project's demo folder written by an older winmodel is regenerated rather than misread.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
+
+#: Months after today's month the timing truth covers (month 0 is today's month).
+TIMING_MONTHS = 6
+
+#: Continuations simulated per open deal for the timing truth.
+TIMING_REPLICATES = 200
+
 
 #: Months before ``today`` in which Contoso is stronger (the drift term).
 DRIFT_MONTHS = 6
@@ -140,6 +163,10 @@ class SyntheticHistory:
     #: With ``mutable="final_state"``: the snapshots with the mutable fields as they stood on each
     #: date (what an honest export would hold); the exported ``snapshots`` lack them. None otherwise.
     honest_snapshots: pd.DataFrame | None = None
+    #: The timing truth of the deals open at ``today``: one row per deal and calendar month
+    #: (``month`` "YYYY-MM", ``month_offset`` 0 for today's month ... 5) with ``p_won_by_end`` and
+    #: ``p_lost_by_end``, the true chances that the deal is won (lost) by the month's last day.
+    truth_timing: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -471,6 +498,7 @@ def generate_history(
     months: int = 36,
     today: date | None = None,
     mutable: Literal["static", "final_state"] = "static",
+    timing_replicates: int = TIMING_REPLICATES,
 ) -> SyntheticHistory:
     """Give a synthetic CRM history of ``n_deals`` deals created over ``months`` months.
 
@@ -493,6 +521,8 @@ def generate_history(
         table holds their final values and the snapshots do not carry those five (they carry
         the fields that keep their value; :attr:`SyntheticHistory.honest_snapshots` carries all,
         as they stood on each date). The outcomes are the same in both modes.
+    timing_replicates
+        Forward continuations per open deal behind ``truth_timing`` (0: no timing truth).
 
     Returns
     -------
@@ -519,6 +549,16 @@ def generate_history(
     )
     history = _assemble(
         static, simulation, static_main, static_interaction, today_day, _drift_start_day(today)
+    )
+    history = replace(
+        history,
+        truth_timing=_timing_truth(
+            simulation,
+            static["opportunity_id"].to_numpy(dtype=object),
+            today_day,
+            seed,
+            timing_replicates,
+        ),
     )
     if mutable == "final_state":
         return _final_state(history, static, np.random.default_rng([seed, 1]))
@@ -969,6 +1009,9 @@ class _Simulation:
     won: np.ndarray  # 1 won, 0 lost, -1 open
     last_index: np.ndarray  # row in ``snapshots`` of each deal's latest pre-close snapshot
     last_stage: np.ndarray
+    #: The deals and their state at ``today``, from which the timing truth is simulated forward.
+    world: _World
+    state: _State
 
 
 def _quarter_end_after(day: int) -> int:
@@ -989,6 +1032,279 @@ def _stage_codes(met: np.ndarray, stakeholders: np.ndarray) -> np.ndarray:
     return np.where((stage == 3) & value_metric & timeline, 4, stage)
 
 
+_BASE_MILESTONE_HAZARD = np.array([0.28, 0.21, 0.15, 0.15, 0.13, 0.11, 0.13, 0.13])
+
+
+@dataclass(frozen=True)
+class _World:
+    """What stays fixed about each deal during its life (arrays over deals)."""
+
+    created: np.ndarray
+    speed: np.ndarray
+    has_champion: np.ndarray
+    special: np.ndarray  # n x 8 multipliers of the milestone hazards
+    is_contoso: np.ndarray
+    final_amount: np.ndarray
+    problem_quantified: np.ndarray
+    owner_habit: np.ndarray
+    static_logit: np.ndarray
+    decision_pace: np.ndarray  # multiplies the hazard of scheduling a decision (timing traits)
+    slip_weeks: np.ndarray  # how far the CRM date is pushed when it passes, scaled per deal
+    lead_scale: np.ndarray  # scales the lead from a scheduled decision to the close (procurement)
+    ready_to_buy: np.ndarray  # arrives with the problem, criteria, budget and timeline settled
+    drift_start: int
+
+    def take(self, index: np.ndarray) -> _World:
+        """Give the world of the deals at ``index`` (repeats allowed)."""
+        return replace(
+            self,
+            **{
+                name: getattr(self, name)[index]
+                for name in self.__dataclass_fields__
+                if name != "drift_start"
+            },
+        )
+
+
+@dataclass
+class _State:
+    """What changes week by week (arrays over deals, updated in place)."""
+
+    met: np.ndarray
+    stakeholders: np.ndarray
+    engagement: np.ndarray
+    activity: np.ndarray
+    amount_deviation: np.ndarray
+    expected_close: np.ndarray
+    close_day: np.ndarray
+    scheduled: np.ndarray
+    active: np.ndarray
+    weeks_since_progress: np.ndarray
+    won: np.ndarray
+    decided_day: np.ndarray  # the snapshot day whose state the outcome was drawn from
+
+    @classmethod
+    def empty(cls, n: int) -> _State:
+        return cls(
+            met=np.zeros((n, 8), dtype=bool),
+            stakeholders=np.zeros(n),
+            engagement=np.zeros(n, dtype=np.int64),
+            activity=np.zeros((n, 3)),
+            amount_deviation=np.zeros(n),
+            expected_close=np.zeros(n, dtype=np.int64),
+            close_day=np.full(n, -1, dtype=np.int64),
+            scheduled=np.zeros(n, dtype=bool),
+            active=np.zeros(n, dtype=bool),
+            weeks_since_progress=np.zeros(n),
+            won=np.full(n, -1, dtype=np.int64),
+            decided_day=np.full(n, -1, dtype=np.int64),
+        )
+
+    def take(self, index: np.ndarray) -> _State:
+        """Give a copy of the state of the deals at ``index`` (repeats allowed)."""
+        return _State(**{name: getattr(self, name)[index].copy() for name in self.__dict__})
+
+
+def _timing_traits(static: pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Give each deal's decision pace, slip scale, procurement lead scale and ready-to-buy flag.
+
+    Big deals and heavy customisation decide slowly, slip further and take longer
+    to sign; urgent deals and expansions or renewals of existing customers decide
+    fast; private-equity owners squeeze procurement. Some deals arrive ready to
+    buy (half of the urgent expansions and renewals, a quarter of the others, 6-12 % of new business) and often
+    close inside the month they were opened. The win truth is untouched: it reads
+    the milestones these deals start with like any others.
+    """
+    amount = static["amount"].to_numpy(dtype=float)
+    big = amount >= BIG_DEAL_AMOUNT
+    extensive = static["customization_required"].to_numpy(dtype=object) == "extensive"
+    urgent = static["urgency"].to_numpy(dtype=object) == "high"
+    no_urgency = static["urgency"].to_numpy(dtype=object) == "none"
+    existing = np.isin(static["deal_type"].to_numpy(dtype=object), ["expansion", "renewal"])
+    pe_backed = static["pe_backed"].to_numpy(dtype=bool)
+    pace = (
+        np.where(big, 0.6, 1.0)
+        * np.where(extensive, 0.7, 1.0)
+        * np.where(urgent, 1.6, np.where(no_urgency, 0.8, 1.0))
+        * np.where(existing, 1.5, 1.0)
+        * rng.lognormal(0.0, 0.25, len(static))
+    )
+    slip = np.where(big, 1.6, 1.0) * np.where(extensive, 1.4, 1.0) * np.where(urgent, 0.7, 1.0)
+    lead = np.where(big, 1.5, 1.0) * np.where(pe_backed, 1.3, 1.0) * np.where(existing, 0.7, 1.0)
+    ready_share = np.where(existing, 0.25, 0.06) * np.where(urgent, 2.0, 1.0)
+    ready = rng.random(len(static)) < ready_share
+    # Ready to buy: decide within a few weeks and sign fast.
+    return pace * np.where(ready, 6.0, 1.0), slip, lead * np.where(ready, 0.5, 1.0), ready
+
+
+def _build_world(
+    rng: np.random.Generator, static: pd.DataFrame, static_logit: np.ndarray, drift_start: int
+) -> _World:
+    """Give the fixed per-deal parameters of the simulation."""
+    n = len(static)
+    # Momentum: how fast a deal moves, from the same things that make it winnable, plus noise.
+    z = (static_logit - static_logit.mean()) / (static_logit.std() + 1e-9)
+    momentum = 0.5 * z + rng.normal(0.0, 0.85, n)
+    role = static["champion_role"].to_numpy(dtype=object)
+    sponsor = static["executive_sponsor"].to_numpy(dtype=bool)
+    senior = np.isin(role, ["vp", "c_level"]) | sponsor
+    owners = static["owner_id"].to_numpy(dtype=object)
+    owner_codes = pd.factorize(owners, sort=True)[0]
+    owner_habit = rng.lognormal(0.0, 0.5, owner_codes.max() + 1)[owner_codes] * rng.lognormal(
+        0.0, 0.3, n
+    )
+    special = np.ones((n, 8))
+    special[:, 4] = np.where(senior, 1.6, 0.7)  # economic buyer aware
+    special[:, 5] = np.where(sponsor, 1.8, 0.6)  # exec support signalled
+    pace, slip, lead, ready = _timing_traits(static, rng)
+    return _World(
+        created=static["created_day"].to_numpy(),
+        speed=np.exp(0.7 * momentum),
+        has_champion=role != "none",
+        special=special,
+        is_contoso=static["primary_competitor"].to_numpy(dtype=object) == "Contoso",
+        final_amount=static["amount"].to_numpy(dtype=float),
+        problem_quantified=static["problem_quantified"].to_numpy(dtype=bool),
+        owner_habit=owner_habit,
+        static_logit=static_logit,
+        decision_pace=pace,
+        slip_weeks=slip,
+        lead_scale=lead,
+        ready_to_buy=ready,
+        drift_start=drift_start,
+    )
+
+
+def _open_deals(world: _World, state: _State, idx: np.ndarray, rng: np.random.Generator) -> None:
+    """Start the deals at ``idx``: first milestones, buying group, champion, the CRM's first close date."""
+    k = idx.size
+    state.met[idx, 0] = rng.random(k) < np.where(world.problem_quantified[idx], 0.45, 0.2)
+    state.stakeholders[idx] = rng.uniform(0.05, 0.3, k)
+    ready = idx[world.ready_to_buy[idx]]
+    state.met[ready, :4] = True  # problem, criteria, budget and timeline settled before the call
+    state.stakeholders[ready] = rng.uniform(0.5, 0.8, ready.size)
+    state.engagement[idx] = np.where(
+        world.has_champion[idx],
+        1 + (rng.random(k) < 0.3 * world.speed[idx]),
+        rng.random(k) < 0.2,
+    )
+    state.expected_close[idx] = world.created[idx] + rng.integers(42, 100, k)
+    state.amount_deviation[idx] = rng.normal(0.0, 0.2, k)
+    state.activity[idx] = rng.poisson(world.owner_habit[idx, None] * np.array([1.0, 3.0, 0.5]))
+    state.active[idx] = True
+
+
+def _progress_week(world: _World, state: _State, idx: np.ndarray, rng: np.random.Generator) -> None:
+    """Move the deals at ``idx`` one week on: milestones, buying group, engagement, activity, amount."""
+    k = idx.size
+    shock = np.exp(rng.normal(0.0, 0.4, k))
+    pace = world.speed[idx] * shock * np.where(state.engagement[idx] >= 3, 1.3, 1.0)
+    met = state.met[idx]
+    first_unmet = np.where(met.all(axis=1), 8, np.argmin(met, axis=1))
+    distance = np.arange(8)[None, :] - first_unmet[:, None]
+    gate = np.where(distance <= 0, 1.0, np.where(distance == 1, 0.3, 0.05))
+    hazard = np.minimum(
+        0.9, _BASE_MILESTONE_HAZARD[None, :] * pace[:, None] * gate * world.special[idx]
+    )
+    newly = ~met & (rng.random((k, 8)) < hazard)
+    state.met[idx] = met | newly
+    grown = (1.0 - state.stakeholders[idx]) * 0.06 * pace * rng.uniform(0.0, 2.0, k)
+    state.stakeholders[idx] = np.minimum(1.0, state.stakeholders[idx] + grown)
+    state.weeks_since_progress[idx] = np.where(
+        newly.any(axis=1), 0.0, state.weeks_since_progress[idx] + 1.0
+    )
+    has_champion = world.has_champion[idx]
+    cap = np.where(has_champion, 4, 2)
+    up = rng.random(k) < np.minimum(0.5, 0.07 * pace * np.where(has_champion, 1.0, 0.4))
+    down = rng.random(k) < np.minimum(0.5, 0.04 / pace)
+    state.engagement[idx] = np.clip(
+        state.engagement[idx] + up.astype(np.int64) - (down & ~up), 0, cap
+    )
+    # Activity: owner habit, chased harder when the deal has stalled; no truth weight.
+    chase = 1.0 + 0.5 * (state.weeks_since_progress[idx] >= 4)
+    weekly = world.owner_habit[idx, None] * chase[:, None] * np.array([1.5, 4.0, 0.6])
+    state.activity[idx] += rng.poisson(weekly)
+    revise = rng.random(k) < 0.05
+    state.amount_deviation[idx] = np.where(
+        revise, state.amount_deviation[idx] * rng.uniform(0.0, 0.7, k), state.amount_deviation[idx]
+    )
+
+
+def _schedule_week(
+    world: _World, state: _State, live: np.ndarray, day: int, rng: np.random.Generator
+) -> None:
+    """Push passed CRM close dates and schedule decisions for the live deals at ``live`` on ``day``."""
+    # The CRM's expected close date is pushed when it passes: 2-6 weeks, further on slow deals.
+    passed = live[~state.scheduled[live] & (state.expected_close[live] <= day)]
+    push = np.round(rng.integers(14, 43, passed.size) * world.slip_weeks[passed]).astype(np.int64)
+    state.expected_close[passed] = day + push
+
+    # Decision scheduling: progress makes deals decide; stalled old deals get closed out.
+    candidates = live[~state.scheduled[live]]
+    if not candidates.size:
+        return
+    k = candidates.size
+    progress = (state.met[candidates].sum(axis=1) + state.stakeholders[candidates]) / 9.0
+    age_weeks = (day - world.created[candidates]) / 7.0
+    quarter_end = _quarter_end_after(day)
+    cleanup_season = quarter_end - day <= 14
+    h_progress = np.minimum(0.9, (0.005 + 0.45 * progress**3) * world.decision_pace[candidates])
+    h_stale = (
+        (age_weeks > 16)
+        * (1.0 - progress)
+        * np.minimum(0.012 + 0.004 * (age_weeks - 16), 0.08)
+        * (3.5 if cleanup_season else 1.0)
+    )
+    fire = rng.random(k) < h_progress + h_stale
+    cleanup = rng.random(k) * (h_progress + h_stale) < h_stale
+    decision_lead = np.round(rng.integers(8, 22, k) * world.lead_scale[candidates])
+    lead = np.where(cleanup, rng.integers(1, 11, k), decision_lead).astype(np.int64)
+    planned = day + lead
+    to_quarter_end = (np.abs(quarter_end - planned) <= 10) & (
+        rng.random(k) < np.where(cleanup, 0.8, 0.35)
+    )
+    planned = np.where(to_quarter_end, quarter_end, planned)
+    chosen = candidates[fire]
+    state.close_day[chosen] = planned[fire]
+    state.expected_close[chosen] = planned[fire]
+    state.scheduled[chosen] = True
+
+
+def _decide(
+    world: _World,
+    state: _State,
+    live: np.ndarray,
+    day: int,
+    last_day: int | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Draw the outcome of live deals whose close falls within a week of ``day`` (and by ``last_day``).
+
+    ``day`` is the last snapshot before their close: the outcome is drawn from this state only.
+    Gives the deals decided.
+    """
+    due = state.scheduled[live] & (state.close_day[live] <= day + 7)
+    if last_day is not None:
+        due &= state.close_day[live] <= last_day
+    deciding: np.ndarray = live[due]
+    if deciding.size:
+        # Same rounding as the recorded snapshot, so the truth is reproducible from the data.
+        milestones = {name: state.met[deciding, i] for i, name in enumerate(BOOL_MILESTONES)}
+        logit = (
+            world.static_logit[deciding]
+            + _progress_logit(
+                milestones, np.round(state.stakeholders[deciding], 2), state.engagement[deciding]
+            )
+            + _drift_logit(
+                world.is_contoso[deciding], np.full(deciding.size, day), world.drift_start
+            )
+        )
+        state.won[deciding] = rng.random(deciding.size) < _sigmoid(logit)
+        state.decided_day[deciding] = day
+        state.active[deciding] = False
+    return deciding
+
+
 def _simulate(
     rng: np.random.Generator,
     static: pd.DataFrame,
@@ -1001,43 +1317,9 @@ def _simulate(
     n = len(static)
     n_weeks = (today_day - start_day) // 7 + 2
     grid = today_day - 7 * np.arange(n_weeks)[::-1]
-    created = static["created_day"].to_numpy()
-    first_week = np.searchsorted(grid, created, side="left")
-
-    # Momentum: how fast a deal moves, from the same things that make it winnable, plus noise.
-    z = (static_logit - static_logit.mean()) / (static_logit.std() + 1e-9)
-    momentum = 0.5 * z + rng.normal(0.0, 0.85, n)
-    speed = np.exp(0.7 * momentum)
-    role = static["champion_role"].to_numpy(dtype=object)
-    has_champion = role != "none"
-    sponsor = static["executive_sponsor"].to_numpy(dtype=bool)
-    senior = np.isin(role, ["vp", "c_level"]) | sponsor
-    is_contoso = static["primary_competitor"].to_numpy(dtype=object) == "Contoso"
-    final_amount = static["amount"].to_numpy(dtype=float)
-    problem_quantified = static["problem_quantified"].to_numpy(dtype=bool)
-    owners = static["owner_id"].to_numpy(dtype=object)
-    owner_codes = pd.factorize(owners, sort=True)[0]
-    owner_habit = rng.lognormal(0.0, 0.5, owner_codes.max() + 1)[owner_codes] * rng.lognormal(
-        0.0, 0.3, n
-    )
-
-    base_hazard = np.array([0.28, 0.21, 0.15, 0.15, 0.13, 0.11, 0.13, 0.13])
-    special = np.ones((n, 8))
-    special[:, 4] = np.where(senior, 1.6, 0.7)  # economic buyer aware
-    special[:, 5] = np.where(sponsor, 1.8, 0.6)  # exec support signalled
-    milestone_positions = np.arange(8)
-
-    met = np.zeros((n, 8), dtype=bool)
-    stakeholders = np.zeros(n)
-    engagement = np.zeros(n, dtype=np.int64)
-    activity = np.zeros((n, 3))
-    amount_deviation = np.zeros(n)
-    expected_close = np.zeros(n, dtype=np.int64)
-    close_day = np.full(n, -1, dtype=np.int64)
-    scheduled = np.zeros(n, dtype=bool)
-    active = np.zeros(n, dtype=bool)
-    weeks_since_progress = np.zeros(n)
-    won = np.full(n, -1, dtype=np.int64)
+    world = _build_world(rng, static, static_logit, drift_start)
+    state = _State.empty(n)
+    first_week = np.searchsorted(grid, world.created, side="left")
     last_index = np.full(n, -1, dtype=np.int64)
 
     records: dict[str, list[np.ndarray]] = {
@@ -1059,122 +1341,110 @@ def _simulate(
     for week, day in enumerate(grid):
         day = int(day)
         new = first_week == week
-        evolving = active & ~new
+        evolving = np.flatnonzero(state.active & ~new)
         idx_new = np.flatnonzero(new)
         if idx_new.size:
-            k = idx_new.size
-            met[idx_new, 0] = rng.random(k) < np.where(problem_quantified[idx_new], 0.45, 0.2)
-            stakeholders[idx_new] = rng.uniform(0.05, 0.3, k)
-            engagement[idx_new] = np.where(
-                has_champion[idx_new],
-                1 + (rng.random(k) < 0.3 * speed[idx_new]),
-                rng.random(k) < 0.2,
-            )
-            expected_close[idx_new] = created[idx_new] + rng.integers(42, 100, k)
-            amount_deviation[idx_new] = rng.normal(0.0, 0.2, k)
-            activity[idx_new] = rng.poisson(owner_habit[idx_new, None] * np.array([1.0, 3.0, 0.5]))
-            active |= new
+            _open_deals(world, state, idx_new, rng)
+        if evolving.size:
+            _progress_week(world, state, evolving, rng)
 
-        idx = np.flatnonzero(evolving)
-        if idx.size:
-            k = idx.size
-            shock = np.exp(rng.normal(0.0, 0.4, k))
-            pace = speed[idx] * shock * np.where(engagement[idx] >= 3, 1.3, 1.0)
-            first_unmet = np.where(met[idx].all(axis=1), 8, np.argmin(met[idx], axis=1))
-            distance = milestone_positions[None, :] - first_unmet[:, None]
-            gate = np.where(distance <= 0, 1.0, np.where(distance == 1, 0.3, 0.05))
-            hazard = np.minimum(0.9, base_hazard[None, :] * pace[:, None] * gate * special[idx])
-            newly = ~met[idx] & (rng.random((k, 8)) < hazard)
-            met[idx] |= newly
-            grown = (1.0 - stakeholders[idx]) * 0.06 * pace * rng.uniform(0.0, 2.0, k)
-            stakeholders[idx] = np.minimum(1.0, stakeholders[idx] + grown)
-            weeks_since_progress[idx] = np.where(
-                newly.any(axis=1), 0.0, weeks_since_progress[idx] + 1.0
-            )
-            cap = np.where(has_champion[idx], 4, 2)
-            up = rng.random(k) < np.minimum(
-                0.5, 0.07 * pace * np.where(has_champion[idx], 1.0, 0.4)
-            )
-            down = rng.random(k) < np.minimum(0.5, 0.04 / pace)
-            engagement[idx] = np.clip(engagement[idx] + up.astype(np.int64) - (down & ~up), 0, cap)
-            # Activity: owner habit, chased harder when the deal has stalled; no truth weight.
-            chase = 1.0 + 0.5 * (weeks_since_progress[idx] >= 4)
-            weekly = owner_habit[idx, None] * chase[:, None] * np.array([1.5, 4.0, 0.6])
-            activity[idx] += rng.poisson(weekly)
-            revise = rng.random(k) < 0.05
-            amount_deviation[idx] = np.where(
-                revise, amount_deviation[idx] * rng.uniform(0.0, 0.7, k), amount_deviation[idx]
-            )
-
-        live = np.flatnonzero(active)
+        live = np.flatnonzero(state.active)
         if not live.size:
             continue
-        # The CRM's expected close date is pushed by 2-6 weeks whenever it passes.
-        passed = live[~scheduled[live] & (expected_close[live] <= day)]
-        expected_close[passed] = day + rng.integers(14, 43, passed.size)
-
-        # Decision scheduling: progress makes deals decide; stalled old deals get closed out.
-        candidates = live[~scheduled[live]]
-        if candidates.size:
-            k = candidates.size
-            progress = (met[candidates].sum(axis=1) + stakeholders[candidates]) / 9.0
-            age_weeks = (day - created[candidates]) / 7.0
-            quarter_end = _quarter_end_after(day)
-            cleanup_season = quarter_end - day <= 14
-            h_progress = 0.005 + 0.45 * progress**3
-            h_stale = (
-                (age_weeks > 16)
-                * (1.0 - progress)
-                * np.minimum(0.012 + 0.004 * (age_weeks - 16), 0.08)
-                * (3.5 if cleanup_season else 1.0)
-            )
-            fire = rng.random(k) < h_progress + h_stale
-            cleanup = rng.random(k) * (h_progress + h_stale) < h_stale
-            lead = np.where(cleanup, rng.integers(1, 11, k), rng.integers(8, 22, k))
-            planned = day + lead
-            to_quarter_end = (np.abs(quarter_end - planned) <= 10) & (
-                rng.random(k) < np.where(cleanup, 0.8, 0.35)
-            )
-            planned = np.where(to_quarter_end, quarter_end, planned)
-            chosen = candidates[fire]
-            close_day[chosen] = planned[fire]
-            expected_close[chosen] = planned[fire]
-            scheduled[chosen] = True
+        _schedule_week(world, state, live, day, rng)
 
         # Record this week's snapshot of every live deal.
         k = live.size
         records["deal"].append(live)
         records["day"].append(np.full(k, day, dtype=np.int64))
-        records["stage"].append(_stage_codes(met[live], stakeholders[live]))
-        records["amount"].append(np.round(final_amount[live] * np.exp(amount_deviation[live]), -2))
-        records["close"].append(expected_close[live].copy())
-        records["met"].append(met[live].copy())
-        records["stakeholders"].append(np.round(stakeholders[live], 2))
-        records["engagement"].append(engagement[live].copy())
-        records["activity"].append(activity[live].copy())
+        records["stage"].append(_stage_codes(state.met[live], state.stakeholders[live]))
+        records["amount"].append(
+            np.round(world.final_amount[live] * np.exp(state.amount_deviation[live]), -2)
+        )
+        records["close"].append(state.expected_close[live].copy())
+        records["met"].append(state.met[live].copy())
+        records["stakeholders"].append(np.round(state.stakeholders[live], 2))
+        records["engagement"].append(state.engagement[live].copy())
+        records["activity"].append(state.activity[live].copy())
         last_index[live] = n_rows + np.arange(k)
         n_rows += k
 
-        # The last snapshot before a scheduled close: draw the outcome from this state only.
-        deciding = live[
-            scheduled[live] & (close_day[live] <= day + 7) & (close_day[live] <= today_day)
-        ]
-        if deciding.size:
-            # Same rounding as the recorded snapshot, so the truth is reproducible from the data.
-            milestones = {name: met[deciding, i] for i, name in enumerate(BOOL_MILESTONES)}
-            logit = (
-                static_logit[deciding]
-                + _progress_logit(
-                    milestones, np.round(stakeholders[deciding], 2), engagement[deciding]
-                )
-                + _drift_logit(is_contoso[deciding], np.full(deciding.size, day), drift_start)
-            )
-            won[deciding] = rng.random(deciding.size) < _sigmoid(logit)
-            active[deciding] = False
+        _decide(world, state, live, day, today_day, rng)
 
     snapshots = {key: np.concatenate(parts) for key, parts in records.items()}
     last_stage = snapshots["stage"][last_index]
-    return _Simulation(snapshots, close_day, expected_close, won, last_index, last_stage)
+    return _Simulation(
+        snapshots,
+        state.close_day,
+        state.expected_close,
+        state.won,
+        last_index,
+        last_stage,
+        world,
+        state,
+    )
+
+
+def _timing_truth(
+    sim: _Simulation, ids: np.ndarray, today_day: int, seed: int, replicates: int
+) -> pd.DataFrame:
+    """Give each open deal's true outcome distribution by calendar month, simulated forward from today.
+
+    Every deal open at ``today`` is continued ``replicates`` times with the same
+    weekly rules (its own random stream, so the history itself does not depend
+    on it) until the end of the ``TIMING_MONTHS``-th month: the share of
+    continuations won (lost) by the end of each month is the true P(won by
+    then) (P(lost by then)); the rest is still open. Deals created after today
+    are not part of it.
+    """
+    columns = ["opportunity_id", "month", "month_offset", "p_won_by_end", "p_lost_by_end"]
+    open_deals = np.flatnonzero(sim.won < 0)
+    if not open_deals.size or replicates < 1:
+        return pd.DataFrame(columns=columns)
+    rng = np.random.default_rng([seed, 2])
+    index = np.repeat(open_deals, replicates)
+    world = sim.world.take(index)
+    state = sim.state.take(index)
+    today_month = pd.Timestamp(np.datetime64(today_day, "D")).to_period("M")
+    month_ends = [
+        int(np.datetime64((today_month + k).end_time.date(), "D").astype(np.int64))
+        for k in range(TIMING_MONTHS)
+    ]
+    everyone = np.arange(index.size)
+    # Deals closing within a week of today are decided on today's state (the last snapshot).
+    _decide(world, state, everyone, today_day, None, rng)
+    day = today_day
+    while day < month_ends[-1]:
+        day += 7
+        live = np.flatnonzero(state.active)
+        if not live.size:
+            break
+        _progress_week(world, state, live, rng)
+        _schedule_week(world, state, live, day, rng)
+        _decide(world, state, live, day, None, rng)
+    decided = state.won >= 0
+    won = decided & (state.won == 1)
+    lost = decided & (state.won == 0)
+    frames = []
+    for k, end in enumerate(month_ends):
+        by_end = state.close_day <= end
+        frames.append(
+            pd.DataFrame(
+                {
+                    "opportunity_id": ids[open_deals],
+                    "month": str(today_month + k),
+                    "month_offset": k,
+                    "p_won_by_end": (won & by_end).reshape(-1, replicates).mean(axis=1),
+                    "p_lost_by_end": (lost & by_end).reshape(-1, replicates).mean(axis=1),
+                }
+            )
+        )
+    table = pd.concat(frames, ignore_index=True)
+    table["opportunity_id"] = table["opportunity_id"].astype("str")
+    table["month"] = table["month"].astype("str")
+    return table.sort_values(["opportunity_id", "month_offset"], kind="stable").reset_index(
+        drop=True
+    )[columns]
 
 
 def _assemble(
