@@ -505,7 +505,7 @@ def backtest_landed_bookings(
     for position, period in enumerate([*warmup, *replayed]):
         cutoff = period.start_time.normalize()
         if position % refit_every == 0 or refitted is None:
-            refitted = _refit_known_at(refit, model, training_rows, period, config)
+            refitted = refit_known_at(refit, model, training_rows, period, config)
             if refitted is None:
                 raise GateError(f"too little history before {period} to refit the model")
             horizon = fit_horizon_model(
