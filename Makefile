@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup train score profile forecast validate audit demo test lint format bench ui clean
+.PHONY: help setup train score profile forecast validate audit demo test lint format bench bench-quality ui clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,9 @@ format: setup ## apply ruff's formatting and fixable lint fixes
 
 bench: setup ## measure training and scoring speed against the reference path; writes benchmarks/results.md
 	$(BIN)/python benchmarks/run.py --out benchmarks/results.md
+
+bench-quality: setup ## winmodel vs HistGB / LightGBM / logistic peers on 16 unseen worlds (+ Maven); writes benchmarks/quality.md (~30-45 min)
+	$(BIN)/python benchmarks/quality.py --out benchmarks/quality.md
 
 ui: setup ## open the MLflow UI on the embedded store (http://127.0.0.1:5000 by default)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port $(MLFLOW_PORT) --host 127.0.0.1
