@@ -364,17 +364,16 @@ def render(
     specs: Sequence[WorldSpec],
     wall_seconds: float,
     command: str,
+    load: str = "",
 ) -> str:
     """Give the markdown report."""
-    halves = {spec.name: half_of(spec.seed) for spec in specs}
-    results = results.assign(half=results["world"].map(halves).fillna("real"))
     synthetic = results[results["half"] != "real"]
     lines = [
         "# Quality on unseen worlds (`make bench-quality`)",
         "",
         f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on "
         f"{platform.node() or 'this machine'} ({os.cpu_count()} cores, shared); "
-        f"**total wall time {wall_seconds / 60:.1f} min**.",
+        f"**total wall time {wall_seconds / 60:.1f} min**{load}.",
         "",
         "Each world is drawn by `winmodel.synth.worlds` from its seed (causal structure, size, "
         "export shape, balance, drift, blanks, wide categoricals). Split: the newest 20 % of closed "
@@ -440,17 +439,72 @@ def render(
     return "\n".join(lines)
 
 
+def compare_runs(runs: dict[str, pd.DataFrame]) -> str:
+    """Give winmodel's medians and log-loss wins per run and half, on the worlds all runs share."""
+    shared = set.intersection(*(set(frame["world"]) for frame in runs.values()))
+    rows = []
+    for label, frame in runs.items():
+        frame = frame[frame["world"].isin(shared)]
+        for half in ("tuning", "confirm", "real"):
+            part = frame[frame["half"] == half]
+            if part.empty:
+                continue
+            mine = part[part["method"] == "winmodel"].set_index("world")
+            hist = part[part["method"] == "hist_gradient_boosting"].set_index("world")
+            logistic = part[part["method"] == "logistic_regression"].set_index("world")
+            rows.append(
+                {
+                    "run": label,
+                    "half": half,
+                    "worlds": len(mine),
+                    "median log loss": mine["log_loss"].median(),
+                    "median log loss / base": mine["log_loss_vs_base"].median(),
+                    "median oracle share": mine["oracle_share"].median(),
+                    "median ECE": mine["ece"].median(),
+                    "median AUC": mine["roc_auc"].median(),
+                    "beats HistGB (log loss)": int(
+                        (mine["log_loss"] < hist["log_loss"].reindex(mine.index)).sum()
+                    ),
+                    "beats logistic (log loss)": int(
+                        (mine["log_loss"] < logistic["log_loss"].reindex(mine.index)).sum()
+                    ),
+                    "median winmodel seconds": mine["train_seconds"].median(),
+                }
+            )
+    return "\n".join(
+        [
+            "## Before / after (winmodel only, same worlds)",
+            "",
+            _markdown(pd.DataFrame(rows), digits=4),
+            "",
+        ]
+    )
+
+
 # --------------------------------------------------------------------------- main
+
+
+def config_with(settings: Sequence[str]) -> TrainConfig:
+    """Give the default TrainConfig with ``section.key=value`` overrides (values read as YAML)."""
+    tree: dict[str, object] = {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        node[leaf] = yaml.safe_load(value)
+    return TrainConfig.model_validate(tree)
 
 
 def run(
     specs: Sequence[WorldSpec],
     workdir: Path,
     maven: Path | None,
+    config: TrainConfig,
     say: Callable[[str], None] = print,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Give every method's record on every world (and the Maven export) and the worlds' facts."""
-    config = TrainConfig()
     records: list[dict[str, object]] = []
     facts: list[dict[str, object]] = []
     for spec in specs:
@@ -460,6 +514,8 @@ def run(
         mapping = write_world(world, folder)
         crm = load_crm_data(folder, mapping)
         world_records, world_facts = evaluate_world(spec.name, crm, world, config)
+        for record in world_records:
+            record["half"] = half_of(spec.seed)
         records += world_records
         facts.append(world_facts)
         share = {r["method"]: r["oracle_share"] for r in world_records}
@@ -471,6 +527,8 @@ def run(
         started = time.perf_counter()
         crm = load_crm_data(maven, MAVEN_MAPPING)
         maven_records, maven_facts = evaluate_world("maven_crm (real)", crm, None, config)
+        for record in maven_records:
+            record["half"] = "real"
         records += maven_records
         facts.append(maven_facts)
         say(f"maven: {time.perf_counter() - started:.0f}s")
@@ -485,20 +543,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where worlds are written")
     parser.add_argument("--max-deals", type=int, default=None, help="cap every world's size")
     parser.add_argument("--no-maven", action="store_true")
+    parser.add_argument(
+        "--half", choices=("all", "tuning", "confirm"), default="all", help="only these worlds"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a training setting, e.g. model.refit_on_all_closed=true",
+    )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=CSV",
+        help="earlier runs' results to set beside this one (before/after of a change)",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     logging.getLogger("winmodel").setLevel(logging.WARNING)
-    specs = family(args.quick, args.max_deals)
-    maven = None if args.quick or args.no_maven else MAVEN
+    specs = [
+        spec
+        for spec in family(args.quick, args.max_deals)
+        if args.half in ("all", half_of(spec.seed))
+    ]
+    maven = None if args.quick or args.no_maven or args.half != "all" else MAVEN
+    config = config_with(args.set)
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="worlds-") as temporary:
         workdir = args.workdir or Path(temporary)
-        results, facts = run(specs, workdir, maven)
+        results, facts = run(specs, workdir, maven, config)
     wall = time.perf_counter() - started
     command = "python benchmarks/quality.py" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
-    report = render(results, facts, specs, wall, command.strip())
+    load = f" (load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)"
+    report = render(results, facts, specs, wall, command.strip(), load)
+    if args.compare:
+        runs = {"this run": results}
+        for item in args.compare:
+            label, _, path = item.partition("=")
+            runs[label] = pd.read_csv(path)
+        report += "\n" + compare_runs(runs)
     with atomic_file(args.out) as stream:
         stream.write(report.encode())
     write_table_atomic(results, args.out.with_suffix(".csv"))

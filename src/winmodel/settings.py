@@ -54,6 +54,9 @@ class TrainingSet(_Section):
     last_snapshot_share: float = Field(0.5, gt=0, le=1)
     #: Weight deals by recency with this half-life (days) so drift is followed; null = off.
     recency_half_life_days: float | None = Field(None, gt=0)
+    #: Half-lives (days) tried against recency_half_life_days on the search folds with the chosen
+    #: shape; the one with the best time-ordered log loss is used (empty = no choice).
+    recency_half_life_candidates: tuple[float, ...] = ()
     min_deals_per_class: int = Field(40, ge=1)
     warn_deals_per_class: int = Field(200, ge=1)
 
@@ -111,6 +114,10 @@ class ModelSettings(_Section):
     #: After early stopping and calibration on the validation months, refit the booster on
     #: train + validation (tree count scaled, calibration kept) so it learns the newest months.
     refit_with_validation: bool = True
+    #: After the holdout has judged the model, refit the shipped booster on every closed deal up to
+    #: the as-of date (the holdout months included, tree count scaled), calibrated on the
+    #: backtest's and holdout's out-of-fold scores (cross-fitting over time).
+    refit_on_all_closed: bool = False
 
 
 class SplitSettings(_Section):
