@@ -503,11 +503,15 @@ def run(
     maven: Path | None,
     config: TrainConfig,
     say: Callable[[str], None] = print,
+    done: Callable[[pd.DataFrame, pd.DataFrame], None] = lambda records, facts: None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Give every method's record on every world (and the Maven export) and the worlds' facts."""
+    """Give every method's record on every world (and the Maven export) and the worlds' facts.
+
+    Worlds run smallest first; ``done`` gets the results so far after each one (a partial report).
+    """
     records: list[dict[str, object]] = []
     facts: list[dict[str, object]] = []
-    for spec in specs:
+    for spec in sorted(specs, key=lambda spec: (spec.deals, spec.seed)):
         started = time.perf_counter()
         world = generate_world(spec)
         folder = workdir / spec.name
@@ -523,6 +527,7 @@ def run(
             f"{spec.name}: {time.perf_counter() - started:.0f}s, oracle share "
             + ", ".join(f"{m} {v:.3f}" for m, v in share.items())
         )
+        done(pd.DataFrame(records), pd.DataFrame(facts))
     if maven is not None and maven.exists():
         started = time.perf_counter()
         crm = load_crm_data(maven, MAVEN_MAPPING)
@@ -572,25 +577,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_with(args.set)
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
+    command = "python benchmarks/quality.py " + " ".join(
+        sys.argv[1:] if argv is None else list(argv)
+    )
+
+    def write(results: pd.DataFrame, facts: pd.DataFrame, finished: bool = False) -> float:
+        wall = time.perf_counter() - started
+        load = f" (load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} now)"
+        if not finished:
+            load += f"; PARTIAL: {facts['world'].nunique()} of {len(specs)} worlds so far"
+        report = render(results, facts, specs, wall, command.strip(), load)
+        if args.compare:
+            runs = {"this run": results}
+            for item in args.compare:
+                label, _, path = item.partition("=")
+                runs[label] = pd.read_csv(path)
+            report += "\n" + compare_runs(runs)
+        with atomic_file(args.out) as stream:
+            stream.write(report.encode())
+        write_table_atomic(results, args.out.with_suffix(".csv"))
+        return wall
+
     with tempfile.TemporaryDirectory(prefix="worlds-") as temporary:
         workdir = args.workdir or Path(temporary)
-        results, facts = run(specs, workdir, maven, config)
-    wall = time.perf_counter() - started
-    command = "python benchmarks/quality.py" + (" " + " ".join(argv) if argv else "")
-    if argv is None:
-        command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
-    load = f" (load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)"
-    report = render(results, facts, specs, wall, command.strip(), load)
-    if args.compare:
-        runs = {"this run": results}
-        for item in args.compare:
-            label, _, path = item.partition("=")
-            runs[label] = pd.read_csv(path)
-        report += "\n" + compare_runs(runs)
-    with atomic_file(args.out) as stream:
-        stream.write(report.encode())
-    write_table_atomic(results, args.out.with_suffix(".csv"))
-    print(f"wrote {args.out} ({wall / 60:.1f} min)")
+        results, facts = run(
+            specs, workdir, maven, config, say=lambda line: print(line, flush=True), done=write
+        )
+    wall = write(results, facts, finished=True)
+    print(f"wrote {args.out} ({wall / 60:.1f} min)", flush=True)
     return 0
 
 

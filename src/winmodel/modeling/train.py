@@ -40,6 +40,7 @@ from winmodel.modeling.evaluate import (
     brier_skill_share,
     classification_metrics,
     evaluation_moments,
+    fit_hist_gradient_boosting_peer,
     fit_logistic_baseline,
     reliability_table,
 )
@@ -976,6 +977,9 @@ def train_win_model(
     )
 
 
+#: The method name of the HistGradientBoostingClassifier peer in the holdout tables.
+HIST_GRADIENT_BOOSTING = "hist_gradient_boosting_defaults"
+
 #: A baseline that separates won from lost this well holds the outcome: it is reported as leaked.
 LEAKED_AUC = 0.99
 
@@ -1019,6 +1023,18 @@ def _compare_with_baselines(
         "crm_stage_probability": None if crm_is_final else _crm_baseline(test_rows, base_rate),
         "logistic_regression": logistic.predict_proba(features[test])[:, 1],
     }
+    if label == "holdout":
+        # The peer row: HistGradientBoostingClassifier defaults on the same features and deals.
+        peer = fit_hist_gradient_boosting_peer(
+            features[train],
+            data.won[train],
+            data.weight[train],
+            builder.categorical_features_,
+            config.seed,
+        )
+        predictions[HIST_GRADIENT_BOOSTING] = peer.predict_proba(
+            features[test].to_numpy(dtype=float)
+        )[:, 1]
     notes: list[str] = []
     if crm_is_final and "crm_probability" in rows:
         notes.append(
