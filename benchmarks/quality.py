@@ -77,7 +77,7 @@ FAMILY_OVERRIDES: dict[int, dict[str, object]] = {
     3: {"drift": "segment_collapse", "deals": 6_000, "snapshots": True},
     4: {"drift": "segment_collapse", "deals": 6_000, "snapshots": False},
     5: {"deals": 100_000, "snapshots": False},
-    6: {"deals": 25_000, "snapshots": True, "drift": "none"},
+    6: {"deals": 12_000, "snapshots": True, "drift": "none"},
     7: {"drift": "new_competitor", "high_cardinality": True},
     8: {"drift": "segment_rise", "high_cardinality": True},
     9: {"win_rate": 0.16},

@@ -89,3 +89,11 @@ def test_the_holdout_shows_the_hist_gradient_boosting_peer(held_out_and_refit) -
     methods = held_out.holdout_metrics.set_index("method")
     assert {"winmodel", "hist_gradient_boosting_defaults", "base_rate"} <= set(methods.index)
     assert 0.5 < methods.loc["hist_gradient_boosting_defaults", "roc_auc"] <= 1.0
+
+
+def test_training_reports_label_drift_in_the_model(held_out_and_refit) -> None:
+    from winmodel.features.label_drift import describe_drift
+
+    held_out, _ = held_out_and_refit
+    assert not held_out.label_drift.empty
+    assert held_out.model.metadata["drifted_segments"] == describe_drift(held_out.label_drift)

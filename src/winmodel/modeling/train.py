@@ -26,6 +26,7 @@ import pandas as pd
 
 from winmodel.errors import GateError, Problem
 from winmodel.features.builder import FeatureBuilder
+from winmodel.features.label_drift import describe_drift, label_drift
 from winmodel.features.leakage import (
     POINT_IN_TIME_FEATURES,
     LeakageReport,
@@ -89,6 +90,9 @@ class TrainingResult:
     baseline_notes: list[str] = field(default_factory=list)
     #: The recency half-lives compared on the search folds (empty when none were configured).
     recency_search: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Win rate per value of each win dimension, newest six months against before
+    #: (:func:`winmodel.features.label_drift.label_drift`).
+    label_drift: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --------------------------------------------------------------------------- checks
@@ -716,6 +720,13 @@ def train_win_model(
         f"{len(folds)} backtest folds"
     )
 
+    # Label drift: segments whose win rate moved in the newest months (the model lags there).
+    drift_table = label_drift(rows[last])
+    drifted_segments = describe_drift(drift_table)
+    for line in drifted_segments:
+        warnings.append(f"label drift: {line}")
+        say(f"label drift: {line}")
+
     # Leakage guard and features: judged on the training period only, one row per deal.
     pre_holdout = (rows["close_date"] < final.validation_end).to_numpy()
     builder, leakage = leakage_guard(
@@ -932,6 +943,7 @@ def train_win_model(
             "refit_on_all_closed": config.model.refit_on_all_closed,
             "recency_half_life_days": config.training.recency_half_life_days,
             "training_cutoff": f"{booster_end:%Y-%m-%d}",
+            "drifted_segments": drifted_segments,
             "validation_window": f"{final.train_end:%Y-%m-%d} to {final.validation_end:%Y-%m-%d}",
             "holdout_window": f"{final.validation_end:%Y-%m-%d} to {final.test_end:%Y-%m-%d}",
             "maturity_days": maturity,
@@ -974,6 +986,7 @@ def train_win_model(
         holdout_by_moment=holdout_by_moment,
         baseline_notes=baseline_notes,
         recency_search=recency_search,
+        label_drift=drift_table,
     )
 
 
