@@ -150,6 +150,10 @@ class GateSettings(_Section):
     replace_incompatible_champion: bool = False
     #: Refuse a challenger whose holdout Brier is worse than always predicting the base rate.
     require_beats_base_rate: bool = True
+    #: Below this many closed deals one holdout is too small to judge: the gate also pools the
+    #: log loss over every time-ordered fold (backtest folds and holdout) and refuses a model that
+    #: is not better there than the base rate.
+    small_data_deals: int = Field(1000, ge=0)
 
 
 #: Fewer resolved periods than this cannot tell a shared shift of all deals from chance.

@@ -443,8 +443,19 @@ def _run_train_locked(
         champion_metrics, champion_version = _champion_metrics(client, config, result, rows, say)
         briers = result.holdout_metrics.set_index("method")["brier"]
         base_rate_brier = float(briers["base_rate"]) if "base_rate" in briers else None
+        closed_deals = int(rows.loc[rows["is_last_before_close"], "opportunity_id"].nunique())
+        pooled = (
+            gate.pooled_log_loss(result.backtest)
+            if closed_deals < config.gate.small_data_deals
+            else None
+        )
+        if pooled is not None and {"winmodel", "base_rate"} <= set(pooled):
+            say(
+                f"small data ({closed_deals} closed deals): log loss over every time-ordered fold "
+                f"{pooled['winmodel']:.4f}, base rate {pooled['base_rate']:.4f}"
+            )
         decision = gate.decide_promotion(
-            challenger_metrics, champion_metrics, config.gate, base_rate_brier
+            challenger_metrics, champion_metrics, config.gate, base_rate_brier, pooled
         )
         gate_text = (
             f"{'PROMOTED' if decision.promote else 'NOT PROMOTED'}: version {model_version} — "
