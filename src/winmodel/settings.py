@@ -154,6 +154,9 @@ class GateSettings(_Section):
     #: log loss over every time-ordered fold (backtest folds and holdout) and refuses a model that
     #: is not better there than the base rate.
     small_data_deals: int = Field(1000, ge=0)
+    #: The champion is compared only on holdout deals closed after its training cut-off (deals it
+    #: never saw); with fewer than this many, the gate decides on the backtest instead.
+    min_unseen_deals: int = Field(100, ge=1)
 
 
 #: Fewer resolved periods than this cannot tell a shared shift of all deals from chance.

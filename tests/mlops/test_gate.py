@@ -66,3 +66,13 @@ def test_a_300_deal_export_is_judged_over_every_fold(tmp_path, signal, promoted)
         pooled,
     )
     assert decision.promote is promoted
+
+
+def test_a_champion_that_saw_the_holdout_is_not_compared_there() -> None:
+    champion = {"too_few_unseen": 1.0, "unseen_deals": 12.0}
+    better = {"winmodel": 0.55, "base_rate": 0.66}
+    promoted = decide_promotion(CHALLENGER, champion, GateSettings(), 0.25, better)
+    assert promoted.promote and "decided on the backtest" in promoted.reason
+    assert "only 12 holdout deals" in promoted.reason
+    worse = {"winmodel": 0.70, "base_rate": 0.66}
+    assert not decide_promotion(CHALLENGER, champion, GateSettings(), 0.25, worse).promote

@@ -90,7 +90,23 @@ def decide_promotion(
             challenger,
             champion,
         )
-    if champion is None:
+    if champion is not None and champion.get("too_few_unseen"):
+        # The champion saw (almost) every holdout deal: comparing there would flatter it.
+        unseen = int(champion.get("unseen_deals", 0))
+        if pooled and "winmodel" in pooled and "base_rate" in pooled:
+            better = pooled["winmodel"] < pooled["base_rate"]
+            return GateDecision(
+                better,
+                (
+                    f"only {unseen} holdout deals closed after the champion's training cut-off, "
+                    "too few to compare the two; decided on the backtest: log loss over every "
+                    f"time-ordered fold {pooled['winmodel']:.4f} vs {pooled['base_rate']:.4f} for "
+                    f"the base rate ({'better' if better else 'not better'})"
+                ),
+                challenger,
+                champion,
+            )
+    if champion is None or champion.get("too_few_unseen"):
         return GateDecision(True, "no champion yet", challenger, None)
     if champion.get("unusable"):
         if settings.replace_incompatible_champion:
