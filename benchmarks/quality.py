@@ -287,6 +287,8 @@ def evaluate_world(
         "oracle_auc": np.nan if oracle_metrics is None else oracle_metrics["roc_auc"],
         "shape": f"leaves {result.shape.num_leaves} depth {result.shape.max_depth}",
         "calibration": result.model.calibrator.method_,
+        # model.search_seconds is wall time: on a loaded machine fewer candidates are tried.
+        "candidates_tried": len(result.search),
     }
     if world is not None and world.drifted is not None:
         facts.update(_drift_check(world, split.test, won, predictions))
