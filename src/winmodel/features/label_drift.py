@@ -146,3 +146,29 @@ def describe_drift(table: pd.DataFrame) -> list[str]:
                 f"{row.deals_before} before ({row.before_low:.0%}-{row.before_high:.0%})"
             )
     return lines
+
+
+def drift_warnings(rows: pd.DataFrame, drifted: Sequence[Sequence[str]]) -> pd.Series:
+    """Give per row a warning naming the drifted segments the deal falls in ('' if none).
+
+    ``drifted`` holds ``(dimension, value)`` pairs (the model's ``drifted_values``): the training
+    saw that segment's win rate move in the newest months, so its score there may lag.
+    """
+    text = pd.Series("", index=rows.index, dtype="str")
+    for dimension, value in drifted:
+        if dimension not in rows:
+            continue
+        inside = (rows[dimension].astype("str") == str(value)).fillna(False).to_numpy(dtype=bool)
+        label = f"label drift: {dimension}={value} win rate moved recently"
+        text[inside] = np.where(text[inside] == "", label, text[inside] + "; " + label)
+    return text
+
+
+def add_drift_warnings(
+    warnings: pd.Series, rows: pd.DataFrame, drifted: Sequence[Sequence[str]]
+) -> pd.Series:
+    """Give ``warnings`` (per-row text) with the label-drift warnings joined on."""
+    extra = drift_warnings(rows, drifted).to_numpy()
+    current = warnings.astype("str").to_numpy()
+    joined = np.where(extra == "", current, np.where(current == "", extra, current + "; " + extra))
+    return pd.Series(joined, index=warnings.index, dtype="str")

@@ -944,6 +944,12 @@ def train_win_model(
             "recency_half_life_days": config.training.recency_half_life_days,
             "training_cutoff": f"{booster_end:%Y-%m-%d}",
             "drifted_segments": drifted_segments,
+            "drifted_values": [
+                [str(row.dimension), str(row.value)]
+                for row in drift_table[drift_table["drifted"]].itertuples(index=False)
+            ]
+            if not drift_table.empty
+            else [],
             "validation_window": f"{final.train_end:%Y-%m-%d} to {final.validation_end:%Y-%m-%d}",
             "holdout_window": f"{final.validation_end:%Y-%m-%d} to {final.test_end:%Y-%m-%d}",
             "maturity_days": maturity,
