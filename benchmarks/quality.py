@@ -423,11 +423,12 @@ def render(
             for spec in specs
         ]
     )
-    lines += [_markdown(spec_rows.merge(facts, on="world", how="left"), digits=3), ""]
+    worlds = spec_rows.merge(facts, on="world", how="left") if len(spec_rows) else facts
+    lines += [_markdown(worlds, digits=3), ""]
     lines += ["## Every world, every method", ""]
     lines += [_markdown(results.drop(columns=["half"]), digits=4), ""]
     drift_columns = [c for c in facts.columns if c.startswith("drift")]
-    if drift_columns:
+    if drift_columns and "drifted_segment" in facts:
         drifted = facts.dropna(subset=["drifted_segment"])[["world", *drift_columns]]
         lines += [
             "## Drift worlds: the drifted segment among the test deals",
@@ -550,6 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where worlds are written")
     parser.add_argument("--max-deals", type=int, default=None, help="cap every world's size")
     parser.add_argument("--no-maven", action="store_true")
+    parser.add_argument("--maven-only", action="store_true", help="only the Maven export")
     parser.add_argument(
         "--half", choices=("all", "tuning", "confirm"), default="all", help="only these worlds"
     )
@@ -576,6 +578,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.half in ("all", half_of(spec.seed))
     ]
     maven = None if args.quick or args.no_maven or args.half != "all" else MAVEN
+    if args.maven_only:
+        specs, maven = [], MAVEN
     config = config_with(args.set)
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
