@@ -101,6 +101,9 @@ class TrainingSet(_Section):
     last_snapshot_share: float = Field(0.5, gt=0, le=1)
     #: Weight deals by recency with this half-life (days) so drift is followed; null = off.
     recency_half_life_days: float | None = Field(None, gt=0)
+    #: Half-lives (days) tried against recency_half_life_days on the search folds with the chosen
+    #: shape; the one with the best time-ordered log loss is used (empty = no choice).
+    recency_half_life_candidates: tuple[float, ...] = ()
     min_deals_per_class: int = Field(40, ge=1)
     warn_deals_per_class: int = Field(200, ge=1)
 
@@ -161,6 +164,10 @@ class ModelSettings(_Section):
     #: Constrain the booster so that meeting a milestone, deepening champion engagement or meeting
     #: a qualification criterion never lowers a deal's probability (features.builder.MONOTONE).
     monotone: bool = True
+    #: After the holdout has judged the model, refit the shipped booster on every closed deal up to
+    #: the as-of date (the holdout months included, tree count scaled), calibrated on the
+    #: backtest's and holdout's out-of-fold scores (cross-fitting over time).
+    refit_on_all_closed: bool = False
 
 
 class SplitSettings(_Section):
@@ -193,6 +200,13 @@ class GateSettings(_Section):
     replace_incompatible_champion: bool = False
     #: Refuse a challenger whose holdout Brier is worse than always predicting the base rate.
     require_beats_base_rate: bool = True
+    #: Below this many closed deals one holdout is too small to judge: the gate also pools the
+    #: log loss over every time-ordered fold (backtest folds and holdout) and refuses a model that
+    #: is not better there than the base rate.
+    small_data_deals: int = Field(1000, ge=0)
+    #: The champion is compared only on holdout deals closed after its training cut-off (deals it
+    #: never saw); with fewer than this many, the gate decides on the backtest instead.
+    min_unseen_deals: int = Field(100, ge=1)
 
 
 #: Fewer resolved periods than this cannot tell a shared shift of all deals from chance.

@@ -175,14 +175,21 @@ def _champion_metrics(
     result: TrainingResult,
     rows: pd.DataFrame,
     say: Progress,
-) -> tuple[dict[str, float] | None, str | None]:
-    """Give the champion's metrics on the challenger's holdout deals (same rows), and its version."""
+) -> tuple[dict[str, float] | None, str | None, dict[str, float] | None]:
+    """Give the champion's metrics on the challenger's holdout deals it never saw, and its version.
+
+    Only holdout deals closed on or after the champion's training cut-off (``training_cutoff``,
+    else ``trained_on_closes_before`` for older models) are compared: a champion refitted on every
+    closed deal has seen the others. The third value is the challenger's metrics on those same
+    rows (None when every holdout deal is compared). With fewer than ``gate.min_unseen_deals``
+    such deals the champion's metrics say ``too_few_unseen`` and the gate decides on the backtest.
+    """
     from winmodel.mlops.registry import CHAMPION, alias_version, load_win_model
 
     name = config.tracking.registered_model
     champion_version = alias_version(client, name, CHAMPION)
     if champion_version is None:
-        return None, None
+        return None, None, None
     # The same rows and weights as the challenger's headline: every pre-close row, each deal one.
     holdout = result.holdout_predictions
     keys = rows.set_index(["opportunity_id", AS_OF])
@@ -194,11 +201,33 @@ def _champion_metrics(
         probability = champion.predict_proba(holdout_rows)
     except Exception as error:  # an older model may not read today's data
         say(f"the champion (version {champion_version}) cannot score this data: {error}")
-        return {"brier": float("inf"), "roc_auc": 0.0, "unusable": 1.0}, champion_version
-    metrics = classification_metrics(
-        holdout["won"].to_numpy(), probability, holdout["evaluation_weight"].to_numpy()
+        return {"brier": float("inf"), "roc_auc": 0.0, "unusable": 1.0}, champion_version, None
+    cutoff = champion.metadata.get("training_cutoff") or champion.metadata.get(
+        "trained_on_closes_before"
     )
-    return metrics, champion_version
+    unseen = (
+        (holdout["close_date"] >= pd.Timestamp(cutoff)).to_numpy()
+        if cutoff
+        else np.ones(len(holdout), dtype=bool)
+    )
+    unseen_deals = int(holdout.loc[unseen, "opportunity_id"].nunique())
+    if unseen_deals < config.gate.min_unseen_deals:
+        say(
+            f"only {unseen_deals} holdout deals closed after the champion's training cut-off "
+            f"({cutoff}): too few to compare the two, the gate decides on the backtest"
+        )
+        return {"too_few_unseen": 1.0, "unseen_deals": float(unseen_deals)}, champion_version, None
+    won = holdout["won"].to_numpy()[unseen]
+    weight = holdout["evaluation_weight"].to_numpy()[unseen]
+    metrics = classification_metrics(won, probability[unseen], weight)
+    metrics["unseen_deals"] = float(unseen_deals)
+    if unseen.all():
+        return metrics, champion_version, None
+    say(
+        f"champion and challenger compared on the {unseen_deals} holdout deals the champion never saw"
+    )
+    challenger = classification_metrics(won, holdout["win_probability"].to_numpy()[unseen], weight)
+    return metrics, champion_version, challenger
 
 
 def _log_figures(result: TrainingResult, rows: pd.DataFrame) -> None:
@@ -526,11 +555,27 @@ def _run_train_locked(
             },
         )
         registry.set_alias(client, name, registry.CHALLENGER, model_version)
-        champion_metrics, champion_version = _champion_metrics(client, config, result, rows, say)
+        champion_metrics, champion_version, same_deals = _champion_metrics(
+            client, config, result, rows, say
+        )
+        if same_deals is not None:
+            challenger_metrics = {k: same_deals[k] for k in challenger_metrics}
         briers = result.holdout_metrics.set_index("method")["brier"]
         base_rate_brier = float(briers["base_rate"]) if "base_rate" in briers else None
+        closed_deals = int(rows.loc[rows["is_last_before_close"], "opportunity_id"].nunique())
+        too_few_unseen = bool(champion_metrics and champion_metrics.get("too_few_unseen"))
+        pooled = (
+            gate.pooled_log_loss(result.backtest)
+            if closed_deals < config.gate.small_data_deals or too_few_unseen
+            else None
+        )
+        if pooled is not None and {"winmodel", "base_rate"} <= set(pooled):
+            say(
+                f"small data ({closed_deals} closed deals): log loss over every time-ordered fold "
+                f"{pooled['winmodel']:.4f}, base rate {pooled['base_rate']:.4f}"
+            )
         decision = gate.decide_promotion(
-            challenger_metrics, champion_metrics, config.gate, base_rate_brier
+            challenger_metrics, champion_metrics, config.gate, base_rate_brier, pooled
         )
         gate_text = (
             f"{'PROMOTED' if decision.promote else 'NOT PROMOTED'}: version {model_version} — "

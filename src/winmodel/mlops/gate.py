@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
+from winmodel.modeling.evaluate import HEADLINE
 from winmodel.settings import GateSettings
 
 
@@ -17,11 +21,29 @@ class GateDecision:
     champion: dict[str, float] | None
 
 
+def pooled_log_loss(backtest: pd.DataFrame) -> dict[str, float]:
+    """Give each method's log loss pooled over every time-ordered fold (backtest and holdout).
+
+    ``backtest`` is :attr:`winmodel.modeling.train.TrainingResult.backtest`: per fold and method,
+    the headline moment's log loss and deals (each deal weighing one); folds weigh by their deals.
+    """
+    headline = backtest[backtest["moment"] == HEADLINE]
+    pooled = {}
+    for method, part in headline.groupby("method"):
+        weight = part["deals"].to_numpy(float)
+        if weight.sum() > 0:
+            pooled[str(method)] = float(
+                np.average(part["log_loss"].to_numpy(float), weights=weight)
+            )
+    return pooled
+
+
 def decide_promotion(
     challenger: dict[str, float],
     champion: dict[str, float] | None,
     settings: GateSettings,
     base_rate_brier: float | None = None,
+    pooled: dict[str, float] | None = None,
 ) -> GateDecision:
     """Give the gate's decision from holdout metrics of both models on the same deals.
 
@@ -30,7 +52,28 @@ def decide_promotion(
     ``require_beats_base_rate`` is off. Otherwise it is promoted when there is no
     champion, or when its Brier score is not worse than the champion's by more than
     ``max_brier_increase`` (relative) and its AUC not lower by more than ``max_auc_drop``.
+    With ``pooled`` (small data: :func:`pooled_log_loss` over every time-ordered fold), a
+    challenger whose pooled log loss is not below the base rate's is refused as well.
     """
+    if (
+        settings.require_beats_base_rate
+        and pooled
+        and "winmodel" in pooled
+        and "base_rate" in pooled
+        and pooled["winmodel"] >= pooled["base_rate"]
+    ):
+        return GateDecision(
+            False,
+            (
+                f"small data: over every time-ordered fold the challenger's log loss "
+                f"{pooled['winmodel']:.4f} is not better than the base rate's "
+                f"{pooled['base_rate']:.4f}; the history is too small or too noisy for a model "
+                "to beat always predicting the win rate (set gate.require_beats_base_rate: false "
+                "to register it anyway)"
+            ),
+            challenger,
+            champion,
+        )
     if (
         settings.require_beats_base_rate
         and base_rate_brier is not None
@@ -47,7 +90,23 @@ def decide_promotion(
             challenger,
             champion,
         )
-    if champion is None:
+    if champion is not None and champion.get("too_few_unseen"):
+        # The champion saw (almost) every holdout deal: comparing there would flatter it.
+        unseen = int(champion.get("unseen_deals", 0))
+        if pooled and "winmodel" in pooled and "base_rate" in pooled:
+            better = pooled["winmodel"] < pooled["base_rate"]
+            return GateDecision(
+                better,
+                (
+                    f"only {unseen} holdout deals closed after the champion's training cut-off, "
+                    "too few to compare the two; decided on the backtest: log loss over every "
+                    f"time-ordered fold {pooled['winmodel']:.4f} vs {pooled['base_rate']:.4f} for "
+                    f"the base rate ({'better' if better else 'not better'})"
+                ),
+                challenger,
+                champion,
+            )
+    if champion is None or champion.get("too_few_unseen"):
         return GateDecision(True, "no champion yet", challenger, None)
     if champion.get("unusable"):
         if settings.replace_incompatible_champion:

@@ -90,6 +90,21 @@ def render_model_card(
             else ""
         ),
         f"- Holdout (test and promotion gate): closes {metadata['holdout_window']}",
+        *(
+            [
+                "- After the holdout judged it, the booster was refitted on every closed deal "
+                f"before {metadata['training_cutoff']} (holdout months included), calibrated on "
+                "the backtest's and holdout's out-of-fold scores"
+            ]
+            if metadata.get("refit_on_all_closed")
+            else []
+        ),
+        "",
+        "## Label drift (newest six months against before)",
+        *(
+            [f"- {line}" for line in metadata.get("drifted_segments", [])]
+            or ["- no segment's win rate moved beyond its 95 % interval"]
+        ),
         "",
         "## Model",
         f"- LightGBM, {metadata['trees']} trees, shape {metadata['shape']}",
@@ -103,6 +118,9 @@ def render_model_card(
         "## Holdout against the baselines: every pre-close snapshot, each deal weighing one",
         "",
         "What a scorer sees: deals at every moment of their lives, not only just before they close.",
+        "`hist_gradient_boosting_defaults` is scikit-learn's HistGradientBoostingClassifier with its",
+        "defaults on the same features and deals: where winmodel does not beat it, its complexity",
+        "is not earning its keep on this data.",
         "",
         metrics,
         notes,

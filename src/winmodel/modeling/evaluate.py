@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
@@ -134,6 +135,23 @@ def fit_logistic_baseline(
         ]
     )
     model.fit(features, won, logistic__sample_weight=weight)
+    return model
+
+
+def fit_hist_gradient_boosting_peer(
+    features: pd.DataFrame, won: np.ndarray, weight: np.ndarray, categorical: list[str], seed: int
+) -> HistGradientBoostingClassifier:
+    """Give scikit-learn's HistGradientBoostingClassifier with its defaults, fitted on the same features.
+
+    The peer a user could fit in a few lines: if winmodel does not beat it on their own holdout, its
+    complexity is not earning its keep. Only the categorical columns are named (else it would
+    read category codes as numbers).
+    """
+    mask = np.array([column in categorical for column in features.columns])
+    model = HistGradientBoostingClassifier(
+        categorical_features=mask if mask.any() else None, random_state=seed
+    )
+    model.fit(features.to_numpy(dtype=float), won, sample_weight=weight)
     return model
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 from winmodel.errors import GateError, Problem
 from winmodel.features.builder import FeatureBuilder
+from winmodel.features.label_drift import describe_drift, label_drift
 from winmodel.features.leakage import (
     POINT_IN_TIME_FEATURES,
     LeakageReport,
@@ -40,6 +41,7 @@ from winmodel.modeling.evaluate import (
     brier_skill_share,
     classification_metrics,
     evaluation_moments,
+    fit_hist_gradient_boosting_peer,
     fit_logistic_baseline,
     reliability_table,
 )
@@ -86,6 +88,11 @@ class TrainingResult:
     holdout_by_moment: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Why a baseline is not shown (leaked, or a flat export's final CRM probability).
     baseline_notes: list[str] = field(default_factory=list)
+    #: The recency half-lives compared on the search folds (empty when none were configured).
+    recency_search: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Win rate per value of each win dimension, newest six months against before
+    #: (:func:`winmodel.features.label_drift.label_drift`).
+    label_drift: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --------------------------------------------------------------------------- checks
@@ -417,6 +424,48 @@ def _fit_recipe(
     return fitted
 
 
+def _refit_on_all_closed(
+    data: _Data,
+    shipped: _FoldFit,
+    shipped_rows: int,
+    out_of_fold: Sequence[_FoldFit],
+    end: pd.Timestamp,
+    shape: ShapeCandidate,
+    config: TrainConfig,
+    categorical: list[int],
+    maturity_days: int,
+) -> tuple[lgb.Booster, Calibrator, np.ndarray]:
+    """Give a booster refitted on every closed deal before ``end``, its out-of-fold calibrator and its rows.
+
+    The held-out recipe's tree count (``shipped``, trained on ``shipped_rows`` rows) is scaled by the
+    added rows (as in the validation refit). The
+    calibration map is learned from the raw scores each fold's recipe gave its own test window
+    (the backtest folds and the holdout): out of sample, time-ordered cross-fitting, from boosters
+    of the same recipe trained on less data, never from the booster being shipped.
+    """
+    rows = data.rows
+    train = _train_mask(rows, end, maturity_days)
+    trees = max(1, round(shipped.booster.num_trees() * train.sum() / max(shipped_rows, 1)))
+    weight = data.weight * _recency_weight(rows, end, config.training.recency_half_life_days)
+    train_set = lgb.Dataset(
+        data.matrix[train],
+        data.won[train],
+        weight=weight[train],
+        categorical_feature=categorical,
+        free_raw_data=True,
+        params={"verbosity": -1},
+    )
+    booster = lgb.train(_lgb_params(shape, config, data.monotone), train_set, num_boost_round=trees)
+    raw = np.concatenate([fit.raw_logit for fit in out_of_fold])
+    won = np.concatenate([data.won[fit.test] for fit in out_of_fold])
+    weights = np.concatenate([data.weight[fit.test] for fit in out_of_fold])
+    deals = int(pd.concat([rows.loc[fit.test, "opportunity_id"] for fit in out_of_fold]).nunique())
+    calibrator = Calibrator(config.calibration.method, config.calibration.isotonic_min_deals).fit(
+        raw, won, weights, deals=deals
+    )
+    return booster, calibrator, train
+
+
 def refit_at(
     model: WinModel, rows: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig
 ) -> WinModel:
@@ -504,6 +553,64 @@ def stage_bucket(rows: pd.DataFrame) -> pd.Series:
 
 
 # --------------------------------------------------------------------------- the whole training
+
+
+def choose_recency(
+    data: _Data,
+    search_folds: Sequence[Fold],
+    current: Sequence[_FoldFit],
+    shape: ShapeCandidate,
+    config: TrainConfig,
+    categorical: list[int],
+    maturity_days: int,
+) -> tuple[TrainConfig, pd.DataFrame]:
+    """Give the config with the recency half-life chosen on the search folds, and the comparison.
+
+    The configured half-life (``current``: the chosen shape's fits) competes with each of
+    ``training.recency_half_life_candidates``; a candidate must beat it by more than the search's
+    tie tolerance (weighting throws data away, so ties keep the configured one).
+    """
+
+    def mean_loss(fold_fits: Sequence[_FoldFit]) -> float:
+        return float(
+            np.mean(
+                [
+                    classification_metrics(data.won[f.test], f.probability, data.weight[f.test])[
+                        "log_loss"
+                    ]
+                    for f in fold_fits
+                ]
+            )
+        )
+
+    configured = config.training.recency_half_life_days
+    options: list[tuple[float | None, TrainConfig]] = [(configured, config)]
+    losses = [mean_loss(current)]
+    for half_life in config.training.recency_half_life_candidates:
+        if half_life == configured:
+            continue
+        candidate = config.model_copy(
+            update={
+                "training": config.training.model_copy(update={"recency_half_life_days": half_life})
+            }
+        )
+        fold_fits = [
+            _fit_fold(data, fold, shape, candidate, categorical, maturity_days)
+            for fold in search_folds
+        ]
+        options.append((half_life, candidate))
+        losses.append(mean_loss(fold_fits))
+    best = int(np.argmin(losses))
+    if losses[best] >= losses[0] * (1 - config.model.tie_tolerance):
+        best = 0
+    table = pd.DataFrame(
+        {
+            "half_life_days": [half_life for half_life, _ in options],
+            "log_loss": losses,
+            "chosen": [index == best for index in range(len(options))],
+        }
+    )
+    return options[best][1], table
 
 
 def _pick_shape(search: pd.DataFrame, tolerance: float) -> int:
@@ -627,6 +734,13 @@ def train_win_model(
         f"{len(folds)} backtest folds"
     )
 
+    # Label drift: segments whose win rate moved in the newest months (the model lags there).
+    drift_table = label_drift(rows[last])
+    drifted_segments = describe_drift(drift_table)
+    for line in drifted_segments:
+        warnings.append(f"label drift: {line}")
+        say(f"label drift: {line}")
+
     # Leakage guard and features: judged on the training period only, one row per deal.
     pre_holdout = (rows["close_date"] < final.validation_end).to_numpy()
     builder, leakage = leakage_guard(
@@ -709,13 +823,30 @@ def train_win_model(
     )
     shape = config.model.candidates[chosen_index]
     search["chosen"] = search["candidate"] == chosen_index
+    recency_search = pd.DataFrame()
+    if config.training.recency_half_life_candidates and fits.get(chosen_index):
+        config, recency_search = choose_recency(
+            data, search_folds, fits[chosen_index], shape, config, categorical, maturity
+        )
+        if recency_search["chosen"].any() and not recency_search.iloc[0]["chosen"]:
+            fits[chosen_index] = []  # fitted without the chosen weighting: refit below
+        say(
+            "recency weighting: half-life "
+            f"{config.training.recency_half_life_days or 'none'} days chosen on the search folds"
+        )
 
     # Backtest: the chosen shape on every fold, beside the baselines on the same deals.
     backtest_records = []
+    recipe_fits: list[_FoldFit] = []
     for position, fold in enumerate(folds):
         offset = len(folds) - len(search_folds)
-        reused = fits[chosen_index][position - offset] if position >= offset else None
+        reused = (
+            fits[chosen_index][position - offset]
+            if position >= offset and fits[chosen_index]
+            else None
+        )
         fold_fit = _fit_recipe(data, fold, shape, config, categorical, maturity, fitted=reused)
+        recipe_fits.append(fold_fit)
         fold_records, _ = _compare_with_baselines(
             fold.name, data, fold_fit, fold, maturity, builder, config, crm_is_final=crm_is_final
         )
@@ -769,7 +900,10 @@ def train_win_model(
     )
     by_segment = (
         _by_group(
-            predictions, holdout_rows[segment_column].astype("str").to_numpy(), segment_column
+            predictions,
+            # A blank segment is a group of its own (NaN would not sort among the names).
+            holdout_rows[segment_column].astype("str").fillna("(blank)").to_numpy(),
+            segment_column,
         )
         if segment_column
         else pd.DataFrame()
@@ -784,21 +918,41 @@ def train_win_model(
     )
     booster_end = final.validation_end if config.model.refit_with_validation else final.train_end
     train_mask = _train_mask(rows, booster_end, maturity)
+    shipped_booster, shipped_calibrator = final_fit.booster, final_fit.calibrator
+    if config.model.refit_on_all_closed:
+        # The holdout has judged the recipe; the shipped model also learns the holdout months.
+        booster_end = final.test_end
+        shipped_booster, shipped_calibrator, train_mask = _refit_on_all_closed(
+            data,
+            final_fit,
+            int(train_mask.sum()),
+            [*recipe_fits, final_fit],
+            booster_end,
+            shape,
+            config,
+            categorical,
+            maturity,
+        )
+        say(
+            f"refit on every closed deal before {booster_end:%Y-%m-%d}: "
+            f"{shipped_booster.num_trees()} trees, calibration ({shipped_calibrator.method_}) "
+            f"from {len(recipe_fits) + 1} out-of-fold windows"
+        )
     base_rate = float(np.average(data.won[train_mask], weights=data.weight[train_mask]))
     importance = pd.DataFrame(
         {
             "feature": builder.feature_names_,
             "item": [builder.items_[f] for f in builder.feature_names_],
-            "gain": final_fit.booster.feature_importance("gain"),
-            "splits": final_fit.booster.feature_importance("split"),
+            "gain": shipped_booster.feature_importance("gain"),
+            "splits": shipped_booster.feature_importance("split"),
         }
     ).sort_values("gain", ascending=False, ignore_index=True)
     from winmodel.features.drift import reference_profile
 
     model = WinModel(
         feature_builder=builder,
-        booster=final_fit.booster,
-        calibrator=final_fit.calibrator,
+        booster=shipped_booster,
+        calibrator=shipped_calibrator,
         base_rate=base_rate,
         reference=reference_profile(
             builder, data.matrix[train_mask], data.weight[train_mask], base_rate
@@ -806,15 +960,25 @@ def train_win_model(
         metadata={
             "trained_on_closes_before": f"{booster_end:%Y-%m-%d}",
             "refit_with_validation": config.model.refit_with_validation,
+            "refit_on_all_closed": config.model.refit_on_all_closed,
+            "recency_half_life_days": config.training.recency_half_life_days,
+            "training_cutoff": f"{booster_end:%Y-%m-%d}",
+            "drifted_segments": drifted_segments,
+            "drifted_values": [
+                [str(row.dimension), str(row.value)]
+                for row in drift_table[drift_table["drifted"]].itertuples(index=False)
+            ]
+            if not drift_table.empty
+            else [],
             "validation_window": f"{final.train_end:%Y-%m-%d} to {final.validation_end:%Y-%m-%d}",
             "holdout_window": f"{final.validation_end:%Y-%m-%d} to {final.test_end:%Y-%m-%d}",
             "maturity_days": maturity,
             "training_deals": int(rows.loc[train_mask, "opportunity_id"].nunique()),
             "training_rows": int(train_mask.sum()),
-            "calibration": final_fit.calibrator.method_,
+            "calibration": shipped_calibrator.method_,
             "shape": shape.model_dump(),
             "monotone": bool(any(monotone)),
-            "trees": final_fit.booster.num_trees(),
+            "trees": shipped_booster.num_trees(),
             "features": builder.feature_names_,
             "excluded_by_leakage_guard": leakage.excluded,
             "final_state_excluded": ignored_final,
@@ -848,8 +1012,13 @@ def train_win_model(
         oracle=oracle,
         holdout_by_moment=holdout_by_moment,
         baseline_notes=baseline_notes,
+        recency_search=recency_search,
+        label_drift=drift_table,
     )
 
+
+#: The method name of the HistGradientBoostingClassifier peer in the holdout tables.
+HIST_GRADIENT_BOOSTING = "hist_gradient_boosting_defaults"
 
 #: A baseline that separates won from lost this well holds the outcome: it is reported as leaked.
 LEAKED_AUC = 0.99
@@ -894,6 +1063,18 @@ def _compare_with_baselines(
         "crm_stage_probability": None if crm_is_final else _crm_baseline(test_rows, base_rate),
         "logistic_regression": logistic.predict_proba(features[test])[:, 1],
     }
+    if label == "holdout":
+        # The peer row: HistGradientBoostingClassifier defaults on the same features and deals.
+        peer = fit_hist_gradient_boosting_peer(
+            features[train],
+            data.won[train],
+            data.weight[train],
+            builder.categorical_features_,
+            config.seed,
+        )
+        predictions[HIST_GRADIENT_BOOSTING] = peer.predict_proba(
+            features[test].to_numpy(dtype=float)
+        )[:, 1]
     notes: list[str] = []
     if crm_is_final and "crm_probability" in rows:
         notes.append(

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from winmodel.errors import InputError, Problem
+from winmodel.features.label_drift import add_drift_warnings
 from winmodel.features.milestones import MILESTONES
 from winmodel.features.rows import AS_OF, EXPECTED_CLOSE
 from winmodel.modeling import treeshap
@@ -185,7 +186,11 @@ def score_deals(
         reasons_for = reason_column(rows, items, positive, points, catalogue)
         reasons_against = reason_column(rows, items, negative, points, catalogue)
         desk = deal_desk_flags(rows, config.deal_desk, catalogue)
-        warnings = model.feature_builder.data_warnings(rows)
+        warnings = add_drift_warnings(
+            model.feature_builder.data_warnings(rows),
+            rows,
+            model.metadata.get("drifted_values", []),
+        )
     scored = {
         "opportunity_id": rows["opportunity_id"].astype("str"),
         "account_id": rows.get("account_id"),

@@ -1,0 +1,174 @@
+"""Give the label-drift report: win rate per value of each win dimension, newest months against before.
+
+A model learns the win rates of the past. When a segment's win rate collapses or rises in the
+newest months (a competitor got stronger, a market turned), the model's scores for that segment
+lag behind until enough of the new outcomes reach the training data. Training reports such
+segments (printed, logged, in the model card) so RevOps can read the scores there with care.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: The win dimensions whose values the report compares (those present are used).
+DIMENSIONS = (
+    "industry",
+    "region",
+    "growth_stage",
+    "primary_pain",
+    "deal_type",
+    "urgency",
+    "trigger_event",
+    "primary_competitor",
+    "competitive_position",
+    "champion_role",
+    "customization_required",
+    "strategic_value",
+)
+
+
+def wilson_interval(
+    wins: np.ndarray, deals: np.ndarray, z: float = 1.96
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give the Wilson score interval (low, high) of a win rate (``wins`` of ``deals``)."""
+    deals = np.maximum(np.asarray(deals, dtype=float), 1e-12)
+    rate = np.asarray(wins, dtype=float) / deals
+    centre = (rate + z * z / (2 * deals)) / (1 + z * z / deals)
+    half = (
+        z * np.sqrt(rate * (1 - rate) / deals + z * z / (4 * deals * deals)) / (1 + z * z / deals)
+    )
+    return centre - half, centre + half
+
+
+def label_drift(
+    deals: pd.DataFrame,
+    *,
+    recent_days: int = 183,
+    as_of: pd.Timestamp | None = None,
+    min_deals: int = 30,
+    dimensions: Sequence[str] = DIMENSIONS,
+) -> pd.DataFrame:
+    """Give one row per dimension value: win rate (with 95 % interval) recently and before, drifted.
+
+    ``deals`` holds one row per closed deal: ``status`` (won / lost), ``close_date`` and the
+    dimension columns. Recent = closed within ``recent_days`` before ``as_of`` (default: the
+    newest close). A value is compared when it has at least ``min_deals`` deals on both sides; it
+    is *drifted* when the two intervals do not overlap, or when it is new (``min_deals`` recent
+    deals, fewer than 5 before). Sorted drifted first, then by the size of the change.
+    """
+    as_of = pd.Timestamp(as_of) if as_of is not None else deals["close_date"].max()
+    recent = (deals["close_date"] >= as_of - pd.Timedelta(days=recent_days)).to_numpy()
+    won = deals["status"].eq("won").to_numpy()
+    records = []
+    for dimension in [d for d in dimensions if d in deals]:
+        values = deals[dimension].astype("str").fillna("(blank)").to_numpy()
+        frame = pd.DataFrame({"value": values, "recent": recent, "won": won})
+        grouped = frame.groupby(["value", "recent"])["won"].agg(["sum", "size"])
+        stats: dict[tuple[str, bool], tuple[float, float]] = {
+            (str(key[0]), bool(key[1])): (float(wins), float(size))
+            for key, wins, size in zip(grouped.index, grouped["sum"], grouped["size"], strict=True)
+        }
+        for value in sorted({value for value, _ in stats}):
+            wins_before, deals_before = stats.get((value, False), (0.0, 0.0))
+            wins_recent, deals_recent = stats.get((value, True), (0.0, 0.0))
+            if deals_recent < min_deals or (deals_before < min_deals and deals_before >= 5):
+                continue
+            low_recent, high_recent = wilson_interval(
+                np.array([wins_recent]), np.array([deals_recent])
+            )
+            rate_recent = wins_recent / deals_recent
+            if deals_before < 5:
+                rate_before, low_before, high_before = (np.nan, np.nan, np.nan)
+                drifted, kind = True, "new"
+            else:
+                low, high = wilson_interval(np.array([wins_before]), np.array([deals_before]))
+                rate_before, low_before, high_before = (
+                    wins_before / deals_before,
+                    float(low[0]),
+                    float(high[0]),
+                )
+                drifted = bool(high_recent[0] < low_before or low_recent[0] > high_before)
+                kind = "fell" if rate_recent < rate_before else "rose"
+            records.append(
+                {
+                    "dimension": dimension,
+                    "value": value,
+                    "deals_before": int(deals_before),
+                    "win_rate_before": rate_before,
+                    "before_low": low_before,
+                    "before_high": high_before,
+                    "deals_recent": int(deals_recent),
+                    "win_rate_recent": rate_recent,
+                    "recent_low": float(low_recent[0]),
+                    "recent_high": float(high_recent[0]),
+                    "drifted": drifted,
+                    "change": kind,
+                }
+            )
+    columns = [
+        "dimension",
+        "value",
+        "deals_before",
+        "win_rate_before",
+        "before_low",
+        "before_high",
+        "deals_recent",
+        "win_rate_recent",
+        "recent_low",
+        "recent_high",
+        "drifted",
+        "change",
+    ]
+    table = pd.DataFrame(records, columns=columns)
+    if table.empty:
+        return table
+    size = (table["win_rate_recent"] - table["win_rate_before"]).abs().fillna(1.0)
+    order = np.lexsort((-size.to_numpy(), ~table["drifted"].to_numpy(dtype=bool)))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def describe_drift(table: pd.DataFrame) -> list[str]:
+    """Give one sentence per drifted segment: 'industry=retail: won 16 % of 120 recent deals (...)'."""
+    lines = []
+    for row in table[table["drifted"]].itertuples(index=False):
+        recent = (
+            f"won {row.win_rate_recent:.0%} of {row.deals_recent} recent deals "
+            f"({row.recent_low:.0%}-{row.recent_high:.0%})"
+        )
+        if row.change == "new":
+            lines.append(f"{row.dimension}={row.value}: new in the newest months, {recent}")
+        else:
+            lines.append(
+                f"{row.dimension}={row.value}: {recent} against {row.win_rate_before:.0%} of "
+                f"{row.deals_before} before ({row.before_low:.0%}-{row.before_high:.0%})"
+            )
+    return lines
+
+
+def drift_warnings(rows: pd.DataFrame, drifted: Sequence[Sequence[str]]) -> pd.Series:
+    """Give per row a warning naming the drifted segments the deal falls in ('' if none).
+
+    ``drifted`` holds ``(dimension, value)`` pairs (the model's ``drifted_values``): the training
+    saw that segment's win rate move in the newest months, so its score there may lag.
+    """
+    text = pd.Series("", index=rows.index, dtype="str")
+    for dimension, value in drifted:
+        if dimension not in rows:
+            continue
+        inside = (rows[dimension].astype("str") == str(value)).fillna(False).to_numpy(dtype=bool)
+        label = f"label drift: {dimension}={value} win rate moved recently"
+        text[inside] = np.where(text[inside] == "", label, text[inside] + "; " + label)
+    return text
+
+
+def add_drift_warnings(
+    warnings: pd.Series, rows: pd.DataFrame, drifted: Sequence[Sequence[str]]
+) -> pd.Series:
+    """Give ``warnings`` (per-row text) with the label-drift warnings joined on."""
+    extra = drift_warnings(rows, drifted).to_numpy()
+    current = warnings.astype("str").to_numpy()
+    joined = np.where(extra == "", current, np.where(current == "", extra, current + "; " + extra))
+    return pd.Series(joined, index=warnings.index, dtype="str")
