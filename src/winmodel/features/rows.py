@@ -9,13 +9,17 @@ the model's input (the pyfunc signature).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from winmodel.data import contract
-from winmodel.data.dataset import CRMData
 from winmodel.features.milestones import engagement_rank, milestone_count
 from winmodel.settings import TrainConfig
+
+if TYPE_CHECKING:  # the pyfunc model loads rows' constants without the data layer's validation (pandera)
+    from winmodel.data.dataset import CRMData
 
 AS_OF = "as_of_date"
 
