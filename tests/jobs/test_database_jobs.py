@@ -73,4 +73,10 @@ def test_demo_db_then_train_and_score_from_duckdb(tmp_path, make_train_config):
         tables = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
     assert open_deals is not None and rows is not None
     assert rows[0] == open_deals[0] and 0 < rows[1] <= rows[2] < 1
-    assert tables == {"opportunities", "snapshots", "truth", "truth_timing", "scores"}  # no staging table left
+    assert tables == {
+        "opportunities",
+        "snapshots",
+        "truth",
+        "truth_timing",
+        "scores",
+    }  # no staging table left

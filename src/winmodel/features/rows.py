@@ -18,7 +18,9 @@ from winmodel.data import contract
 from winmodel.features.milestones import engagement_rank, milestone_count
 from winmodel.settings import TrainConfig
 
-if TYPE_CHECKING:  # the pyfunc model loads rows' constants without the data layer's validation (pandera)
+if (
+    TYPE_CHECKING
+):  # the pyfunc model loads rows' constants without the data layer's validation (pandera)
     from winmodel.data.dataset import CRMData
 
 AS_OF = "as_of_date"
