@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ from winmodel.errors import InputError, Problem, example_rows
 from winmodel.mlops.export import exported_version
 
 if TYPE_CHECKING:
+    from winmodel.data.dataset import CRMData
+    from winmodel.modeling.model import WinModel
     from winmodel.settings import TrainConfig
 
 log = logging.getLogger("winmodel")
@@ -435,6 +438,61 @@ def _forecast_table(table: pd.DataFrame, by: str, source: Path) -> Table:
     return view
 
 
+def _stopwatch(console: Console, started: float) -> Callable[[str], None]:
+    """Give a ``say`` that prints a message after the seconds since ``started`` (time.monotonic)."""
+
+    def say(message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+
+    return say
+
+
+@dataclass(frozen=True)
+class _ReplayInputs:
+    """What both replays start from: the training config, the CRM history, the model and its rows."""
+
+    config: TrainConfig
+    crm: CRMData
+    model: WinModel
+    version: str
+    model_label: str
+    history: pd.DataFrame
+    training_rows: pd.DataFrame
+
+
+def _replay_inputs(
+    data: Path,
+    mapping: Path | None,
+    model_uri: str | None,
+    config_path: Path | None,
+    needs_snapshots: str,
+) -> _ReplayInputs:
+    """Load the history and the model a replay refits; a flat export is refused with ``needs_snapshots``."""
+    from winmodel.data.dataset import load_crm_data
+    from winmodel.features.rows import add_history_features, build_training_rows
+    from winmodel.mlops.registry import resolve_model
+    from winmodel.settings import ScoreConfig
+
+    config = _train_config(config_path)
+    crm = load_crm_data(Path(data), mapping)
+    if not crm.has_snapshots:
+        raise InputError(
+            Problem(
+                file=crm.files.get("opportunities", str(data)),
+                column=None,
+                problem=needs_snapshots,
+                fix="export the snapshots table too; a flat export only shows deals as they are today",
+            )
+        )
+    model, version, used_uri = resolve_model(model_uri, ScoreConfig(tracking=config.tracking))
+    assert crm.snapshots is not None  # has_snapshots: a table with rows
+    history = add_history_features(crm.opportunities, crm.snapshots)
+    training_rows, _ = build_training_rows(crm, config, history)
+    return _ReplayInputs(
+        config, crm, model, version, f"version {version} ({used_uri})", history, training_rows
+    )
+
+
 def run_forecast_backtest(
     data: Path,
     *,
@@ -454,35 +512,19 @@ def run_forecast_backtest(
     ``warmup_periods`` earlier periods (default the config's ``forecast.shift_months``) are replayed too,
     only to measure the band's shared shift.
     """
-    from winmodel.data.dataset import load_crm_data
-    from winmodel.features.rows import add_history_features, build_training_rows
-    from winmodel.mlops.registry import resolve_model
-    from winmodel.settings import ScoreConfig
-
     console = console or Console()
     started = time.monotonic()
-
-    def say(message: str) -> None:
-        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
-
-    config = _train_config(config_path)
-    crm = load_crm_data(Path(data), mapping)
-    if not crm.has_snapshots:
-        raise InputError(
-            Problem(
-                file=crm.files.get("opportunities", str(data)),
-                column=None,
-                problem="a forecast replay needs the snapshot history (what each deal looked like on each day)",
-                fix="export the snapshots table too; a flat export only shows deals as they are today",
-            )
-        )
-    model, version, used_uri = resolve_model(model_uri, ScoreConfig(tracking=config.tracking))
-    say(
-        f"model: version {version} ({used_uri}); replaying {periods} {by}s up to {crm.as_of:%Y-%m-%d}"
+    say = _stopwatch(console, started)
+    replay = _replay_inputs(
+        data,
+        mapping,
+        model_uri,
+        config_path,
+        "a forecast replay needs the snapshot history (what each deal looked like on each day)",
     )
-    assert crm.snapshots is not None  # has_snapshots: a table with rows
-    history = add_history_features(crm.opportunities, crm.snapshots)
-    training_rows, _ = build_training_rows(crm, config, history)
+    config, crm, model, version = replay.config, replay.crm, replay.model, replay.version
+    history, training_rows = replay.history, replay.training_rows
+    say(f"model: {replay.model_label}; replaying {periods} {by}s up to {crm.as_of:%Y-%m-%d}")
     final_amount = crm.opportunities.set_index("opportunity_id")["amount"]
     backtest = backtest_forecast(
         model,
@@ -604,36 +646,18 @@ def run_landed_backtest(
 
     See :func:`winmodel.analysis.replay.backtest_landed_bookings`.
     """
-    from winmodel.data.dataset import load_crm_data
-    from winmodel.features.rows import add_history_features, build_training_rows
-    from winmodel.mlops.registry import resolve_model
-    from winmodel.settings import ScoreConfig
-
     console = console or Console()
     started = time.monotonic()
-
-    def say(message: str) -> None:
-        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
-
-    config = _train_config(config_path)
-    crm = load_crm_data(Path(data), mapping)
-    if not crm.has_snapshots:
-        raise InputError(
-            Problem(
-                file=crm.files.get("opportunities", str(data)),
-                column=None,
-                problem="a landed-bookings replay needs the snapshot history",
-                fix="export the snapshots table too; a flat export only shows deals as they are today",
-            )
-        )
-    model, version, used_uri = resolve_model(model_uri, ScoreConfig(tracking=config.tracking))
+    say = _stopwatch(console, started)
+    replay = _replay_inputs(
+        data, mapping, model_uri, config_path, "a landed-bookings replay needs the snapshot history"
+    )
+    config, crm, model, version = replay.config, replay.crm, replay.model, replay.version
+    history, training_rows = replay.history, replay.training_rows
     say(
-        f"model: version {version} ({used_uri}); replaying {periods} months of landed bookings "
+        f"model: {replay.model_label}; replaying {periods} months of landed bookings "
         f"up to {crm.as_of:%Y-%m-%d} (+{warmup_periods} earlier months for the range)"
     )
-    assert crm.snapshots is not None  # has_snapshots: a table with rows
-    history = add_history_features(crm.opportunities, crm.snapshots)
-    training_rows, _ = build_training_rows(crm, config, history)
     backtest = backtest_landed_bookings(
         model,
         training_rows,
