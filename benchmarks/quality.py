@@ -38,14 +38,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+# Before any OpenMP library loads (libgomp reads these once): idle threads sleep instead of
+# spinning, which on a shared 2-core machine otherwise costs the peers minutes per small world.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import yaml
 from sklearn.ensemble import HistGradientBoostingClassifier
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from winmodel.data.dataset import CRMData, load_crm_data
 from winmodel.data.io import atomic_file, write_table_atomic
@@ -551,6 +553,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where worlds are written")
     parser.add_argument("--max-deals", type=int, default=None, help="cap every world's size")
     parser.add_argument("--no-maven", action="store_true")
+    parser.add_argument(
+        "--worlds", type=int, nargs="+", default=None, metavar="SEED", help="only these seeds"
+    )
     parser.add_argument("--maven-only", action="store_true", help="only the Maven export")
     parser.add_argument(
         "--half", choices=("all", "tuning", "confirm"), default="all", help="only these worlds"
@@ -576,8 +581,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec
         for spec in family(args.quick, args.max_deals)
         if args.half in ("all", half_of(spec.seed))
+        and (args.worlds is None or spec.seed in args.worlds)
     ]
-    maven = None if args.quick or args.no_maven or args.half != "all" else MAVEN
+    maven = None if args.quick or args.no_maven or args.half != "all" or args.worlds else MAVEN
     if args.maven_only:
         specs, maven = [], MAVEN
     config = config_with(args.set)

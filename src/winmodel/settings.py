@@ -151,8 +151,10 @@ class ModelSettings(_Section):
     )
     max_trees: int = Field(800, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
-    #: Stop trying candidates after this many seconds (the first one always runs).
-    search_seconds: float = Field(90.0, gt=0)
+    #: Every candidate is tried, so a result never depends on how busy the machine is. Set a number
+    #: of seconds only as a ceiling for very large exports (the first candidate always runs; the
+    #: search then stops early and says so, and the run's result depends on the machine's speed).
+    search_seconds: float | None = Field(None, gt=0)
     #: Candidates within this relative log-loss of the best count as tied; the cheapest
     #: to explain (fewest trees x leaves x depth^2) wins the tie.
     tie_tolerance: float = Field(0.005, ge=0)

@@ -97,3 +97,21 @@ def test_training_reports_label_drift_in_the_model(held_out_and_refit) -> None:
     held_out, _ = held_out_and_refit
     assert not held_out.label_drift.empty
     assert held_out.model.metadata["drifted_segments"] == describe_drift(held_out.label_drift)
+
+
+def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows) -> None:
+    train, _ = world_rows
+    rng = np.random.default_rng(5)
+    flipped = train.copy()
+    # In this company an executive sponsor goes with losing (70 % of the time it agrees with a loss).
+    lost = flipped["status"].eq("lost").to_numpy()
+    sponsor = np.where(rng.random(len(flipped)) < 0.7, lost, ~lost)
+    flipped["executive_sponsor"] = pd.array(sponsor, dtype=flipped["executive_sponsor"].dtype)
+    result = train_win_model(flipped, _config(), **QUIET)
+    names = result.model.feature_names
+    saved = dict(zip(names, result.model.metadata["monotone_constraints"], strict=True))
+    assert saved["executive_sponsor"] == 0
+    assert any(
+        v == 1 for name, v in saved.items() if name != "executive_sponsor"
+    )  # the rest keep it
+    assert any(w.startswith("monotone: executive_sponsor") for w in result.warnings)

@@ -1,0 +1,41 @@
+"""The business directions (meeting a milestone never lowers a score) are kept unless the deals contradict them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from winmodel.modeling.train import checked_monotone
+
+
+def _deals(n: int = 2_000, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    helps = rng.random(n) < 0.5
+    hurts = rng.random(n) < 0.5
+    noise = rng.random(n) < 0.5
+    log_odds = -0.3 + 1.2 * helps - 1.2 * hurts
+    won = (rng.random(n) < 1 / (1 + np.exp(-log_odds))).astype(int)
+    return np.column_stack([helps, hurts, noise, rng.normal(size=n)]).astype(float), won
+
+
+def test_a_direction_the_deals_contradict_is_dropped_and_named():
+    matrix, won = _deals()
+    kept, dropped = checked_monotone(matrix, won, ["a", "b", "c", "d"], [1, 1, 1, 0])
+    assert kept == (1, 0, 1, 0)  # "b" goes with losing: left free
+    assert len(dropped) == 1 and dropped[0].startswith("b: ")
+    assert "opposite" in dropped[0] and "left unconstrained" in dropped[0]
+
+
+def test_agreeing_or_unclear_directions_are_kept():
+    matrix, won = _deals()
+    # "b" constrained downwards agrees with the deals; "c" is noise: no evidence against.
+    kept, dropped = checked_monotone(matrix, won, ["a", "b", "c", "d"], [1, -1, -1, 0])
+    assert kept == (1, -1, -1, 0) and not dropped
+
+
+def test_few_or_constant_values_are_not_judged():
+    matrix, won = _deals(n=20)
+    kept, _ = checked_monotone(matrix, won, ["a", "b", "c", "d"], [1, 1, 1, 1])
+    assert kept == (1, 1, 1, 1)  # 20 deals: too few to overrule the rule
+    constant = np.column_stack([np.ones(500), np.full(500, np.nan)])
+    kept, dropped = checked_monotone(constant, np.arange(500) % 2, ["x", "y"], [1, 1])
+    assert kept == (1, 1) and not dropped
