@@ -148,6 +148,11 @@ class ModelSettings(_Section):
         ShapeCandidate(num_leaves=7, max_depth=3, learning_rate=0.1),
         ShapeCandidate(num_leaves=7, max_depth=3, learning_rate=0.05),
         ShapeCandidate(num_leaves=15, max_depth=4, learning_rate=0.05),
+        # Stumps: an additive model (no interaction), heavily regularised; it wins the search on
+        # histories whose effects add up (bench-quality tuning half).
+        ShapeCandidate(
+            num_leaves=2, max_depth=1, learning_rate=0.05, min_child_samples=20, lambda_l2=5.0
+        ),
     )
     max_trees: int = Field(800, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
@@ -157,8 +162,12 @@ class ModelSettings(_Section):
     search_seconds: float | None = Field(None, gt=0)
     #: Candidates within this relative log-loss of the best count as tied; the cheapest
     #: to explain (fewest trees x leaves x depth^2) wins the tie.
-    tie_tolerance: float = Field(0.005, ge=0)
+    tie_tolerance: float = Field(0.001, ge=0)
     search_folds: int = Field(2, ge=1)
+    #: Small histories (fewer closed deals than ``gate.small_data_deals``): the search judges the
+    #: shapes on every backtest fold, not only the newest ``search_folds`` (more deals behind
+    #: each choice; the folds are time-ordered, repeated over the history).
+    small_data_search_all_folds: bool = False
     threads: int = Field(2, ge=1)
     #: After early stopping and calibration on the validation months, refit the booster on
     #: train + validation (tree count scaled, calibration kept) so it learns the newest months.
@@ -169,7 +178,7 @@ class ModelSettings(_Section):
     #: After the holdout has judged the model, refit the shipped booster on every closed deal up to
     #: the as-of date (the holdout months included, tree count scaled), calibrated on the
     #: backtest's and holdout's out-of-fold scores (cross-fitting over time).
-    refit_on_all_closed: bool = False
+    refit_on_all_closed: bool = True
 
 
 class SplitSettings(_Section):

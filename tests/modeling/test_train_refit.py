@@ -43,7 +43,7 @@ def _config(**model: object) -> TrainConfig:
 def held_out_and_refit(world_rows):
     train, _ = world_rows
     return (
-        train_win_model(train, _config(), **QUIET),
+        train_win_model(train, _config(refit_on_all_closed=False), **QUIET),
         train_win_model(train, _config(refit_on_all_closed=True), **QUIET),
     )
 

@@ -809,7 +809,10 @@ def train_win_model(
     features = [c for c in candidates if c not in leakage.excluded]
     if not features:
         raise GateError("no usable feature is left after the leakage guard; see the report above")
-    builder.fit(rows[pre_holdout], features=features)
+    # The categories' vocabulary comes from every closed deal, holdout months included: it uses
+    # no outcome, and a value new in the newest months (a new competitor) is then one the shipped
+    # model can learn (refit on all closed deals) instead of an unknown pooled with the rest.
+    builder.fit(rows, features=features)
     matrix = builder.transform(rows)
     monotone: tuple[int, ...] = ()
     if config.model.monotone:
@@ -834,7 +837,13 @@ def train_win_model(
     categorical = builder.categorical_indices_
 
     # Search the shape over the backtest folds (bounded in time).
-    search_folds = folds[-config.model.search_folds :] if folds else []
+    closed_deals = int(last.sum())
+    small_data = closed_deals < config.gate.small_data_deals
+    if small_data and config.model.small_data_search_all_folds:
+        search_folds = list(folds)
+        say(f"small history ({closed_deals} closed deals): the search judges every backtest fold")
+    else:
+        search_folds = folds[-config.model.search_folds :] if folds else []
     records = []
     fits: dict[int, list[_FoldFit]] = {}
     started = time.monotonic()
