@@ -167,7 +167,7 @@ class ModelSettings(_Section):
     #: Small histories (fewer closed deals than ``gate.small_data_deals``): the search judges the
     #: shapes on every backtest fold, not only the newest ``search_folds`` (more deals behind
     #: each choice; the folds are time-ordered, repeated over the history).
-    small_data_search_all_folds: bool = False
+    small_data_search_all_folds: bool = True
     threads: int = Field(2, ge=1)
     #: After early stopping and calibration on the validation months, refit the booster on
     #: train + validation (tree count scaled, calibration kept) so it learns the newest months.

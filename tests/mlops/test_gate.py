@@ -53,7 +53,10 @@ def _small_export_rows(tmp_path, signal: float):
 def test_a_300_deal_export_is_judged_over_every_fold(tmp_path, signal, promoted) -> None:
     rows = _small_export_rows(tmp_path, signal)
     config = TrainConfig.model_validate({"training": {"min_deals_per_class": 20}})
-    result = train_win_model(rows, config, progress=lambda message: None)
+    said: list[str] = []
+    result = train_win_model(rows, config, progress=said.append)
+    # Small-data mode: the shapes are chosen on every backtest fold, not only the newest two.
+    assert any("the search judges every backtest fold" in line for line in said)
     pooled = pooled_log_loss(result.backtest)
     # More than the one holdout: at least one backtest fold is pooled with it.
     assert (result.backtest["slice"] != "holdout").any()
