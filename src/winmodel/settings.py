@@ -178,7 +178,7 @@ class ModelSettings(_Section):
     #: After the holdout has judged the model, refit the shipped booster on every closed deal up to
     #: the as-of date (the holdout months included, tree count scaled), calibrated on the
     #: backtest's and holdout's out-of-fold scores (cross-fitting over time).
-    refit_on_all_closed: bool = True
+    refit_on_all_closed: bool = False
 
 
 class SplitSettings(_Section):
