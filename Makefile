@@ -21,7 +21,7 @@ export DO_NOT_TRACK := true
 export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup lock serve train score profile forecast report triage validate audit demo demo-db test lint format bench bench-quality ui clean
+.PHONY: help setup lock serve train score profile forecast report triage validate audit demo demo-db test lint format bench bench-quality bench-demo-oracle ui clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -96,6 +96,9 @@ serve: setup ## serve models/champion over HTTP on 127.0.0.1:$(SERVE_PORT) (POST
 
 bench-quality: setup ## winmodel vs HistGB / LightGBM / logistic peers on 16 unseen worlds (+ Maven); writes benchmarks/quality.md (~30-45 min)
 	$(BIN)/python benchmarks/quality.py --out benchmarks/quality.md
+
+bench-demo-oracle: setup ## winmodel vs the oracle on the demo's open deals (P(won eventually), by age); writes benchmarks/demo_oracle.md (~5 min)
+	$(BIN)/python benchmarks/demo_oracle.py --out benchmarks/demo_oracle.md
 
 ui: setup ## open the MLflow UI on the embedded store (http://127.0.0.1:5000 by default)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port $(MLFLOW_PORT) --host 127.0.0.1

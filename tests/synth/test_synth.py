@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 
@@ -272,3 +273,60 @@ def test_generate_job_rejects_unknown_format(tmp_path) -> None:
         run_generate(
             out=tmp_path, deals=100, seed=1, months=12, today="31/10/2026", file_format="csv"
         )
+
+
+# ---------------------------------------------------------------- the timing truth's length
+
+#: sha256 of (dtypes, CSV text with 10 significant digits) of each table of
+#: generate_history(1_500, seed=11, months=12), measured with the generator of commit bf904e5
+#: (version 3, before ``timing_months`` existed): the default output must not change (the demo,
+#: GENERATOR_VERSION and every figure measured on it depend on it). Ten digits absorb a last-bit
+#: difference of a maths library on another CPU. A deliberate change of the generator bumps
+#: GENERATOR_VERSION and these digests.
+DEFAULT_DIGESTS = {
+    "opportunities": "1da02774231e03eb95a563cd1501fe1842513f98a840fa06b7bee3b78b52c7f1",
+    "snapshots": "4e61e959b022efa0fa704b8abe5959daa8370113df854a55905d410bf1bcb366",
+    "truth": "ea9f181336a0d7dde75d50fe0d8d1e09f6d9a04b770725988008cc4686a59330",
+    "truth_timing": "6f27c03e9e10f96c09b93fe64e7fcb43bf8923d42fe2b31f2a2cf38213236198",
+}
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    text = str(frame.dtypes.to_dict()) + frame.to_csv(index=False, float_format="%.10g")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def default_small() -> SyntheticHistory:
+    return generate_history(1_500, seed=11, months=12)
+
+
+def test_default_output_is_unchanged(default_small: SyntheticHistory) -> None:
+    digests = {name: _digest(getattr(default_small, name)) for name in DEFAULT_DIGESTS}
+    assert digests == DEFAULT_DIGESTS
+
+
+def test_longer_continuations_agree_with_the_default_on_the_months_both_cover(
+    default_small: SyntheticHistory,
+) -> None:
+    longer = generate_history(1_500, seed=11, months=12, timing_months=24)
+    for name in ("opportunities", "snapshots", "truth"):
+        pd.testing.assert_frame_equal(getattr(longer, name), getattr(default_small, name))
+    assert default_small.truth_timing is not None and longer.truth_timing is not None
+    timing = longer.truth_timing
+    assert sorted(timing["month_offset"].unique()) == list(range(24))
+    shared = timing[timing["month_offset"] < 6].reset_index(drop=True)
+    pd.testing.assert_frame_equal(shared, default_small.truth_timing)
+    # Cumulative by month, and after 24 months nearly every continuation has resolved.
+    won = timing.pivot(index="opportunity_id", columns="month_offset", values="p_won_by_end")
+    assert (np.diff(won.to_numpy(), axis=1) >= 0).all()
+    last = timing[timing["month_offset"] == 23]
+    still_open = 1 - last["p_won_by_end"] - last["p_lost_by_end"]
+    assert still_open.mean() < 0.001
+    first_open = default_small.truth_timing.query("month_offset == 5")
+    assert (1 - first_open["p_won_by_end"] - first_open["p_lost_by_end"]).mean() > 0.05
+
+
+def test_timing_months_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="timing_months"):
+        generate_history(50, timing_months=0)

@@ -103,6 +103,63 @@ def brier_skill_share(base: float, model: float, oracle: float) -> float:
     return float((base - model) / (base - oracle)) if base > oracle else float("nan")
 
 
+def expected_brier(probability: np.ndarray, truth: np.ndarray) -> float:
+    """Give the Brier score expected when each outcome is drawn from ``truth``: mean((p - q)^2 + q(1 - q)).
+
+    For deals with no outcome yet (open deals) whose true probability ``q`` is known. When ``q``
+    is the share of simulated futures won, this is exactly the mean Brier score over those
+    futures, so it needs no correction for their number.
+    """
+    p, q = _aligned(probability, truth)
+    return float(np.mean((p - q) ** 2 + q * (1.0 - q)))
+
+
+def expected_brier_oracle_share(
+    probability: np.ndarray,
+    truth: np.ndarray,
+    base_rate: float,
+    *,
+    replicates: int | None = None,
+) -> float:
+    """Give the share of the oracle's expected-Brier skill reached: 1 - mean((p - q)^2) / mean((b - q)^2).
+
+    The expected Brier of ``probability`` (p), of the constant ``base_rate`` (b) and of the truth
+    itself (q) put into :func:`brier_skill_share`: the q(1 - q) terms cancel. 1 for p = q, 0 for
+    p = b, negative when p is further from q than the base rate is; NaN when the truth is the base
+    rate everywhere.
+
+    With ``replicates``, ``q`` is the share won of that many simulated futures of each deal: its
+    sampling noise adds q(1 - q) / replicates to both squared errors on average, which inflates
+    the denominator (the differences p - b are unaffected); the noise is estimated from ``q`` and
+    taken out of both.
+    """
+    p, q = _aligned(probability, truth)
+    gap = float(np.mean(_squared_error(np.full(len(q), float(base_rate)), q, replicates)))
+    if gap <= 0:
+        return float("nan")
+    return 1.0 - float(np.mean(_squared_error(p, q, replicates))) / gap
+
+
+def _aligned(probability: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p, q = np.asarray(probability, dtype=float), np.asarray(truth, dtype=float)
+    if p.shape != q.shape or p.ndim != 1 or not len(p):
+        raise ValueError(
+            f"probability and truth must be non-empty and of one length, got {p.shape} and {q.shape}"
+        )
+    return p, q
+
+
+def _squared_error(p: np.ndarray, q: np.ndarray, replicates: int | None) -> np.ndarray:
+    """Give (p - q)^2, less the sampling noise of q when it is a share of ``replicates`` draws."""
+    squared: np.ndarray = (p - q) ** 2
+    if replicates is None:
+        return squared
+    if replicates < 2:
+        raise ValueError(f"replicates must be at least 2, got {replicates}")
+    # E[q_hat (1 - q_hat)] = q (1 - q) (1 - 1/R): this is unbiased for Var(q_hat) = q (1 - q) / R.
+    return squared - q * (1.0 - q) / (replicates - 1)
+
+
 def fit_logistic_baseline(
     features: pd.DataFrame, won: np.ndarray, weight: np.ndarray, categorical: list[str], seed: int
 ) -> Pipeline:

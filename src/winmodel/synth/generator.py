@@ -26,8 +26,9 @@ What is generated
   computed on), ``is_open``, ``true_logit`` and its components ``logit_main``,
   ``logit_interaction``, ``logit_progress``, ``logit_drift``.
 * ``truth_timing``: for evaluation only. Per deal open at ``today`` and calendar
-  month (``month_offset`` 0 = today's month ... 5): ``p_won_by_end`` and
-  ``p_lost_by_end``, the true chances of being won (lost) by the month's end.
+  month (``month_offset`` 0 = today's month ... 5, or ``timing_months - 1``):
+  ``p_won_by_end`` and ``p_lost_by_end``, the true chances of being won (lost)
+  by the month's end.
 
 How a deal lives
 ----------------
@@ -67,7 +68,9 @@ month (6 % of bookings), 19 % are pulled in before the month the CRM first
 expected, 52 % slip past it (median slip 44 days on big deals, 10 on others).
 ``truth_timing`` continues every deal open at ``today`` 200 times with the
 same weekly rules (its own random stream) to give its true P(won) and P(lost)
-by the end of each of the next six calendar months.
+by the end of each of the next six calendar months (``timing_months=24``: long
+enough that nearly every open deal resolves, for its chance of being won
+eventually).
 
 The truth (:func:`true_win_logit`)
 ----------------------------------
@@ -499,6 +502,7 @@ def generate_history(
     today: date | None = None,
     mutable: Literal["static", "final_state"] = "static",
     timing_replicates: int = TIMING_REPLICATES,
+    timing_months: int = TIMING_MONTHS,
 ) -> SyntheticHistory:
     """Give a synthetic CRM history of ``n_deals`` deals created over ``months`` months.
 
@@ -523,6 +527,12 @@ def generate_history(
         as they stood on each date). The outcomes are the same in both modes.
     timing_replicates
         Forward continuations per open deal behind ``truth_timing`` (0: no timing truth).
+    timing_months
+        Calendar months ``truth_timing`` covers (``month_offset`` 0 .. ``timing_months - 1``).
+        Longer continuations only add weeks after the default ones: the months both cover get
+        the same values, and every other table is unchanged. With 24 months nearly every open
+        deal resolves, so the last month's ``p_won_by_end`` is the deal's chance of being won
+        eventually (``benchmarks/demo_oracle.py``).
 
     Returns
     -------
@@ -533,6 +543,8 @@ def generate_history(
         raise ValueError(f"n_deals must be at least 1, got {n_deals}")
     if months < 1:
         raise ValueError(f"months must be at least 1, got {months}")
+    if timing_months < 1:
+        raise ValueError(f"timing_months must be at least 1, got {timing_months}")
     today = today or DEFAULT_TODAY
     rng = np.random.default_rng(seed)
     today_day = int(np.datetime64(today, "D").astype(np.int64))
@@ -558,6 +570,7 @@ def generate_history(
             today_day,
             seed,
             timing_replicates,
+            timing_months,
         ),
     )
     if mutable == "final_state":
@@ -1386,16 +1399,23 @@ def _simulate(
 
 
 def _timing_truth(
-    sim: _Simulation, ids: np.ndarray, today_day: int, seed: int, replicates: int
+    sim: _Simulation,
+    ids: np.ndarray,
+    today_day: int,
+    seed: int,
+    replicates: int,
+    months: int = TIMING_MONTHS,
 ) -> pd.DataFrame:
     """Give each open deal's true outcome distribution by calendar month, simulated forward from today.
 
     Every deal open at ``today`` is continued ``replicates`` times with the same
     weekly rules (its own random stream, so the history itself does not depend
-    on it) until the end of the ``TIMING_MONTHS``-th month: the share of
+    on it) until the end of the ``months``-th month: the share of
     continuations won (lost) by the end of each month is the true P(won by
     then) (P(lost by then)); the rest is still open. Deals created after today
-    are not part of it.
+    are not part of it. The weeks run in the same order whatever ``months`` is,
+    so a longer run draws the same numbers for the weeks a shorter one covers
+    and agrees with it on every month both give.
     """
     columns = ["opportunity_id", "month", "month_offset", "p_won_by_end", "p_lost_by_end"]
     open_deals = np.flatnonzero(sim.won < 0)
@@ -1408,7 +1428,7 @@ def _timing_truth(
     today_month = pd.Timestamp(np.datetime64(today_day, "D")).to_period("M")
     month_ends = [
         int(np.datetime64((today_month + k).end_time.date(), "D").astype(np.int64))
-        for k in range(TIMING_MONTHS)
+        for k in range(months)
     ]
     everyone = np.arange(index.size)
     # Deals closing within a week of today are decided on today's state (the last snapshot).

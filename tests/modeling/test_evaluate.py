@@ -1,0 +1,59 @@
+"""Tests of the expected-Brier oracle share (winmodel.modeling.evaluate) used on open deals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from winmodel.modeling.evaluate import expected_brier, expected_brier_oracle_share
+
+TRUTH = np.array([0.2, 0.8])
+
+
+def test_the_truth_itself_reaches_the_whole_oracle_share() -> None:
+    assert expected_brier_oracle_share(TRUTH, TRUTH, 0.5) == pytest.approx(1.0)
+
+
+def test_the_base_rate_reaches_none_of_it() -> None:
+    assert expected_brier_oracle_share(np.full(2, 0.5), TRUTH, 0.5) == pytest.approx(0.0)
+
+
+def test_a_hand_case() -> None:
+    # mean((p - q)^2) = (0.1^2 + 0.2^2) / 2 = 0.025; mean((b - q)^2) = (0.3^2 + 0.3^2) / 2 = 0.09.
+    probability = np.array([0.3, 0.6])
+    assert expected_brier_oracle_share(probability, TRUTH, 0.5) == pytest.approx(1 - 0.025 / 0.09)
+    # E[Brier] = mean((p - q)^2 + q (1 - q)) = 0.025 + 0.16.
+    assert expected_brier(probability, TRUTH) == pytest.approx(0.185)
+    # Worse than the base rate: negative.
+    assert expected_brier_oracle_share(np.array([0.9, 0.1]), TRUTH, 0.5) < 0
+
+
+def test_expected_brier_is_the_mean_brier_over_simulated_outcomes() -> None:
+    rng = np.random.default_rng(0)
+    q, p = rng.uniform(0, 1, 50), rng.uniform(0, 1, 50)
+    outcomes = rng.random((200_000, 50)) < q
+    assert expected_brier(p, q) == pytest.approx(np.mean((p - outcomes) ** 2), abs=2e-4)
+
+
+def test_noise_of_a_simulated_truth_is_taken_out() -> None:
+    """With q estimated from 50 futures per deal, the corrected share is near the exact one; the raw one is low."""
+    rng = np.random.default_rng(1)
+    q = rng.beta(1.5, 3.0, 4_000)
+    p = np.clip(q + rng.normal(0.0, 0.08, q.size), 0, 1)
+    exact = expected_brier_oracle_share(p, q, 0.35)
+    replicates = 50
+    estimated = rng.binomial(replicates, q) / replicates
+    corrected = expected_brier_oracle_share(p, estimated, 0.35, replicates=replicates)
+    raw = expected_brier_oracle_share(p, estimated, 0.35)
+    assert abs(corrected - exact) < 0.015
+    assert raw < exact - 0.03
+
+
+def test_refuses_misaligned_or_empty_inputs() -> None:
+    with pytest.raises(ValueError, match="one length"):
+        expected_brier_oracle_share(np.array([0.1]), TRUTH, 0.5)
+    with pytest.raises(ValueError, match="one length"):
+        expected_brier(np.array([]), np.array([]))
+    with pytest.raises(ValueError, match="replicates"):
+        expected_brier_oracle_share(TRUTH, TRUTH, 0.5, replicates=1)
+    assert np.isnan(expected_brier_oracle_share(np.full(2, 0.5), np.full(2, 0.5), 0.5))
