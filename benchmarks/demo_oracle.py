@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
-from quality import fit_peers
+from quality import _markdown, fit_peers
 
 from winmodel.data.dataset import CRMData, load_crm_data
 from winmodel.data.io import atomic_file, write_table_atomic
@@ -304,18 +304,6 @@ def oracle_table(
             }
         )
     return pd.DataFrame(records)
-
-
-def _markdown(frame: pd.DataFrame, digits: int = 4) -> str:
-    def cell(value: object) -> str:
-        if isinstance(value, float):
-            return "" if np.isnan(value) else f"{value:.{digits}f}"
-        return str(value)
-
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
 
 
 def render(
