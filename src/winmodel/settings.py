@@ -178,7 +178,7 @@ class ModelSettings(_Section):
     #: After the holdout has judged the model, refit the shipped booster on every closed deal up to
     #: the as-of date (the holdout months included, tree count scaled), calibrated on the
     #: backtest's and holdout's out-of-fold scores (cross-fitting over time).
-    refit_on_all_closed: bool = False
+    refit_on_all_closed: bool = True
 
 
 class SplitSettings(_Section):
@@ -218,6 +218,9 @@ class GateSettings(_Section):
     #: The champion is compared only on holdout deals closed after its training cut-off (deals it
     #: never saw); with fewer than this many, the gate decides on the backtest instead.
     min_unseen_deals: int = Field(100, ge=1)
+    #: Deciding on the backtest (too few unseen deals), the challenger's log loss over every
+    #: time-ordered fold may exceed the champion's recorded one by at most this (relative).
+    max_backtest_log_loss_increase: float = Field(0.02, ge=0, description="relative, 0.02 = 2 %")
 
 
 #: Fewer resolved periods than this cannot tell a shared shift of all deals from chance.

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from winmodel.data.mapping import Mapping
-from winmodel.mlops.gate import decide_promotion, pooled_log_loss
-from winmodel.modeling.evaluate import HEADLINE
+from winmodel.mlops.gate import decide_promotion
+from winmodel.modeling.evaluate import HEADLINE, pooled_log_loss
 from winmodel.modeling.train import train_win_model
 from winmodel.settings import GateSettings, TrainConfig
 from winmodel.synth.worlds import draw_world_spec, generate_world
@@ -79,3 +79,23 @@ def test_a_champion_that_saw_the_holdout_is_not_compared_there() -> None:
     assert "only 12 holdout deals" in promoted.reason
     worse = {"winmodel": 0.70, "base_rate": 0.66}
     assert not decide_promotion(CHALLENGER, champion, GateSettings(), 0.25, worse).promote
+
+
+def test_on_the_backtest_a_challenger_worse_than_the_champions_record_is_refused() -> None:
+    champion = {"too_few_unseen": 1.0, "unseen_deals": 3.0, "backtest_log_loss": 0.50}
+    worse = decide_promotion(
+        CHALLENGER, champion, GateSettings(), 0.25, {"winmodel": 0.55, "base_rate": 0.66}
+    )
+    assert not worse.promote
+    assert (
+        "worse than the champion's 0.5000" in worse.reason
+        and "decided on the backtest" in worse.reason
+    )
+    within = decide_promotion(
+        CHALLENGER, champion, GateSettings(), 0.25, {"winmodel": 0.509, "base_rate": 0.66}
+    )
+    assert within.promote and "not worse than the champion's 0.5000" in within.reason
+    strict = GateSettings(max_backtest_log_loss_increase=0.0)
+    assert not decide_promotion(
+        CHALLENGER, champion, strict, 0.25, {"winmodel": 0.509, "base_rate": 0.66}
+    ).promote

@@ -37,7 +37,7 @@ from winmodel.features.rows import (
 )
 from winmodel.mlops.export import VERSION_FILE, exported_version
 from winmodel.mlops.modelcard import render_model_card
-from winmodel.modeling.evaluate import HEADLINE, classification_metrics
+from winmodel.modeling.evaluate import HEADLINE, classification_metrics, pooled_log_loss
 from winmodel.modeling.train import Progress, TrainingResult, check_sufficiency, train_win_model
 from winmodel.paths import DEMO_DATA_DIR
 from winmodel.settings import TrainConfig, load_train_config
@@ -216,7 +216,11 @@ def _champion_metrics(
             f"only {unseen_deals} holdout deals closed after the champion's training cut-off "
             f"({cutoff}): too few to compare the two, the gate decides on the backtest"
         )
-        return {"too_few_unseen": 1.0, "unseen_deals": float(unseen_deals)}, champion_version, None
+        recorded = (champion.metadata.get("backtest_log_loss") or {}).get("winmodel")
+        few = {"too_few_unseen": 1.0, "unseen_deals": float(unseen_deals)}
+        if recorded is not None:
+            few["backtest_log_loss"] = float(recorded)
+        return few, champion_version, None
     won = holdout["won"].to_numpy()[unseen]
     weight = holdout["evaluation_weight"].to_numpy()[unseen]
     metrics = classification_metrics(won, probability[unseen], weight)
@@ -565,7 +569,7 @@ def _run_train_locked(
         closed_deals = int(rows.loc[rows["is_last_before_close"], "opportunity_id"].nunique())
         too_few_unseen = bool(champion_metrics and champion_metrics.get("too_few_unseen"))
         pooled = (
-            gate.pooled_log_loss(result.backtest)
+            pooled_log_loss(result.backtest)
             if closed_deals < config.gate.small_data_deals or too_few_unseen
             else None
         )

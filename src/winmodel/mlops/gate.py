@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
-
-from winmodel.modeling.evaluate import HEADLINE
 from winmodel.settings import GateSettings
 
 
@@ -19,23 +15,6 @@ class GateDecision:
     reason: str
     challenger: dict[str, float]
     champion: dict[str, float] | None
-
-
-def pooled_log_loss(backtest: pd.DataFrame) -> dict[str, float]:
-    """Give each method's log loss pooled over every time-ordered fold (backtest and holdout).
-
-    ``backtest`` is :attr:`winmodel.modeling.train.TrainingResult.backtest`: per fold and method,
-    the headline moment's log loss and deals (each deal weighing one); folds weigh by their deals.
-    """
-    headline = backtest[backtest["moment"] == HEADLINE]
-    pooled = {}
-    for method, part in headline.groupby("method"):
-        weight = part["deals"].to_numpy(float)
-        if weight.sum() > 0:
-            pooled[str(method)] = float(
-                np.average(part["log_loss"].to_numpy(float), weights=weight)
-            )
-    return pooled
 
 
 def decide_promotion(
@@ -52,7 +31,7 @@ def decide_promotion(
     ``require_beats_base_rate`` is off. Otherwise it is promoted when there is no
     champion, or when its Brier score is not worse than the champion's by more than
     ``max_brier_increase`` (relative) and its AUC not lower by more than ``max_auc_drop``.
-    With ``pooled`` (small data: :func:`pooled_log_loss` over every time-ordered fold), a
+    With ``pooled`` (small data: :func:`winmodel.modeling.evaluate.pooled_log_loss` over every time-ordered fold), a
     challenger whose pooled log loss is not below the base rate's is refused as well.
     """
     if (
@@ -94,18 +73,7 @@ def decide_promotion(
         # The champion saw (almost) every holdout deal: comparing there would flatter it.
         unseen = int(champion.get("unseen_deals", 0))
         if pooled and "winmodel" in pooled and "base_rate" in pooled:
-            better = pooled["winmodel"] < pooled["base_rate"]
-            return GateDecision(
-                better,
-                (
-                    f"only {unseen} holdout deals closed after the champion's training cut-off, "
-                    "too few to compare the two; decided on the backtest: log loss over every "
-                    f"time-ordered fold {pooled['winmodel']:.4f} vs {pooled['base_rate']:.4f} for "
-                    f"the base rate ({'better' if better else 'not better'})"
-                ),
-                challenger,
-                champion,
-            )
+            return _decide_on_backtest(challenger, champion, settings, pooled, unseen)
     if champion is None or champion.get("too_few_unseen"):
         return GateDecision(True, "no champion yet", challenger, None)
     if champion.get("unusable"):
@@ -195,4 +163,55 @@ def identity_mismatch(
         "it under its own name: `winmodel train ... --model-name NAME` (or tracking.registered_model: "
         "NAME in the config; its champion is exported to models/NAME). If this is the same job and its "
         "export changed, set gate.replace_incompatible_champion: true once to replace the champion"
+    )
+
+
+def _decide_on_backtest(
+    challenger: dict[str, float],
+    champion: dict[str, float],
+    settings: GateSettings,
+    pooled: dict[str, float],
+    unseen: int,
+) -> GateDecision:
+    """Give the decision from the log loss over every time-ordered fold (too few unseen deals).
+
+    The challenger must beat the base rate there and, when the champion recorded its own
+    backtest log loss (``champion["backtest_log_loss"]``), not exceed it by more than
+    ``max_backtest_log_loss_increase``: retraining on the same export gives the same folds, so a
+    worse recipe cannot pass for a new champion.
+    """
+    ours, base = pooled["winmodel"], pooled["base_rate"]
+    failures = []
+    if ours >= base:
+        failures.append(f"not better than the base rate's {base:.4f}")
+    theirs = champion.get("backtest_log_loss")
+    if theirs is not None:
+        limit = theirs * (1 + settings.max_backtest_log_loss_increase)
+        if ours > limit:
+            failures.append(
+                f"worse than the champion's {theirs:.4f} (limit {limit:.4f}, "
+                f"+{settings.max_backtest_log_loss_increase:.0%})"
+            )
+    compared = (
+        f"the champion's {theirs:.4f} and "
+        if theirs is not None
+        else "(the champion recorded none) "
+    )
+    reason = (
+        f"only {unseen} holdout deals closed after the champion's training cut-off, too few to "
+        f"compare the two; decided on the backtest: log loss over every time-ordered fold "
+        f"{ours:.4f}"
+    )
+    if failures:
+        return GateDecision(
+            False,
+            f"challenger is worse on the backtest — {reason}, " + "; ".join(failures),
+            challenger,
+            champion,
+        )
+    return GateDecision(
+        True,
+        f"{reason}, not worse than {compared}better than the base rate's {base:.4f}",
+        challenger,
+        champion,
     )

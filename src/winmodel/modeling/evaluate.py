@@ -252,3 +252,20 @@ def evaluation_moments(rows: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.nda
     last = rows["is_last_before_close"].to_numpy(dtype=bool)
     moments[LAST] = (last, np.ones(len(rows)))
     return moments
+
+
+def pooled_log_loss(backtest: pd.DataFrame) -> dict[str, float]:
+    """Give each method's log loss pooled over every time-ordered fold (backtest and holdout).
+
+    ``backtest`` is :attr:`winmodel.modeling.train.TrainingResult.backtest`: per fold and method,
+    the headline moment's log loss and deals (each deal weighing one); folds weigh by their deals.
+    """
+    headline = backtest[backtest["moment"] == HEADLINE]
+    pooled = {}
+    for method, part in headline.groupby("method"):
+        weight = part["deals"].to_numpy(float)
+        if weight.sum() > 0:
+            pooled[str(method)] = float(
+                np.average(part["log_loss"].to_numpy(float), weights=weight)
+            )
+    return pooled

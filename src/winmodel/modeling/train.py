@@ -43,6 +43,7 @@ from winmodel.modeling.evaluate import (
     evaluation_moments,
     fit_hist_gradient_boosting_peer,
     fit_logistic_baseline,
+    pooled_log_loss,
     reliability_table,
 )
 from winmodel.modeling.model import WinModel, explanation_cost
@@ -1049,6 +1050,13 @@ def train_win_model(
             "training_rows": int(train_mask.sum()),
             "calibration": shipped_calibrator.method_,
             "shape": shape.model_dump(),
+            # Log loss over every time-ordered fold per method: the next training's gate compares
+            # against it when too few deals are new to this model.
+            "backtest_log_loss": {
+                method: value
+                for method, value in pooled_log_loss(backtest).items()
+                if np.isfinite(value)
+            },
             "monotone": bool(any(monotone)),
             # Per feature, as used (a direction the deals contradicted is 0): replays refit with it.
             "monotone_constraints": list(monotone),
