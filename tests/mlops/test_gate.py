@@ -28,7 +28,7 @@ def test_pooled_log_loss_weighs_folds_by_their_deals() -> None:
     pooled = pooled_log_loss(backtest)
     assert pooled == pytest.approx({"winmodel": 0.725, "base_rate": 0.675})
     refused = decide_promotion(CHALLENGER, None, GateSettings(), 0.25, pooled)
-    assert not refused.promote and "small data" in refused.reason
+    assert not refused.promote and "over every time-ordered fold" in refused.reason
     assert decide_promotion(CHALLENGER, None, GateSettings(), 0.25, None).promote
 
 

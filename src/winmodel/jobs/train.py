@@ -575,7 +575,8 @@ def _run_train_locked(
         )
         if pooled is not None and {"winmodel", "base_rate"} <= set(pooled):
             say(
-                f"small data ({closed_deals} closed deals): log loss over every time-ordered fold "
+                ("the champion saw the holdout" if too_few_unseen else "small data")
+                + f" ({closed_deals} closed deals): log loss over every time-ordered fold "
                 f"{pooled['winmodel']:.4f}, base rate {pooled['base_rate']:.4f}"
             )
         decision = gate.decide_promotion(

@@ -44,7 +44,7 @@ def decide_promotion(
         return GateDecision(
             False,
             (
-                f"small data: over every time-ordered fold the challenger's log loss "
+                f"over every time-ordered fold the challenger's log loss "
                 f"{pooled['winmodel']:.4f} is not better than the base rate's "
                 f"{pooled['base_rate']:.4f}; the history is too small or too noisy for a model "
                 "to beat always predicting the win rate (set gate.require_beats_base_rate: false "
