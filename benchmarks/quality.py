@@ -60,7 +60,7 @@ from winmodel.modeling.evaluate import (
     fit_logistic_baseline,
     moment_label,
 )
-from winmodel.modeling.train import train_win_model
+from winmodel.modeling.train import describe_shape, train_win_model
 from winmodel.settings import TrainConfig
 from winmodel.synth.worlds import World, WorldSpec, draw_world_spec, generate_world
 
@@ -287,7 +287,7 @@ def evaluate_world(
         "base_log_loss": base["log_loss"],
         "oracle_log_loss": np.nan if oracle_metrics is None else oracle_metrics["log_loss"],
         "oracle_auc": np.nan if oracle_metrics is None else oracle_metrics["roc_auc"],
-        "shape": f"leaves {result.shape.num_leaves} depth {result.shape.max_depth}",
+        "shape": describe_shape(result.shape),
         "calibration": result.model.calibrator.method_,
         # model.search_seconds is wall time: on a loaded machine fewer candidates are tried.
         "candidates_tried": len(result.search),

@@ -161,9 +161,17 @@ def _squared_error(p: np.ndarray, q: np.ndarray, replicates: int | None) -> np.n
 
 
 def fit_logistic_baseline(
-    features: pd.DataFrame, won: np.ndarray, weight: np.ndarray, categorical: list[str], seed: int
+    features: pd.DataFrame,
+    won: np.ndarray,
+    weight: np.ndarray,
+    categorical: list[str],
+    seed: int,
+    inverse_penalty: float = 0.5,
 ) -> Pipeline:
-    """Give a fitted logistic regression on the same features (one-hot categories, scaled numbers)."""
+    """Give a fitted logistic regression on the same features (one-hot categories, scaled numbers).
+
+    ``inverse_penalty`` is scikit-learn's ``C`` (smaller: a stronger L2 penalty).
+    """
     numeric = [c for c in features.columns if c not in categorical]
     transformer = ColumnTransformer(
         [
@@ -188,7 +196,7 @@ def fit_logistic_baseline(
     model = Pipeline(
         [
             ("prepare", transformer),
-            ("logistic", LogisticRegression(C=0.5, max_iter=2000, random_state=seed)),
+            ("logistic", LogisticRegression(C=inverse_penalty, max_iter=2000, random_state=seed)),
         ]
     )
     model.fit(features, won, logistic__sample_weight=weight)

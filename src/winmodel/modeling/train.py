@@ -299,16 +299,31 @@ class _Data:
     monotone: tuple[int, ...] = ()
 
 
-def _fit_booster(
+def describe_shape(shape: ShapeCandidate) -> str:
+    """Give 'leaves=7 depth=3', or 'logistic (L2 2.0) as stumps' for the distilled regression."""
+    if shape.family == "logistic":
+        return f"logistic (L2 {shape.lambda_l2:g}) as stumps"
+    return f"leaves={shape.num_leaves} depth={shape.max_depth}"
+
+
+def _train(
     data: _Data,
     train: np.ndarray,
-    valid: np.ndarray,
     shape: ShapeCandidate,
     config: TrainConfig,
     categorical: list[int],
     weight: np.ndarray,
+    *,
+    rounds: int | None = None,
+    valid: np.ndarray | None = None,
 ) -> lgb.Booster:
-    params = _lgb_params(shape, config, data.monotone)
+    """Give the shape's booster trained on the ``train`` rows.
+
+    Trees: ``rounds`` trees, or early-stopped on the ``valid`` rows (then only the trees kept, so
+    the model explains what it predicts). ``family: logistic``: see :func:`_distilled_logistic`.
+    """
+    if shape.family == "logistic":
+        return _distilled_logistic(data, train, shape, config, categorical, weight)
     train_set = lgb.Dataset(
         data.matrix[train],
         data.won[train],
@@ -317,6 +332,9 @@ def _fit_booster(
         free_raw_data=True,
         params={"verbosity": -1},
     )
+    params = _lgb_params(shape, config, data.monotone)
+    if valid is None:
+        return lgb.train(params, train_set, num_boost_round=rounds or config.model.max_trees)
     valid_set = lgb.Dataset(
         data.matrix[valid],
         data.won[valid],
@@ -332,8 +350,55 @@ def _fit_booster(
         callbacks=[lgb.early_stopping(config.model.early_stopping_rounds, verbose=False)],
     )
     best = booster.best_iteration or booster.current_iteration()
-    # Keep only the trees early stopping chose, so the model explains what it predicts.
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def _distilled_logistic(
+    data: _Data,
+    train: np.ndarray,
+    shape: ShapeCandidate,
+    config: TrainConfig,
+    categorical: list[int],
+    weight: np.ndarray,
+) -> lgb.Booster:
+    """Give a penalised logistic regression distilled into LightGBM stumps.
+
+    The regression (one-hot categories, scaled numbers with missing-value indicators, L2 penalty
+    ``shape.lambda_l2`` = 1 / C) is fitted on the ``train`` rows; stumps of ``shape`` are then
+    boosted with cross-entropy towards its probabilities on the same rows, under the same
+    monotone constraints. The booster's raw score is the regression's log-odds up to the stumps'
+    steps: an additive model, so each TreeSHAP contribution is one feature's own term, and it
+    is saved, explained and scored like any other booster.
+    """
+    names = [f"f{position}" for position in range(data.matrix.shape[1])]
+    features = pd.DataFrame(data.matrix[train], columns=names)
+    logistic = fit_logistic_baseline(
+        features,
+        data.won[train],
+        weight[train],
+        [names[position] for position in categorical],
+        config.seed,
+        inverse_penalty=1.0 / max(shape.lambda_l2, 1e-6),
+    )
+    soft = logistic.predict_proba(features)[:, 1]
+    params = {
+        **_lgb_params(shape, config, data.monotone),
+        # Fidelity to the regression, not regularisation: that is the regression's job.
+        "objective": "cross_entropy",
+        "lambda_l2": 0.0,
+        "min_data_per_group": shape.min_child_samples,
+        "cat_smooth": 1.0,
+        "cat_l2": 0.0,
+    }
+    dataset = lgb.Dataset(
+        data.matrix[train],
+        soft,
+        weight=weight[train],
+        categorical_feature=categorical,
+        free_raw_data=True,
+        params={"verbosity": -1},
+    )
+    return lgb.train(params, dataset, num_boost_round=config.model.max_trees)
 
 
 def _recency_weight(rows: pd.DataFrame, end: pd.Timestamp, half_life: float | None) -> np.ndarray:
@@ -377,7 +442,7 @@ def _fit_fold(
     weight = data.weight * _recency_weight(
         rows, fold.train_end, config.training.recency_half_life_days
     )
-    booster = _fit_booster(data, train, valid, shape, config, categorical, weight)
+    booster = _train(data, train, shape, config, categorical, weight, valid=valid)
     # Dense matrices in, dense arrays out (the sparse return types are for sparse input).
     valid_raw = cast(
         np.ndarray,
@@ -422,15 +487,7 @@ def _refit_with_validation(
     weight = data.weight * _recency_weight(
         rows, fold.validation_end, config.training.recency_half_life_days
     )
-    train_set = lgb.Dataset(
-        data.matrix[train],
-        data.won[train],
-        weight=weight[train],
-        categorical_feature=categorical,
-        free_raw_data=True,
-        params={"verbosity": -1},
-    )
-    booster = lgb.train(_lgb_params(shape, config, data.monotone), train_set, num_boost_round=trees)
+    booster = _train(data, train, shape, config, categorical, weight, rounds=trees)
     test = fitted.test
     raw = (
         cast(
@@ -490,15 +547,7 @@ def _refit_on_all_closed(
     train = _train_mask(rows, end, maturity_days)
     trees = max(1, round(shipped.booster.num_trees() * train.sum() / max(shipped_rows, 1)))
     weight = data.weight * _recency_weight(rows, end, config.training.recency_half_life_days)
-    train_set = lgb.Dataset(
-        data.matrix[train],
-        data.won[train],
-        weight=weight[train],
-        categorical_feature=categorical,
-        free_raw_data=True,
-        params={"verbosity": -1},
-    )
-    booster = lgb.train(_lgb_params(shape, config, data.monotone), train_set, num_boost_round=trees)
+    booster = _train(data, train, shape, config, categorical, weight, rounds=trees)
     raw = np.concatenate([fit.raw_logit for fit in out_of_fold])
     won = np.concatenate([data.won[fit.test] for fit in out_of_fold])
     weights = np.concatenate([data.weight[fit.test] for fit in out_of_fold])
@@ -888,13 +937,13 @@ def train_win_model(
         if fold_fits:
             say(
                 f"search: candidate {index + 1}/{len(shapes)} "
-                f"leaves={shape.num_leaves} depth={shape.max_depth} log loss {np.mean(losses):.4f}"
+                f"{describe_shape(shape)} log loss {np.mean(losses):.4f}"
             )
     search = pd.DataFrame(records)
     chosen_index = (
         _pick_shape(search, config.model.tie_tolerance) if search["log_loss"].notna().all() else 0
     )
-    shape = config.model.candidates[chosen_index]
+    shape = shapes[chosen_index]
     search["chosen"] = search["candidate"] == chosen_index
     recency_search = pd.DataFrame()
     if config.training.recency_half_life_candidates and fits.get(chosen_index):
