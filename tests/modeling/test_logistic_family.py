@@ -90,11 +90,16 @@ def _search(rows: pd.DataFrame):
     return result, tried
 
 
+@pytest.fixture(scope="module")
+def searched(small_world):
+    return _search(small_world[0])
+
+
 def test_the_search_chooses_the_logistic_family_and_the_model_saves_and_scores(
-    small_world, tmp_path
+    small_world, searched, tmp_path
 ) -> None:
-    train, later = small_world
-    result, tried = _search(train)
+    _, later = small_world
+    result, tried = searched
     # Here the truth adds up and 480 deals are few: the regression beats every booster's folds.
     assert result.model.metadata["shape"]["family"] == "logistic", tried[["family", "log_loss"]]
     boosters = tried[tried["family"] == "trees"]["log_loss"].min()
@@ -110,3 +115,30 @@ def test_boosters_keep_the_histories_where_they_do_better(tmp_path) -> None:
     train, _ = _world_rows(3, tmp_path)
     result, tried = _search(train)
     assert result.model.metadata["shape"]["family"] == "trees", tried[["family", "log_loss"]]
+
+
+def test_a_logistic_familys_scores_read_as_any_models(small_world, searched) -> None:
+    """Reasons add up to the probability, no sentence reads against its sign, decisions name figures."""
+    import importlib.util
+    from pathlib import Path
+
+    from winmodel.scoring.reasons import load_catalogue
+    from winmodel.scoring.score import finish_scores, score_deals
+    from winmodel.settings import ScoreConfig
+
+    spec = importlib.util.spec_from_file_location(
+        "reading_rules", Path(__file__).parents[1] / "scoring" / "test_reading.py"
+    )
+    assert spec is not None and spec.loader is not None
+    reading = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reading)
+    _, later = small_world
+    result, _ = searched
+    assert result.model.metadata["shape"]["family"] == "logistic"
+    # The newer deals as open ones, at their third snapshot (mid-way for most).
+    rows = later.groupby("opportunity_id").nth(2).reset_index(drop=True)
+    scored = finish_scores(
+        score_deals(result.model, rows, ScoreConfig(), load_catalogue("en"), "test")
+    )
+    assert len(scored) == len(rows) > 50
+    assert reading.reading_problems(scored) == []
