@@ -75,27 +75,36 @@ def test_a_champion_that_saw_the_holdout_is_not_compared_there() -> None:
     champion = {"too_few_unseen": 1.0, "unseen_deals": 12.0}
     better = {"winmodel": 0.55, "base_rate": 0.66}
     promoted = decide_promotion(CHALLENGER, champion, GateSettings(), 0.25, better)
-    assert promoted.promote and "decided on the backtest" in promoted.reason
+    assert promoted.promote and "the backtest decides" in promoted.reason
     assert "only 12 holdout deals" in promoted.reason
     worse = {"winmodel": 0.70, "base_rate": 0.66}
     assert not decide_promotion(CHALLENGER, champion, GateSettings(), 0.25, worse).promote
 
 
 def test_on_the_backtest_a_challenger_worse_than_the_champions_record_is_refused() -> None:
-    champion = {"too_few_unseen": 1.0, "unseen_deals": 3.0, "backtest_log_loss": 0.50}
-    worse = decide_promotion(
-        CHALLENGER, champion, GateSettings(), 0.25, {"winmodel": 0.55, "base_rate": 0.66}
-    )
+    champion = {
+        "too_few_unseen": 1.0,
+        "unseen_deals": 3.0,
+        "backtest_log_loss": 0.50,
+        "backtest_base_rate_log_loss": 0.66,
+    }
+    base = {"base_rate": 0.66}
+    worse = decide_promotion(CHALLENGER, champion, GateSettings(), 0.25, base | {"winmodel": 0.55})
     assert not worse.promote
-    assert (
-        "worse than the champion's 0.5000" in worse.reason
-        and "decided on the backtest" in worse.reason
-    )
+    assert "worse than the champion: 83.3% of the base rate's log loss" in worse.reason
+    assert "the champion's 75.8%" in worse.reason and "the backtest decides" in worse.reason
     within = decide_promotion(
-        CHALLENGER, champion, GateSettings(), 0.25, {"winmodel": 0.509, "base_rate": 0.66}
+        CHALLENGER, champion, GateSettings(), 0.25, base | {"winmodel": 0.509}
     )
-    assert within.promote and "not worse than the champion's 0.5000" in within.reason
+    assert within.promote and "not worse: 77.1% of the base rate's log loss" in within.reason
     strict = GateSettings(max_backtest_log_loss_increase=0.0)
     assert not decide_promotion(
-        CHALLENGER, champion, strict, 0.25, {"winmodel": 0.509, "base_rate": 0.66}
+        CHALLENGER, champion, strict, 0.25, base | {"winmodel": 0.509}
     ).promote
+    # Another export, another base rate: the shares are compared, not the raw figures.
+    harder = {"winmodel": 0.53, "base_rate": 0.70}
+    assert decide_promotion(CHALLENGER, champion, GateSettings(), 0.25, harder).promote
+    # A champion without a recorded backtest: the base rate alone decides, and the reason says so.
+    bare = {"too_few_unseen": 1.0, "unseen_deals": 3.0}
+    alone = decide_promotion(CHALLENGER, bare, GateSettings(), 0.25, base | {"winmodel": 0.6})
+    assert alone.promote and "the champion recorded no backtest to compare with" in alone.reason

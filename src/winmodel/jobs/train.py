@@ -216,10 +216,11 @@ def _champion_metrics(
             f"only {unseen_deals} holdout deals closed after the champion's training cut-off "
             f"({cutoff}): too few to compare the two, the gate decides on the backtest"
         )
-        recorded = (champion.metadata.get("backtest_log_loss") or {}).get("winmodel")
+        recorded = champion.metadata.get("backtest_log_loss") or {}
         few = {"too_few_unseen": 1.0, "unseen_deals": float(unseen_deals)}
-        if recorded is not None:
-            few["backtest_log_loss"] = float(recorded)
+        if "winmodel" in recorded and "base_rate" in recorded:
+            few["backtest_log_loss"] = float(recorded["winmodel"])
+            few["backtest_base_rate_log_loss"] = float(recorded["base_rate"])
         return few, champion_version, None
     won = holdout["won"].to_numpy()[unseen]
     weight = holdout["evaluation_weight"].to_numpy()[unseen]

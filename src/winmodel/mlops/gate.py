@@ -175,43 +175,53 @@ def _decide_on_backtest(
 ) -> GateDecision:
     """Give the decision from the log loss over every time-ordered fold (too few unseen deals).
 
-    The challenger must beat the base rate there and, when the champion recorded its own
-    backtest log loss (``champion["backtest_log_loss"]``), not exceed it by more than
-    ``max_backtest_log_loss_increase``: retraining on the same export gives the same folds, so a
-    worse recipe cannot pass for a new champion.
+    The challenger must beat the base rate there (unless ``require_beats_base_rate`` is off) and,
+    when the champion recorded its own backtest (``champion["backtest_log_loss"]`` and
+    ``champion["backtest_base_rate_log_loss"]``), its log loss as a share of the base rate's may
+    exceed the champion's share by at most ``max_backtest_log_loss_increase`` (relative). Shares,
+    not raw figures: a champion trained on an earlier export was backtested on other months, with
+    another base rate; on the same export both are the same folds, so a worse recipe cannot pass.
     """
     ours, base = pooled["winmodel"], pooled["base_rate"]
     failures = []
-    if ours >= base:
-        failures.append(f"not better than the base rate's {base:.4f}")
+    if settings.require_beats_base_rate and ours >= base:
+        failures.append(
+            f"not better than the base rate's {base:.4f} (set gate.require_beats_base_rate: "
+            "false to register it anyway)"
+        )
     theirs = champion.get("backtest_log_loss")
-    if theirs is not None:
-        limit = theirs * (1 + settings.max_backtest_log_loss_increase)
-        if ours > limit:
-            failures.append(
-                f"worse than the champion's {theirs:.4f} (limit {limit:.4f}, "
-                f"+{settings.max_backtest_log_loss_increase:.0%})"
-            )
-    compared = (
-        f"the champion's {theirs:.4f} and "
-        if theirs is not None
-        else "(the champion recorded none) "
-    )
+    their_base = champion.get("backtest_base_rate_log_loss")
+    share = ours / base if base > 0 else float("inf")
+    comparison = ""
+    if theirs is not None and their_base:
+        their_share = theirs / their_base
+        limit = their_share * (1 + settings.max_backtest_log_loss_increase)
+        comparison = (
+            f"{share:.1%} of the base rate's log loss against the champion's {their_share:.1%} "
+            f"({theirs:.4f} of {their_base:.4f}; limit {limit:.1%})"
+        )
+        if share > limit:
+            failures.append(f"worse than the champion: {comparison}")
     reason = (
         f"only {unseen} holdout deals closed after the champion's training cut-off, too few to "
-        f"compare the two; decided on the backtest: log loss over every time-ordered fold "
-        f"{ours:.4f}"
+        f"compare the two, so the backtest decides: log loss over every time-ordered fold "
+        f"{ours:.4f}, the base rate's {base:.4f}"
     )
     if failures:
         return GateDecision(
             False,
-            f"challenger is worse on the backtest — {reason}, " + "; ".join(failures),
+            f"challenger is worse on the backtest — {reason}; " + "; ".join(failures),
             challenger,
             champion,
         )
     return GateDecision(
         True,
-        f"{reason}, not worse than {compared}better than the base rate's {base:.4f}",
+        f"{reason}; "
+        + (
+            f"not worse: {comparison}"
+            if comparison
+            else "the champion recorded no backtest to compare with"
+        ),
         challenger,
         champion,
     )

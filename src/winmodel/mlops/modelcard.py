@@ -40,6 +40,8 @@ def render_model_card(
 ) -> str:
     """Give the model card as Markdown."""
     metadata = result.model.metadata
+    shape = metadata.get("shape") or {}
+    logistic = shape.get("family") == "logistic"
     metrics = _table(
         result.holdout_metrics,
         ["method", "roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift", "deals"],
@@ -83,7 +85,12 @@ def render_model_card(
         f"- Booster trained on deals closed before {metadata['trained_on_closes_before']} "
         f"(maturity cut-off {metadata['maturity_days']} days: {metadata['training_deals']} deals, "
         f"{metadata['training_rows']} rows)",
-        f"- Early stopping and {metadata['calibration']} calibration: closes {metadata['validation_window']}"
+        (
+            f"- {metadata['calibration'].capitalize()} calibration"
+            if logistic
+            else f"- Early stopping and {metadata['calibration']} calibration"
+        )
+        + f": closes {metadata['validation_window']}"
         + (
             " (then the booster was refitted on train + validation with the calibration kept)"
             if metadata.get("refit_with_validation")
@@ -107,7 +114,12 @@ def render_model_card(
         ),
         "",
         "## Model",
-        f"- LightGBM, {metadata['trees']} trees, shape {metadata['shape']}",
+        (
+            f"- A penalised logistic regression (L2 {shape.get('lambda_l2')}: one-hot categories, "
+            f"scaled numbers) distilled into {metadata['trees']} LightGBM stumps, shape {shape}"
+            if logistic
+            else f"- LightGBM, {metadata['trees']} trees, shape {shape}"
+        ),
         f"- {len(metadata['features'])} features; excluded by the leakage guard: {excluded}",
         f"- Left out as final state (mutable, known only as it stood at close): {final_excluded}; "
         f"allowed by the config anyway: {final_allowed}",
