@@ -172,6 +172,16 @@ class ModelSettings(_Section):
             min_child_samples=5,
             lambda_l2=10.0,
         ),
+        # The same, penalised harder (C 1/30), for the smallest histories (a 207-deal tuning
+        # world: log loss 0.710 -> 0.625 with it beside L2 10; no tuning world worse).
+        ShapeCandidate(
+            family="logistic",
+            num_leaves=2,
+            max_depth=1,
+            learning_rate=0.2,
+            min_child_samples=5,
+            lambda_l2=30.0,
+        ),
     )
     max_trees: int = Field(800, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)

@@ -81,6 +81,7 @@ def _search(rows: pd.DataFrame):
     said: list[str] = []
     result = train_win_model(rows, TrainConfig.model_validate({}), progress=said.append)
     assert any("logistic (L2 10) as stumps log loss" in line for line in said)
+    assert any("logistic (L2 30) as stumps log loss" in line for line in said)
     tried = result.search.set_index("candidate")
     chosen = tried.loc[tried["chosen"], "log_loss"].iloc[0]
     # The choice is the search's best log loss over the time-ordered folds (up to the tie rule).
@@ -105,7 +106,8 @@ def test_the_search_chooses_the_logistic_family_and_the_model_saves_and_scores(
     from winmodel.mlops.modelcard import render_model_card
 
     card = render_model_card(result, facts={})
-    assert "A penalised logistic regression (L2 10.0" in card and "Early stopping" not in card
+    penalty = result.model.metadata["shape"]["lambda_l2"]
+    assert f"A penalised logistic regression (L2 {penalty}" in card and "Early stopping" not in card
     folder = save_model(result.model, tmp_path / "model")
     loaded = load_model(folder)
     probability = loaded.predict_proba(later)
