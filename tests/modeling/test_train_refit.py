@@ -36,7 +36,11 @@ def world_rows(tmp_path_factory):
 
 
 def _config(**model: object) -> TrainConfig:
-    return TrainConfig.model_validate({"model": {"search_folds": 1, **model}})
+    # One shape: these tests are about the refit and its calibration, not the search (test time).
+    first = TrainConfig().model.candidates[0].model_dump()
+    return TrainConfig.model_validate(
+        {"model": {"search_folds": 1, "candidates": [first], **model}}
+    )
 
 
 @pytest.fixture(scope="module")
