@@ -306,6 +306,20 @@ def describe_shape(shape: ShapeCandidate) -> str:
     return f"leaves={shape.num_leaves} depth={shape.max_depth}"
 
 
+def _dataset(
+    matrix: np.ndarray, label: np.ndarray, weight: np.ndarray, categorical: list[int]
+) -> lgb.Dataset:
+    """Give a LightGBM training set (labels may be probabilities, for the distillation)."""
+    return lgb.Dataset(
+        matrix,
+        label,
+        weight=weight,
+        categorical_feature=categorical,
+        free_raw_data=True,
+        params={"verbosity": -1},
+    )
+
+
 def _train(
     data: _Data,
     train: np.ndarray,
@@ -324,14 +338,7 @@ def _train(
     """
     if shape.family == "logistic":
         return _distilled_logistic(data, train, shape, config, categorical, weight)
-    train_set = lgb.Dataset(
-        data.matrix[train],
-        data.won[train],
-        weight=weight[train],
-        categorical_feature=categorical,
-        free_raw_data=True,
-        params={"verbosity": -1},
-    )
+    train_set = _dataset(data.matrix[train], data.won[train], weight[train], categorical)
     params = _lgb_params(shape, config, data.monotone)
     if valid is None:
         return lgb.train(params, train_set, num_boost_round=rounds or config.model.max_trees)
@@ -390,14 +397,7 @@ def _distilled_logistic(
         "cat_smooth": 1.0,
         "cat_l2": 0.0,
     }
-    dataset = lgb.Dataset(
-        data.matrix[train],
-        soft,
-        weight=weight[train],
-        categorical_feature=categorical,
-        free_raw_data=True,
-        params={"verbosity": -1},
-    )
+    dataset = _dataset(data.matrix[train], soft, weight[train], categorical)
     return lgb.train(params, dataset, num_boost_round=config.model.max_trees)
 
 
