@@ -41,6 +41,9 @@ def small_train_config(root: Path, data: Path, **overrides) -> Path:
         "splits": {"backtest_folds": 1},
         # Measuring the forecast range refits the recipe a few times: only the shared project does it.
         "forecast": {"shift_months": 0},
+        # The horizon model (two multiclass fits, a third of a small training's time) likewise:
+        # tests that read horizon columns or metrics train with horizon__fit=True.
+        "horizon": {"fit": False},
         "tracking": {
             "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
             "experiment": "test",
@@ -110,7 +113,9 @@ def trained_project(tmp_path_factory, small_data_dir) -> TrainedProject:
     from winmodel.jobs.train import run_train
 
     root = tmp_path_factory.mktemp("project")
-    config = small_train_config(root, small_data_dir, forecast__shift_months=12)
+    config = small_train_config(
+        root, small_data_dir, forecast__shift_months=12, horizon__fit=True
+    )
     outcome = run_train(config, console=Console(stderr=True, quiet=True))
     return TrainedProject(root=root, config=config, data=small_data_dir, outcome=outcome)
 

@@ -276,6 +276,15 @@ class ForecastSettings(_Section):
         return value
 
 
+class HorizonSettings(_Section):
+    """The horizon model (when open deals close: P(won by the end of month k), see :mod:`winmodel.modeling.horizon`)."""
+
+    #: Fit it at training (checked on the holdout, then refitted on everything). Off: the model is
+    #: saved without it and scored files leave the horizon columns out, as for a flat export;
+    #: training is faster (two multiclass LightGBM fits over person-months fewer).
+    fit: bool = True
+
+
 #: What MLflow accepts as a registered model name, kept to what a file name can hold too.
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
@@ -338,6 +347,7 @@ class TrainConfig(_Section):
     calibration: CalibrationSettings = CalibrationSettings()
     gate: GateSettings = GateSettings()
     forecast: ForecastSettings = ForecastSettings()
+    horizon: HorizonSettings = HorizonSettings()
     tracking: TrackingSettings = TrackingSettings()
 
     @model_validator(mode="after")

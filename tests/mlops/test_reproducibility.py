@@ -25,7 +25,8 @@ QUIET = Console(stderr=True, quiet=True)
 def twin_project(tmp_path_factory, small_data_dir, make_train_config):
     """Give (root, outcome) of a second training on the same data with the same settings, in its own folder."""
     root = tmp_path_factory.mktemp("twin")
-    outcome = run_train(make_train_config(root, small_data_dir), console=QUIET)
+    # The horizon model as in the session's project: its columns are in the scored files compared.
+    outcome = run_train(make_train_config(root, small_data_dir, horizon__fit=True), console=QUIET)
     return root, outcome
 
 

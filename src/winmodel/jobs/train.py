@@ -682,6 +682,10 @@ def _fit_horizon(result: TrainingResult, crm: CRMData, config: TrainConfig, say:
 
     from winmodel.modeling.horizon import fit_horizon_model, horizon_holdout
 
+    if not config.horizon.fit:
+        mlflow.set_tag("winmodel.horizon", "not fitted: horizon.fit is off in the config")
+        say("horizon model: not fitted (horizon.fit is off in the config)")
+        return
     if not crm.has_snapshots:
         mlflow.set_tag("winmodel.horizon", "not fitted: the export has no snapshots")
         say("horizon model: not fitted (no snapshots to learn when deals close from)")

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 EPSILON = 1e-6
 
@@ -216,7 +217,11 @@ def fit_hist_gradient_boosting_peer(
     model = HistGradientBoostingClassifier(
         categorical_features=mask if mask.any() else None, random_state=seed
     )
-    model.fit(features.to_numpy(dtype=float), won, sample_weight=weight)
+    # One OpenMP thread: with OMP_WAIT_POLICY=PASSIVE (set by the CLI for LightGBM on busy machines)
+    # scikit-learn's short parallel loops wait on sleeping threads; measured on 17,840 rows x 53
+    # features: 2.7 s on two threads, 0.85 s on one. The defaults fit the same model either way.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model.fit(features.to_numpy(dtype=float), won, sample_weight=weight)
     return model
 
 
