@@ -113,9 +113,7 @@ def trained_project(tmp_path_factory, small_data_dir) -> TrainedProject:
     from winmodel.jobs.train import run_train
 
     root = tmp_path_factory.mktemp("project")
-    config = small_train_config(
-        root, small_data_dir, forecast__shift_months=12, horizon__fit=True
-    )
+    config = small_train_config(root, small_data_dir, forecast__shift_months=12, horizon__fit=True)
     outcome = run_train(config, console=Console(stderr=True, quiet=True))
     return TrainedProject(root=root, config=config, data=small_data_dir, outcome=outcome)
 
