@@ -181,11 +181,18 @@ def test_ctrl_c_during_a_training_says_the_champion_is_unchanged(
     for line in process.stderr:  # wait until the training itself has started
         seen.append(line)
         if "training rows" in line:
+            # What the child does with SIGINT (ignored, caught), in case it is not interrupted.
+            status = Path(f"/proc/{process.pid}/status")
+            handling = [
+                text
+                for text in (status.read_text().splitlines() if status.exists() else [])
+                if text.startswith(("SigIgn", "SigCgt", "SigBlk"))
+            ]
             process.send_signal(signal.SIGINT)
             break
     rest = process.communicate(timeout=300)[1]
     printed = "".join(seen) + rest
-    assert process.returncode == 130, printed
+    assert process.returncode == 130, f"{handling}\n{printed}"
     assert "interrupted — champion unchanged" in printed and "Traceback" not in printed
     assert _registry(database) == before
     assert not (tmp_path / "models" / ".winmodel.lock.owner").exists()
