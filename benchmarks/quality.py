@@ -291,6 +291,11 @@ def evaluate_world(
         "calibration": result.model.calibrator.method_,
         # model.search_seconds is wall time: on a loaded machine fewer candidates are tried.
         "candidates_tried": len(result.search),
+        # Segments the newest months said the model lags (modeling.segment_shift), with the shift.
+        "segment_shifts": "; ".join(
+            f"{s['dimension']}={s['value']} {s['logit_shift']:+.2f}"
+            for s in result.model.metadata.get("segment_shifts", [])
+        ),
     }
     if world is not None and world.drifted is not None:
         facts.update(_drift_check(world, split.test, won, predictions))

@@ -227,6 +227,20 @@ class CalibrationSettings(_Section):
     isotonic_min_deals: int = Field(1000, ge=10)
 
 
+class SegmentShiftSettings(_Section):
+    """Shift a win dimension's value whose newest closed deals beat or miss the model (modeling.segment_shift)."""
+
+    enabled: bool = True
+    #: Values with fewer holdout deals (the newest months' closes) are not tested.
+    min_deals: int = Field(30, ge=5)
+    #: Chance of shifting a segment that did not move: over all values tested (Bonferroni) when
+    #: ``family_wise``, else per value.
+    alpha: float = Field(0.05, gt=0, lt=1)
+    family_wise: bool = True
+    #: Standard deviation of the normal prior on a shift (log-odds): smaller shrinks more.
+    prior_sd: float = Field(1.0, gt=0)
+
+
 class GateSettings(_Section):
     """When a challenger may replace the champion."""
 
@@ -345,6 +359,7 @@ class TrainConfig(_Section):
     model: ModelSettings = ModelSettings()
     splits: SplitSettings = SplitSettings()
     calibration: CalibrationSettings = CalibrationSettings()
+    segment_shift: SegmentShiftSettings = SegmentShiftSettings()
     gate: GateSettings = GateSettings()
     forecast: ForecastSettings = ForecastSettings()
     horizon: HorizonSettings = HorizonSettings()

@@ -8,7 +8,7 @@ segments (printed, logged, in the model card) so RevOps can read the scores ther
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -148,27 +148,44 @@ def describe_drift(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def drift_warnings(rows: pd.DataFrame, drifted: Sequence[Sequence[str]]) -> pd.Series:
-    """Give per row a warning naming the drifted segments the deal falls in ('' if none).
+def drift_warnings(
+    rows: pd.DataFrame,
+    drifted: Sequence[Sequence[str]],
+    shifted: Mapping[tuple[str, str], float] | None = None,
+) -> pd.Series:
+    """Give per row a warning naming the drifted or shifted segments the deal falls in ('' if none).
 
     ``drifted`` holds ``(dimension, value)`` pairs (the model's ``drifted_values``): the training
     saw that segment's win rate move in the newest months, so its score there may lag.
+    ``shifted`` maps ``(dimension, value)`` to the log-odds shift the model applies there (the
+    model's ``segment_shifts``, :mod:`winmodel.modeling.segment_shift`): the warning says so.
     """
+    shifted = dict(shifted or {})
+    segments = list(dict.fromkeys([*((str(d), str(v)) for d, v in drifted), *shifted]))
     text = pd.Series("", index=rows.index, dtype="str")
-    for dimension, value in drifted:
+    for dimension, value in segments:
         if dimension not in rows:
             continue
         inside = (rows[dimension].astype("str") == str(value)).fillna(False).to_numpy(dtype=bool)
-        label = f"label drift: {dimension}={value} win rate moved recently"
+        label = (
+            f"label drift: {dimension}={value} won {'less' if shifted[(dimension, value)] < 0 else 'more'}"
+            f" than the model expected in the newest months; score shifted "
+            f"{shifted[(dimension, value)]:+.2f} log-odds for it"
+            if (dimension, value) in shifted
+            else f"label drift: {dimension}={value} win rate moved recently"
+        )
         text[inside] = np.where(text[inside] == "", label, text[inside] + "; " + label)
     return text
 
 
 def add_drift_warnings(
-    warnings: pd.Series, rows: pd.DataFrame, drifted: Sequence[Sequence[str]]
+    warnings: pd.Series,
+    rows: pd.DataFrame,
+    drifted: Sequence[Sequence[str]],
+    shifted: Mapping[tuple[str, str], float] | None = None,
 ) -> pd.Series:
-    """Give ``warnings`` (per-row text) with the label-drift warnings joined on."""
-    extra = drift_warnings(rows, drifted).to_numpy()
+    """Give ``warnings`` (per-row text) with the label-drift and segment-shift warnings joined on."""
+    extra = drift_warnings(rows, drifted, shifted).to_numpy()
     current = warnings.astype("str").to_numpy()
     joined = np.where(extra == "", current, np.where(current == "", extra, current + "; " + extra))
     return pd.Series(joined, index=warnings.index, dtype="str")

@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from winmodel.modeling.segment_shift import SegmentShift
 from winmodel.modeling.train import TrainingResult
 
 LIMITS = """\
@@ -111,6 +112,15 @@ def render_model_card(
         *(
             [f"- {line}" for line in metadata.get("drifted_segments", [])]
             or ["- no segment's win rate moved beyond its 95 % interval"]
+        ),
+        "",
+        "## Segment shifts (the newest months' deals against the model's probabilities)",
+        *(
+            [
+                f"- {SegmentShift(**shift).describe()}"
+                for shift in metadata.get("segment_shifts", [])
+            ]
+            or ["- none: no segment's newest deals won more or less than predicted beyond chance"]
         ),
         "",
         "## Model",

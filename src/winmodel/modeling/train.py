@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 import lightgbm as lgb
@@ -26,7 +26,7 @@ import pandas as pd
 
 from winmodel.errors import GateError, Problem
 from winmodel.features.builder import FeatureBuilder
-from winmodel.features.label_drift import describe_drift, label_drift
+from winmodel.features.label_drift import DIMENSIONS, describe_drift, label_drift
 from winmodel.features.leakage import (
     POINT_IN_TIME_FEATURES,
     LeakageReport,
@@ -47,6 +47,13 @@ from winmodel.modeling.evaluate import (
     reliability_table,
 )
 from winmodel.modeling.model import WinModel, explanation_cost
+from winmodel.modeling.segment_shift import (
+    SegmentShift,
+    find_segment_shifts,
+    raw_shift,
+    shiftable_dimensions,
+    with_shift_trees,
+)
 from winmodel.settings import ShapeCandidate, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -621,6 +628,75 @@ def _crm_baseline(rows: pd.DataFrame, fallback: float) -> np.ndarray | None:
     )
 
 
+def _shift_segments(
+    data: _Data,
+    builder: FeatureBuilder,
+    booster: lgb.Booster,
+    calibrator: Calibrator,
+    holdout: _FoldFit,
+    train_mask: np.ndarray,
+    config: TrainConfig,
+) -> tuple[lgb.Booster, list[SegmentShift]]:
+    """Give the booster with a shift tree per segment the newest months say it lags, and the shifts.
+
+    The evidence: the holdout's deals (the newest months' closes) against the shipped model's
+    calibrated probabilities. A refitted model has learned from the holdout's mature deals
+    already (a new competitor's first outcomes, say): what it learned is not shifted again, only
+    the gap it leaves (its calibration is cross-fitted, the newest-created deals are out of its
+    training). Each deal counts once: its rows' probabilities are averaged with their weights.
+    """
+    settings = config.segment_shift
+    rows = data.rows
+    newest = holdout.test
+    dimensions = shiftable_dimensions(builder, DIMENSIONS)
+    if not newest.any() or not dimensions:
+        return booster, []
+    raw = np.asarray(
+        booster.predict(data.matrix[newest], raw_score=True, num_threads=config.model.threads)
+    )
+    weight = data.weight[newest]
+    per_row = rows.loc[newest, ["opportunity_id", *dimensions]].assign(
+        _probability=calibrator.transform(raw) * weight,
+        _raw=raw * weight,
+        _weight=weight,
+        _won=data.won[newest].astype(float),
+    )
+    deals = per_row.groupby("opportunity_id", sort=True).agg(
+        {
+            **{name: "first" for name in dimensions},
+            "_probability": "sum",
+            "_raw": "sum",
+            "_weight": "sum",
+            "_won": "first",
+        }
+    )
+    probability = (deals["_probability"] / deals["_weight"]).to_numpy()
+    deal_raw = (deals["_raw"] / deals["_weight"]).to_numpy()
+    found = find_segment_shifts(
+        deals,
+        probability,
+        deals["_won"].to_numpy(),
+        dimensions,
+        min_deals=settings.min_deals,
+        alpha=settings.alpha,
+        family_wise=settings.family_wise,
+        prior_sd=settings.prior_sd,
+    )
+    shifts = [
+        replace(
+            shift,
+            raw_shift=raw_shift(
+                calibrator,
+                deal_raw[deals[shift.dimension].astype("str").to_numpy() == shift.value],
+                shift.logit_shift,
+            ),
+        )
+        for shift in found
+    ]
+    shifts = [shift for shift in shifts if shift.raw_shift != 0.0]
+    return with_shift_trees(booster, builder, shifts, data.matrix[train_mask]), shifts
+
+
 def _metrics_rows(
     label: str,
     won: np.ndarray,
@@ -1060,6 +1136,13 @@ def train_win_model(
             f"{shipped_booster.num_trees()} trees, calibration ({shipped_calibrator.method_}) "
             f"from {len(recipe_fits) + 1} out-of-fold windows"
         )
+    shifts: list[SegmentShift] = []
+    if config.segment_shift.enabled:
+        shipped_booster, shifts = _shift_segments(
+            data, builder, shipped_booster, shipped_calibrator, final_fit, train_mask, config
+        )
+        for shift in shifts:
+            say(f"segment shift: {shift.describe()}")
     base_rate = float(np.average(data.won[train_mask], weights=data.weight[train_mask]))
     importance = pd.DataFrame(
         {
@@ -1086,6 +1169,7 @@ def train_win_model(
             "recency_half_life_days": config.training.recency_half_life_days,
             "training_cutoff": f"{booster_end:%Y-%m-%d}",
             "drifted_segments": drifted_segments,
+            "segment_shifts": [shift.to_dict() for shift in shifts],
             "drifted_values": [
                 [str(row.dimension), str(row.value)]
                 for row in drift_table[drift_table["drifted"]].itertuples(index=False)

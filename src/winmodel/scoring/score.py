@@ -190,6 +190,10 @@ def score_deals(
             model.feature_builder.data_warnings(rows),
             rows,
             model.metadata.get("drifted_values", []),
+            {
+                (str(shift["dimension"]), str(shift["value"])): float(shift["logit_shift"])
+                for shift in model.metadata.get("segment_shifts", [])
+            },
         )
     scored = {
         "opportunity_id": rows["opportunity_id"].astype("str"),

@@ -1,0 +1,195 @@
+"""Segment shifts: a planted gap is found and shifted, chance is not, and the shift tree adds up."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from winmodel.features.builder import FeatureBuilder
+from winmodel.modeling.calibrate import Calibrator, logit, sigmoid
+from winmodel.modeling.segment_shift import (
+    SegmentShift,
+    find_segment_shifts,
+    penalised_shift,
+    raw_shift,
+    with_shift_trees,
+)
+from winmodel.modeling.treeshap import FastTreeShap
+
+REGIONS = ["apac", "emea", "latam", "north_america"]
+INDUSTRIES = ["finance", "health", "retail", "software", "manufacturing"]
+
+
+def _newest_deals(
+    seed: int, gap: float, deals: int = 1500
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Deals whose outcomes follow the model's probabilities, except latam's, off by ``gap`` log-odds."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {"region": rng.choice(REGIONS, deals), "industry": rng.choice(INDUSTRIES, deals)}
+    )
+    probability = rng.uniform(0.05, 0.8, deals)
+    truth = logit(probability) + gap * frame["region"].eq("latam").to_numpy()
+    won = (rng.random(deals) < sigmoid(truth)).astype(float)
+    return frame, probability, won
+
+
+def test_a_planted_collapse_is_found_shifted_towards_its_win_rate_and_nothing_else() -> None:
+    frame, probability, won = _newest_deals(seed=1, gap=-1.2)
+    shifts = find_segment_shifts(frame, probability, won, ["region", "industry"])
+    assert [(s.dimension, s.value) for s in shifts] == [("region", "latam")]
+    (shift,) = shifts
+    latam = frame["region"].eq("latam").to_numpy()
+    assert shift.z < -4 and shift.won_rate < shift.predicted_rate
+    # Shrunk a little towards 0 by the prior, and close to the planted gap.
+    assert -1.2 - 0.3 < shift.logit_shift < -0.8
+    shifted = sigmoid(logit(probability[latam]) + shift.logit_shift).mean()
+    assert abs(shifted - won[latam].mean()) < 0.03
+    assert "region=latam" in shift.describe() and "log-odds" in shift.describe()
+
+
+def test_without_a_gap_no_segment_is_shifted_on_most_draws() -> None:
+    shifted = sum(
+        bool(find_segment_shifts(*_newest_deals(seed, gap=0.0), ["region", "industry"]))
+        for seed in range(20)
+    )
+    # Bonferroni at 5 % over nine values: about one draw in twenty may shift by chance.
+    assert shifted <= 3
+
+
+def test_the_prior_shrinks_a_shift_on_few_deals() -> None:
+    base = np.zeros(10)
+    won = np.ones(10)
+    assert 0 < penalised_shift(base, won, prior_sd=0.5) < penalised_shift(base, won, prior_sd=5.0)
+
+
+def _booster_and_builder() -> tuple[lgb.Booster, FeatureBuilder, pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(5)
+    rows = pd.DataFrame(
+        {
+            "region": rng.choice(REGIONS, 800),
+            "industry": rng.choice(INDUSTRIES, 800),
+            "amount": rng.lognormal(10, 1, 800),
+        }
+    )
+    builder = FeatureBuilder(
+        extra_features=[
+            ("region", "categorical"),
+            ("industry", "categorical"),
+            ("amount", "numeric"),
+        ]
+    ).fit(rows)
+    matrix = builder.transform(rows)
+    won = (rng.random(800) < 0.3 + 0.3 * rows["region"].eq("emea")).astype(int)
+    dataset = lgb.Dataset(
+        matrix, won, categorical_feature=builder.categorical_indices_, free_raw_data=False
+    )
+    params = {"objective": "binary", "num_leaves": 4, "verbose": -1, "seed": 1}
+    return lgb.train(params, dataset, 20), builder, rows, matrix
+
+
+def test_a_shift_tree_adds_its_shift_to_the_segments_raw_score_only_and_reasons_add_up() -> None:
+    booster, builder, rows, matrix = _booster_and_builder()
+    shift = SegmentShift("region", "latam", 120, 0.1, 0.3, -5.0, -0.9, raw_shift=-0.75)
+    shifted = with_shift_trees(booster, builder, [shift], matrix)
+    assert shifted.num_trees() == booster.num_trees() + 1
+    moved = shifted.predict(matrix, raw_score=True) - booster.predict(matrix, raw_score=True)
+    latam = rows["region"].eq("latam").to_numpy()
+    np.testing.assert_allclose(moved[latam], -0.75, atol=1e-9)
+    np.testing.assert_allclose(moved[~latam], 0.0, atol=1e-12)
+    # Exact TreeSHAP (winmodel's and LightGBM's) attribute the shift to the region and add up.
+    contributions = FastTreeShap(shifted).contributions(matrix)
+    np.testing.assert_allclose(contributions, shifted.predict(matrix, pred_contrib=True), atol=1e-9)
+    np.testing.assert_allclose(
+        contributions.sum(axis=1), shifted.predict(matrix, raw_score=True), atol=1e-9
+    )
+    region = builder.feature_names_.index("region")
+    before = booster.predict(matrix, pred_contrib=True)
+    assert (contributions[latam, region] < before[latam, region]).all()
+    # The model file round-trips (what the saved model and the pyfunc load).
+    reloaded = lgb.Booster(model_str=shifted.model_to_string())
+    np.testing.assert_allclose(
+        reloaded.predict(matrix, raw_score=True), shifted.predict(matrix, raw_score=True)
+    )
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_the_raw_shift_moves_the_calibrated_mean_as_the_log_odds_shift_says(method: str) -> None:
+    rng = np.random.default_rng(8)
+    raw = rng.normal(-0.5, 1.2, 4000)
+    won = (rng.random(4000) < sigmoid(0.7 * raw)).astype(int)
+    calibrator = Calibrator(method).fit(raw, won)
+    segment = raw[:300]
+    shift = raw_shift(calibrator, segment, -0.6)
+    target = sigmoid(logit(calibrator.transform(segment)) - 0.6).mean()
+    assert abs(calibrator.transform(segment + shift).mean() - target) < 0.01
+
+
+@pytest.fixture(scope="module")
+def collapsed_world(tmp_path_factory):
+    """A flat 6,000-deal world whose one segment collapsed ten months ago: its rows and one-shape config."""
+    from winmodel.data.dataset import load_crm_data
+    from winmodel.data.mapping import Mapping
+    from winmodel.features.rows import build_training_rows
+    from winmodel.settings import TrainConfig
+    from winmodel.synth.worlds import draw_world_spec, generate_world
+
+    world = generate_world(
+        draw_world_spec(
+            43, deals=6_000, snapshots=False, win_rate=0.45, drift="segment_collapse",
+            drift_months=10, months=30, missing_share=0.0,
+        )
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("collapsed")
+    world.opportunities.to_parquet(folder / "opportunities.parquet")
+    crm = load_crm_data(folder, Mapping(name="collapsed", fixed_fields=list(world.fixed_fields)))
+    config = TrainConfig.model_validate(
+        {"model": {"candidates": [{"num_leaves": 7, "max_depth": 3}], "search_folds": 1}}
+    )
+    rows, _ = build_training_rows(crm, config)
+    return world, crm, rows, config
+
+
+def _train(collapsed_world, **segment_shift):
+    from winmodel.modeling.train import train_win_model
+
+    _, crm, rows, config = collapsed_world
+    config = config.model_copy(
+        update={"segment_shift": config.segment_shift.model_copy(update=segment_shift)}
+    )
+    return train_win_model(
+        rows, config, extra_features=[(f.name, f.kind) for f in crm.extra_features]
+    )
+
+
+def test_training_shifts_the_planted_collapse_and_scoring_says_so(collapsed_world) -> None:
+    from winmodel.features.rows import open_deal_rows
+    from winmodel.scoring.reasons import load_catalogue
+    from winmodel.scoring.score import score_deals
+    from winmodel.settings import ScoreConfig
+
+    world, crm, _, _ = collapsed_world
+    column, value, _ = world.drifted
+    shifted = _train(collapsed_world)
+    plain = _train(collapsed_world, enabled=False)
+    shifts = shifted.model.metadata["segment_shifts"]
+    found = [s for s in shifts if (s["dimension"], s["value"]) == (column, value)]
+    assert len(found) == 1 and found[0]["logit_shift"] < -0.3, shifts
+    assert found[0]["won_rate"] < found[0]["predicted_rate"]
+    assert plain.model.metadata["segment_shifts"] == []
+    assert shifted.model.booster.num_trees() == plain.model.booster.num_trees() + len(shifts)
+    # The open deals of the segment score lower than without the shift, the others as before.
+    open_rows, _ = open_deal_rows(crm)
+    inside = open_rows[column].astype("str").eq(value).to_numpy()
+    moved = shifted.model.predict_proba(open_rows) - plain.model.predict_proba(open_rows)
+    assert (moved[inside] < 0).all()
+    others = [s for s in shifts if s is not found[0]]
+    if not others:
+        np.testing.assert_allclose(moved[~inside], 0.0, atol=1e-12)
+    scored = score_deals(shifted.model, open_rows, ScoreConfig(), load_catalogue("en"), "test")
+    warned = scored.loc[inside, "data_warnings"].str.contains(
+        f"label drift: {column}={value} won less than the model expected"
+    )
+    assert warned.all()
