@@ -177,7 +177,7 @@ def test_ctrl_c_during_a_training_says_the_champion_is_unchanged(
         },
     )
     assert process.stderr is not None
-    seen = []
+    seen, handling = [], []
     for line in process.stderr:  # wait until the training itself has started
         seen.append(line)
         if "training rows" in line:

@@ -184,7 +184,8 @@ def test_training_shifts_the_planted_collapse_and_scoring_says_so(collapsed_worl
     open_rows, _ = open_deal_rows(crm)
     inside = open_rows[column].astype("str").eq(value).to_numpy()
     moved = shifted.model.predict_proba(open_rows) - plain.model.predict_proba(open_rows)
-    assert (moved[inside] < 0).all()
+    # Rows clipped at the calibration's floor cannot move; the segment as a whole does.
+    assert (moved[inside] <= 0).all() and moved[inside].mean() < -0.02
     others = [s for s in shifts if s is not found[0]]
     if not others:
         np.testing.assert_allclose(moved[~inside], 0.0, atol=1e-12)
@@ -193,3 +194,28 @@ def test_training_shifts_the_planted_collapse_and_scoring_says_so(collapsed_worl
         f"label drift: {column}={value} won less than the model expected"
     )
     assert warned.all()
+
+
+def test_a_shift_tree_reaches_codes_past_the_first_bitset_word_and_leaves_blanks_alone() -> None:
+    rng = np.random.default_rng(9)
+    values = [f"competitor_{number:02d}" for number in range(40)]
+    rows = pd.DataFrame(
+        {"primary_competitor": rng.choice(values, 1200), "amount": rng.random(1200)}
+    )
+    rows.loc[rows.index[:50], "primary_competitor"] = None
+    builder = FeatureBuilder(
+        extra_features=[("primary_competitor", "categorical"), ("amount", "numeric")]
+    ).fit(rows)
+    matrix = builder.transform(rows)
+    won = (rng.random(1200) < 0.4).astype(int)
+    dataset = lgb.Dataset(matrix, won, categorical_feature=builder.categorical_indices_)
+    booster = lgb.train({"objective": "binary", "num_leaves": 3, "verbose": -1}, dataset, 5)
+    late = "competitor_37"
+    assert builder.categories_["primary_competitor"].index(late) >= 32
+    shift = SegmentShift("primary_competitor", late, 40, 0.1, 0.4, -4.0, -1.0, raw_shift=-1.0)
+    moved = with_shift_trees(booster, builder, [shift], matrix).predict(
+        matrix, raw_score=True
+    ) - booster.predict(matrix, raw_score=True)
+    inside = rows["primary_competitor"].eq(late).fillna(False).to_numpy(dtype=bool)
+    np.testing.assert_allclose(moved[inside], -1.0, atol=1e-9)
+    np.testing.assert_allclose(moved[~inside], 0.0, atol=1e-12)  # blanks included

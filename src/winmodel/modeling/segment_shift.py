@@ -29,6 +29,9 @@ from scipy.stats import norm
 from winmodel.features.builder import FeatureBuilder
 from winmodel.modeling.calibrate import Calibrator, logit, sigmoid
 
+#: Below this Platt slope the calibration map barely passes raw-score changes on: no shift tree.
+MIN_PLATT_SLOPE = 0.25
+
 
 @dataclass(frozen=True)
 class SegmentShift:
@@ -138,11 +141,12 @@ def raw_shift(calibrator: Calibrator, raw_logit: np.ndarray, logit_shift: float)
     """Give the raw-score shift that moves the segment's mean calibrated probability as ``logit_shift`` does.
 
     Platt: ``logit_shift / slope`` exactly. Isotonic: found by bisection on the segment's deals.
-    0 when the calibration map is flat (it would not pass a shift on).
+    0 when the calibration map is (nearly) flat: a shift there would need a raw offset of many
+    log-odds, which would then dominate the deal's reasons.
     """
     if calibrator.method_ == "platt":
         slope = float(calibrator.slope_)
-        return logit_shift / slope if slope > 1e-9 else 0.0
+        return logit_shift / slope if slope >= MIN_PLATT_SLOPE else 0.0
     target = float(np.mean(sigmoid(logit(calibrator.transform(raw_logit)) + logit_shift)))
     low, high = -10.0, 10.0
     if not (
@@ -183,10 +187,10 @@ def shift_tree(
             "decision_type=1",
             "left_child=-1",
             "right_child=-2",
-            f"leaf_value={shift!r} 0",
+            f"leaf_value={float(shift)!r} 0",
             f"leaf_weight={inside} {outside}",
             f"leaf_count={inside} {outside}",
-            f"internal_value={shift * inside / max(total, 1)!r}",
+            f"internal_value={float(shift) * inside / max(total, 1)!r}",
             f"internal_weight={total}",
             f"internal_count={total}",
             f"cat_boundaries=0 {len(words)}",

@@ -612,7 +612,8 @@ def refit_at(
         calibrator=fit.calibrator,
         base_rate=model.base_rate,
         reference=model.reference,
-        metadata={**model.metadata, "refit_cutoff": f"{cutoff:%Y-%m-%d}"},
+        # A replay refits the recipe only: the shipped model's segment-shift trees are not in it.
+        metadata={**model.metadata, "refit_cutoff": f"{cutoff:%Y-%m-%d}", "segment_shifts": []},
     )
 
 
@@ -643,39 +644,23 @@ def _shift_segments(
     calibrated probabilities. A refitted model has learned from the holdout's mature deals
     already (a new competitor's first outcomes, say): what it learned is not shifted again, only
     the gap it leaves (its calibration is cross-fitted, the newest-created deals are out of its
-    training). Each deal counts once: its rows' probabilities are averaged with their weights.
+    training). Each deal counts once, by its last row before close: the values, the probability
+    and the raw score are the same row's (a deal's competitor can change during its life).
     """
     settings = config.segment_shift
     rows = data.rows
-    newest = holdout.test
+    newest = holdout.test & data.is_last
     dimensions = shiftable_dimensions(builder, DIMENSIONS)
     if not newest.any() or not dimensions:
         return booster, []
     raw = np.asarray(
         booster.predict(data.matrix[newest], raw_score=True, num_threads=config.model.threads)
     )
-    weight = data.weight[newest]
-    per_row = rows.loc[newest, ["opportunity_id", *dimensions]].assign(
-        _probability=calibrator.transform(raw) * weight,
-        _raw=raw * weight,
-        _weight=weight,
-        _won=data.won[newest].astype(float),
-    )
-    deals = per_row.groupby("opportunity_id", sort=True).agg(
-        {
-            **{name: "first" for name in dimensions},
-            "_probability": "sum",
-            "_raw": "sum",
-            "_weight": "sum",
-            "_won": "first",
-        }
-    )
-    probability = (deals["_probability"] / deals["_weight"]).to_numpy()
-    deal_raw = (deals["_raw"] / deals["_weight"]).to_numpy()
+    deals = rows.loc[newest, dimensions].reset_index(drop=True)
     found = find_segment_shifts(
         deals,
-        probability,
-        deals["_won"].to_numpy(),
+        calibrator.transform(raw),
+        data.won[newest].astype(float),
         dimensions,
         min_deals=settings.min_deals,
         alpha=settings.alpha,
@@ -687,7 +672,7 @@ def _shift_segments(
             shift,
             raw_shift=raw_shift(
                 calibrator,
-                deal_raw[deals[shift.dimension].astype("str").to_numpy() == shift.value],
+                raw[(deals[shift.dimension].astype("str") == shift.value).to_numpy()],
                 shift.logit_shift,
             ),
         )
