@@ -163,11 +163,9 @@ def test_a_planted_leak_is_excluded_and_does_not_move_the_holdout(
     assert abs(with_leak["roc_auc"] - clean["roc_auc"]) < 0.01
 
 
-def test_a_worse_model_is_not_promoted_and_a_crash_leaves_the_champion(
-    tmp_path, small_data_dir, monkeypatch, make_train_config
-):
+def test_a_worse_model_is_not_promoted(tmp_path, small_data_dir, make_train_config):
+    # A crash at every stage leaving the champion: test_a_failure_at_any_stage_leaves_... below.
     from winmodel.jobs.train import run_train
-    from winmodel.mlops import registry
 
     good = make_train_config(tmp_path, small_data_dir)
     first = run_train(good, console=QUIET)
@@ -178,14 +176,6 @@ def test_a_worse_model_is_not_promoted_and_a_crash_leaves_the_champion(
     worse = make_train_config(tmp_path, small_data_dir, model__max_trees=1)
     refused = run_train(worse, console=QUIET)
     assert not refused.promoted and "worse" in refused.reason
-    assert _champion_version(project) == first.version
-
-    def explode(*args, **kwargs):
-        raise RuntimeError("injected failure while logging the model")
-
-    monkeypatch.setattr(registry, "log_win_model", explode)
-    with pytest.raises(RuntimeError, match="injected"):
-        run_train(good, console=QUIET)
     assert _champion_version(project) == first.version
 
 
