@@ -165,16 +165,15 @@ def raw_shift(calibrator: Calibrator, raw_logit: np.ndarray, logit_shift: float)
 
 
 def shift_tree(
-    index: int, tree_index: int, codes: Sequence[int], shift: float, inside: int, outside: int
+    index: int, tree_index: int, code: int, shift: float, inside: int, outside: int
 ) -> str:
-    """Give one LightGBM model-file tree: rows whose category code is in ``codes`` get ``shift``, others 0.
+    """Give one LightGBM model-file tree: rows whose feature ``index`` holds category ``code`` get ``shift``, others 0.
 
     ``inside``/``outside`` are the training rows on each side (TreeSHAP's covers: the tree's
     expected value, and so the baseline, moves by the segment's share of the shift).
     """
-    words = np.zeros(max(codes) // 32 + 1, dtype=np.uint64)
-    for code in codes:
-        words[code // 32] |= np.uint64(1) << np.uint64(code % 32)
+    words = np.zeros(code // 32 + 1, dtype=np.uint64)
+    words[code // 32] = np.uint64(1) << np.uint64(code % 32)
     total = inside + outside
     return "\n".join(
         [
@@ -226,7 +225,7 @@ def with_shift_trees(
             shift_tree(
                 index,
                 count + number,
-                [code],
+                code,
                 shift.raw_shift,
                 inside,
                 len(training_matrix) - inside,

@@ -634,13 +634,13 @@ def _shift_segments(
     builder: FeatureBuilder,
     booster: lgb.Booster,
     calibrator: Calibrator,
-    holdout: _FoldFit,
+    holdout: np.ndarray,
     train_mask: np.ndarray,
     config: TrainConfig,
 ) -> tuple[lgb.Booster, list[SegmentShift]]:
     """Give the booster with a shift tree per segment the newest months say it lags, and the shifts.
 
-    The evidence: the holdout's deals (the newest months' closes) against the shipped model's
+    The evidence: the ``holdout`` rows' deals (the newest months' closes) against the shipped model's
     calibrated probabilities. A refitted model has learned from the holdout's mature deals
     already (a new competitor's first outcomes, say): what it learned is not shifted again, only
     the gap it leaves (its calibration is cross-fitted, the newest-created deals are out of its
@@ -649,7 +649,7 @@ def _shift_segments(
     """
     settings = config.segment_shift
     rows = data.rows
-    newest = holdout.test & data.is_last
+    newest = holdout & data.is_last
     dimensions = shiftable_dimensions(builder, DIMENSIONS)
     if not newest.any() or not dimensions:
         return booster, []
@@ -1124,7 +1124,7 @@ def train_win_model(
     shifts: list[SegmentShift] = []
     if config.segment_shift.enabled:
         shipped_booster, shifts = _shift_segments(
-            data, builder, shipped_booster, shipped_calibrator, final_fit, train_mask, config
+            data, builder, shipped_booster, shipped_calibrator, final_fit.test, train_mask, config
         )
         for shift in shifts:
             say(f"segment shift: {shift.describe()}")
