@@ -167,12 +167,12 @@ def drift_warnings(
         if dimension not in rows:
             continue
         inside = (rows[dimension].astype("str") == str(value)).fillna(False).to_numpy(dtype=bool)
+        shift = shifted.get((dimension, value))
         label = (
-            f"label drift: {dimension}={value} won {'less' if shifted[(dimension, value)] < 0 else 'more'}"
-            f" than the model expected in the newest months; score shifted "
-            f"{shifted[(dimension, value)]:+.2f} log-odds for it"
-            if (dimension, value) in shifted
-            else f"label drift: {dimension}={value} win rate moved recently"
+            f"label drift: {dimension}={value} win rate moved recently"
+            if shift is None
+            else f"label drift: {dimension}={value} won {'less' if shift < 0 else 'more'} than the "
+            f"model expected in the newest months; score shifted {shift:+.2f} log-odds for it"
         )
         text[inside] = np.where(text[inside] == "", label, text[inside] + "; " + label)
     return text
