@@ -6,7 +6,10 @@ temporary folder; tests that need a trained model share it.
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,22 @@ REPO = Path(__file__).resolve().parents[1]
 MAVEN_DIR = REPO.parent / "shared" / "datasets" / "maven_crm"
 
 SMALL_DEALS = 4000
+
+
+@functools.cache
+def _empty_mlflow_store() -> Path:
+    """Give an MLflow SQLite store with its tables made, to copy into new test projects.
+
+    MLflow runs its schema migrations on every new store (measured: 1.8 s each); tests that train
+    start from this copy. Jobs run as subprocesses (tests/jobs/test_bad_inputs.py, the Ctrl-C
+    test) still create their stores from nothing.
+    """
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = Path(tempfile.mkdtemp(prefix="winmodel-mlflow-store-"))
+    store = SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "mlruns"))
+    store.engine.dispose()
+    return folder / "mlflow.db"
 
 
 def small_train_config(root: Path, data: Path, **overrides) -> Path:
@@ -48,6 +67,9 @@ def small_train_config(root: Path, data: Path, **overrides) -> Path:
             "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
             "experiment": "test",
             "export_dir": str(root / "models" / "champion"),
+            # The run's plots cost ~3-4 s a training: only the shared project logs them
+            # (tests/jobs/test_train.py reads them there).
+            "figures": False,
         },
     }
     for dotted, value in overrides.items():
@@ -56,6 +78,8 @@ def small_train_config(root: Path, data: Path, **overrides) -> Path:
             config.setdefault(section, {})[key] = value
         else:
             config[section] = value
+    if not (root / "mlflow.db").exists():
+        shutil.copyfile(_empty_mlflow_store(), root / "mlflow.db")
     path = root / f"train-{abs(hash(tuple(sorted(map(str, overrides.items()))))) % 10**8}.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -113,7 +137,9 @@ def trained_project(tmp_path_factory, small_data_dir) -> TrainedProject:
     from winmodel.jobs.train import run_train
 
     root = tmp_path_factory.mktemp("project")
-    config = small_train_config(root, small_data_dir, forecast__shift_months=12, horizon__fit=True)
+    config = small_train_config(
+        root, small_data_dir, forecast__shift_months=12, horizon__fit=True, tracking__figures=True
+    )
     outcome = run_train(config, console=Console(stderr=True, quiet=True))
     return TrainedProject(root=root, config=config, data=small_data_dir, outcome=outcome)
 

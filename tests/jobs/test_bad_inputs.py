@@ -1,8 +1,10 @@
 """The bad-input matrix: every foreseeable fault, through the real command line, answered clearly.
 
 Each row builds one faulty input in a temporary folder and runs ``winmodel
-validate``, ``score`` or ``train`` in a fresh interpreter (MLflow pointed into
-the folder). Every row checks the exit code, that the output names the file
+validate``, ``score`` or ``train`` through the command line's ``main`` in this
+interpreter, as ``python -m winmodel`` would (MLflow pointed into the folder,
+logging set up by the command line itself, stdout and stderr captured at the file
+descriptors); three rows also run in a fresh interpreter, as a user runs them. Every row checks the exit code, that the output names the file
 (and the column and rows where there are some), that no traceback is shown,
 and that nothing was half-done: a ``score`` leaves an existing output file
 byte-identical, a ``train`` leaves the registry (versions and the champion
@@ -543,7 +545,59 @@ MATRIX = [
 # --------------------------------------------------------------------------- running the command line
 
 
+@dataclass
+class Done:
+    """What one command printed, and its exit code (as subprocess.CompletedProcess has them)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def winmodel_here(monkeypatch, capfd) -> Callable[[list[str], Path, Path], Done]:
+    """Give a runner of the command line in this interpreter: ``python -m winmodel`` without its start-up.
+
+    A fresh interpreter costs 2 s (validate) to 5 s (score: imports and model load) per row; here
+    the same ``main`` runs with the same arguments, working folder and MLflow variable, its logging
+    set up by the command line as in a fresh interpreter (pytest's handlers set aside), and what
+    reaches file descriptors 1 and 2 is what it printed. An exception ``main`` does not turn into
+    a message fails the test, as a traceback would.
+    """
+    import logging
+
+    from mlflow.tracking._model_registry import utils as registry_uri
+    from mlflow.tracking._tracking_service import utils as tracking_uri
+
+    from winmodel.cli import main
+
+    def run(args: list[str], cwd: Path, tracking_db: Path) -> Done:
+        monkeypatch.chdir(cwd)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tracking_db}")
+        monkeypatch.setattr(sys, "argv", ["winmodel", *args])
+        # The jobs set MLflow's process-wide URIs: put them back for the tests after this one.
+        monkeypatch.setattr(tracking_uri, "_tracking_uri", tracking_uri._tracking_uri)
+        monkeypatch.setattr(registry_uri, "_registry_uri", registry_uri._registry_uri)
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        root.handlers = []  # as in a fresh interpreter: the command line's basicConfig applies
+        capfd.readouterr()
+        code: int = 0
+        try:
+            main()
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        finally:
+            root.handlers = handlers
+            root.setLevel(level)
+        out, err = capfd.readouterr()
+        return Done(code, out, err)
+
+    return run
+
+
 def _winmodel(args: list[str], cwd: Path, tracking_db: Path) -> subprocess.CompletedProcess[str]:
+    """Run the command line in a fresh interpreter, as a user does."""
     return subprocess.run(
         [sys.executable, "-m", "winmodel", *args],
         capture_output=True,
@@ -588,7 +642,30 @@ def registry_project(tmp_path_factory, trained_project) -> Path:
 @pytest.mark.parametrize(
     ("name", "command"), MATRIX, ids=[f"{command}: {name}" for name, command in MATRIX]
 )
-def test_bad_input(name, command, tmp_path, request, make_train_config):
+def test_bad_input(name, command, tmp_path, request, make_train_config, winmodel_here):
+    _check_bad_input(name, command, tmp_path, request, make_train_config, winmodel_here)
+
+
+#: One row per command also runs in a fresh interpreter: the start-up, imports and exit code as a
+#: user gets them.
+IN_A_FRESH_INTERPRETER = [
+    ("binary file", "validate"),
+    ("truncated model", "score"),
+    ("only one class among closed deals", "train"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    IN_A_FRESH_INTERPRETER,
+    ids=[f"{command}: {name}" for name, command in IN_A_FRESH_INTERPRETER],
+)
+def test_bad_input_in_a_fresh_interpreter(name, command, tmp_path, request, make_train_config):
+    assert (name, command) in MATRIX
+    _check_bad_input(name, command, tmp_path, request, make_train_config, _winmodel)
+
+
+def _check_bad_input(name, command, tmp_path, request, make_train_config, winmodel) -> None:
     case = CASES[name]
     # Only score and train need a trained project; validate rows stay cheap when run alone.
     files = (
@@ -628,7 +705,7 @@ def test_bad_input(name, command, tmp_path, request, make_train_config):
         before = _registry_state(tracking_db)
         args = ["train", "--config", str(config)]
 
-    done = _winmodel(args, tmp_path, tracking_db)
+    done = winmodel(args, tmp_path, tracking_db)
     printed = done.stdout + done.stderr
     assert done.returncode == case.exit_code, printed
     assert "Traceback" not in printed
@@ -656,7 +733,7 @@ def test_bad_input(name, command, tmp_path, request, make_train_config):
 
 
 def test_scored_csv_neutralises_formulas_and_keeps_unicode_names(
-    tmp_path, small_history, trained_project
+    tmp_path, small_history, trained_project, winmodel_here
 ):
     """Names that a spreadsheet would run come out inert; unicode and emoji come out as they went in."""
     opportunities = small_history.opportunities
@@ -674,7 +751,7 @@ def test_scored_csv_neutralises_formulas_and_keeps_unicode_names(
     )
     output = tmp_path / "scored.csv"
 
-    done = _winmodel(
+    done = winmodel_here(
         [
             "score",
             "--input",
@@ -850,7 +927,7 @@ def test_the_matrix_covers_every_case():
 
 
 def test_a_second_training_while_one_runs_stops_at_once(
-    tmp_path, registry_project, make_train_config
+    tmp_path, registry_project, make_train_config, winmodel_here
 ):
     """The lock beside the export folder: a second `winmodel train` exits 1 and touches nothing."""
     from filelock import FileLock
@@ -865,7 +942,7 @@ def test_a_second_training_while_one_runs_stops_at_once(
     lock = tmp_path / "models" / LOCK_FILE
     with FileLock(str(lock)):  # a training in progress holds this, and names itself beside it
         lock.with_name(LOCK_FILE + ".owner").write_text("process 4242 (winmodel train ...)")
-        done = _winmodel(["train", "--config", str(config)], tmp_path, tracking_db)
+        done = winmodel_here(["train", "--config", str(config)], tmp_path, tracking_db)
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
     assert "another training is running" in done.stderr and LOCK_FILE in done.stderr
     assert "process 4242" in done.stderr and "nothing to delete" in done.stderr
@@ -873,11 +950,11 @@ def test_a_second_training_while_one_runs_stops_at_once(
     assert not (tmp_path / "models" / "champion").exists()
 
 
-def test_scoring_without_a_model_names_where_it_looked_and_writes_nothing(tmp_path):
+def test_scoring_without_a_model_names_where_it_looked_and_writes_nothing(tmp_path, winmodel_here):
     """By default a model comes only from this project's registry or its models/ folder, never elsewhere."""
     output = tmp_path / "scored.csv"
     output.write_text(PREVIOUS_OUTPUT, encoding="utf-8")
-    done = _winmodel(
+    done = winmodel_here(
         ["score", "--input", str(CANONICAL), "--output", str(output)],
         tmp_path,
         tmp_path / "mlflow.db",

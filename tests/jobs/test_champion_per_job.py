@@ -70,6 +70,7 @@ def test_a_missing_data_path_is_an_input_error_not_demo_data(tmp_path, make_trai
 
     missing = tmp_path / "exports" / "itbid.csv"
     config = make_train_config(tmp_path, missing, data__generate_demo_if_missing=True)
+    (tmp_path / "mlflow.db").unlink()  # the tests' ready-made store: here no store may appear
     with pytest.raises(InputError, match="the data path does not exist") as raised:
         run_train(config, console=QUIET)
     assert str(missing) in str(raised.value) and "only the demo folder" in str(raised.value)

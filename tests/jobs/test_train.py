@@ -131,10 +131,23 @@ def test_the_registered_pyfunc_returns_probabilities(trained_project, small_hist
     np.testing.assert_allclose(predicted.to_numpy(), model.predict_proba(rows), atol=1e-12)
 
 
-def test_retraining_on_unchanged_data_gives_identical_holdout_predictions(trained_project):
+def test_retraining_on_unchanged_data_gives_identical_holdout_predictions(
+    trained_project, tmp_path, make_train_config
+):
+    """Judged against the shared project's champion, in a copy of its store (the copy moves)."""
+    import sqlite3
+
     from winmodel.jobs.train import run_train
 
-    again = run_train(trained_project.config, console=QUIET)
+    source, target = (
+        sqlite3.connect(p) for p in (trained_project.root / "mlflow.db", tmp_path / "mlflow.db")
+    )
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+    # The same model settings; the forecast range, horizon model and plots do not touch the holdout.
+    again = run_train(make_train_config(tmp_path, trained_project.data), console=QUIET)
     first = trained_project.outcome.result.holdout_predictions
     pd.testing.assert_frame_equal(first, again.result.holdout_predictions)
     assert again.promoted  # not worse than itself
@@ -161,22 +174,6 @@ def test_a_planted_leak_is_excluded_and_does_not_move_the_holdout(
     with_leak = outcome.result.holdout_metrics.set_index("method").loc["winmodel"]
     assert abs(with_leak["brier"] - clean["brier"]) < 0.005
     assert abs(with_leak["roc_auc"] - clean["roc_auc"]) < 0.01
-
-
-def test_a_worse_model_is_not_promoted(tmp_path, small_data_dir, make_train_config):
-    # A crash at every stage leaving the champion: test_a_failure_at_any_stage_leaves_... below.
-    from winmodel.jobs.train import run_train
-
-    good = make_train_config(tmp_path, small_data_dir)
-    first = run_train(good, console=QUIET)
-    assert first.promoted
-    project = type("P", (), {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})
-    assert _champion_version(project) == first.version
-
-    worse = make_train_config(tmp_path, small_data_dir, model__max_trees=1)
-    refused = run_train(worse, console=QUIET)
-    assert not refused.promoted and "worse" in refused.reason
-    assert _champion_version(project) == first.version
 
 
 def test_too_few_deals_stop_training_with_a_clear_message(
@@ -234,6 +231,8 @@ def lifecycle_project(tmp_path_factory, small_data_dir, make_train_config):
         {
             "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
             "config": config,
+            # The same project with the run's plots on (the tests' config leaves them out).
+            "config_with_figures": make_train_config(root, small_data_dir, tracking__figures=True),
             "export": root / "models" / "champion",
             "result": first.result,
         },
@@ -255,6 +254,21 @@ def test_a_rerun_that_does_not_fail_moves_the_champion(lifecycle_project, monkey
     outcome = run_train(lifecycle_project.config, console=QUIET)
     assert outcome.promoted and _champion_version(lifecycle_project) == outcome.version != before
     assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == outcome.version
+
+
+def test_a_worse_model_is_not_promoted(lifecycle_project, small_data_dir, make_train_config):
+    """The lifecycle project's champion stays when a one-tree model of the same data is trained."""
+    # A crash at every stage leaving the champion: test_a_failure_at_any_stage_leaves_... below.
+    from winmodel.jobs.train import run_train
+
+    champion = _champion_version(lifecycle_project)
+    exported = (lifecycle_project.export / "WINMODEL_VERSION").read_text()
+    root = Path(lifecycle_project.config).parent
+    worse = make_train_config(root, small_data_dir, model__max_trees=1)
+    refused = run_train(worse, console=QUIET)
+    assert not refused.promoted and "worse" in refused.reason
+    assert _champion_version(lifecycle_project) == champion
+    assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == exported
 
 
 FAILURES = [(module, name, RuntimeError) for module, name in TRAINING_STAGES] + [
@@ -297,14 +311,19 @@ def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(
         monkeypatch.setattr(target, name, fail)
     before = _champion_version(lifecycle_project)
     exported = (lifecycle_project.export / "WINMODEL_VERSION").read_text()
+    config = (
+        lifecycle_project.config_with_figures
+        if name == "_log_figures"
+        else lifecycle_project.config
+    )
     if failure is KeyboardInterrupt:  # Ctrl-C: said in one line, the champion unchanged
         from winmodel.jobs.train import TrainingInterrupted
 
         with pytest.raises(TrainingInterrupted, match="interrupted — champion unchanged"):
-            run_train(lifecycle_project.config, console=QUIET)
+            run_train(config, console=QUIET)
     else:
         with pytest.raises(failure, match="injected"):
-            run_train(lifecycle_project.config, console=QUIET)
+            run_train(config, console=QUIET)
     assert _champion_version(lifecycle_project) == before
     assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == exported
 

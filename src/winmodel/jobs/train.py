@@ -515,7 +515,8 @@ def _run_train_locked(
         mlflow.log_text(shift.periods.to_csv(index=False), "tables/forecast_shift.csv")
         with console.status("logging plots and tables"):
             _log_tables(result, crm)
-            _log_figures(result, rows)
+            if config.tracking.figures:
+                _log_figures(result, rows)
 
         facts = {
             "source": source_name,
