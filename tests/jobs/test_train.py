@@ -33,6 +33,29 @@ def test_short_histories_fall_back_to_time_quantiles_with_a_warning():
     assert final.train_end < final.validation_end < final.test_end
 
 
+@pytest.mark.parametrize("months", [12, 14, 16])
+def test_a_history_too_short_for_a_month_fold_still_gets_a_backtest_fold(months):
+    """12-16 months leave the month plan no backtest fold: no shape search, no backtest. Quantiles do."""
+    start = pd.Timestamp("2025-01-01")
+    closes = pd.Series(
+        pd.date_range(start, start + pd.DateOffset(months=months) - pd.Timedelta(days=1))
+    )
+    folds, final, warnings = plan_folds(closes, TrainConfig())
+    assert (
+        len(folds) == 1 and f"spans {months} months" in warnings[0] and "quantiles" in warnings[0]
+    )
+    (fold,) = folds
+    assert fold.train_end < fold.validation_end < fold.test_end <= final.validation_end
+    assert final.train_end < final.validation_end < final.test_end  # the holdout stays untouched
+    # 17 months: the month plan has room for one fold of two months, and keeps it.
+    longer = pd.Series(
+        pd.date_range(start, start + pd.DateOffset(months=17) - pd.Timedelta(days=1))
+    )
+    folds, final, warnings = plan_folds(longer, TrainConfig())
+    assert len(folds) == 1 and "quantiles" not in warnings[0]
+    assert final.validation_end == pd.Timestamp("2026-03-01")  # 3 whole holdout months
+
+
 def test_default_maturity_is_the_80th_percentile_of_cycle_length_within_bounds():
     assert default_maturity_days(pd.Series(np.arange(1, 101))) == 80
     assert default_maturity_days(pd.Series([1, 2, 3])) == 14

@@ -144,7 +144,9 @@ def plan_folds(close_dates: pd.Series, config: TrainConfig) -> tuple[list[Fold],
     """Give the backtest folds and the final fold from the closed deals' close dates.
 
     Falls back to quantiles of the close date when the history is too short for
-    month windows (with a warning); the order in time is always kept.
+    month windows (with a warning); the order in time is always kept. "Too short" includes a
+    history whose month windows leave no backtest fold (12 to 16 months with the defaults): with
+    none, the shape search would not run and the first candidate would ship unjudged.
     """
     splits = config.splits
     dates = pd.to_datetime(close_dates).dropna()
@@ -152,7 +154,9 @@ def plan_folds(close_dates: pd.Series, config: TrainConfig) -> tuple[list[Fold],
     last_month = dates.max().to_period("M")
     months_needed = splits.holdout_months + splits.calibration_months + 6
     span_months = (last_month - dates.min().to_period("M")).n + 1
-    if span_months >= months_needed:
+    room = span_months - 6 - splits.holdout_months - 2 * splits.calibration_months
+    count = min(splits.backtest_folds, max(room // splits.backtest_fold_months, 0))
+    if span_months >= months_needed and (count or not splits.backtest_folds):
 
         def month_start(offset: int) -> pd.Timestamp:
             return (last_month - offset + 1).to_timestamp()
@@ -165,8 +169,6 @@ def plan_folds(close_dates: pd.Series, config: TrainConfig) -> tuple[list[Fold],
         # validation starts, each with its own validation months and at least 6 months to train on.
         folds = []
         fold_months = splits.backtest_fold_months
-        room = span_months - 6 - splits.holdout_months - 2 * splits.calibration_months
-        count = min(splits.backtest_folds, max(room // fold_months, 0))
         for k in range(count, 0, -1):
             end_offset = splits.holdout_months + splits.calibration_months + (k - 1) * fold_months
             fold_test_end = month_start(end_offset)
@@ -186,8 +188,13 @@ def plan_folds(close_dates: pd.Series, config: TrainConfig) -> tuple[list[Fold],
                 f"{splits.backtest_folds}"
             )
         return folds, final, warnings
+    too_short = (
+        f"history spans only {span_months} months"
+        if span_months < months_needed
+        else f"history spans {span_months} months, too few for a backtest fold of whole months"
+    )
     warnings.append(
-        f"history spans only {span_months} months: splits use quantiles of the close date "
+        f"{too_short}: splits use quantiles of the close date "
         "(oldest 70 % train, next 15 % validation, newest 15 % holdout)"
     )
     # pandas-stubs lacks quantile for datetime series, which pandas supports.
