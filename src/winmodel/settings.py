@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -146,6 +146,24 @@ class ShapeCandidate(_Section):
     min_child_samples: int = Field(40, ge=1)
     feature_fraction: float = Field(1.0, gt=0, le=1)
     lambda_l2: float = Field(1.0, ge=0)
+    #: A blend (set by the search, see ``ModelSettings.blend_weights``): this trees shape's log-odds
+    #: times ``blend_weight`` plus a logistic-family shape's times the rest, shipped as one booster.
+    blend_with: ShapeCandidate | None = None
+    blend_weight: float = Field(1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _a_blend_is_trees_with_a_logistic_partner(self) -> ShapeCandidate:
+        if self.blend_with is not None and (
+            self.family != "trees"
+            or self.blend_with.family != "logistic"
+            or self.blend_with.blend_with is not None
+        ):
+            raise ValueError("a blend is a trees shape with a logistic-family blend_with")
+        return self
+
+    def own(self) -> ShapeCandidate:
+        """Give this shape without its blend partner."""
+        return self.model_copy(update={"blend_with": None, "blend_weight": 1.0})
 
 
 #: The logistic family's default candidate (see :class:`ShapeCandidate`).
@@ -180,6 +198,15 @@ class ModelSettings(_Section):
         # world: log loss 0.710 -> 0.625 with it beside L2 10; no tuning world worse).
         _LOGISTIC.model_copy(update={"lambda_l2": 30.0}),
     )
+    #: After the search, the best trees shape blended with the best logistic-family shape (the
+    #: trees' share of the log-odds at each of these weights) is judged on the same folds from the
+    #: candidates' own fits; a blend better than every single shape by more than tie_tolerance is
+    #: shipped as one booster (modeling.blend). Empty: no blend.
+    blend_weights: tuple[Annotated[float, Field(gt=0, lt=1)], ...] = (0.25, 0.5, 0.75)
+    #: A blend is a candidate only when its log loss is this many standard errors (paired, deal
+    #: by deal over the search folds) below the best single shape's: small histories' folds
+    #: are noisy, and three weights are tried.
+    blend_min_z: float = Field(2.0, ge=0)
     max_trees: int = Field(800, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
     #: Every candidate is tried, so a result never depends on how busy the machine is. Set a number

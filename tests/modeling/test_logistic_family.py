@@ -77,9 +77,11 @@ def test_the_distilled_stumps_follow_the_regressions_log_odds(small_world) -> No
     assert trees and all(tree["num_leaves"] <= 2 for tree in trees)
 
 
-def _search(rows: pd.DataFrame):
+def _search(rows: pd.DataFrame, **model: object):
     said: list[str] = []
-    result = train_win_model(rows, TrainConfig.model_validate({}), progress=said.append)
+    # The family alone (blends of it with a booster: the tests at the end).
+    config = TrainConfig.model_validate({"model": {"blend_weights": [], **model}})
+    result = train_win_model(rows, config, progress=said.append)
     assert any("logistic (L2 10) as stumps log loss" in line for line in said)
     assert any("logistic (L2 30) as stumps log loss" in line for line in said)
     tried = result.search.set_index("candidate")
@@ -146,3 +148,97 @@ def test_a_logistic_familys_scores_read_as_any_models(small_world, searched) -> 
     )
     assert len(scored) == len(rows) > 50
     assert reading.reading_problems(scored) == []
+
+
+# --------------------------------------------------------------------------- blends
+
+
+def test_a_blend_is_one_booster_whose_raw_score_is_the_weighted_sum() -> None:
+    import lightgbm as lgb
+
+    from winmodel.modeling.blend import blend_boosters
+
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(2000, 5))
+    matrix[:, 4] = rng.integers(0, 40, 2000)  # a categorical past the first 32-bit word
+    won = (matrix[:, 0] + np.sin(matrix[:, 1]) + (matrix[:, 4] % 3 == 0) > 0.5).astype(int)
+    params = {"verbose": -1, "min_data_per_group": 5}
+    trees = lgb.train(
+        {**params, "objective": "binary", "num_leaves": 7},
+        lgb.Dataset(matrix, won, categorical_feature=[4]),
+        60,
+    )
+    stumps = lgb.train(
+        {**params, "objective": "cross_entropy", "num_leaves": 2},
+        lgb.Dataset(matrix, 0.8 * won + 0.1, categorical_feature=[4]),
+        90,
+    )
+    blend = blend_boosters(trees, 0.3, stumps)
+    assert blend.num_trees() == 150
+    raw = blend.predict(matrix, raw_score=True)
+    expected = 0.3 * trees.predict(matrix, raw_score=True) + 0.7 * stumps.predict(
+        matrix, raw_score=True
+    )
+    assert np.abs(raw - expected).max() < 1e-9
+    # TreeSHAP: LightGBM's and ours add up to the blended raw score.
+    from winmodel.modeling.treeshap import FastTreeShap
+
+    ours = FastTreeShap(blend).contributions(matrix[:200])
+    assert np.abs(ours.sum(axis=1) - raw[:200]).max() < 1e-6
+    assert np.abs(ours - blend.predict(matrix[:200], pred_contrib=True)).max() < 1e-6
+    # The saved text round-trips.
+    again = lgb.Booster(model_str=blend.model_to_string())
+    assert np.abs(again.predict(matrix, raw_score=True) - raw).max() < 1e-12
+    with pytest.raises(ValueError, match="weight"):
+        blend_boosters(trees, 0.0, stumps)
+
+
+def test_a_blend_the_search_chooses_is_shipped_saved_explained_and_read(small_world, tmp_path):
+    """With the noise rule off (blend_min_z 0), the 600-deal world's folds prefer a blend."""
+    from winmodel.mlops.modelcard import render_model_card
+
+    train, later = small_world
+    said: list[str] = []
+    config = TrainConfig.model_validate({"model": {"blend_min_z": 0}})
+    result = train_win_model(train, config, progress=said.append)
+    tried = result.search.set_index("candidate")
+    blends = tried[tried["blend_with"].notna()]
+    # Three weights judged and said; those not above the best single shape are no candidates.
+    assert sum("search: blend" in line for line in said) == 3
+    assert len(blends) >= 1 and (blends["gain_z"] >= 0).all()
+    shape = result.model.metadata["shape"]
+    assert shape["blend_with"] and shape["blend_with"]["family"] == "logistic", tried
+    assert tried.loc[tried["chosen"], "log_loss"].iloc[0] <= tried["log_loss"].min() * 1.001
+    card = render_model_card(result, facts={})
+    assert "A blend, " in card and "logistic (L2" in card
+    # The replay of the recipe (refit_at) rebuilds the blend from the saved shape.
+    from winmodel.modeling.train import refit_at
+
+    replay = refit_at(result.model, train, train["close_date"].max(), config)
+    assert replay.booster.num_trees() > config.model.max_trees  # both parts' trees
+    folder = save_model(result.model, tmp_path / "model")
+    loaded = load_model(folder)
+    probability = loaded.predict_proba(later)
+    assert np.allclose(probability, result.model.predict_proba(later))
+    raw = loaded.booster.predict(loaded.matrix(later), raw_score=True)
+    contributions = loaded.contributions(loaded.matrix(later))
+    assert np.abs(contributions.sum(axis=1) - raw).max() < 1e-6
+    # Scored as open deals, it reads as any model: reasons add up, decisions name their rule.
+    import importlib.util
+    from pathlib import Path
+
+    from winmodel.scoring.reasons import load_catalogue
+    from winmodel.scoring.score import finish_scores, score_deals
+    from winmodel.settings import ScoreConfig
+
+    spec = importlib.util.spec_from_file_location(
+        "reading_rules", Path(__file__).parents[1] / "scoring" / "test_reading.py"
+    )
+    assert spec is not None and spec.loader is not None
+    reading = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reading)
+    rows = later.groupby("opportunity_id").nth(2).reset_index(drop=True)
+    scored = finish_scores(score_deals(loaded, rows, ScoreConfig(), load_catalogue("en"), "test"))
+    assert len(scored) == len(rows) > 50
+    assert reading.reading_problems(scored) == []
+    scored.head(10).to_csv(tmp_path / "ten.csv", index=False)

@@ -7,7 +7,8 @@ from typing import Any
 import pandas as pd
 
 from winmodel.modeling.segment_shift import SegmentShift
-from winmodel.modeling.train import TrainingResult
+from winmodel.modeling.train import TrainingResult, describe_shape
+from winmodel.settings import ShapeCandidate
 
 LIMITS = """\
 - Probabilities are learned from this company's own closed deals; they describe what
@@ -128,6 +129,11 @@ def render_model_card(
             f"- A penalised logistic regression (L2 {shape.get('lambda_l2')}: one-hot categories, "
             f"scaled numbers) distilled into {metadata['trees']} LightGBM stumps, shape {shape}"
             if logistic
+            else f"- A blend, {describe_shape(ShapeCandidate(**shape))} of the log-odds: LightGBM "
+            "trees and a penalised logistic regression distilled into stumps (the search judged "
+            f"it better than either alone), shipped as one booster of {metadata['trees']} trees, "
+            f"shape {shape}"
+            if shape.get("blend_with")
             else f"- LightGBM, {metadata['trees']} trees, shape {shape}"
         ),
         f"- {len(metadata['features'])} features; excluded by the leakage guard: {excluded}",

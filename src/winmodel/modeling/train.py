@@ -35,6 +35,7 @@ from winmodel.features.leakage import (
 )
 from winmodel.features.milestones import milestone_count
 from winmodel.features.rows import AS_OF
+from winmodel.modeling.blend import blend_boosters
 from winmodel.modeling.calibrate import Calibrator, sigmoid
 from winmodel.modeling.evaluate import (
     HEADLINE,
@@ -314,7 +315,15 @@ class _Data:
 
 
 def describe_shape(shape: ShapeCandidate) -> str:
-    """Give 'leaves=7 depth=3', or 'logistic (L2 2.0) as stumps' for the distilled regression."""
+    """Give 'leaves=7 depth=3', or 'logistic (L2 2.0) as stumps' for the distilled regression.
+
+    A blend: 'leaves=2 depth=1 (75%) + logistic (L2 10) as stumps (25%)'.
+    """
+    if shape.blend_with is not None:
+        return (
+            f"{describe_shape(shape.own())} ({shape.blend_weight:.0%}) + "
+            f"{describe_shape(shape.blend_with)} ({1 - shape.blend_weight:.0%})"
+        )
     if shape.family == "logistic":
         return f"logistic (L2 {shape.lambda_l2:g}) as stumps"
     return f"leaves={shape.num_leaves} depth={shape.max_depth}"
@@ -344,8 +353,37 @@ def _train(
     *,
     rounds: int | None = None,
     valid: np.ndarray | None = None,
+) -> tuple[lgb.Booster, int]:
+    """Give the shape's booster trained on the ``train`` rows, and the tree count a refit scales.
+
+    A blend trains its trees shape (``rounds``, or early-stopped on ``valid``) and its logistic
+    partner on the same rows and ships them as one booster (:func:`blend_boosters`); the count
+    is its trees shape's (the partner is always distilled to ``model.max_trees``).
+    """
+    if shape.blend_with is not None:
+        own = _train_one(
+            data, train, shape.own(), config, categorical, weight, rounds=rounds, valid=valid
+        )
+        partner = _train_one(data, train, shape.blend_with, config, categorical, weight)
+        return blend_boosters(own, shape.blend_weight, partner), own.num_trees()
+    booster = _train_one(
+        data, train, shape, config, categorical, weight, rounds=rounds, valid=valid
+    )
+    return booster, booster.num_trees()
+
+
+def _train_one(
+    data: _Data,
+    train: np.ndarray,
+    shape: ShapeCandidate,
+    config: TrainConfig,
+    categorical: list[int],
+    weight: np.ndarray,
+    *,
+    rounds: int | None = None,
+    valid: np.ndarray | None = None,
 ) -> lgb.Booster:
-    """Give the shape's booster trained on the ``train`` rows.
+    """Give one (unblended) shape's booster trained on the ``train`` rows.
 
     Trees: ``rounds`` trees, or early-stopped on the ``valid`` rows (then only the trees kept, so
     the model explains what it predicts). ``family: logistic``: see :func:`_distilled_logistic`.
@@ -432,6 +470,8 @@ class _FoldFit:
     probability: np.ndarray  # calibrated, on test rows
     valid_raw: np.ndarray
     valid: np.ndarray
+    #: The tree count a refit scales (a blend: its trees shape's; see _train).
+    trees: int
 
 
 def _fit_fold(
@@ -456,7 +496,7 @@ def _fit_fold(
     weight = data.weight * _recency_weight(
         rows, fold.train_end, config.training.recency_half_life_days
     )
-    booster = _train(data, train, shape, config, categorical, weight, valid=valid)
+    booster, trees = _train(data, train, shape, config, categorical, weight, valid=valid)
     # Dense matrices in, dense arrays out (the sparse return types are for sparse input).
     valid_raw = cast(
         np.ndarray,
@@ -474,7 +514,9 @@ def _fit_fold(
         if test.any()
         else np.zeros(0)
     )
-    return _FoldFit(booster, calibrator, test, raw, calibrator.transform(raw), valid_raw, valid)
+    return _FoldFit(
+        booster, calibrator, test, raw, calibrator.transform(raw), valid_raw, valid, trees
+    )
 
 
 def _refit_with_validation(
@@ -497,11 +539,11 @@ def _refit_with_validation(
     rows = data.rows
     first_train = _train_mask(rows, fold.train_end, maturity_days)
     train = _train_mask(rows, fold.validation_end, maturity_days)
-    trees = max(1, round(fitted.booster.num_trees() * train.sum() / max(first_train.sum(), 1)))
+    trees = max(1, round(fitted.trees * train.sum() / max(first_train.sum(), 1)))
     weight = data.weight * _recency_weight(
         rows, fold.validation_end, config.training.recency_half_life_days
     )
-    booster = _train(data, train, shape, config, categorical, weight, rounds=trees)
+    booster, trees = _train(data, train, shape, config, categorical, weight, rounds=trees)
     test = fitted.test
     raw = (
         cast(
@@ -519,6 +561,7 @@ def _refit_with_validation(
         fitted.calibrator.transform(raw),
         fitted.valid_raw,
         fitted.valid,
+        trees,
     )
 
 
@@ -559,9 +602,9 @@ def _refit_on_all_closed(
     """
     rows = data.rows
     train = _train_mask(rows, end, maturity_days)
-    trees = max(1, round(shipped.booster.num_trees() * train.sum() / max(shipped_rows, 1)))
+    trees = max(1, round(shipped.trees * train.sum() / max(shipped_rows, 1)))
     weight = data.weight * _recency_weight(rows, end, config.training.recency_half_life_days)
-    booster = _train(data, train, shape, config, categorical, weight, rounds=trees)
+    booster, _ = _train(data, train, shape, config, categorical, weight, rounds=trees)
     raw = np.concatenate([fit.raw_logit for fit in out_of_fold])
     won = np.concatenate([data.won[fit.test] for fit in out_of_fold])
     weights = np.concatenate([data.weight[fit.test] for fit in out_of_fold])
@@ -781,6 +824,109 @@ def choose_recency(
     return options[best][1], table
 
 
+def _blend_candidates(
+    data: _Data,
+    shapes: Sequence[ShapeCandidate],
+    fits: dict[int, list[_FoldFit]],
+    search: pd.DataFrame,
+    config: TrainConfig,
+) -> list[tuple[ShapeCandidate, list[_FoldFit], dict[str, object]]]:
+    """Give the blends the search judges: its best trees shape with its best logistic shape.
+
+    One blend per ``model.blend_weights`` (the trees' share of the log-odds), judged like any
+    candidate from the two shapes' own fold fits, without training: per fold, the weighted raw
+    scores on the validation window are calibrated as a shape's are, and the test window scored.
+    """
+
+    def best(family: str) -> int | None:
+        tried = [i for i, shape in enumerate(shapes) if shape.family == family and fits.get(i)]
+        losses = search["log_loss"].to_numpy(dtype=float)
+        return min(tried, key=lambda i: losses[i], default=None)
+
+    trees, logistic = best("trees"), best("logistic")
+    if trees is None or logistic is None:
+        return []
+    blends = []
+    for weight in config.model.blend_weights:
+        shape = ShapeCandidate.model_validate(
+            {
+                **shapes[trees].model_dump(),
+                "blend_with": shapes[logistic].model_dump(),
+                "blend_weight": weight,
+            }
+        )
+        fold_fits = []
+        for own, partner in zip(fits[trees], fits[logistic], strict=True):
+            valid_raw = weight * own.valid_raw + (1 - weight) * partner.valid_raw
+            calibrator = Calibrator(
+                config.calibration.method, config.calibration.isotonic_min_deals
+            ).fit(
+                valid_raw,
+                data.won[own.valid],
+                data.weight[own.valid],
+                deals=data.rows.loc[own.valid, "opportunity_id"].nunique(),
+            )
+            raw = weight * own.raw_logit + (1 - weight) * partner.raw_logit
+            fold_fits.append(
+                _FoldFit(
+                    blend_boosters(own.booster, weight, partner.booster),
+                    calibrator,
+                    own.test,
+                    raw,
+                    calibrator.transform(raw),
+                    valid_raw,
+                    own.valid,
+                    own.trees,
+                )
+            )
+        losses = [
+            classification_metrics(data.won[f.test], f.probability, data.weight[f.test])["log_loss"]
+            for f in fold_fits
+        ]
+        record: dict[str, object] = {
+            **shape.model_dump(),
+            "log_loss": float(np.mean(losses)),
+            "trees": float(np.mean([f.booster.num_trees() for f in fold_fits])),
+            "explain_cost": float(np.mean([explanation_cost(f.booster) for f in fold_fits])),
+        }
+        blends.append((shape, fold_fits, record))
+    return blends
+
+
+def _paired_gain_z(data: _Data, reference: list[_FoldFit], other: list[_FoldFit]) -> float:
+    """Give how many standard errors ``other``'s log loss is below ``reference``'s, deal by deal.
+
+    Both are fold fits of the same folds; each test deal's weighted log loss over its rows is
+    compared (a deal counts once per fold), so the error is that of a paired mean over deals.
+    """
+    gains = []
+
+    def loss(won: np.ndarray, probability: np.ndarray) -> np.ndarray:
+        p = np.clip(probability, 1e-6, 1 - 1e-6)
+        return np.asarray(-(won * np.log(p) + (1 - won) * np.log(1 - p)))
+
+    for mine, theirs in zip(reference, other, strict=True):
+        won = data.won[mine.test]
+        weight = data.weight[mine.test]
+        frame = (
+            pd.DataFrame(
+                {
+                    "deal": data.rows.loc[mine.test, "opportunity_id"].to_numpy(),
+                    "gain": (loss(won, mine.probability) - loss(won, theirs.probability)) * weight,
+                    "weight": weight,
+                }
+            )
+            .groupby("deal")[["gain", "weight"]]
+            .sum()
+        )
+        gains.append((frame["gain"] / frame["weight"]).to_numpy())
+    gain = np.concatenate(gains)
+    spread = float(gain.std(ddof=1)) if len(gain) > 1 else 0.0
+    if spread == 0:
+        return 0.0
+    return float(gain.mean() / (spread / np.sqrt(len(gain))))
+
+
 def _pick_shape(search: pd.DataFrame, tolerance: float) -> int:
     """Give the index of the candidate to use: best log loss, ties broken by explanation cost."""
     best = search["log_loss"].min()
@@ -965,7 +1111,7 @@ def train_win_model(
     records = []
     fits: dict[int, list[_FoldFit]] = {}
     started = time.monotonic()
-    shapes = config.model.candidates if search_folds else config.model.candidates[:1]
+    shapes = list(config.model.candidates if search_folds else config.model.candidates[:1])
     if not search_folds and len(config.model.candidates) > 1:
         warnings.append(
             "no backtest fold fits in this history: no shape search, the first candidate is used"
@@ -1008,6 +1154,21 @@ def train_win_model(
                 f"{describe_shape(shape)} log loss {np.mean(losses):.4f}"
             )
     search = pd.DataFrame(records)
+    if search["log_loss"].notna().all():
+        best_single = fits[int(search["log_loss"].to_numpy(dtype=float).argmin())]
+        for blend, blend_fits, record in _blend_candidates(data, shapes, fits, search, config):
+            z = _paired_gain_z(data, best_single, blend_fits)
+            kept = z >= config.model.blend_min_z
+            say(
+                f"search: blend {describe_shape(blend)} log loss {record['log_loss']:.4f}, "
+                f"{z:+.1f} s.e. against the best single shape"
+                + ("" if kept else f" (below {config.model.blend_min_z:g}: not a candidate)")
+            )
+            if kept:
+                fits[len(shapes)] = blend_fits
+                records.append({"candidate": len(shapes), **record, "gain_z": z})
+                shapes.append(blend)
+        search = pd.DataFrame(records)
     chosen_index = (
         _pick_shape(search, config.model.tie_tolerance) if search["log_loss"].notna().all() else 0
     )
