@@ -56,8 +56,11 @@ def test_the_guide_covers_schedules_outputs_rollback_warehouse_and_upgrades():
 
 
 @pytest.mark.slow
-def test_the_rollback_commands_move_the_champion_and_its_export(tmp_path, trained_project):
+def test_the_rollback_commands_move_the_champion_and_its_export(
+    tmp_path, trained_project, monkeypatch
+):
     """Register a newer version as champion in a copy of the store, then roll back as the guide says."""
+    import mlflow
     from mlflow import MlflowClient
 
     from winmodel.mlops.export import exported_version
@@ -69,6 +72,10 @@ def test_the_rollback_commands_move_the_champion_and_its_export(tmp_path, traine
     source.close()
     target.close()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # create_model_version looks the logged model up with a default client: the process-wide URI
+    # (whatever an earlier test in this worker left) must be the copy's, as it is in the guide.
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     client = MlflowClient(uri)
     first = client.get_model_version_by_alias("winmodel", "champion")
     version = str(first.version)
