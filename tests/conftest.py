@@ -85,6 +85,24 @@ def small_train_config(root: Path, data: Path, **overrides) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_points_into_the_test(tmp_path_factory, monkeypatch):
+    """Start every test with MLflow pointed at an empty store of its own, never the working folder's.
+
+    MLflow keeps one tracking URI per process: without this a test saw whatever store an earlier
+    test in its worker had set (a full run once failed on it), or the repository's own
+    mlflow.db after `make train`. Tests that read a project's store say so (set_tracking_uri,
+    an explicit client, or the config's tracking_uri).
+    """
+    from mlflow.tracking._model_registry import utils as registry_uri
+    from mlflow.tracking._tracking_service import utils as tracking_uri
+
+    store = tmp_path_factory.mktemp("mlflow-default") / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    monkeypatch.setattr(tracking_uri, "_tracking_uri", None)
+    monkeypatch.setattr(registry_uri, "_registry_uri", None)
+
+
 @pytest.fixture(scope="session")
 def make_train_config():
     """Give the factory of fast training configs (see small_train_config)."""
