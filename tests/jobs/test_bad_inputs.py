@@ -566,18 +566,12 @@ def winmodel_here(monkeypatch, capfd) -> Callable[[list[str], Path, Path], Done]
     """
     import logging
 
-    from mlflow.tracking._model_registry import utils as registry_uri
-    from mlflow.tracking._tracking_service import utils as tracking_uri
-
     from winmodel.cli import main
 
     def run(args: list[str], cwd: Path, tracking_db: Path) -> Done:
         monkeypatch.chdir(cwd)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tracking_db}")
         monkeypatch.setattr(sys, "argv", ["winmodel", *args])
-        # The jobs set MLflow's process-wide URIs: put them back for the tests after this one.
-        monkeypatch.setattr(tracking_uri, "_tracking_uri", tracking_uri._tracking_uri)
-        monkeypatch.setattr(registry_uri, "_registry_uri", registry_uri._registry_uri)
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
         root.handlers = []  # as in a fresh interpreter: the command line's basicConfig applies

@@ -360,16 +360,13 @@ def _train(
     partner on the same rows and ships them as one booster (:func:`blend_boosters`); the count
     is its trees shape's (the partner is always distilled to ``model.max_trees``).
     """
-    if shape.blend_with is not None:
-        own = _train_one(
-            data, train, shape.own(), config, categorical, weight, rounds=rounds, valid=valid
-        )
-        partner = _train_one(data, train, shape.blend_with, config, categorical, weight)
-        return blend_boosters(own, shape.blend_weight, partner), own.num_trees()
-    booster = _train_one(
-        data, train, shape, config, categorical, weight, rounds=rounds, valid=valid
+    own = _train_one(
+        data, train, shape.own(), config, categorical, weight, rounds=rounds, valid=valid
     )
-    return booster, booster.num_trees()
+    if shape.blend_with is None:
+        return own, own.num_trees()
+    partner = _train_one(data, train, shape.blend_with, config, categorical, weight)
+    return blend_boosters(own, shape.blend_weight, partner), own.num_trees()
 
 
 def _train_one(
@@ -474,6 +471,46 @@ class _FoldFit:
     trees: int
 
 
+def _validation_calibrator(
+    data: _Data, config: TrainConfig, valid_raw: np.ndarray, valid: np.ndarray
+) -> Calibrator:
+    """Give the calibrator of a fold's raw scores on its validation rows."""
+    return Calibrator(config.calibration.method, config.calibration.isotonic_min_deals).fit(
+        valid_raw,
+        data.won[valid],
+        data.weight[valid],
+        deals=data.rows.loc[valid, "opportunity_id"].nunique(),
+    )
+
+
+def _mean_log_loss(data: _Data, fold_fits: Sequence[_FoldFit]) -> float:
+    """Give the fold fits' test log loss, averaged over the folds."""
+    return float(
+        np.mean(
+            [
+                classification_metrics(data.won[f.test], f.probability, data.weight[f.test])[
+                    "log_loss"
+                ]
+                for f in fold_fits
+            ]
+        )
+    )
+
+
+def _search_record(
+    data: _Data, shape: ShapeCandidate, fold_fits: Sequence[_FoldFit]
+) -> dict[str, object]:
+    """Give a shape's row of the search table: its mean fold log loss, trees and explanation cost."""
+    if not fold_fits:
+        return {**shape.model_dump(), "log_loss": float("nan"), "trees": 0.0, "explain_cost": 0.0}
+    return {
+        **shape.model_dump(),
+        "log_loss": _mean_log_loss(data, fold_fits),
+        "trees": float(np.mean([f.booster.num_trees() for f in fold_fits])),
+        "explain_cost": float(np.mean([explanation_cost(f.booster) for f in fold_fits])),
+    }
+
+
 def _fit_fold(
     data: _Data,
     fold: Fold,
@@ -502,10 +539,7 @@ def _fit_fold(
         np.ndarray,
         booster.predict(data.matrix[valid], raw_score=True, num_threads=config.model.threads),
     )
-    valid_deals = rows.loc[valid, "opportunity_id"].nunique()
-    calibrator = Calibrator(config.calibration.method, config.calibration.isotonic_min_deals).fit(
-        valid_raw, data.won[valid], data.weight[valid], deals=valid_deals
-    )
+    calibrator = _validation_calibrator(data, config, valid_raw, valid)
     raw = (
         cast(
             np.ndarray,
@@ -782,21 +816,9 @@ def choose_recency(
     tie tolerance (weighting throws data away, so ties keep the configured one).
     """
 
-    def mean_loss(fold_fits: Sequence[_FoldFit]) -> float:
-        return float(
-            np.mean(
-                [
-                    classification_metrics(data.won[f.test], f.probability, data.weight[f.test])[
-                        "log_loss"
-                    ]
-                    for f in fold_fits
-                ]
-            )
-        )
-
     configured = config.training.recency_half_life_days
     options: list[tuple[float | None, TrainConfig]] = [(configured, config)]
-    losses = [mean_loss(current)]
+    losses = [_mean_log_loss(data, current)]
     for half_life in config.training.recency_half_life_candidates:
         if half_life == configured:
             continue
@@ -810,7 +832,7 @@ def choose_recency(
             for fold in search_folds
         ]
         options.append((half_life, candidate))
-        losses.append(mean_loss(fold_fits))
+        losses.append(_mean_log_loss(data, fold_fits))
     best = int(np.argmin(losses))
     if losses[best] >= losses[0] * (1 - config.model.tie_tolerance):
         best = 0
@@ -858,14 +880,7 @@ def _blend_candidates(
         fold_fits = []
         for own, partner in zip(fits[trees], fits[logistic], strict=True):
             valid_raw = weight * own.valid_raw + (1 - weight) * partner.valid_raw
-            calibrator = Calibrator(
-                config.calibration.method, config.calibration.isotonic_min_deals
-            ).fit(
-                valid_raw,
-                data.won[own.valid],
-                data.weight[own.valid],
-                deals=data.rows.loc[own.valid, "opportunity_id"].nunique(),
-            )
+            calibrator = _validation_calibrator(data, config, valid_raw, own.valid)
             raw = weight * own.raw_logit + (1 - weight) * partner.raw_logit
             fold_fits.append(
                 _FoldFit(
@@ -879,17 +894,7 @@ def _blend_candidates(
                     own.trees,
                 )
             )
-        losses = [
-            classification_metrics(data.won[f.test], f.probability, data.weight[f.test])["log_loss"]
-            for f in fold_fits
-        ]
-        record: dict[str, object] = {
-            **shape.model_dump(),
-            "log_loss": float(np.mean(losses)),
-            "trees": float(np.mean([f.booster.num_trees() for f in fold_fits])),
-            "explain_cost": float(np.mean([explanation_cost(f.booster) for f in fold_fits])),
-        }
-        blends.append((shape, fold_fits, record))
+        blends.append((shape, fold_fits, _search_record(data, shape, fold_fits)))
     return blends
 
 
@@ -1128,30 +1133,11 @@ def train_win_model(
             _fit_fold(data, fold, shape, config, categorical, maturity) for fold in search_folds
         ]
         fits[index] = fold_fits
-        if fold_fits:
-            losses = [
-                classification_metrics(data.won[f.test], f.probability, data.weight[f.test])[
-                    "log_loss"
-                ]
-                for f in fold_fits
-            ]
-            cost = float(np.mean([explanation_cost(f.booster) for f in fold_fits]))
-            trees = float(np.mean([f.booster.num_trees() for f in fold_fits]))
-        else:
-            losses, cost, trees = [float("nan")], 0.0, 0.0
-        records.append(
-            {
-                "candidate": index,
-                **shape.model_dump(),
-                "log_loss": float(np.mean(losses)),
-                "trees": trees,
-                "explain_cost": cost,
-            }
-        )
+        records.append({"candidate": index, **_search_record(data, shape, fold_fits)})
         if fold_fits:
             say(
                 f"search: candidate {index + 1}/{len(shapes)} "
-                f"{describe_shape(shape)} log loss {np.mean(losses):.4f}"
+                f"{describe_shape(shape)} log loss {records[-1]['log_loss']:.4f}"
             )
     search = pd.DataFrame(records)
     if search["log_loss"].notna().all():
