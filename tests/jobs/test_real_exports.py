@@ -15,9 +15,12 @@ import pytest
 import yaml
 from rich.console import Console
 
-from winmodel.features.rows import add_history_features
-from winmodel.jobs.train import run_train
+from winmodel.data.dataset import load_crm_data
+from winmodel.features.rows import add_history_features, build_training_rows, final_state_columns
+from winmodel.jobs.train import _open_deals, run_train
 from winmodel.modeling.evaluate import classification_metrics, evaluation_moments, moment_label
+from winmodel.modeling.train import TrainingResult, train_win_model
+from winmodel.settings import load_train_config
 from winmodel.synth.generator import MUTABLE_STATIC, field_history_of, generate_history
 
 ROOT = Path(__file__).parents[2]
@@ -431,6 +434,27 @@ def test_no_reason_quotes_a_lifetime_column(win_loss_runs, tmp_path):
 # --------------------------------------------------------------------------- final-state fields
 
 
+def _train_only(config_path: Path) -> TrainingResult:
+    """Train as `winmodel train` does (the same loading, rows and training call), without the job.
+
+    The tests of the final-state fields read only the training result: the MLflow run, the
+    export and the registration run_train adds (3-4 s of each of these trainings) are skipped.
+    make_train_config already leaves out the forecast range, the horizon model and the figures.
+    """
+    config = load_train_config(config_path)
+    crm = load_crm_data(config.data.location(), config.data.mapping)
+    rows, _ = build_training_rows(crm, config)
+    return train_win_model(
+        rows,
+        config,
+        extra_features=[(feature.name, feature.kind) for feature in crm.extra_features],
+        progress=lambda message: None,
+        final_state=final_state_columns(crm),
+        open_deals=_open_deals(crm),
+        snapshot_columns=[] if crm.snapshots is None else list(crm.snapshots.columns),
+    )
+
+
 @pytest.fixture(scope="module")
 def final_state_runs(tmp_path_factory, make_train_config):
     """The same deals three ways: the final-state export, the honest snapshots, final state allowed."""
@@ -449,10 +473,10 @@ def final_state_runs(tmp_path_factory, make_train_config):
     ):
         project = root / f"project-{name}"
         project.mkdir()
-        runs[name] = run_train(make_train_config(project, data, **overrides), console=QUIET)
+        runs[name] = _train_only(make_train_config(project, data, **overrides))
     # What a scorer of these deals sees in their lives: the honest values on each snapshot's date.
     rows = add_history_features(history.opportunities, history.honest_snapshots)
-    deals = runs["honest"].result.holdout_predictions["opportunity_id"].unique()
+    deals = runs["honest"].holdout_predictions["opportunity_id"].unique()
     rows = rows[rows["opportunity_id"].isin(deals) & (rows["as_of_date"] < rows["close_date"])]
     rows = rows.reset_index(drop=True).assign(is_last_before_close=False)
     return runs, rows
@@ -462,18 +486,14 @@ def _mid_life(runs, rows) -> dict[str, dict[str, float]]:
     mask, weight = evaluation_moments(rows)[moment_label(0.5)]
     won = rows["status"].eq("won").to_numpy()[mask]
     return {
-        name: classification_metrics(
-            won, outcome.result.model.predict_proba(rows[mask]), weight[mask]
-        )
-        for name, outcome in runs.items()
+        name: classification_metrics(won, result.model.predict_proba(rows[mask]), weight[mask])
+        for name, result in runs.items()
     }
 
 
 def test_final_state_fields_are_left_out_and_said(final_state_runs):
     runs, _ = final_state_runs
-    left_out = {
-        f.feature for f in runs["default"].result.leakage.findings if f.check == "final_state"
-    }
+    left_out = {f.feature for f in runs["default"].leakage.findings if f.check == "final_state"}
     assert left_out == {
         "executive_sponsor",
         "buying_process_defined",
@@ -481,9 +501,9 @@ def test_final_state_fields_are_left_out_and_said(final_state_runs):
         "competitive_position",
         "discount_pct",
     }
-    assert not left_out & set(runs["default"].result.model.feature_names)
-    assert set(runs["default"].result.model.metadata["final_state_excluded"]) == left_out
-    assert left_out <= set(runs["allowed"].result.model.feature_names)
+    assert not left_out & set(runs["default"].model.feature_names)
+    assert set(runs["default"].model.metadata["final_state_excluded"]) == left_out
+    assert left_out <= set(runs["allowed"].model.feature_names)
 
 
 def test_without_final_state_fields_mid_life_skill_is_close_to_honest_snapshots_and_allowing_them_overconfident(
