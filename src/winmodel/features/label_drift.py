@@ -148,6 +148,15 @@ def describe_drift(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def shifted_segments(shifts: Sequence[Mapping[str, object]]) -> dict[tuple[str, str], float]:
+    """Give each shifted segment's total log-odds shift from a model's ``segment_shifts`` (a segment can have two)."""
+    total: dict[tuple[str, str], float] = {}
+    for shift in shifts:
+        key = (str(shift["dimension"]), str(shift["value"]))
+        total[key] = total.get(key, 0.0) + float(shift["logit_shift"])  # type: ignore[arg-type]
+    return total
+
+
 def drift_warnings(
     rows: pd.DataFrame,
     drifted: Sequence[Sequence[str]],

@@ -46,11 +46,19 @@ class SegmentShift:
     logit_shift: float
     #: The same shift in the booster's raw score (before calibration): what the added tree adds.
     raw_shift: float = 0.0
+    #: Which deals were the evidence: "closed" (every deal closed in the newest months) or
+    #: "created" (those also created in them, judged after the "closed" shifts).
+    evidence: str = "closed"
 
     def describe(self) -> str:
         """Give 'region=apac: 507 newest closed deals won 46% against 31% predicted; shift +0.62 log-odds'."""
+        deals = (
+            "deals created and closed in the newest months"
+            if self.evidence == "created"
+            else "newest closed deals"
+        )
         return (
-            f"{self.dimension}={self.value}: {self.deals:,} newest closed deals won "
+            f"{self.dimension}={self.value}: {self.deals:,} {deals} won "
             f"{self.won_rate:.0%} against {self.predicted_rate:.0%} predicted (z {self.z:+.1f}); "
             f"scores there shifted {self.logit_shift:+.2f} log-odds"
         )

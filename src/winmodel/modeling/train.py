@@ -719,13 +719,15 @@ def _shift_segments(
     booster: lgb.Booster,
     calibrator: Calibrator,
     holdout: np.ndarray,
+    holdout_start: pd.Timestamp,
     train_mask: np.ndarray,
     config: TrainConfig,
 ) -> tuple[lgb.Booster, list[SegmentShift]]:
     """Give the booster with a shift tree per segment the newest months say it lags, and the shifts.
 
     The evidence: the ``holdout`` rows' deals (the newest months' closes) against the shipped model's
-    calibrated probabilities. A refitted model has learned from the holdout's mature deals
+    calibrated probabilities; with ``segment_shift.evidence: closed_and_created``, then those of them
+    created on or after ``holdout_start``, against the probabilities with the first shifts applied. A refitted model has learned from the holdout's mature deals
     already (a new competitor's first outcomes, say): what it learned is not shifted again, only
     the gap it leaves (its calibration is cross-fitted, the newest-created deals are out of its
     training). Each deal counts once, by its last row before close: the values, the probability
@@ -737,32 +739,39 @@ def _shift_segments(
     dimensions = shiftable_dimensions(builder, DIMENSIONS)
     if not newest.any() or not dimensions:
         return booster, []
-    raw = np.asarray(
-        booster.predict(data.matrix[newest], raw_score=True, num_threads=config.model.threads)
-    )
-    deals = rows.loc[newest, dimensions].reset_index(drop=True)
-    found = find_segment_shifts(
-        deals,
-        calibrator.transform(raw),
-        data.won[newest].astype(float),
-        dimensions,
-        min_deals=settings.min_deals,
-        alpha=settings.alpha,
-        family_wise=settings.family_wise,
-        prior_sd=settings.prior_sd,
-    )
-    shifts = [
-        replace(
-            shift,
-            raw_shift=raw_shift(
-                calibrator,
-                raw[(deals[shift.dimension].astype("str") == shift.value).to_numpy()],
-                shift.logit_shift,
-            ),
+    stages = [("closed", newest)]
+    if settings.evidence == "closed_and_created":
+        stages.append(("created", newest & (rows["created_date"] >= holdout_start).to_numpy()))
+    shifts: list[SegmentShift] = []
+    for evidence, mask in stages:
+        deals = rows.loc[mask, dimensions].reset_index(drop=True)
+        raw = np.asarray(
+            booster.predict(data.matrix[mask], raw_score=True, num_threads=config.model.threads)
         )
-        for shift in found
-    ]
-    shifts = [shift for shift in shifts if shift.raw_shift != 0.0]
+        for shift in shifts:  # judged against the shifts of the stages before
+            raw = (
+                raw
+                + shift.raw_shift * (deals[shift.dimension].astype("str") == shift.value).to_numpy()
+            )
+        found = find_segment_shifts(
+            deals,
+            calibrator.transform(raw),
+            data.won[mask].astype(float),
+            dimensions,
+            min_deals=settings.min_deals,
+            alpha=settings.alpha / len(stages),
+            family_wise=settings.family_wise,
+            prior_sd=settings.prior_sd,
+        )
+        for shift in found:
+            inside = (deals[shift.dimension].astype("str") == shift.value).to_numpy()
+            moved = replace(
+                shift,
+                raw_shift=raw_shift(calibrator, raw[inside], shift.logit_shift),
+                evidence=evidence,
+            )
+            if moved.raw_shift != 0.0:
+                shifts.append(moved)
     return with_shift_trees(booster, builder, shifts, data.matrix[train_mask]), shifts
 
 
@@ -1278,7 +1287,14 @@ def train_win_model(
     shifts: list[SegmentShift] = []
     if config.segment_shift.enabled:
         shipped_booster, shifts = _shift_segments(
-            data, builder, shipped_booster, shipped_calibrator, final_fit.test, train_mask, config
+            data,
+            builder,
+            shipped_booster,
+            shipped_calibrator,
+            final_fit.test,
+            final.validation_end,
+            train_mask,
+            config,
         )
         for shift in shifts:
             say(f"segment shift: {shift.describe()}")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from winmodel.errors import InputError, Problem
-from winmodel.features.label_drift import add_drift_warnings
+from winmodel.features.label_drift import add_drift_warnings, shifted_segments
 from winmodel.features.milestones import MILESTONES
 from winmodel.features.rows import AS_OF, EXPECTED_CLOSE
 from winmodel.modeling import treeshap
@@ -190,10 +190,7 @@ def score_deals(
             model.feature_builder.data_warnings(rows),
             rows,
             model.metadata.get("drifted_values", []),
-            {
-                (str(shift["dimension"]), str(shift["value"])): float(shift["logit_shift"])
-                for shift in model.metadata.get("segment_shifts", [])
-            },
+            shifted_segments(model.metadata.get("segment_shifts", [])),
         )
     scored = {
         "opportunity_id": rows["opportunity_id"].astype("str"),
