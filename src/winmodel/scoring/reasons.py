@@ -294,7 +294,9 @@ def _cases(
         services = col("services_share")
         return missing.where(services.isna(), "any"), {
             "services_share": _number(services, "{:.0%}"),
-            "third_party_share": _number(col("third_party_share"), "{:.0%}").fillna("unknown"),
+            "third_party_share": _number(col("third_party_share"), "{:.0%}")
+            .astype("object")
+            .fillna("unknown"),
         }
     if item == "cost_to_win":
         cac = col("cac_estimate")
