@@ -270,7 +270,7 @@ class SegmentShiftSettings(_Section):
     #: also created in them judged against the first shifts ("closed_and_created": a segment that
     #: moved lately shows it fully only in the deals created since, which are few unless the
     #: export is large). With two, each is tested at half of ``alpha``.
-    evidence: Literal["closed", "closed_and_created"] = "closed"
+    evidence: Literal["closed", "closed_and_created"] = "closed_and_created"
 
 
 class GateSettings(_Section):
