@@ -264,7 +264,8 @@ class SegmentShiftSettings(_Section):
     #: ``family_wise``, else per value.
     alpha: float = Field(0.05, gt=0, lt=1)
     family_wise: bool = True
-    #: Standard deviation of the normal prior on a shift (log-odds): smaller shrinks more.
+    #: Standard deviation of the normal prior on a shift (log-odds): smaller shrinks more. With
+    #: two stages each shrinks its own increment.
     prior_sd: float = Field(1.0, gt=0)
     #: The evidence: every deal closed in the newest months ("closed"); or those, then the ones
     #: also created in them judged against the first shifts ("closed_and_created": a segment that

@@ -281,6 +281,20 @@ def test_a_recent_collapse_is_shifted_again_on_the_deals_created_since_and_lands
         return model.calibrator.transform(raw)
 
     both, first_only = calibrated(trees), calibrated(trees - 1)
+    # The second stage judged the deals created and closed in the holdout months (each by its last
+    # row) against the scores with the first shift applied: its "predicted" is theirs.
+    start, end = (pd.Timestamp(day) for day in model.metadata["holdout_window"].split(" to "))
+    late = rows[
+        rows["is_last_before_close"]
+        & rows["close_date"].between(start, end, inclusive="left")
+        & (rows["created_date"] >= start)
+        & rows[column].astype("str").eq(value)
+    ]
+    assert len(late) == shifts[1]["deals"]
+    late_raw = model.booster.predict(
+        model.feature_builder.transform(late), raw_score=True, num_iteration=trees - 1
+    )
+    assert abs(model.calibrator.transform(late_raw).mean() - shifts[1]["predicted_rate"]) < 1e-9
     np.testing.assert_allclose(both, model.predict_proba(open_rows), atol=1e-9)
     assert both[inside].mean() < first_only[inside].mean()
     np.testing.assert_allclose(both[~inside], first_only[~inside], atol=1e-12)
@@ -296,7 +310,8 @@ def test_a_recent_collapse_is_shifted_again_on_the_deals_created_since_and_lands
         scored.loc[inside, "data_warnings"]
         .str.contains(
             f"{column}={value} won less than the model expected in the newest months; "
-            f"score shifted {total:+.2f} log-odds"
+            f"score shifted {total:+.2f} log-odds",
+            regex=False,
         )
         .all()
     )

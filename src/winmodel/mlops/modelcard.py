@@ -17,8 +17,10 @@ LIMITS = """\
   associated with a higher win rate; it is not proven to cause one.
 - Deals unlike any in the training window (new segments, products or competitors) get
   weaker scores; the scoring output flags unseen values per deal in `data_warnings`.
-- The newest months are held out for testing and calibration, so the booster has not seen
-  them; very recent shifts reach the scores through calibration only.
+- The booster learns the newest months' mature deals (it is refitted on every closed deal), but
+  deals created in them are too young to be in its training: a segment whose win rate moved
+  lately is shifted only when the newest deals show it beyond chance (see Segment shifts), and a
+  shift moves the segment's older open deals too.
 - Activity volume (calls, emails, meetings) is kept as a feature on purpose: its low
   importance shows that activity is not progress.
 """

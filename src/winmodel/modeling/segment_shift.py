@@ -2,13 +2,18 @@
 
 When a segment's win rate moves (a market turns, a competitor gets stronger), the booster lags: it
 learned the segment's past, and the maturity cut-off keeps the newest-created deals out of its
-training. The holdout (the newest months' closes, a window like the calibration's, not a sample of
-quick closers) says whether the shipped model lags: per value of each win dimension, the deals'
-wins against the model's calibrated probabilities. A value whose gap is beyond chance (two-sided,
-Bonferroni over the values tested) gets a penalised log-odds shift (a normal prior shrinks it
-towards 0 on few deals).
+training. The holdout (the newest months' closes, a window like the calibration's) says whether the
+shipped model lags: per value of each win dimension, the deals' wins against the model's calibrated
+probabilities. A value whose gap is beyond chance (two-sided, Bonferroni over the values tested)
+gets a penalised log-odds shift (a normal prior shrinks it towards 0 on few deals). Those closes
+are mostly deals created before the segment moved; a second stage (``evidence:
+closed_and_created``) judges the holdout deals also *created* in the newest months against the
+scores with the first shifts applied, and shifts again where they still differ. These are quick
+closers, a selected sample: a gap common to all of them would land on the largest segments first
+(not seen on the benchmark's worlds; a guard is not built).
 
-The shift travels as one more tree of the booster, splitting on that value: scores, what-if
+Each shift travels as one more tree of the booster, splitting on that value (a segment can have
+one per stage; their sum is its shift): scores, what-if
 re-scoring, TreeSHAP reasons (the dimension's own reason carries it), the pyfunc and Spark use it
 unchanged (replays, :func:`winmodel.modeling.train.refit_at`, refit the recipe without shifts).
 The training summary and the model card name every shift with its evidence; scored deals in a
@@ -35,7 +40,7 @@ MIN_PLATT_SLOPE = 0.25
 
 @dataclass(frozen=True)
 class SegmentShift:
-    """One shifted segment: its evidence on the newest closed deals and the shift applied."""
+    """One shift of a segment: its evidence (the newest closes, or those also created lately), the shift."""
 
     dimension: str
     value: str
@@ -52,13 +57,15 @@ class SegmentShift:
 
     def describe(self) -> str:
         """Give 'region=apac: 507 newest closed deals won 46% against 31% predicted; shift +0.62 log-odds'."""
-        deals = (
-            "deals created and closed in the newest months"
-            if self.evidence == "created"
-            else "newest closed deals"
-        )
+        if self.evidence == "created":
+            return (
+                f"{self.dimension}={self.value}: {self.deals:,} deals created and closed in the "
+                f"newest months won {self.won_rate:.0%} against {self.predicted_rate:.0%} predicted "
+                f"after the shift on the newest closes (z {self.z:+.1f}); scores there shifted a "
+                f"further {self.logit_shift:+.2f} log-odds"
+            )
         return (
-            f"{self.dimension}={self.value}: {self.deals:,} {deals} won "
+            f"{self.dimension}={self.value}: {self.deals:,} newest closed deals won "
             f"{self.won_rate:.0%} against {self.predicted_rate:.0%} predicted (z {self.z:+.1f}); "
             f"scores there shifted {self.logit_shift:+.2f} log-odds"
         )

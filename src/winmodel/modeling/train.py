@@ -723,14 +723,14 @@ def _shift_segments(
     train_mask: np.ndarray,
     config: TrainConfig,
 ) -> tuple[lgb.Booster, list[SegmentShift]]:
-    """Give the booster with a shift tree per segment the newest months say it lags, and the shifts.
+    """Give the booster with a shift tree per segment and stage the newest months say it lags, and the shifts.
 
     The evidence: the ``holdout`` rows' deals (the newest months' closes) against the shipped model's
     calibrated probabilities; with ``segment_shift.evidence: closed_and_created``, then those of them
-    created on or after ``holdout_start``, against the probabilities with the first shifts applied. A refitted model has learned from the holdout's mature deals
-    already (a new competitor's first outcomes, say): what it learned is not shifted again, only
-    the gap it leaves (its calibration is cross-fitted, the newest-created deals are out of its
-    training). Each deal counts once, by its last row before close: the values, the probability
+    created on or after ``holdout_start``, against the probabilities with the first shifts applied.
+    A refitted model has learned from the holdout's mature deals already (a new competitor's first
+    outcomes, say): what it learned is not shifted again, only the gap it leaves (its calibration
+    is cross-fitted, the newest-created deals are out of its training). Each deal counts once, by its last row before close: the values, the probability
     and the raw score are the same row's (a deal's competitor can change during its life).
     """
     settings = config.segment_shift
