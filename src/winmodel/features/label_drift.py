@@ -9,6 +9,7 @@ segments (printed, logged, in the model card) so RevOps can read the scores ther
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -153,7 +154,7 @@ def shifted_segments(shifts: Sequence[Mapping[str, object]]) -> dict[tuple[str, 
     total: dict[tuple[str, str], float] = {}
     for shift in shifts:
         key = (str(shift["dimension"]), str(shift["value"]))
-        total[key] = total.get(key, 0.0) + float(shift["logit_shift"])  # type: ignore[arg-type]
+        total[key] = total.get(key, 0.0) + float(cast(float, shift["logit_shift"]))
     return total
 
 

@@ -713,6 +713,11 @@ def _crm_baseline(rows: pd.DataFrame, fallback: float) -> np.ndarray | None:
     )
 
 
+def _in_segment(deals: pd.DataFrame, shift: SegmentShift) -> np.ndarray:
+    """Give which of ``deals`` hold the shift's value of its dimension (as the shift tree splits)."""
+    return (deals[shift.dimension].astype("str") == shift.value).to_numpy()
+
+
 def _shift_segments(
     data: _Data,
     builder: FeatureBuilder,
@@ -723,15 +728,16 @@ def _shift_segments(
     train_mask: np.ndarray,
     config: TrainConfig,
 ) -> tuple[lgb.Booster, list[SegmentShift]]:
-    """Give the booster with a shift tree per segment and stage the newest months say it lags, and the shifts.
+    """Give the booster with a shift tree per segment (and stage) the newest months say it lags.
 
     The evidence: the ``holdout`` rows' deals (the newest months' closes) against the shipped model's
     calibrated probabilities; with ``segment_shift.evidence: closed_and_created``, then those of them
     created on or after ``holdout_start``, against the probabilities with the first shifts applied.
     A refitted model has learned from the holdout's mature deals already (a new competitor's first
     outcomes, say): what it learned is not shifted again, only the gap it leaves (its calibration
-    is cross-fitted, the newest-created deals are out of its training). Each deal counts once, by its last row before close: the values, the probability
-    and the raw score are the same row's (a deal's competitor can change during its life).
+    is cross-fitted, the newest-created deals are out of its training). Each deal counts once, by
+    its last row before close: the values, the probability and the raw score are the same row's (a
+    deal's competitor can change during its life). Also gives the shifts.
     """
     settings = config.segment_shift
     rows = data.rows
@@ -749,10 +755,7 @@ def _shift_segments(
             booster.predict(data.matrix[mask], raw_score=True, num_threads=config.model.threads)
         )
         for shift in shifts:  # judged against the shifts of the stages before
-            raw = (
-                raw
-                + shift.raw_shift * (deals[shift.dimension].astype("str") == shift.value).to_numpy()
-            )
+            raw = raw + shift.raw_shift * _in_segment(deals, shift)
         found = find_segment_shifts(
             deals,
             calibrator.transform(raw),
@@ -764,10 +767,9 @@ def _shift_segments(
             prior_sd=settings.prior_sd,
         )
         for shift in found:
-            inside = (deals[shift.dimension].astype("str") == shift.value).to_numpy()
             moved = replace(
                 shift,
-                raw_shift=raw_shift(calibrator, raw[inside], shift.logit_shift),
+                raw_shift=raw_shift(calibrator, raw[_in_segment(deals, shift)], shift.logit_shift),
                 evidence=evidence,
             )
             if moved.raw_shift != 0.0:
