@@ -52,7 +52,9 @@ def _small_export_rows(tmp_path, signal: float):
 @pytest.mark.parametrize(("signal", "promoted"), [(0.0, False), (2.5, True)])
 def test_a_300_deal_export_is_judged_over_every_fold(tmp_path, signal, promoted) -> None:
     rows = _small_export_rows(tmp_path, signal)
-    config = TrainConfig.model_validate({"training": {"min_deals_per_class": 20}})
+    config = TrainConfig.model_validate(
+        {"training": {"min_deals_per_class": 20}, "splits": {"peers": False}}
+    )
     said: list[str] = []
     result = train_win_model(rows, config, progress=said.append)
     # Small-data mode: the shapes are chosen on every backtest fold, not only the newest two.

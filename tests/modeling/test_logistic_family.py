@@ -80,7 +80,9 @@ def test_the_distilled_stumps_follow_the_regressions_log_odds(small_world) -> No
 def _search(rows: pd.DataFrame, **model: object):
     said: list[str] = []
     # The family alone (blends of it with a booster: the tests at the end).
-    config = TrainConfig.model_validate({"model": {"blend_weights": [], **model}})
+    config = TrainConfig.model_validate(
+        {"model": {"blend_weights": [], **model}, "splits": {"peers": False}}
+    )
     result = train_win_model(rows, config, progress=said.append)
     assert any("logistic (L2 10) as stumps log loss" in line for line in said)
     assert any("logistic (L2 30) as stumps log loss" in line for line in said)
@@ -199,7 +201,7 @@ def test_a_blend_the_search_chooses_is_shipped_saved_explained_and_read(small_wo
 
     train, later = small_world
     said: list[str] = []
-    config = TrainConfig.model_validate({"model": {"blend_min_z": 0}})
+    config = TrainConfig.model_validate({"model": {"blend_min_z": 0}, "splits": {"peers": False}})
     result = train_win_model(train, config, progress=said.append)
     tried = result.search.set_index("candidate")
     blends = tried[tried["blend_with"].notna()]

@@ -146,7 +146,10 @@ def collapsed_world(tmp_path_factory):
     world.opportunities.to_parquet(folder / "opportunities.parquet")
     crm = load_crm_data(folder, Mapping(name="collapsed", fixed_fields=list(world.fixed_fields)))
     config = TrainConfig.model_validate(
-        {"model": {"candidates": [{"num_leaves": 7, "max_depth": 3}], "search_folds": 1}}
+        {
+            "model": {"candidates": [{"num_leaves": 7, "max_depth": 3}], "search_folds": 1},
+            "splits": {"peers": False},
+        }
     )
     rows, _ = build_training_rows(crm, config)
     return world, crm, rows, config
@@ -251,6 +254,7 @@ def test_a_recent_collapse_is_shifted_again_on_the_deals_created_since_and_lands
         {
             "model": {"candidates": [{"num_leaves": 7, "max_depth": 3}], "search_folds": 1},
             "segment_shift": {"evidence": "closed_and_created"},
+            "splits": {"peers": False},
         }
     )
     rows, _ = build_training_rows(crm, config)

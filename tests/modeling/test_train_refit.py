@@ -35,11 +35,11 @@ def world_rows(tmp_path_factory):
     return rows[rows["close_date"] < cutoff], rows[rows["close_date"] >= cutoff]
 
 
-def _config(**model: object) -> TrainConfig:
+def _config(peers: bool = False, **model: object) -> TrainConfig:
     # One shape: these tests are about the refit and its calibration, not the search (test time).
     first = TrainConfig().model.candidates[0].model_dump()
     return TrainConfig.model_validate(
-        {"model": {"search_folds": 1, "candidates": [first], **model}}
+        {"model": {"search_folds": 1, "candidates": [first], **model}, "splits": {"peers": peers}}
     )
 
 
@@ -47,8 +47,8 @@ def _config(**model: object) -> TrainConfig:
 def held_out_and_refit(world_rows):
     train, _ = world_rows
     return (
-        train_win_model(train, _config(refit_on_all_closed=False), **QUIET),
-        train_win_model(train, _config(refit_on_all_closed=True), **QUIET),
+        train_win_model(train, _config(peers=True, refit_on_all_closed=False), **QUIET),
+        train_win_model(train, _config(peers=True, refit_on_all_closed=True), **QUIET),
     )
 
 
@@ -77,7 +77,11 @@ def test_cross_fitted_calibration_is_not_worse_on_a_later_slice(
 def test_recency_weighting_is_chosen_on_the_search_folds(world_rows) -> None:
     train, _ = world_rows
     config = TrainConfig.model_validate(
-        {"model": {"search_folds": 1}, "training": {"recency_half_life_candidates": [120, 365]}}
+        {
+            "model": {"search_folds": 1},
+            "training": {"recency_half_life_candidates": [120, 365]},
+            "splits": {"peers": False},
+        }
     )
     result = train_win_model(train, config, **QUIET)
     table = result.recency_search
@@ -86,6 +90,10 @@ def test_recency_weighting_is_chosen_on_the_search_folds(world_rows) -> None:
     chosen = table.loc[table["chosen"], "half_life_days"].iloc[0]
     recorded = result.model.metadata["recency_half_life_days"]
     assert (recorded is None and np.isnan(chosen)) or recorded == chosen
+    # Without the peers (splits.peers: false) their rows are left out, the base rate's kept.
+    methods = set(result.backtest["method"])
+    assert "base_rate" in methods
+    assert not methods & {"logistic_regression", "hist_gradient_boosting_defaults"}
 
 
 def test_the_holdout_shows_the_hist_gradient_boosting_peer(held_out_and_refit) -> None:

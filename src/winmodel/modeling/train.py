@@ -1421,21 +1421,22 @@ def _compare_with_baselines(
     test = fold_fit.test
     test_rows = rows[test].reset_index(drop=True)
     won = data.won[test]
-    features = pd.DataFrame(data.matrix, columns=builder.feature_names_)
-    logistic = fit_logistic_baseline(
-        features[train],
-        data.won[train],
-        data.weight[train],
-        builder.categorical_features_,
-        config.seed,
-    )
     predictions: dict[str, np.ndarray | None] = {
         "winmodel": fold_fit.probability,
         "base_rate": np.full(len(won), base_rate),
         "crm_stage_probability": None if crm_is_final else _crm_baseline(test_rows, base_rate),
-        "logistic_regression": logistic.predict_proba(features[test])[:, 1],
     }
-    if label == "holdout":
+    if config.splits.peers:
+        features = pd.DataFrame(data.matrix, columns=builder.feature_names_)
+        logistic = fit_logistic_baseline(
+            features[train],
+            data.won[train],
+            data.weight[train],
+            builder.categorical_features_,
+            config.seed,
+        )
+        predictions["logistic_regression"] = logistic.predict_proba(features[test])[:, 1]
+    if label == "holdout" and config.splits.peers:
         # The peer row: HistGradientBoostingClassifier defaults on the same features and deals.
         peer = fit_hist_gradient_boosting_peer(
             features[train],
@@ -1452,6 +1453,11 @@ def _compare_with_baselines(
         notes.append(
             "crm_stage_probability left out: in a flat export a closed deal's CRM probability is its "
             "final 0/100, the outcome itself, not a forecast"
+        )
+    if not config.splits.peers:
+        notes.append(
+            "peers not fitted (splits.peers: false): no logistic regression or HistGradientBoosting "
+            "row to judge winmodel's complexity against"
         )
     moments = evaluation_moments(test_rows)
     headline_weight = moments[HEADLINE][1]
