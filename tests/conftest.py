@@ -1,6 +1,6 @@
 """Shared fixtures: a small synthetic CRM history and one end-to-end training on it.
 
-Training runs once per test session (about half a minute) with MLflow in a
+Training runs once per test session (about 50 s), shared by the xdist workers, with MLflow in a
 temporary folder; tests that need a trained model share it.
 """
 
@@ -151,22 +151,49 @@ class TrainedProject:
 
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory, small_data_dir) -> TrainedProject:
-    """Give a project trained once on the small history (champion registered and exported)."""
+    """Give a project trained once on the small history (champion registered and exported).
+
+    Under pytest-xdist the workers share one project (a training is about 50 s): the first worker
+    to ask trains it while the others wait on a lock, and leaves its outcome pickled beside it for
+    them. Tests only read the project; one that changes a model or a store copies it first.
+    """
+    import pickle
+
+    from filelock import FileLock
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _train_project(tmp_path_factory.mktemp("project"), small_data_dir)
+    # The run's temporary folder, shared by its workers (each has popen-gwN inside it).
+    root = tmp_path_factory.getbasetemp().parent / "trained-project"
+    saved = root / "outcome.pickle"
+    with FileLock(f"{root}.lock"):
+        if saved.exists():
+            project = pickle.loads(saved.read_bytes())
+            assert isinstance(project, TrainedProject)
+            return project
+        root.mkdir()
+        project = _train_project(root, small_data_dir)
+        partial = saved.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(project))
+        partial.replace(saved)
+        return project
+
+
+def _train_project(root: Path, data: Path) -> TrainedProject:
     from rich.console import Console
 
     from winmodel.jobs.train import run_train
 
-    root = tmp_path_factory.mktemp("project")
     config = small_train_config(
         root,
-        small_data_dir,
+        data,
         forecast__shift_months=12,
         horizon__fit=True,
         tracking__figures=True,
         splits__peers=True,
     )
     outcome = run_train(config, console=Console(stderr=True, quiet=True))
-    return TrainedProject(root=root, config=config, data=small_data_dir, outcome=outcome)
+    return TrainedProject(root=root, config=config, data=data, outcome=outcome)
 
 
 @pytest.fixture(scope="session")
