@@ -37,3 +37,59 @@ def test_deals_in_a_drifted_segment_get_a_scoring_warning() -> None:
         "unseen region: mars; label drift: industry=retail win rate moved recently"
     )
     assert list(warned.iloc[1:]) == ["", ""]
+    # A model trained now records how the segment's newest closes went against it.
+    lagged = add_drift_warnings(pd.Series(["", "", ""]), rows, [["industry", "retail", "less"]])
+    assert lagged.iloc[0] == (
+        "label drift: industry=retail won less in the newest months than the model predicts "
+        "there; its score may be too high"
+    )
+
+
+def test_scored_deals_are_warned_only_where_the_shipped_model_lags() -> None:
+    import numpy as np
+
+    from winmodel.features.label_drift import describe_lag, model_lag
+
+    table = pd.DataFrame(
+        {
+            "dimension": ["industry", "region", "region", "urgency"],
+            "value": ["retail", "emea", "apac", "high"],
+            "drifted": [True, True, True, False],
+            "change": ["fell", "fell", "rose", "rose"],
+        }
+    )
+    n = 400
+    retail = np.arange(n) < 200
+    # emea's raw win rate fell because it holds mostly retail deals now (composition).
+    deals = pd.DataFrame(
+        {
+            "industry": np.where(retail, "retail", "software"),
+            "region": np.where(np.arange(n) < 180, "emea", "na"),
+        }
+    )
+    deals.loc[:4, "region"] = "apac"  # five newest closes: too few to tell
+    truth = np.where(retail, 0.15, 0.45)
+    # Outcomes exactly at those rates, spread over each region (no sampling noise in the test).
+    won = np.zeros(n)
+    for group in (retail, ~retail):
+        index = np.flatnonzero(group)
+        won[
+            index[np.linspace(0, len(index) - 1, round(truth[index[0]] * len(index))).astype(int)]
+        ] = 1
+
+    # A model that still scores retail at its old 40 % lags there, and so in emea.
+    lagging = model_lag(table, deals, np.where(retail, 0.40, 0.45), won).set_index("value")
+    assert list(lagging.index) == ["retail", "emea", "apac"]  # the drifted rows only
+    assert lagging.loc["retail", "newest_deals"] == 200
+    assert lagging.loc["retail", "newest_z"] < -3
+    assert lagging["lagging"].all()
+    assert "the model lags, scored deals are warned" in describe_lag(lagging.loc["retail"])
+    # A model that follows the move (retail scored at 15 %): no warning, except where it cannot tell.
+    following = model_lag(table, deals, truth, won).set_index("value")
+    assert list(following["lagging"]) == [False, False, True]
+    assert "the model follows the move" in describe_lag(following.loc["emea"])
+    assert "too few to tell" in describe_lag(following.loc["apac"])
+    # A segment the model shifts carries the shift's warning instead.
+    shifted = model_lag(table, deals, np.where(retail, 0.40, 0.45), won, [("industry", "retail")])
+    assert list(shifted["lagging"]) == [False, True, True]
+    assert "the model shifts this segment" in describe_lag(shifted.set_index("value").loc["retail"])

@@ -50,6 +50,25 @@ def test_a_planted_collapse_is_found_shifted_towards_its_win_rate_and_nothing_el
     assert "region=latam" in shift.describe() and "log-odds" in shift.describe()
 
 
+def test_a_second_stage_tests_only_the_segments_the_first_shifted_and_only_further() -> None:
+    frame, probability, won = _newest_deals(seed=1, gap=-1.2)
+    dimensions = ["region", "industry"]
+    latam = ("region", "latam")
+    assert [
+        (s.dimension, s.value) for s in find_segment_shifts(frame, probability, won, dimensions)
+    ] == [latam]
+    further = find_segment_shifts(frame, probability, won, dimensions, only={latam: -0.4})
+    assert [(s.dimension, s.value) for s in further] == [latam]
+    assert find_segment_shifts(frame, probability, won, dimensions, only={latam: 0.4}) == []
+    # Quick closers that lose more everywhere (fast "no decision" losses): tested freely, the
+    # gap common to all of them lands on segments; only after a first-stage shift, it does not.
+    common = (np.random.default_rng(2).random(len(won)) < sigmoid(logit(probability) - 0.8)).astype(
+        float
+    )
+    assert find_segment_shifts(frame, probability, common, dimensions)
+    assert find_segment_shifts(frame, probability, common, dimensions, only={}) == []
+
+
 def test_without_a_gap_no_segment_is_shifted_on_most_draws() -> None:
     shifted = sum(
         bool(find_segment_shifts(*_newest_deals(seed, gap=0.0), ["region", "industry"]))
@@ -182,6 +201,22 @@ def test_training_shifts_the_planted_collapse_and_scoring_says_so(collapsed_worl
     assert len(found) == 1 and found[0]["logit_shift"] < -0.3, shifts
     assert found[0]["won_rate"] < found[0]["predicted_rate"]
     assert plain.model.metadata["segment_shifts"] == []
+    # The drift report names the segment; unshifted, the model lags there and its deals are warned;
+    # shifted, they carry the shift's warning instead.
+    (plain_line,) = [
+        line
+        for line in plain.model.metadata["drifted_segments"]
+        if line.startswith(f"{column}={value}:")
+    ]
+    assert plain_line.endswith("the model lags, scored deals are warned")
+    assert [column, value, "less"] in plain.model.metadata["drifted_values"]
+    (shifted_line,) = [
+        line
+        for line in shifted.model.metadata["drifted_segments"]
+        if line.startswith(f"{column}={value}:")
+    ]
+    assert "the model shifts this segment" in shifted_line
+    assert [column, value] not in [pair[:2] for pair in shifted.model.metadata["drifted_values"]]
     assert shifted.model.booster.num_trees() == plain.model.booster.num_trees() + len(shifts)
     # The open deals of the segment score lower than without the shift, the others as before.
     open_rows, _ = open_deal_rows(crm)

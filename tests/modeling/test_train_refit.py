@@ -108,7 +108,18 @@ def test_training_reports_label_drift_in_the_model(held_out_and_refit) -> None:
 
     held_out, _ = held_out_and_refit
     assert not held_out.label_drift.empty
-    assert held_out.model.metadata["drifted_segments"] == describe_drift(held_out.label_drift)
+    lines = held_out.model.metadata["drifted_segments"]
+    expected = describe_drift(held_out.label_drift)
+    # Each drifted segment's line, then the model's side of it on the newest closes.
+    assert len(lines) == len(expected)
+    assert all(line.startswith(f"{report}; ") for line, report in zip(lines, expected, strict=True))
+    assert all("scored deals" in line for line in lines)
+    warned = {tuple(pair[:2]) for pair in held_out.model.metadata["drifted_values"]}
+    assert warned == {
+        (line.split("=", 1)[0], line.split("=", 1)[1].split(":", 1)[0])
+        for line in lines
+        if "scored deals are warned" in line
+    }
 
 
 def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows) -> None:

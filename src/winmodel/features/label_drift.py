@@ -8,7 +8,7 @@ segments (printed, logged, in the model card) so RevOps can read the scores ther
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import cast
 
 import numpy as np
@@ -149,6 +149,82 @@ def describe_drift(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+#: A drifted segment is warned on when the shipped model's gap on its newest closes, in the
+#: drift's direction, reaches this many standard errors (or it has too few of them to tell).
+LAG_Z = 1.0
+#: Below this many newest closes in a drifted segment, the model's gap there cannot be told.
+LAG_MIN_DEALS = 10
+
+
+def model_lag(
+    table: pd.DataFrame,
+    deals: pd.DataFrame,
+    probability: np.ndarray,
+    won: np.ndarray,
+    shifted: Collection[tuple[str, str]] = (),
+) -> pd.DataFrame:
+    """Give the report's drifted rows with the shipped model's gap on the newest closes, and whether it lags.
+
+    ``deals`` holds the newest months' closed deals (one row each, the dimension columns),
+    ``probability`` the shipped model's P(won) for each, ``won`` the outcomes. A drifted segment
+    *lags* when the model's gap there has the drift's sign ("fell": won less than predicted) and
+    reaches :data:`LAG_Z` standard errors, or when it has fewer than :data:`LAG_MIN_DEALS` newest
+    closes. Where the model already follows the move (other fields explain it, or it learned it),
+    scored deals are not warned. A segment in ``shifted`` (``(dimension, value)`` the model carries
+    a segment shift for) is not *lagging*: its scored deals carry the shift's own warning, and the
+    shift (sized for the deals created lately) can leave its older newest closes under-predicted.
+    Columns added: ``newest_deals``, ``newest_won``, ``newest_predicted``, ``newest_z``,
+    ``shifted``, ``lagging``.
+    """
+    drifted = table[table["drifted"]].reset_index(drop=True)
+    probability = np.asarray(probability, dtype=float)
+    won = np.asarray(won, dtype=float)
+    records = []
+    for row in drifted.itertuples(index=False):
+        column = deals.get(row.dimension)
+        inside = (
+            np.zeros(len(deals), dtype=bool)
+            if column is None
+            else (column.astype("str").fillna("(blank)") == row.value).to_numpy(dtype=bool)
+        )
+        count = int(inside.sum())
+        predicted = float(probability[inside].mean()) if count else np.nan
+        observed = float(won[inside].mean()) if count else np.nan
+        spread = float(np.sqrt(np.sum(probability[inside] * (1 - probability[inside]))))
+        z = float(np.sum(won[inside] - probability[inside])) / spread if spread > 0 else 0.0
+        direction = {"fell": -1.0, "rose": 1.0}.get(str(row.change), float(np.sign(z)))
+        moved = (str(row.dimension), str(row.value)) in set(shifted)
+        records.append(
+            {
+                "newest_deals": count,
+                "newest_won": observed,
+                "newest_predicted": predicted,
+                "newest_z": z,
+                "shifted": moved,
+                "lagging": not moved and (count < LAG_MIN_DEALS or direction * z >= LAG_Z),
+            }
+        )
+    return pd.concat([drifted, pd.DataFrame(records, index=drifted.index)], axis=1)
+
+
+def describe_lag(row: pd.Series) -> str:
+    """Give the model's side of a drifted segment: '... newest closes: 16% won against 25% predicted'."""
+    if row["shifted"]:
+        return "the model shifts this segment (see the segment shifts): scored deals say so"
+    if row["newest_deals"] < LAG_MIN_DEALS:
+        return (
+            f"{row['newest_deals']} of its deals closed in the holdout months, too few to tell "
+            "whether the model lags: scored deals are warned"
+        )
+    seen = (
+        f"its {row['newest_deals']} newest closes won {row['newest_won']:.0%} against "
+        f"{row['newest_predicted']:.0%} predicted (z {row['newest_z']:+.2f})"
+    )
+    if row["lagging"]:
+        return f"{seen}: the model lags, scored deals are warned"
+    return f"{seen}: the model follows the move, scored deals are not warned"
+
+
 def shifted_segments(shifts: Sequence[Mapping[str, object]]) -> dict[tuple[str, str], float]:
     """Give each shifted segment's total log-odds shift from a model's ``segment_shifts`` (a segment can have two)."""
     total: dict[tuple[str, str], float] = {}
@@ -165,24 +241,30 @@ def drift_warnings(
 ) -> pd.Series:
     """Give per row a warning naming the drifted or shifted segments the deal falls in ('' if none).
 
-    ``drifted`` holds ``(dimension, value)`` pairs (the model's ``drifted_values``): the training
-    saw that segment's win rate move in the newest months, so its score there may lag.
-    ``shifted`` maps ``(dimension, value)`` to the log-odds shift the model applies there (the
+    ``drifted`` holds the model's ``drifted_values``: ``(dimension, value)`` pairs (the training
+    saw that segment's win rate move in the newest months, so its score there may lag), or
+    ``(dimension, value, lag)`` with the lag :func:`model_lag` saw on the newest closes ("less":
+    they won less than the model predicts, "more", or "unknown": too few to tell). ``shifted`` maps ``(dimension, value)`` to the log-odds shift the model applies there (the
     model's ``segment_shifts``, :mod:`winmodel.modeling.segment_shift`): the warning says so.
     """
     shifted = dict(shifted or {})
-    segments = list(dict.fromkeys([*((str(d), str(v)) for d, v in drifted), *shifted]))
+    lags = {(str(d), str(v)): str(rest[0]) if rest else "" for d, v, *rest in drifted}
+    segments = list(dict.fromkeys([*lags, *shifted]))
     text = pd.Series("", index=rows.index, dtype="str")
     for dimension, value in segments:
         if dimension not in rows:
             continue
         inside = (rows[dimension].astype("str") == str(value)).fillna(False).to_numpy(dtype=bool)
         shift = shifted.get((dimension, value))
+        lag = lags.get((dimension, value), "")
         label = (
-            f"label drift: {dimension}={value} win rate moved recently"
-            if shift is None
-            else f"label drift: {dimension}={value} won {'less' if shift < 0 else 'more'} than the "
+            f"label drift: {dimension}={value} won {'less' if shift < 0 else 'more'} than the "
             f"model expected in the newest months; score shifted {shift:+.2f} log-odds for it"
+            if shift is not None
+            else f"label drift: {dimension}={value} won {lag} in the newest months than the model "
+            f"predicts there; its score may be too {'high' if lag == 'less' else 'low'}"
+            if lag in ("less", "more")
+            else f"label drift: {dimension}={value} win rate moved recently"
         )
         text[inside] = np.where(text[inside] == "", label, text[inside] + "; " + label)
     return text

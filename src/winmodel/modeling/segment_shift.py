@@ -23,7 +23,7 @@ shifted segment say so in their warnings.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import lightgbm as lgb
@@ -105,6 +105,7 @@ def find_segment_shifts(
     alpha: float = 0.05,
     family_wise: bool = True,
     prior_sd: float = 1.0,
+    only: Mapping[tuple[str, str], float] | None = None,
 ) -> list[SegmentShift]:
     """Give the segments whose newest closed deals won more or less than predicted, beyond chance.
 
@@ -112,7 +113,8 @@ def find_segment_shifts(
     is the model's calibrated P(won) of each (out of sample), ``won`` its outcome. Values with at
     least ``min_deals`` deals are tested at level ``alpha`` (over all of them when ``family_wise``,
     else each); the strongest gaps are shifted first, each one re-tested
-    with the shifts before it applied (segments overlap).
+    with the shifts before it applied (segments overlap). With ``only`` (segment -> an earlier
+    shift), just those segments are tested, and shifted only in the earlier shift's direction.
     """
     won = np.asarray(won, dtype=float)
     if len(won) < min_deals:
@@ -125,7 +127,7 @@ def find_segment_shifts(
         known = deals[dimension].notna().to_numpy()
         for value in pd.unique(values[known]):
             inside = known & (values == value)
-            if inside.sum() >= min_deals:
+            if inside.sum() >= min_deals and (only is None or (dimension, str(value)) in only):
                 candidates.append((dimension, str(value), inside))
     if not candidates:
         return []
@@ -137,6 +139,8 @@ def find_segment_shifts(
         if abs(z) <= critical:
             continue
         shift = penalised_shift(base[inside], won[inside], prior_sd)
+        if only is not None and np.sign(shift) != np.sign(only[(dimension, value)]):
+            continue
         shifts.append(
             SegmentShift(
                 dimension=dimension,

@@ -26,7 +26,14 @@ import pandas as pd
 
 from winmodel.errors import GateError, Problem
 from winmodel.features.builder import FeatureBuilder
-from winmodel.features.label_drift import DIMENSIONS, describe_drift, label_drift
+from winmodel.features.label_drift import (
+    DIMENSIONS,
+    LAG_MIN_DEALS,
+    describe_drift,
+    describe_lag,
+    label_drift,
+    model_lag,
+)
 from winmodel.features.leakage import (
     POINT_IN_TIME_FEATURES,
     LeakageReport,
@@ -713,6 +720,13 @@ def _crm_baseline(rows: pd.DataFrame, fallback: float) -> np.ndarray | None:
     )
 
 
+def _lag_word(deals: int, z: float) -> str:
+    """Give how a lagging drifted segment's newest closes went: 'less', 'more' or 'unknown' (too few)."""
+    if deals < LAG_MIN_DEALS:
+        return "unknown"
+    return "less" if z < 0 else "more"
+
+
 def _in_segment(deals: pd.DataFrame, shift: SegmentShift) -> np.ndarray:
     """Give which of ``deals`` hold the shift's value of its dimension (as the shift tree splits)."""
     return (deals[shift.dimension].astype("str") == shift.value).to_numpy()
@@ -765,6 +779,11 @@ def _shift_segments(
             alpha=settings.alpha / len(stages),
             family_wise=settings.family_wise,
             prior_sd=settings.prior_sd,
+            only=(
+                {(s.dimension, s.value): s.logit_shift for s in shifts}
+                if evidence == "created" and settings.created_follows_closed
+                else None
+            ),
         )
         for shift in found:
             moved = replace(
@@ -1300,6 +1319,39 @@ def train_win_model(
         )
         for shift in shifts:
             say(f"segment shift: {shift.describe()}")
+    # Label drift, the model's side: scored deals are warned only where the shipped model lags.
+    drifted_values: list[list[str]] = []
+    if not drift_table.empty and drift_table["drifted"].any():
+        newest = final_fit.test & data.is_last
+        newest_raw = shipped_booster.predict(
+            data.matrix[newest], raw_score=True, num_threads=config.model.threads
+        )
+        lag = model_lag(
+            drift_table,
+            rows.loc[newest].reset_index(drop=True),
+            shipped_calibrator.transform(np.asarray(newest_raw)),
+            data.won[newest],
+            shifted=[(shift.dimension, shift.value) for shift in shifts],
+        )
+        drifted_segments = [
+            f"{line}; {describe_lag(row)}"
+            for line, (_, row) in zip(drifted_segments, lag.iterrows(), strict=True)
+        ]
+        lagging = lag[lag["lagging"]]
+        drifted_values = [
+            [str(dimension), str(value), _lag_word(int(deals), float(z))]
+            for dimension, value, deals, z in zip(
+                lagging["dimension"],
+                lagging["value"],
+                lagging["newest_deals"],
+                lagging["newest_z"],
+                strict=True,
+            )
+        ]
+        say(
+            f"label drift: scored deals are warned in {len(drifted_values)} of the {len(lag)} "
+            "drifted segments (where the shipped model lags on the newest closes)"
+        )
     base_rate = float(np.average(data.won[train_mask], weights=data.weight[train_mask]))
     importance = pd.DataFrame(
         {
@@ -1327,12 +1379,7 @@ def train_win_model(
             "training_cutoff": f"{booster_end:%Y-%m-%d}",
             "drifted_segments": drifted_segments,
             "segment_shifts": [shift.to_dict() for shift in shifts],
-            "drifted_values": [
-                [str(row.dimension), str(row.value)]
-                for row in drift_table[drift_table["drifted"]].itertuples(index=False)
-            ]
-            if not drift_table.empty
-            else [],
+            "drifted_values": drifted_values,
             "validation_window": f"{final.train_end:%Y-%m-%d} to {final.validation_end:%Y-%m-%d}",
             "holdout_window": f"{final.validation_end:%Y-%m-%d} to {final.test_end:%Y-%m-%d}",
             "maturity_days": maturity,
