@@ -277,10 +277,6 @@ class SegmentShiftSettings(_Section):
     #: moved lately shows it fully only in the deals created since, which are few unless the
     #: export is large). With two, each is tested at half of ``alpha``.
     evidence: Literal["closed", "closed_and_created"] = "closed_and_created"
-    #: The second stage ("created") tests only the segments the first shifted, and shifts them
-    #: only further the same way. Its deals are quick closers, a selected sample: a gap common to
-    #: all of them (fast "no decision" losses) must not land on the largest segments.
-    created_follows_closed: bool = False
 
 
 class GateSettings(_Section):

@@ -9,8 +9,9 @@ gets a penalised log-odds shift (a normal prior shrinks it towards 0 on few deal
 are mostly deals created before the segment moved; a second stage (``evidence:
 closed_and_created``) judges the holdout deals also *created* in the newest months against the
 scores with the first shifts applied, and shifts again where they still differ. These are quick
-closers, a selected sample: a gap common to all of them would land on the largest segments first
-(not seen on the benchmark's worlds; a guard is not built).
+closers, a selected sample: where lost deals often close within weeks ("no decision"), they lose
+more than the model predicts in every segment, and the gap lands on a large one (measured on such
+a world, with three guards tried and none kept: benchmarks/quality.md).
 
 Each shift travels as one more tree of the booster, splitting on that value (a segment can have
 one per stage; their sum is its shift): scores, what-if
@@ -23,7 +24,7 @@ shifted segment say so in their warnings.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import lightgbm as lgb
@@ -105,7 +106,6 @@ def find_segment_shifts(
     alpha: float = 0.05,
     family_wise: bool = True,
     prior_sd: float = 1.0,
-    only: Mapping[tuple[str, str], float] | None = None,
 ) -> list[SegmentShift]:
     """Give the segments whose newest closed deals won more or less than predicted, beyond chance.
 
@@ -113,8 +113,7 @@ def find_segment_shifts(
     is the model's calibrated P(won) of each (out of sample), ``won`` its outcome. Values with at
     least ``min_deals`` deals are tested at level ``alpha`` (over all of them when ``family_wise``,
     else each); the strongest gaps are shifted first, each one re-tested
-    with the shifts before it applied (segments overlap). With ``only`` (segment -> an earlier
-    shift), just those segments are tested, and shifted only in the earlier shift's direction.
+    with the shifts before it applied (segments overlap).
     """
     won = np.asarray(won, dtype=float)
     if len(won) < min_deals:
@@ -127,7 +126,7 @@ def find_segment_shifts(
         known = deals[dimension].notna().to_numpy()
         for value in pd.unique(values[known]):
             inside = known & (values == value)
-            if inside.sum() >= min_deals and (only is None or (dimension, str(value)) in only):
+            if inside.sum() >= min_deals:
                 candidates.append((dimension, str(value), inside))
     if not candidates:
         return []
@@ -139,8 +138,6 @@ def find_segment_shifts(
         if abs(z) <= critical:
             continue
         shift = penalised_shift(base[inside], won[inside], prior_sd)
-        if only is not None and np.sign(shift) != np.sign(only[(dimension, value)]):
-            continue
         shifts.append(
             SegmentShift(
                 dimension=dimension,

@@ -779,11 +779,6 @@ def _shift_segments(
             alpha=settings.alpha / len(stages),
             family_wise=settings.family_wise,
             prior_sd=settings.prior_sd,
-            only=(
-                {(s.dimension, s.value): s.logit_shift for s in shifts}
-                if evidence == "created" and settings.created_follows_closed
-                else None
-            ),
         )
         for shift in found:
             moved = replace(
