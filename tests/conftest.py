@@ -166,13 +166,24 @@ def trained_project(tmp_path_factory, small_data_dir) -> TrainedProject:
     # The run's temporary folder, shared by its workers (each has popen-gwN inside it).
     root = tmp_path_factory.getbasetemp().parent / "trained-project"
     saved = root / "outcome.pickle"
+    failed = root.with_name("trained-project-failed.txt")
     with FileLock(f"{root}.lock"):
         if saved.exists():
             project = pickle.loads(saved.read_bytes())
             assert isinstance(project, TrainedProject)
             return project
+        if failed.exists():
+            pytest.fail(
+                f"the shared project's training failed in another worker:\n{failed.read_text()}"
+            )
         root.mkdir()
-        project = _train_project(root, small_data_dir)
+        try:
+            project = _train_project(root, small_data_dir)
+        except BaseException:
+            import traceback
+
+            failed.write_text(traceback.format_exc(), encoding="utf-8")
+            raise
         partial = saved.with_suffix(".partial")
         partial.write_bytes(pickle.dumps(project))
         partial.replace(saved)

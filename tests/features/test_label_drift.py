@@ -37,12 +37,22 @@ def test_deals_in_a_drifted_segment_get_a_scoring_warning() -> None:
         "unseen region: mars; label drift: industry=retail win rate moved recently"
     )
     assert list(warned.iloc[1:]) == ["", ""]
-    # A model trained now records how the segment's newest closes went against it.
-    lagged = add_drift_warnings(pd.Series(["", "", ""]), rows, [["industry", "retail", "less"]])
-    assert lagged.iloc[0] == (
-        "label drift: industry=retail won less in the newest months than the model predicts "
-        "there; its score may be too high"
+    # A model trained now records how the segment's newest closes went against it; a blank
+    # value is the segment '(blank)', as the report names it.
+    lagged = add_drift_warnings(
+        pd.Series(["", "", ""]),
+        rows,
+        [["industry", "retail"], ["industry", "(blank)"]],
+        None,
+        [["industry", "retail", "less"], ["industry", "(blank)", "more"]],
     )
+    assert list(lagged) == [
+        "label drift: industry=retail won less in the newest months than the model predicts "
+        "there; its score may be too high",
+        "",
+        "label drift: industry=(blank) won more in the newest months than the model predicts "
+        "there; its score may be too low",
+    ]
 
 
 def test_scored_deals_are_warned_only_where_the_shipped_model_lags() -> None:

@@ -190,14 +190,15 @@ def test_training_shifts_the_planted_collapse_and_scoring_says_so(collapsed_worl
         if line.startswith(f"{column}={value}:")
     ]
     assert plain_line.endswith("the model lags, scored deals are warned")
-    assert [column, value, "less"] in plain.model.metadata["drifted_values"]
+    assert [column, value] in plain.model.metadata["drifted_values"]
+    assert [column, value, "less"] in plain.model.metadata["drifted_lags"]
     (shifted_line,) = [
         line
         for line in shifted.model.metadata["drifted_segments"]
         if line.startswith(f"{column}={value}:")
     ]
     assert "the model shifts this segment" in shifted_line
-    assert [column, value] not in [pair[:2] for pair in shifted.model.metadata["drifted_values"]]
+    assert [column, value] not in shifted.model.metadata["drifted_values"]
     assert shifted.model.booster.num_trees() == plain.model.booster.num_trees() + len(shifts)
     # The open deals of the segment score lower than without the shift, the others as before.
     open_rows, _ = open_deal_rows(crm)

@@ -238,25 +238,29 @@ def drift_warnings(
     rows: pd.DataFrame,
     drifted: Sequence[Sequence[str]],
     shifted: Mapping[tuple[str, str], float] | None = None,
+    lags: Sequence[Sequence[str]] = (),
 ) -> pd.Series:
     """Give per row a warning naming the drifted or shifted segments the deal falls in ('' if none).
 
-    ``drifted`` holds the model's ``drifted_values``: ``(dimension, value)`` pairs (the training
-    saw that segment's win rate move in the newest months, so its score there may lag), or
-    ``(dimension, value, lag)`` with the lag :func:`model_lag` saw on the newest closes ("less":
-    they won less than the model predicts, "more", or "unknown": too few to tell). ``shifted`` maps ``(dimension, value)`` to the log-odds shift the model applies there (the
+    ``drifted`` holds ``(dimension, value)`` pairs (the model's ``drifted_values``): the training
+    saw that segment's win rate move in the newest months, so its score there may lag. ``lags``
+    holds ``(dimension, value, lag)`` (the model's ``drifted_lags``, models trained since the lag
+    check): how the segment's newest closes went against the model ("less": won less than it
+    predicts, "more", or "unknown": too few to tell). A missing value is the segment
+    ``(blank)``, as the report names it. ``shifted`` maps ``(dimension, value)`` to the log-odds shift the model applies there (the
     model's ``segment_shifts``, :mod:`winmodel.modeling.segment_shift`): the warning says so.
     """
     shifted = dict(shifted or {})
-    lags = {(str(d), str(v)): str(rest[0]) if rest else "" for d, v, *rest in drifted}
-    segments = list(dict.fromkeys([*lags, *shifted]))
+    lag_of = {(str(d), str(v)): str(lag) for d, v, lag in lags}
+    segments = list(dict.fromkeys([*((str(d), str(v)) for d, v in drifted), *shifted]))
     text = pd.Series("", index=rows.index, dtype="str")
     for dimension, value in segments:
         if dimension not in rows:
             continue
-        inside = (rows[dimension].astype("str") == str(value)).fillna(False).to_numpy(dtype=bool)
+        values = rows[dimension].astype("str").fillna("(blank)")
+        inside = (values == str(value)).fillna(False).to_numpy(dtype=bool)
         shift = shifted.get((dimension, value))
-        lag = lags.get((dimension, value), "")
+        lag = lag_of.get((dimension, value), "")
         label = (
             f"label drift: {dimension}={value} won {'less' if shift < 0 else 'more'} than the "
             f"model expected in the newest months; score shifted {shift:+.2f} log-odds for it"
@@ -275,9 +279,10 @@ def add_drift_warnings(
     rows: pd.DataFrame,
     drifted: Sequence[Sequence[str]],
     shifted: Mapping[tuple[str, str], float] | None = None,
+    lags: Sequence[Sequence[str]] = (),
 ) -> pd.Series:
     """Give ``warnings`` (per-row text) with the label-drift and segment-shift warnings joined on."""
-    extra = drift_warnings(rows, drifted, shifted).to_numpy()
+    extra = drift_warnings(rows, drifted, shifted, lags).to_numpy()
     current = warnings.astype("str").to_numpy()
     joined = np.where(extra == "", current, np.where(current == "", extra, current + "; " + extra))
     return pd.Series(joined, index=warnings.index, dtype="str")

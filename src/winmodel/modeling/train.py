@@ -1316,6 +1316,7 @@ def train_win_model(
             say(f"segment shift: {shift.describe()}")
     # Label drift, the model's side: scored deals are warned only where the shipped model lags.
     drifted_values: list[list[str]] = []
+    drifted_lags: list[list[str]] = []
     if not drift_table.empty and drift_table["drifted"].any():
         newest = final_fit.test & data.is_last
         newest_raw = shipped_booster.predict(
@@ -1328,12 +1329,26 @@ def train_win_model(
             data.won[newest],
             shifted=[(shift.dimension, shift.value) for shift in shifts],
         )
-        drifted_segments = [
-            f"{line}; {describe_lag(row)}"
+        verdicts = {
+            line: f"{line}; {describe_lag(row)}"
             for line, (_, row) in zip(drifted_segments, lag.iterrows(), strict=True)
+        }
+        drifted_segments = list(verdicts.values())
+        # The run's warnings (MLflow, the model card) carry the verdict too.
+        warnings = [
+            f"label drift: {verdicts[w.removeprefix('label drift: ')]}"
+            if w.removeprefix("label drift: ") in verdicts
+            else w
+            for w in warnings
         ]
         lagging = lag[lag["lagging"]]
+        # Pairs, as models before the lag check wrote them (an older winmodel reads them); the
+        # lag of each in its own key.
         drifted_values = [
+            [str(dimension), str(value)]
+            for dimension, value in zip(lagging["dimension"], lagging["value"], strict=True)
+        ]
+        drifted_lags = [
             [str(dimension), str(value), _lag_word(int(deals), float(z))]
             for dimension, value, deals, z in zip(
                 lagging["dimension"],
@@ -1375,6 +1390,7 @@ def train_win_model(
             "drifted_segments": drifted_segments,
             "segment_shifts": [shift.to_dict() for shift in shifts],
             "drifted_values": drifted_values,
+            "drifted_lags": drifted_lags,
             "validation_window": f"{final.train_end:%Y-%m-%d} to {final.validation_end:%Y-%m-%d}",
             "holdout_window": f"{final.validation_end:%Y-%m-%d} to {final.test_end:%Y-%m-%d}",
             "maturity_days": maturity,

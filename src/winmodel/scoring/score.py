@@ -191,6 +191,7 @@ def score_deals(
             rows,
             model.metadata.get("drifted_values", []),
             shifted_segments(model.metadata.get("segment_shifts", [])),
+            model.metadata.get("drifted_lags", []),
         )
     scored = {
         "opportunity_id": rows["opportunity_id"].astype("str"),
