@@ -75,7 +75,7 @@ audit: setup ## leakage and data-sufficiency report of the configured training d
 	$(WINMODEL) audit --config $(TRAIN_CONFIG)
 
 test: lint ## lint, then the whole test suite (notebooks included) with coverage; fails if no test ran
-	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) --durations=30 -n logical --dist loadscope
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) --durations=30 -n logical --dist loadscope --no-loadscope-reorder
 
 lint: setup ## ruff (lint and format check), the import contract (docs/architecture.md), mypy --strict
 	$(BIN)/ruff check src tests benchmarks notebooks

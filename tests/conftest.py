@@ -211,3 +211,35 @@ def _train_project(root: Path, data: Path) -> TrainedProject:
 def trained_model(trained_project):
     """Give the champion WinModel of the trained project."""
     return trained_project.outcome.result.model
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Order the modules so that one xdist worker trains the shared project while the other works.
+
+    `make test` distributes whole modules (``--dist loadscope --no-loadscope-reorder``) in this
+    order: first the largest module that needs the trained project (its worker trains it), then
+    the modules that do not need it, largest first (the other worker runs them meanwhile), then the
+    rest, largest first.
+    """
+    modules: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(Path(str(item.path)), []).append(item)
+
+    def needs_project(path: Path, module_items: list[pytest.Item]) -> bool:
+        named = any(
+            name in getattr(item, "fixturenames", ())
+            for item in module_items
+            for name in ("trained_project", "trained_model")
+        )
+        # Some ask for it by name at run time (request.getfixturevalue).
+        return named or "trained_project" in path.read_text(encoding="utf-8")
+
+    needing = sorted(
+        (path for path, found in modules.items() if needs_project(path, found)),
+        key=lambda path: -len(modules[path]),
+    )
+    free = sorted(
+        (path for path in modules if path not in needing), key=lambda path: -len(modules[path])
+    )
+    order = needing[:1] + free + needing[1:]
+    items[:] = [item for path in order for item in modules[path]]
