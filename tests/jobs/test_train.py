@@ -106,7 +106,10 @@ def test_training_registers_a_champion_that_beats_the_baselines(trained_project)
     assert outcome.promoted and outcome.version == "1"
     assert _champion_version(trained_project) == "1"
     assert (trained_project.export_dir / "MLmodel").exists()
-    assert (trained_project.export_dir / "MODEL_CARD.md").exists()
+    card = (trained_project.export_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert (
+        "`hist_gradient_boosting_defaults` is scikit-learn's HistGradientBoostingClassifier" in card
+    )
     holdout = outcome.result.holdout_metrics.set_index("method")
     assert holdout.loc["winmodel", "brier"] < holdout.loc["base_rate", "brier"]
     assert holdout.loc["winmodel", "roc_auc"] > holdout.loc["crm_stage_probability", "roc_auc"]

@@ -213,6 +213,9 @@ def test_a_blend_the_search_chooses_is_shipped_saved_explained_and_read(small_wo
     assert tried.loc[tried["chosen"], "log_loss"].iloc[0] <= tried["log_loss"].min() * 1.001
     card = render_model_card(result, facts={})
     assert "A blend, " in card and "logistic (L2" in card
+    # Trained without the peers (splits.peers: false): no peer paragraph, the note says why.
+    assert "HistGradientBoostingClassifier" not in card
+    assert "peers not fitted (splits.peers: false)" in card
     # The replay of the recipe (refit_at) rebuilds the blend from the saved shape.
     from winmodel.modeling.train import refit_at
 

@@ -46,6 +46,9 @@ def render_model_card(
     metadata = result.model.metadata
     shape = metadata.get("shape") or {}
     logistic = shape.get("family") == "logistic"
+    peer_fitted = "hist_gradient_boosting_defaults" in set(
+        result.holdout_metrics.get("method", pd.Series(dtype="str"))
+    )
     metrics = _table(
         result.holdout_metrics,
         ["method", "roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift", "deals"],
@@ -148,9 +151,17 @@ def render_model_card(
         "## Holdout against the baselines: every pre-close snapshot, each deal weighing one",
         "",
         "What a scorer sees: deals at every moment of their lives, not only just before they close.",
-        "`hist_gradient_boosting_defaults` is scikit-learn's HistGradientBoostingClassifier with its",
-        "defaults on the same features and deals: where winmodel does not beat it, its complexity",
-        "is not earning its keep on this data.",
+        *(
+            [
+                "`hist_gradient_boosting_defaults` is scikit-learn's HistGradientBoostingClassifier "
+                "with its",
+                "defaults on the same features and deals: where winmodel does not beat it, its "
+                "complexity",
+                "is not earning its keep on this data.",
+            ]
+            if peer_fitted
+            else []
+        ),
         "",
         metrics,
         notes,
