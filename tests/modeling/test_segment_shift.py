@@ -200,6 +200,12 @@ def test_training_shifts_the_planted_collapse_and_scoring_says_so(collapsed_worl
     assert "the model shifts this segment" in shifted_line
     assert [column, value] not in shifted.model.metadata["drifted_values"]
     assert shifted.model.booster.num_trees() == plain.model.booster.num_trees() + len(shifts)
+    from winmodel.mlops.modelcard import render_model_card
+
+    learned = plain.model.booster.num_trees()
+    assert f"{learned} (+ {len(shifts)} segment-shift) trees" in render_model_card(
+        shifted, facts={}
+    )
     # The open deals of the segment score lower than without the shift, the others as before.
     open_rows, _ = open_deal_rows(crm)
     inside = open_rows[column].astype("str").eq(value).to_numpy()

@@ -46,6 +46,13 @@ def render_model_card(
     metadata = result.model.metadata
     shape = metadata.get("shape") or {}
     logistic = shape.get("family") == "logistic"
+    # The booster's trees: those learned, then one per segment shift (named apart).
+    shift_trees = len(metadata.get("segment_shifts", []))
+    trees = (
+        f"{metadata['trees'] - shift_trees} (+ {shift_trees} segment-shift)"
+        if shift_trees
+        else f"{metadata['trees']}"
+    )
     peer_fitted = "hist_gradient_boosting_defaults" in set(
         result.holdout_metrics.get("method", pd.Series(dtype="str"))
     )
@@ -132,14 +139,14 @@ def render_model_card(
         "## Model",
         (
             f"- A penalised logistic regression (L2 {shape.get('lambda_l2')}: one-hot categories, "
-            f"scaled numbers) distilled into {metadata['trees']} LightGBM stumps, shape {shape}"
+            f"scaled numbers) distilled into {trees} LightGBM stumps, shape {shape}"
             if logistic
             else f"- A blend, {describe_shape(ShapeCandidate(**shape))} of the log-odds: LightGBM "
             "trees and a penalised logistic regression distilled into stumps (the search judged "
-            f"it better than either alone), shipped as one booster of {metadata['trees']} trees, "
+            f"it better than either alone), shipped as one booster of {trees} trees, "
             f"shape {shape}"
             if shape.get("blend_with")
-            else f"- LightGBM, {metadata['trees']} trees, shape {shape}"
+            else f"- LightGBM, {trees} trees, shape {shape}"
         ),
         f"- {len(metadata['features'])} features; excluded by the leakage guard: {excluded}",
         f"- Left out as final state (mutable, known only as it stood at close): {final_excluded}; "
