@@ -93,6 +93,7 @@ def test_scored_deals_are_warned_only_where_the_shipped_model_lags() -> None:
     assert lagging.loc["retail", "newest_deals"] == 200
     assert lagging.loc["retail", "newest_z"] < -3
     assert lagging["lagging"].all()
+    assert list(lagging["lag"]) == ["less", "less", "unknown"]
     assert "the model lags, scored deals are warned" in describe_lag(lagging.loc["retail"])
     # A model that follows the move (retail scored at 15 %): no warning, except where it cannot tell.
     following = model_lag(table, deals, truth, won).set_index("value")

@@ -31,6 +31,11 @@ DIMENSIONS = (
 )
 
 
+def segment_values(column: pd.Series) -> pd.Series:
+    """Give a dimension column's values as the report names its segments (a missing value: '(blank)')."""
+    return column.astype("str").fillna("(blank)")
+
+
 def wilson_interval(
     wins: np.ndarray, deals: np.ndarray, z: float = 1.96
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +70,7 @@ def label_drift(
     won = deals["status"].eq("won").to_numpy()
     records = []
     for dimension in [d for d in dimensions if d in deals]:
-        values = deals[dimension].astype("str").fillna("(blank)").to_numpy()
+        values = segment_values(deals[dimension]).to_numpy()
         frame = pd.DataFrame({"value": values, "recent": recent, "won": won})
         grouped = frame.groupby(["value", "recent"])["won"].agg(["sum", "size"])
         stats: dict[tuple[str, bool], tuple[float, float]] = {
@@ -174,18 +179,20 @@ def model_lag(
     a segment shift for) is not *lagging*: its scored deals carry the shift's own warning, and the
     shift (sized for the deals created lately) can leave its older newest closes under-predicted.
     Columns added: ``newest_deals``, ``newest_won``, ``newest_predicted``, ``newest_z``,
-    ``shifted``, ``lagging``.
+    ``shifted``, ``lagging``, and ``lag``: how the newest closes went against the model ("less",
+    "more", or "unknown" below :data:`LAG_MIN_DEALS`).
     """
     drifted = table[table["drifted"]].reset_index(drop=True)
     probability = np.asarray(probability, dtype=float)
     won = np.asarray(won, dtype=float)
+    shifted = set(shifted)
     records = []
     for row in drifted.itertuples(index=False):
         column = deals.get(row.dimension)
         inside = (
             np.zeros(len(deals), dtype=bool)
             if column is None
-            else (column.astype("str").fillna("(blank)") == row.value).to_numpy(dtype=bool)
+            else (segment_values(column) == row.value).to_numpy(dtype=bool)
         )
         count = int(inside.sum())
         predicted = float(probability[inside].mean()) if count else np.nan
@@ -193,7 +200,7 @@ def model_lag(
         spread = float(np.sqrt(np.sum(probability[inside] * (1 - probability[inside]))))
         z = float(np.sum(won[inside] - probability[inside])) / spread if spread > 0 else 0.0
         direction = {"fell": -1.0, "rose": 1.0}.get(str(row.change), float(np.sign(z)))
-        moved = (str(row.dimension), str(row.value)) in set(shifted)
+        moved = (str(row.dimension), str(row.value)) in shifted
         records.append(
             {
                 "newest_deals": count,
@@ -202,6 +209,7 @@ def model_lag(
                 "newest_z": z,
                 "shifted": moved,
                 "lagging": not moved and (count < LAG_MIN_DEALS or direction * z >= LAG_Z),
+                "lag": "unknown" if count < LAG_MIN_DEALS else "less" if z < 0 else "more",
             }
         )
     return pd.concat([drifted, pd.DataFrame(records, index=drifted.index)], axis=1)
@@ -257,8 +265,7 @@ def drift_warnings(
     for dimension, value in segments:
         if dimension not in rows:
             continue
-        values = rows[dimension].astype("str").fillna("(blank)")
-        inside = (values == str(value)).fillna(False).to_numpy(dtype=bool)
+        inside = (segment_values(rows[dimension]) == str(value)).fillna(False).to_numpy(dtype=bool)
         shift = shifted.get((dimension, value))
         lag = lag_of.get((dimension, value), "")
         label = (

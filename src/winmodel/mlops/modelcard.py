@@ -39,6 +39,14 @@ def _table(frame: pd.DataFrame, columns: list[str], digits: int = 3) -> str:
     return "\n".join([header, rule, *body])
 
 
+#: Beside the holdout table when the HistGB peer was fitted (``splits.peers``).
+PEER_PARAGRAPH = [
+    "`hist_gradient_boosting_defaults` is scikit-learn's HistGradientBoostingClassifier with its",
+    "defaults on the same features and deals: where winmodel does not beat it, its complexity",
+    "is not earning its keep on this data.",
+]
+
+
 def render_model_card(
     result: TrainingResult, *, facts: dict[str, Any], gate: str | None = None
 ) -> str:
@@ -158,17 +166,7 @@ def render_model_card(
         "## Holdout against the baselines: every pre-close snapshot, each deal weighing one",
         "",
         "What a scorer sees: deals at every moment of their lives, not only just before they close.",
-        *(
-            [
-                "`hist_gradient_boosting_defaults` is scikit-learn's HistGradientBoostingClassifier "
-                "with its",
-                "defaults on the same features and deals: where winmodel does not beat it, its "
-                "complexity",
-                "is not earning its keep on this data.",
-            ]
-            if peer_fitted
-            else []
-        ),
+        *(PEER_PARAGRAPH if peer_fitted else []),
         "",
         metrics,
         notes,

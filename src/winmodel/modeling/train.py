@@ -28,7 +28,6 @@ from winmodel.errors import GateError, Problem
 from winmodel.features.builder import FeatureBuilder
 from winmodel.features.label_drift import (
     DIMENSIONS,
-    LAG_MIN_DEALS,
     describe_drift,
     describe_lag,
     label_drift,
@@ -720,13 +719,6 @@ def _crm_baseline(rows: pd.DataFrame, fallback: float) -> np.ndarray | None:
     )
 
 
-def _lag_word(deals: int, z: float) -> str:
-    """Give how a lagging drifted segment's newest closes went: 'less', 'more' or 'unknown' (too few)."""
-    if deals < LAG_MIN_DEALS:
-        return "unknown"
-    return "less" if z < 0 else "more"
-
-
 def _in_segment(deals: pd.DataFrame, shift: SegmentShift) -> np.ndarray:
     """Give which of ``deals`` hold the shift's value of its dimension (as the shift tree splits)."""
     return (deals[shift.dimension].astype("str") == shift.value).to_numpy()
@@ -1078,11 +1070,11 @@ def train_win_model(
         f"{len(folds)} backtest folds"
     )
 
-    # Label drift: segments whose win rate moved in the newest months (the model lags there).
+    # Label drift: segments whose win rate moved in the newest months (the model may lag there;
+    # whether it does is judged once the shipped model exists, and the warnings say so).
     drift_table = label_drift(rows[last])
     drifted_segments = describe_drift(drift_table)
     for line in drifted_segments:
-        warnings.append(f"label drift: {line}")
         say(f"label drift: {line}")
 
     # Leakage guard and features: judged on the training period only, one row per deal.
@@ -1329,39 +1321,21 @@ def train_win_model(
             data.won[newest],
             shifted=[(shift.dimension, shift.value) for shift in shifts],
         )
-        verdicts = {
-            line: f"{line}; {describe_lag(row)}"
+        drifted_segments = [
+            f"{line}; {describe_lag(row)}"
             for line, (_, row) in zip(drifted_segments, lag.iterrows(), strict=True)
-        }
-        drifted_segments = list(verdicts.values())
-        # The run's warnings (MLflow, the model card) carry the verdict too.
-        warnings = [
-            f"label drift: {verdicts[w.removeprefix('label drift: ')]}"
-            if w.removeprefix("label drift: ") in verdicts
-            else w
-            for w in warnings
         ]
-        lagging = lag[lag["lagging"]]
+        lagging = lag.loc[lag["lagging"], ["dimension", "value", "lag"]].astype("str")
         # Pairs, as models before the lag check wrote them (an older winmodel reads them); the
         # lag of each in its own key.
-        drifted_values = [
-            [str(dimension), str(value)]
-            for dimension, value in zip(lagging["dimension"], lagging["value"], strict=True)
-        ]
-        drifted_lags = [
-            [str(dimension), str(value), _lag_word(int(deals), float(z))]
-            for dimension, value, deals, z in zip(
-                lagging["dimension"],
-                lagging["value"],
-                lagging["newest_deals"],
-                lagging["newest_z"],
-                strict=True,
-            )
-        ]
+        drifted_values = lagging[["dimension", "value"]].to_numpy().tolist()
+        drifted_lags = lagging.to_numpy().tolist()
         say(
             f"label drift: scored deals are warned in {len(drifted_values)} of the {len(lag)} "
             "drifted segments (where the shipped model lags on the newest closes)"
         )
+    # The run's warnings (MLflow, the model card) carry each drifted segment with its verdict.
+    warnings += [f"label drift: {line}" for line in drifted_segments]
     base_rate = float(np.average(data.won[train_mask], weights=data.weight[train_mask]))
     importance = pd.DataFrame(
         {
@@ -1494,18 +1468,18 @@ def _compare_with_baselines(
             config.seed,
         )
         predictions["logistic_regression"] = logistic.predict_proba(features[test])[:, 1]
-    if label == "holdout" and config.splits.peers:
-        # The peer row: HistGradientBoostingClassifier defaults on the same features and deals.
-        peer = fit_hist_gradient_boosting_peer(
-            features[train],
-            data.won[train],
-            data.weight[train],
-            builder.categorical_features_,
-            config.seed,
-        )
-        predictions[HIST_GRADIENT_BOOSTING] = peer.predict_proba(
-            features[test].to_numpy(dtype=float)
-        )[:, 1]
+        if label == "holdout":
+            # The peer row: HistGradientBoostingClassifier defaults on the same features and deals.
+            peer = fit_hist_gradient_boosting_peer(
+                features[train],
+                data.won[train],
+                data.weight[train],
+                builder.categorical_features_,
+                config.seed,
+            )
+            predictions[HIST_GRADIENT_BOOSTING] = peer.predict_proba(
+                features[test].to_numpy(dtype=float)
+            )[:, 1]
     notes: list[str] = []
     if crm_is_final and "crm_probability" in rows:
         notes.append(
