@@ -103,23 +103,25 @@ def test_the_holdout_shows_the_hist_gradient_boosting_peer(held_out_and_refit) -
     assert 0.5 < methods.loc["hist_gradient_boosting_defaults", "roc_auc"] <= 1.0
 
 
-def test_training_reports_label_drift_in_the_model(held_out_and_refit) -> None:
+def test_the_label_drift_report_on_a_small_collapse_world_claims_no_drift_it_cannot_show(
+    held_out_and_refit,
+) -> None:
+    """The report covers every value; on 2,500 deals no collapse clears its intervals, so nothing is claimed.
+
+    (Seeds 41, 42, 45, 47 and 49 at this size all report no drifted segment. A planted collapse the
+    report names, the model's lag on it and the scored warnings are checked on a 6,000-deal world
+    in tests/modeling/test_segment_shift.py.)
+    """
     from winmodel.features.label_drift import describe_drift
 
-    held_out, _ = held_out_and_refit
-    assert not held_out.label_drift.empty
-    lines = held_out.model.metadata["drifted_segments"]
-    expected = describe_drift(held_out.label_drift)
-    # Each drifted segment's line, then the model's side of it on the newest closes.
-    assert len(lines) == len(expected)
-    assert all(line.startswith(f"{report}; ") for line, report in zip(lines, expected, strict=True))
-    assert all("scored deals" in line for line in lines)
-    warned = {tuple(pair[:2]) for pair in held_out.model.metadata["drifted_values"]}
-    assert warned == {
-        (line.split("=", 1)[0], line.split("=", 1)[1].split(":", 1)[0])
-        for line in lines
-        if "scored deals are warned" in line
-    }
+    held_out, refit = held_out_and_refit
+    report = held_out.label_drift
+    assert not report.empty and {"dimension", "value"} <= set(report.columns)
+    assert describe_drift(report) == []
+    for result in (held_out, refit):
+        assert result.model.metadata["drifted_segments"] == []
+        assert result.model.metadata["drifted_values"] == []
+        assert not any(warning.startswith("label drift") for warning in result.warnings)
 
 
 def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows) -> None:
