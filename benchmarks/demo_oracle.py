@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
-from quality import _markdown, fit_peers
+from quality import _markdown, config_with, fit_peers
 
 from winmodel.data.dataset import CRMData, load_crm_data
 from winmodel.data.io import atomic_file, write_table_atomic
@@ -377,6 +377,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=None, help="override data.demo.months")
     parser.add_argument("--timing-months", type=int, default=TIMING_MONTHS)
     parser.add_argument("--replicates", type=int, default=REPLICATES)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a training setting, e.g. model.monotone=false",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     logging.getLogger("winmodel").setLevel(logging.WARNING)
@@ -395,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if demo.months < 18:
         parser.error("--months: at least 18 (the horizon's base rate looks a year back)")
-    config = TrainConfig()
+    config = config_with(args.set)
     with tempfile.TemporaryDirectory(prefix="demo-oracle-") as temporary:
         history = generate_demo(demo, Path(temporary), args.timing_months, args.replicates)
         crm = load_crm_data(Path(temporary))
@@ -433,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scored.p_won["winmodel"], truth["q_eventual"].to_numpy(float), scored.base_rate
     )
     wall = time.perf_counter() - started
+    settings = "`TrainConfig` with " + ", ".join(args.set) if args.set else "default `TrainConfig`"
     facts = {
         "demo": f"{demo.deals:,} deals, seed {demo.seed}, {demo.months} months "
         f"(`data.demo` of {args.config.name}), today {crm.as_of:%Y-%m-%d}",
@@ -440,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"calendar months; still open at the end: {open_at_end.mean():.4%} of the "
         f"continuations ({int((open_at_end > 0.5 / args.replicates).sum())} of {len(ids)} deals "
         "have any)",
-        "winmodel": f"default `TrainConfig` (seed {config.seed}), trained in "
+        "winmodel": f"{settings} (seed {config.seed}), trained in "
         f"{scored.train_seconds:.0f} s on the closed deals' point-in-time rows",
         "winmodel, all open deals, q's noise left in": f"{raw_share:.4f} (the brief's formula "
         "as is: a lower bound)",

@@ -27,8 +27,10 @@ def test_small_demo_writes_the_report(tmp_path: Path) -> None:
     demo_oracle = _demo_oracle_module()
     out = tmp_path / "demo_oracle.md"
     arguments = ["--deals", "1200", "--months", "18", "--replicates", "100", "--out", str(out)]
-    assert demo_oracle.main(arguments) == 0
+    setting = "segment_shift.enabled=false"
+    assert demo_oracle.main([*arguments, "--set", setting]) == 0
     report = out.read_text()
+    assert f"`TrainConfig` with {setting}" in report  # a training setting is overridden, and said
     for heading in ("wall time", "P(won eventually), by deal age", "P(won by the end of month 5)"):
         assert heading in report
     results = pd.read_csv(out.with_suffix(".csv"))
