@@ -298,7 +298,7 @@ def evaluate_world(
         ),
     }
     if world is not None and world.drifted is not None:
-        facts.update(_drift_check(world, split.test, won, predictions))
+        facts.update(_drift_check(world, split.test, won, predictions, oracle))
     return records, facts
 
 
@@ -308,9 +308,18 @@ def _deal_log_loss(won: np.ndarray, probability: np.ndarray) -> np.ndarray:
 
 
 def _drift_check(
-    world: World, test: pd.DataFrame, won: np.ndarray, predictions: dict[str, np.ndarray]
+    world: World,
+    test: pd.DataFrame,
+    won: np.ndarray,
+    predictions: dict[str, np.ndarray],
+    oracle: np.ndarray | None = None,
 ) -> dict[str, object]:
-    """Give the drifted segment's observed win rate and mean predictions among the test deals."""
+    """Give the drifted segment's observed win rate and mean predictions among the test deals.
+
+    With the truth, also its mean true probability (``drift_oracle``: what a perfect model would
+    predict) and the observed rate's standard error under it (``drift_observed_se``): on a few
+    deals the observed rate is far from the truth's by chance alone.
+    """
     assert world.drifted is not None
     column, value, since = world.drifted
     segment = (test[column].astype("str") == value).to_numpy() & (
@@ -322,9 +331,33 @@ def _drift_check(
     }
     if segment.any():
         facts["drift_observed"] = float(won[segment].mean())
+        if oracle is not None and np.isfinite(oracle[segment]).all():
+            truth = oracle[segment]
+            facts["drift_observed_se"] = float(np.sqrt(np.sum(truth * (1 - truth))) / len(truth))
+            facts["drift_oracle"] = float(truth.mean())
         for method, probability in predictions.items():
             facts[f"drift_{method}"] = float(probability[segment].mean())
     return facts
+
+
+#: The issue's drift target: the drifted segment's mean prediction within this of its observed rate.
+DRIFT_TOLERANCE = 0.05
+
+
+def drift_within(drifted: pd.DataFrame) -> dict[str, int]:
+    """Give, per method (and the oracle), the drift worlds whose segment mean is within tolerance."""
+    observed = drifted["drift_observed"]
+    methods = [c for c in drifted.columns if c.startswith("drift_") and c not in DRIFT_FACT_COLUMNS]
+    return {
+        method.removeprefix("drift_"): int(
+            ((drifted[method] - observed).abs() <= DRIFT_TOLERANCE).sum()
+        )
+        for method in methods
+    }
+
+
+#: Drift columns that are facts of the segment, not a method's mean prediction.
+DRIFT_FACT_COLUMNS = ("drift_deals", "drift_observed", "drift_observed_se")
 
 
 # --------------------------------------------------------------------------- the report
@@ -446,6 +479,18 @@ def render(
             _markdown(drifted, digits=3),
             "",
         ]
+        if "drift_observed" in drifted:
+            counts = drift_within(drifted.dropna(subset=["drift_observed"]))
+            lines += [
+                f"Within {DRIFT_TOLERANCE} of the observed win rate, of "
+                f"{int(drifted['drift_observed'].notna().sum())} worlds: "
+                + ", ".join(f"{method} {count}" for method, count in counts.items())
+                + ". `drift_oracle` is the segment's mean true probability at the scored "
+                "snapshot (a perfect model's prediction) and `drift_observed_se` the observed "
+                "rate's standard error under it: on a few deals the observed rate misses even the "
+                "truth by chance.",
+                "",
+            ]
     return "\n".join(lines)
 
 

@@ -32,6 +32,10 @@ def test_quick_benchmark_writes_the_report(tmp_path: Path) -> None:
     report = out.read_text()
     for heading in ("total wall time", "Tuning half", "Confirm half", "Drift worlds"):
         assert heading in report
+    # World 101's drifted segment has test deals: the truth's mean is beside the methods'.
+    assert (
+        "drift_oracle" in report and "Within 0.05 of the observed win rate, of 1 worlds" in report
+    )
     results = pd.read_csv(out.with_suffix(".csv"))
     assert set(results["method"]) == set(quality.METHODS)
     assert results["world"].nunique() == 2
@@ -39,3 +43,20 @@ def test_quick_benchmark_writes_the_report(tmp_path: Path) -> None:
     # Every method is measured against the truth on every world (oracle share is a number).
     assert results["oracle_share"].notna().all()
     assert results["log_loss"].between(0.05, 5).all()
+
+
+def test_drift_within_counts_each_method_and_the_oracle_within_the_tolerance() -> None:
+    quality = _quality_module()
+    drifted = pd.DataFrame(
+        {
+            "world": ["a", "b"],
+            "drift_deals": [9, 400],
+            "drift_observed": [0.78, 0.10],
+            "drift_observed_se": [0.15, 0.015],
+            "drift_oracle": [0.55, 0.11],
+            "drift_winmodel": [0.46, 0.14],
+            "drift_logistic_regression": [0.74, 0.20],
+        }
+    )
+    # Nine deals: the truth itself misses the observed rate by 0.23; 400 deals: by 0.01.
+    assert quality.drift_within(drifted) == {"oracle": 1, "winmodel": 1, "logistic_regression": 1}
