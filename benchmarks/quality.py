@@ -344,16 +344,16 @@ def _drift_check(
 DRIFT_TOLERANCE = 0.05
 
 
-def drift_within(drifted: pd.DataFrame) -> dict[str, int]:
-    """Give, per method (and the oracle), the drift worlds whose segment mean is within tolerance."""
+def drift_within(drifted: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Give per method (and the oracle): the drift worlds within tolerance, of those it has a mean for."""
     observed = drifted["drift_observed"]
     methods = [c for c in drifted.columns if c.startswith("drift_") and c not in DRIFT_FACT_COLUMNS]
-    return {
-        method.removeprefix("drift_"): int(
-            ((drifted[method] - observed).abs() <= DRIFT_TOLERANCE).sum()
-        )
-        for method in methods
-    }
+    counts = {}
+    for method in methods:
+        known = drifted[method].notna() & observed.notna()
+        close = (drifted[method] - observed).abs() <= DRIFT_TOLERANCE
+        counts[method.removeprefix("drift_")] = (int((close & known).sum()), int(known.sum()))
+    return counts
 
 
 #: Drift columns that are facts of the segment, not a method's mean prediction.
@@ -480,11 +480,10 @@ def render(
             "",
         ]
         if "drift_observed" in drifted:
-            counts = drift_within(drifted.dropna(subset=["drift_observed"]))
+            counts = drift_within(drifted)
             lines += [
-                f"Within {DRIFT_TOLERANCE} of the observed win rate, of "
-                f"{int(drifted['drift_observed'].notna().sum())} worlds: "
-                + ", ".join(f"{method} {count}" for method, count in counts.items())
+                f"Within {DRIFT_TOLERANCE} of the observed win rate (worlds): "
+                + ", ".join(f"{method} {hit} of {of}" for method, (hit, of) in counts.items())
                 + ". `drift_oracle` is the segment's mean true probability at the scored "
                 "snapshot (a perfect model's prediction) and `drift_observed_se` the observed "
                 "rate's standard error under it: on a few deals the observed rate misses even the "
