@@ -382,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a training setting, e.g. model.monotone=false",
+        help="override a training setting (TrainConfig), e.g. model.monotone=false; the demo's "
+        "size comes from --deals, --months and --config, not from here",
     )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)

@@ -344,6 +344,10 @@ def _drift_check(
 DRIFT_TOLERANCE = 0.05
 
 
+#: Drift columns that are facts of the segment, not a method's mean prediction.
+DRIFT_FACT_COLUMNS = ("drift_deals", "drift_observed", "drift_observed_se")
+
+
 def drift_within(drifted: pd.DataFrame) -> dict[str, tuple[int, int]]:
     """Give per method (and the oracle): the drift worlds within tolerance, of those it has a mean for."""
     observed = drifted["drift_observed"]
@@ -354,10 +358,6 @@ def drift_within(drifted: pd.DataFrame) -> dict[str, tuple[int, int]]:
         close = (drifted[method] - observed).abs() <= DRIFT_TOLERANCE
         counts[method.removeprefix("drift_")] = (int((close & known).sum()), int(known.sum()))
     return counts
-
-
-#: Drift columns that are facts of the segment, not a method's mean prediction.
-DRIFT_FACT_COLUMNS = ("drift_deals", "drift_observed", "drift_observed_se")
 
 
 # --------------------------------------------------------------------------- the report

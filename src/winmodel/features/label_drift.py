@@ -265,7 +265,7 @@ def drift_warnings(
     for dimension, value in segments:
         if dimension not in rows:
             continue
-        inside = (segment_values(rows[dimension]) == str(value)).fillna(False).to_numpy(dtype=bool)
+        inside = (segment_values(rows[dimension]) == str(value)).to_numpy(dtype=bool)
         shift = shifted.get((dimension, value))
         lag = lag_of.get((dimension, value), "")
         label = (
