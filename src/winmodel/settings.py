@@ -277,6 +277,11 @@ class SegmentShiftSettings(_Section):
     #: moved lately shows it fully only in the deals created since, which are few unless the
     #: export is large). With two, each is tested at half of ``alpha``.
     evidence: Literal["closed", "closed_and_created"] = "closed_and_created"
+    #: A value of the newest closes that does not pass the test: no shift ("none"), or its
+    #: penalised shift times the posterior chance that it moved ("average", a prior of one value
+    #: in all those tested; dropped under 0.05 log-odds). The second stage's quick closers are
+    #: never shifted below the test.
+    below_test: Literal["none", "average"] = "average"
 
 
 class GateSettings(_Section):

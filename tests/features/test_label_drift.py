@@ -55,6 +55,35 @@ def test_deals_in_a_drifted_segment_get_a_scoring_warning() -> None:
     ]
 
 
+def test_a_shift_below_the_test_says_the_chance_that_weighted_it() -> None:
+    from winmodel.features.label_drift import (
+        add_drift_warnings,
+        below_test_chances,
+        shifted_segments,
+    )
+
+    shifts = [
+        {"dimension": "region", "value": "emea", "logit_shift": -0.42, "moved_chance": 0.4},
+        # Passed the test (a model trained before moved_chance existed has none): no chance said.
+        {"dimension": "industry", "value": "retail", "logit_shift": 0.5},
+        {"dimension": "industry", "value": "software", "logit_shift": 0.3, "moved_chance": 1.0},
+        {"dimension": "industry", "value": "software", "logit_shift": 0.1, "moved_chance": 0.2},
+    ]
+    assert below_test_chances(shifts) == {("region", "emea"): 0.4}
+    rows = pd.DataFrame({"industry": ["retail", "software"], "region": ["emea", "apac"]})
+    warned = add_drift_warnings(
+        pd.Series(["", ""]), rows, [], shifted_segments(shifts), [], below_test_chances(shifts)
+    )
+    assert list(warned) == [
+        "label drift: region=emea won less than the model expected in the newest months; score "
+        "shifted -0.42 log-odds for it, weighted by a 40% chance that it moved; label drift: "
+        "industry=retail won more than the model expected in the newest months; score shifted "
+        "+0.50 log-odds for it",
+        "label drift: industry=software won more than the model expected in the newest months; "
+        "score shifted +0.40 log-odds for it",
+    ]
+
+
 def test_scored_deals_are_warned_only_where_the_shipped_model_lags() -> None:
     import numpy as np
 

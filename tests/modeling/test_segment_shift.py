@@ -12,6 +12,7 @@ from winmodel.modeling.calibrate import Calibrator, logit, sigmoid
 from winmodel.modeling.segment_shift import (
     SegmentShift,
     find_segment_shifts,
+    moved_probability,
     penalised_shift,
     raw_shift,
     with_shift_trees,
@@ -63,6 +64,50 @@ def test_the_prior_shrinks_a_shift_on_few_deals() -> None:
     base = np.zeros(10)
     won = np.ones(10)
     assert 0 < penalised_shift(base, won, prior_sd=0.5) < penalised_shift(base, won, prior_sd=5.0)
+
+
+def test_below_the_test_a_gap_is_shifted_by_the_chance_that_it_moved() -> None:
+    # 300 deals, latam 0.5 log-odds below the model: the family-wise test does not pass (z -2.7).
+    frame, probability, won = _newest_deals(seed=4, gap=-0.5, deals=300)
+    dimensions = ["region", "industry"]
+    assert find_segment_shifts(frame, probability, won, dimensions) == []
+    (shift,) = find_segment_shifts(frame, probability, won, dimensions, below_test=True)
+    assert (shift.dimension, shift.value) == ("region", "latam") and -3.2 < shift.z < -2.0
+    latam = frame["region"].eq("latam").to_numpy()
+    full = penalised_shift(logit(probability[latam]), won[latam], prior_sd=1.0)
+    chance = moved_probability(logit(probability[latam]), won[latam], full, 1.0, prior=1 / 9)
+    assert 0.2 < chance < 0.9
+    assert shift.logit_shift == pytest.approx(full * chance)
+    # A value that passes the test keeps its whole shift.
+    strong = _newest_deals(seed=1, gap=-1.2)
+    assert find_segment_shifts(*strong, dimensions, below_test=True)[
+        0
+    ].logit_shift == pytest.approx(find_segment_shifts(*strong, dimensions)[0].logit_shift)
+
+
+def test_without_a_gap_the_chance_weighted_shifts_stay_small() -> None:
+    total = [
+        sum(
+            abs(shift.logit_shift)
+            for shift in find_segment_shifts(
+                *_newest_deals(seed, gap=0.0), ["region", "industry"], below_test=True
+            )
+        )
+        for seed in range(20)
+    ]
+    # Measured: about 0.03 log-odds a draw in all, against 1.2 for a real collapse.
+    assert np.mean(total) < 0.1 and max(total) < 0.5
+
+
+def test_the_chance_that_a_segment_moved_grows_with_the_evidence() -> None:
+    base = np.zeros(200)
+    chances = []
+    for wins in (100, 80, 60):
+        outcome = np.r_[np.ones(wins), np.zeros(200 - wins)]
+        shift = penalised_shift(base, outcome, prior_sd=1.0)
+        chances.append(moved_probability(base, outcome, shift, 1.0, prior=0.1))
+    # 50 % won as predicted: less likely moved than the 10 % prior; 40 % and 30 %: ever more likely.
+    assert chances[0] < 0.1 < chances[1] < chances[2] and chances[2] > 0.99
 
 
 def _booster_and_builder() -> tuple[lgb.Booster, FeatureBuilder, pd.DataFrame, np.ndarray]:

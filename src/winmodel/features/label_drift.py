@@ -242,11 +242,30 @@ def shifted_segments(shifts: Sequence[Mapping[str, object]]) -> dict[tuple[str, 
     return total
 
 
+def below_test_chances(shifts: Sequence[Mapping[str, object]]) -> dict[tuple[str, str], float]:
+    """Give the segments shifted only below the test, each with the chance that it moved (``moved_chance``).
+
+    A segment with a shift that passed the test (chance 1, or a model trained before the field
+    existed) is not in it.
+    """
+    chances: dict[tuple[str, str], float] = {}
+    passed: set[tuple[str, str]] = set()
+    for shift in shifts:
+        key = (str(shift["dimension"]), str(shift["value"]))
+        chance = float(cast(float, shift.get("moved_chance", 1.0)))
+        if chance >= 1.0:
+            passed.add(key)
+        else:
+            chances[key] = chance
+    return {key: chance for key, chance in chances.items() if key not in passed}
+
+
 def drift_warnings(
     rows: pd.DataFrame,
     drifted: Sequence[Sequence[str]],
     shifted: Mapping[tuple[str, str], float] | None = None,
     lags: Sequence[Sequence[str]] = (),
+    chances: Mapping[tuple[str, str], float] | None = None,
 ) -> pd.Series:
     """Give per row a warning naming the drifted or shifted segments the deal falls in ('' if none).
 
@@ -256,9 +275,12 @@ def drift_warnings(
     check): how the segment's newest closes went against the model ("less": won less than it
     predicts, "more", or "unknown": too few to tell). A missing value is the segment
     ``(blank)``, as the report names it. ``shifted`` maps ``(dimension, value)`` to the log-odds shift the model applies there (the
-    model's ``segment_shifts``, :mod:`winmodel.modeling.segment_shift`): the warning says so.
+    model's ``segment_shifts``, :mod:`winmodel.modeling.segment_shift`): the warning says so, and
+    for a segment in ``chances`` (shifted below the test, :func:`below_test_chances`) the chance
+    that it moved, which weighted the shift.
     """
     shifted = dict(shifted or {})
+    chances = dict(chances or {})
     lag_of = {(str(d), str(v)): str(lag) for d, v, lag in lags}
     segments = list(dict.fromkeys([*((str(d), str(v)) for d, v in drifted), *shifted]))
     text = pd.Series("", index=rows.index, dtype="str")
@@ -268,9 +290,12 @@ def drift_warnings(
         inside = (segment_values(rows[dimension]) == str(value)).to_numpy(dtype=bool)
         shift = shifted.get((dimension, value))
         lag = lag_of.get((dimension, value), "")
+        chance = chances.get((dimension, value))
+        weighted = "" if chance is None else f", weighted by a {chance:.0%} chance that it moved"
         label = (
             f"label drift: {dimension}={value} won {'less' if shift < 0 else 'more'} than the "
             f"model expected in the newest months; score shifted {shift:+.2f} log-odds for it"
+            f"{weighted}"
             if shift is not None
             else f"label drift: {dimension}={value} won {lag} in the newest months than the model "
             f"predicts there; its score may be too {'high' if lag == 'less' else 'low'}"
@@ -287,9 +312,10 @@ def add_drift_warnings(
     drifted: Sequence[Sequence[str]],
     shifted: Mapping[tuple[str, str], float] | None = None,
     lags: Sequence[Sequence[str]] = (),
+    chances: Mapping[tuple[str, str], float] | None = None,
 ) -> pd.Series:
     """Give ``warnings`` (per-row text) with the label-drift and segment-shift warnings joined on."""
-    extra = drift_warnings(rows, drifted, shifted, lags).to_numpy()
+    extra = drift_warnings(rows, drifted, shifted, lags, chances).to_numpy()
     current = warnings.astype("str").to_numpy()
     joined = np.where(extra == "", current, np.where(current == "", extra, current + "; " + extra))
     return pd.Series(joined, index=warnings.index, dtype="str")

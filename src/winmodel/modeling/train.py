@@ -771,6 +771,7 @@ def _shift_segments(
             alpha=settings.alpha / len(stages),
             family_wise=settings.family_wise,
             prior_sd=settings.prior_sd,
+            below_test=settings.below_test == "average" and evidence == "closed",
         )
         for shift in found:
             moved = replace(

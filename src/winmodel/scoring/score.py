@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 
 from winmodel.errors import InputError, Problem
-from winmodel.features.label_drift import add_drift_warnings, shifted_segments
+from winmodel.features.label_drift import (
+    add_drift_warnings,
+    below_test_chances,
+    shifted_segments,
+)
 from winmodel.features.milestones import MILESTONES
 from winmodel.features.rows import AS_OF, EXPECTED_CLOSE
 from winmodel.modeling import treeshap
@@ -192,6 +196,7 @@ def score_deals(
             model.metadata.get("drifted_values", []),
             shifted_segments(model.metadata.get("segment_shifts", [])),
             model.metadata.get("drifted_lags", []),
+            below_test_chances(model.metadata.get("segment_shifts", [])),
         )
     scored = {
         "opportunity_id": rows["opportunity_id"].astype("str"),
