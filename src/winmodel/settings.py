@@ -265,8 +265,8 @@ class SegmentShiftSettings(_Section):
     enabled: bool = True
     #: Values with fewer holdout deals (the newest months' closes) are not tested.
     min_deals: int = Field(30, ge=5)
-    #: Chance of shifting a segment that did not move: over all values tested (Bonferroni) when
-    #: ``family_wise``, else per value.
+    #: Chance of a full shift on a segment that did not move: over all values tested (Bonferroni)
+    #: when ``family_wise``, else per value (below the test, see ``below_test``).
     alpha: float = Field(0.05, gt=0, lt=1)
     family_wise: bool = True
     #: Standard deviation of the normal prior on a shift (log-odds): smaller shrinks more. With
@@ -278,9 +278,9 @@ class SegmentShiftSettings(_Section):
     #: export is large). With two, each is tested at half of ``alpha``.
     evidence: Literal["closed", "closed_and_created"] = "closed_and_created"
     #: A value of the newest closes that does not pass the test: no shift ("none"), or its
-    #: penalised shift times the posterior chance that it moved ("average", a prior of one value
-    #: in all those tested; dropped under 0.05 log-odds). The second stage's quick closers are
-    #: never shifted below the test.
+    #: penalised shift times the posterior chance that it moved ("average", a prior of one in the
+    #: values the newest closes hold; dropped under 0.05 log-odds). The second stage's quick
+    #: closers are never shifted below the test.
     below_test: Literal["none", "average"] = "average"
 
 

@@ -11,8 +11,8 @@ from winmodel.features.builder import FeatureBuilder
 from winmodel.modeling.calibrate import Calibrator, logit, sigmoid
 from winmodel.modeling.segment_shift import (
     SegmentShift,
+    chance_it_moved,
     find_segment_shifts,
-    moved_probability,
     penalised_shift,
     raw_shift,
     with_shift_trees,
@@ -75,14 +75,19 @@ def test_below_the_test_a_gap_is_shifted_by_the_chance_that_it_moved() -> None:
     assert (shift.dimension, shift.value) == ("region", "latam") and -3.2 < shift.z < -2.0
     latam = frame["region"].eq("latam").to_numpy()
     full = penalised_shift(logit(probability[latam]), won[latam], prior_sd=1.0)
-    chance = moved_probability(logit(probability[latam]), won[latam], full, 1.0, prior=1 / 9)
+    chance = chance_it_moved(logit(probability[latam]), won[latam], full, 1.0, prior=1 / 9)
     assert 0.2 < chance < 0.9
-    assert shift.logit_shift == pytest.approx(full * chance)
+    assert shift.logit_shift == pytest.approx(full * chance) and shift.moved_chance == chance
+    assert f"times a {chance:.0%} chance that it moved" in shift.describe()
     # A value that passes the test keeps its whole shift.
     strong = _newest_deals(seed=1, gap=-1.2)
-    assert find_segment_shifts(*strong, dimensions, below_test=True)[
-        0
-    ].logit_shift == pytest.approx(find_segment_shifts(*strong, dimensions)[0].logit_shift)
+    (passed,) = find_segment_shifts(*strong, dimensions, below_test=True)
+    (tested,) = find_segment_shifts(*strong, dimensions)
+    assert passed.moved_chance == 1.0 and passed.logit_shift == pytest.approx(tested.logit_shift)
+    # One segment alone (every deal in emea, z -1.3: under the test) has nothing to be weighed against.
+    alone = pd.DataFrame({"region": ["emea"] * 60})
+    outcome = np.r_[np.ones(25), np.zeros(35)]
+    assert find_segment_shifts(alone, np.full(60, 0.5), outcome, ["region"], below_test=True) == []
 
 
 def test_without_a_gap_the_chance_weighted_shifts_stay_small() -> None:
@@ -105,7 +110,7 @@ def test_the_chance_that_a_segment_moved_grows_with_the_evidence() -> None:
     for wins in (100, 80, 60):
         outcome = np.r_[np.ones(wins), np.zeros(200 - wins)]
         shift = penalised_shift(base, outcome, prior_sd=1.0)
-        chances.append(moved_probability(base, outcome, shift, 1.0, prior=0.1))
+        chances.append(chance_it_moved(base, outcome, shift, 1.0, prior=0.1))
     # 50 % won as predicted: less likely moved than the 10 % prior; 40 % and 30 %: ever more likely.
     assert chances[0] < 0.1 < chances[1] < chances[2] and chances[2] > 0.99
 
@@ -386,4 +391,14 @@ def test_a_recent_collapse_is_shifted_again_on_the_deals_created_since_and_lands
             regex=False,
         )
         .all()
+    )
+
+
+def test_a_shift_record_reads_back_with_fields_older_or_newer_than_this_winmodel() -> None:
+    shift = SegmentShift("region", "emea", 112, 0.03, 0.09, -2.5, -0.42, -0.4, "closed", 0.4)
+    assert SegmentShift.from_dict(shift.to_dict()) == shift
+    older = {key: value for key, value in shift.to_dict().items() if key != "moved_chance"}
+    assert SegmentShift.from_dict(older).moved_chance == 1.0
+    assert SegmentShift.from_dict({**older, "added_later": "x"}).describe() == (
+        SegmentShift.from_dict(older).describe()
     )

@@ -138,7 +138,7 @@ def render_model_card(
         "## Segment shifts (the newest months' deals against the model's probabilities)",
         *(
             [
-                f"- {SegmentShift(**shift).describe()}"
+                f"- {SegmentShift.from_dict(shift).describe()}"
                 for shift in metadata.get("segment_shifts", [])
             ]
             or ["- none: no segment's newest deals won more or less than predicted beyond chance"]

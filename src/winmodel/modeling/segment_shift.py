@@ -8,8 +8,8 @@ probabilities. A value whose gap is beyond chance (two-sided, Bonferroni over th
 gets a penalised log-odds shift (a normal prior shrinks it towards 0 on few deals); with
 ``segment_shift.below_test: average`` (the default) a value under the test gets that shift times
 the posterior chance that it moved (a Bayes factor against no shift, a prior of one value in all
-those tested), kept from 0.05 log-odds (a real collapse often shows z -2.5 to -3.2 where the test
-needs 3.2 to 3.4; benchmarks/quality.md). Those closes
+those the deals hold), kept from 0.05 log-odds (real collapses showed z -1.95 to -3.14 on the
+shipped model's scores where the test needs 3.2 to 3.4; benchmarks/quality.md). Those closes
 are mostly deals created before the segment moved; a second stage (``evidence:
 closed_and_created``) judges the holdout deals also *created* in the newest months against the
 scores with the first shifts applied, and shifts again where they still differ. These are quick
@@ -28,8 +28,8 @@ shifted segment say so in their warnings.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 
 import lightgbm as lgb
 import numpy as np
@@ -41,6 +41,9 @@ from winmodel.modeling.calibrate import Calibrator, logit, sigmoid
 
 #: Below this Platt slope the calibration map barely passes raw-score changes on: no shift tree.
 MIN_PLATT_SLOPE = 0.25
+#: A shift below the test (weighted by the chance that its segment moved) smaller than this many
+#: log-odds is dropped: about a point of probability, not worth a tree and a warning.
+MIN_WEIGHTED_SHIFT = 0.05
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,8 @@ class SegmentShift:
         weighted = (
             ""
             if self.moved_chance >= 1.0
-            else f", below the test: a {self.moved_chance:.0%} chance that it moved times the "
-            "shift it supports"
+            else f": the {self.logit_shift / self.moved_chance:+.2f} its deals support times a "
+            f"{self.moved_chance:.0%} chance that it moved (below the test)"
         )
         return (
             f"{self.dimension}={self.value}: {self.deals:,} newest closed deals won "
@@ -87,6 +90,12 @@ class SegmentShift:
     def to_dict(self) -> dict[str, object]:
         """Give the shift as plain JSON types (the model's metadata)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, object]) -> SegmentShift:
+        """Give the shift a model's metadata records; fields a later winmodel added are left out."""
+        known = {field.name for field in fields(cls)}
+        return cls(**{key: value for key, value in record.items() if key in known})  # type: ignore[arg-type]
 
 
 def penalised_shift(base_logit: np.ndarray, won: np.ndarray, prior_sd: float) -> float:
@@ -103,7 +112,7 @@ def penalised_shift(base_logit: np.ndarray, won: np.ndarray, prior_sd: float) ->
     return shift
 
 
-def moved_probability(
+def chance_it_moved(
     base_logit: np.ndarray, won: np.ndarray, shift: float, prior_sd: float, prior: float
 ) -> float:
     """Give the posterior chance that a segment moved by ``shift`` (its penalised shift), against not at all.
@@ -145,17 +154,17 @@ def find_segment_shifts(
     family_wise: bool = True,
     prior_sd: float = 1.0,
     below_test: bool = False,
-    min_shift: float = 0.05,
 ) -> list[SegmentShift]:
-    """Give the segments whose newest closed deals won more or less than predicted, beyond chance.
+    """Give the segments whose newest closed deals won more or less than predicted: beyond chance, or weighted by it.
 
     ``deals`` holds one row per closed deal of the newest months with the ``dimensions`` columns; ``probability``
     is the model's calibrated P(won) of each (out of sample), ``won`` its outcome. Values with at
     least ``min_deals`` deals are tested at level ``alpha`` (over all of them when ``family_wise``,
     else each); the strongest gaps are shifted first, each one re-tested
     with the shifts before it applied (segments overlap). With ``below_test``, a value that does not
-    pass the test still gets its penalised shift times the posterior chance that it moved (a prior
-    of one value in all those tested), when that is at least ``min_shift`` log-odds.
+    pass the test still gets its penalised shift times the posterior chance that it moved, when
+    that is at least ``MIN_WEIGHTED_SHIFT`` log-odds. The prior chance is one in the number of
+    values the deals hold (tested or not: any segment could have moved).
     """
     won = np.asarray(won, dtype=float)
     if len(won) < min_deals:
@@ -163,15 +172,19 @@ def find_segment_shifts(
     base = logit(np.asarray(probability, dtype=float))
 
     candidates: list[tuple[str, str, np.ndarray]] = []
+    segments = 0
     for dimension in [name for name in dimensions if name in deals]:
         values = deals[dimension].astype("str").to_numpy()
         known = deals[dimension].notna().to_numpy()
         for value in pd.unique(values[known]):
+            segments += 1
             inside = known & (values == value)
             if inside.sum() >= min_deals:
                 candidates.append((dimension, str(value), inside))
     if not candidates:
         return []
+    # One segment alone is not a segment against the rest: nothing to weigh below the test.
+    below_test = below_test and segments >= 2
     critical = float(norm.isf(alpha / (2 * (len(candidates) if family_wise else 1))))
     order = sorted(candidates, key=lambda c: -abs(_gap_z(base[c[2]], won[c[2]])))
     shifts = []
@@ -182,11 +195,9 @@ def find_segment_shifts(
         shift = penalised_shift(base[inside], won[inside], prior_sd)
         chance = 1.0
         if abs(z) <= critical:
-            chance = moved_probability(
-                base[inside], won[inside], shift, prior_sd, 1 / len(candidates)
-            )
+            chance = chance_it_moved(base[inside], won[inside], shift, prior_sd, 1 / segments)
             shift *= chance
-            if abs(shift) < min_shift:
+            if abs(shift) < MIN_WEIGHTED_SHIFT:
                 continue
         shifts.append(
             SegmentShift(
