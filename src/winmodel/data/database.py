@@ -285,7 +285,7 @@ def write_database_table(frame: pd.DataFrame, target: str) -> str:
     return table
 
 
-#: Bound parameters per INSERT statement: below SQLite's 32,766 and PostgreSQL's 65,535.
+#: Values per batch of rows handed to the driver (rows x columns): bounds the memory of a batch.
 _MAX_PARAMETERS = 30_000
 
 
@@ -303,13 +303,15 @@ def _insert(
         finally:
             raw.unregister(view)
         return
+    # The driver's executemany (SQLAlchemy batches it): 14-26x faster than pandas' multi-row
+    # INSERT statements, which SQLAlchemy compiles one by one (11,706 rows of 37 columns: SQLite
+    # 11.5 s -> 0.8 s, PostgreSQL 15.3 s -> 1.1 s; 112 columns on PostgreSQL 54.8 s -> 2.1 s).
     frame.to_sql(
         name,
         connection,
         schema=schema,
         index=False,
         chunksize=max(1, _MAX_PARAMETERS // max(1, len(frame.columns))),
-        method="multi",
     )
 
 
