@@ -249,15 +249,11 @@ def below_test_chances(shifts: Sequence[Mapping[str, object]]) -> dict[tuple[str
     existed) is not in it.
     """
     chances: dict[tuple[str, str], float] = {}
-    passed: set[tuple[str, str]] = set()
     for shift in shifts:
         key = (str(shift["dimension"]), str(shift["value"]))
         chance = float(cast(float, shift.get("moved_chance", 1.0)))
-        if chance >= 1.0:
-            passed.add(key)
-        else:
-            chances[key] = chance
-    return {key: chance for key, chance in chances.items() if key not in passed}
+        chances[key] = max(chance, chances.get(key, 0.0))
+    return {key: chance for key, chance in chances.items() if chance < 1.0}
 
 
 def drift_warnings(

@@ -35,6 +35,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+from sklearn.metrics import log_loss
 
 from winmodel.features.builder import FeatureBuilder
 from winmodel.modeling.calibrate import Calibrator, logit, sigmoid
@@ -121,15 +122,11 @@ def chance_it_moved(
     approximation at the penalised shift; ``prior`` is the chance that the segment moved at all.
     """
 
-    def log_likelihood(offset: float) -> float:
-        probability = np.clip(sigmoid(base_logit + offset), 1e-12, 1 - 1e-12)
-        return float(np.sum(won * np.log(probability) + (1 - won) * np.log(1 - probability)))
-
     probability = sigmoid(base_logit + shift)
     curvature = float(np.sum(probability * (1 - probability))) + 1 / prior_sd**2
     log_factor = (
-        log_likelihood(shift)
-        - log_likelihood(0.0)
+        log_loss(won, sigmoid(base_logit), normalize=False, labels=[0, 1])
+        - log_loss(won, probability, normalize=False, labels=[0, 1])
         - shift**2 / (2 * prior_sd**2)
         - 0.5 * np.log(prior_sd**2 * curvature)
     )
@@ -190,15 +187,18 @@ def find_segment_shifts(
     shifts = []
     for dimension, value, inside in order:
         z = _gap_z(base[inside], won[inside])
-        if abs(z) <= critical and not below_test:
+        passed = abs(z) > critical
+        if not (passed or below_test):
             continue
         shift = penalised_shift(base[inside], won[inside], prior_sd)
-        chance = 1.0
-        if abs(z) <= critical:
-            chance = chance_it_moved(base[inside], won[inside], shift, prior_sd, 1 / segments)
-            shift *= chance
-            if abs(shift) < MIN_WEIGHTED_SHIFT:
-                continue
+        chance = (
+            1.0
+            if passed
+            else chance_it_moved(base[inside], won[inside], shift, prior_sd, 1 / segments)
+        )
+        shift *= chance
+        if abs(shift) < MIN_WEIGHTED_SHIFT and not passed:
+            continue
         shifts.append(
             SegmentShift(
                 dimension=dimension,

@@ -190,13 +190,14 @@ def score_deals(
         reasons_for = reason_column(rows, items, positive, points, catalogue)
         reasons_against = reason_column(rows, items, negative, points, catalogue)
         desk = deal_desk_flags(rows, config.deal_desk, catalogue)
+        shifts = model.metadata.get("segment_shifts", [])
         warnings = add_drift_warnings(
             model.feature_builder.data_warnings(rows),
             rows,
             model.metadata.get("drifted_values", []),
-            shifted_segments(model.metadata.get("segment_shifts", [])),
+            shifted_segments(shifts),
             model.metadata.get("drifted_lags", []),
-            below_test_chances(model.metadata.get("segment_shifts", [])),
+            below_test_chances(shifts),
         )
     scored = {
         "opportunity_id": rows["opportunity_id"].astype("str"),
