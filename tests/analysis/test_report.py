@@ -50,7 +50,9 @@ def _scored() -> pd.DataFrame:
             "reasons_against": ["Weak position against the competition (\u22123.2 pts)", ""],
             "points_balance": [
                 "Baseline 30.0 pts; other factors +26.1 pts; calibration +0.0 pts; = 62.0%",
-                "Baseline 30.0 pts; other factors \u221220.0 pts; calibration \u22122.0 pts; = 8.0%",
+                # As scored since 0.2.0: the reasons' sums in the line (the first row: before).
+                "Baseline 30.0 pts; reasons for +0.0 pts; reasons against +0.0 pts; "
+                "other factors \u221220.0 pts; calibration \u22122.0 pts; = 8.0%",
             ],
         }
     )
@@ -67,6 +69,11 @@ def test_the_page_is_self_contained_and_its_data_cannot_break_out():
     assert record["for"][0] == ["Budget and timeline confirmed", 8.1]
     assert record["against"][0][1] == pytest.approx(-3.2)
     assert record["balance"] == {"baseline": 30.0, "other": 26.1, "calibration": 0.0}
+    assert deal_records(_scored())[1]["balance"] == {
+        "baseline": 30.0,
+        "other": -20.0,
+        "calibration": -2.0,
+    }
     table = summary_table(_scored()).set_index("band")
     assert table.loc["A", "pursue_deals"] == 1 and table.loc["all", "all_amount"] == 150_000
 

@@ -30,7 +30,8 @@ CATALOGUE = load_catalogue("en")
 CONFIG = ScoreConfig()
 FIGURE = re.compile(r"\(([+\u2212])(\d+\.\d) pts\)")
 BALANCE = re.compile(
-    r"^Baseline (\d+\.\d) pts; other factors ([+\u2212]\d+\.\d) pts; "
+    r"^Baseline (\d+\.\d) pts; reasons for ([+\u2212]\d+\.\d) pts; "
+    r"reasons against ([+\u2212]\d+\.\d) pts; other factors ([+\u2212]\d+\.\d) pts; "
     r"calibration ([+\u2212]\d+\.\d) pts; = (\d+\.\d)%$"
 )
 
@@ -87,6 +88,10 @@ def reading_problems(scored: pd.DataFrame) -> list[str]:
     met_patterns[CATALOGUE.milestones["champion_engagement"]] = [
         re.compile(r"^Champion engagement:? (active|coaching)\b")
     ]
+    met_patterns[CATALOGUE.milestones["champion_engagement_no_champion"]] = [
+        re.compile(r"^Champion engagement:? (active|coaching)\b"),
+        re.compile(r"^Champion (at|in) "),  # the deal has a champion: engage them, not find one
+    ]
     met_patterns[CATALOGUE.milestones["stakeholders"]] = [
         re.compile(r"^([6-9]\d|100)% of the buying group identified")
     ]
@@ -104,16 +109,24 @@ def reading_problems(scored: pd.DataFrame) -> list[str]:
         if balance is None:
             problems.append(f"{deal}: unreadable balance {row['points_balance']!r}")
             continue
-        total = (
-            float(balance.group(1))
-            + sum(_number(m.group(1) + m.group(2)) for m in figures if m is not None)
-            + _number(balance.group(2))
-            + _number(balance.group(3))
-        )
-        if abs(total - 100 * row["win_probability"]) > 0.05 + 1e-9:
-            problems.append(
-                f"{deal}: shown figures add to {total:.2f}, not {100 * row['win_probability']:.4f}"
-            )
+        points = [_number(m.group(1) + m.group(2)) for m in figures if m is not None]
+        for side, shown, stated in (
+            ("for", points[: len(shown_for)], balance.group(2)),
+            ("against", points[len(shown_for) :], balance.group(3)),
+        ):
+            if abs(sum(shown) - _number(stated)) > 0.05:
+                problems.append(f"{deal}: the balance's reasons {side} {stated} are not their sum")
+        # The line adds up on its own: baseline + its four terms = the probability it ends with,
+        # which is the file's probability.
+        total = float(balance.group(1)) + sum(_number(balance.group(g)) for g in (2, 3, 4, 5))
+        for claimed, name in (
+            (float(balance.group(6)), "the balance's total"),
+            (100 * row["win_probability"], "win_probability"),
+        ):
+            if abs(total - claimed) > 0.05 + 1e-9:
+                problems.append(
+                    f"{deal}: shown figures add to {total:.2f}, not {name} {claimed:.4f}"
+                )
         for sentence in shown_for:
             if sentence.endswith("(+0.0 pts)"):
                 problems.append(f"{deal}: a reason of 0.0 points")
@@ -129,6 +142,11 @@ def reading_problems(scored: pd.DataFrame) -> list[str]:
         for pattern in met_patterns.get(str(row["next_best_milestone"]), []):
             if any(pattern.match(sentence) for sentence in shown_for + shown_against):
                 problems.append(f"{deal}: next best milestone already shown as met")
+        if row["next_best_milestone"] == CATALOGUE.milestones["champion_engagement"] and any(
+            sentence.startswith(CATALOGUE.items["champion_role"]["none"])
+            for sentence in shown_for + shown_against
+        ):
+            problems.append(f"{deal}: 'engage the champion' beside 'No champion'")
         text = " ".join([*shown_for, *shown_against, str(row["recommendation_reason"])])
         for wrong in (
             r"\b1 red flags\b",

@@ -65,12 +65,20 @@ def _points(text: object) -> list[list[Any]]:
     return found
 
 
+#: The terms of ``points_balance`` the page draws, by their words. The reasons' own sums ("reasons
+#: for", "reasons against", since 0.2.0) are drawn from the reasons themselves; files scored before
+#: them read the same.
+_BALANCE_TERMS = {"Baseline": "baseline", "other factors": "other", "calibration": "calibration"}
+_TERM = re.compile(r"^(.+?) ([+\u2212]?\d+\.\d) pts$")
+
+
 def _balance(text: object) -> dict[str, float]:
-    numbers = re.findall(r"([+\u2212]?\d+\.\d)", str(text if isinstance(text, str) else ""))
-    values = [float(n.replace(MINUS, "-")) for n in numbers]
-    if len(values) < 3:
-        return {}
-    return {"baseline": values[0], "other": values[1], "calibration": values[2]}
+    found = {}
+    for part in str(text if isinstance(text, str) else "").split("; "):
+        match = _TERM.match(part.strip())
+        if match and match.group(1) in _BALANCE_TERMS:
+            found[_BALANCE_TERMS[match.group(1)]] = float(match.group(2).replace(MINUS, "-"))
+    return found if len(found) == len(_BALANCE_TERMS) else {}
 
 
 def _clean(value: Any) -> Any:

@@ -17,6 +17,8 @@ booster, the reported ``win_probability`` is the calibrated one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -107,29 +109,53 @@ def shown_points(points: np.ndarray) -> np.ndarray:
     return shown
 
 
+def shown_sum(points: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Give per row the sum of the reasons shown (``chosen``: item indices, -1 for none), as shown."""
+    rows = np.arange(len(points))[:, None]
+    taken = np.where(chosen >= 0, shown_points(points[rows, np.maximum(chosen, 0)]), 0.0)
+    total: np.ndarray = np.round(taken.sum(axis=1), 1) + 0.0  # + 0.0: no "-0.0"
+    return total
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The terms of a deal's points balance as shown (one decimal each), per row.
+
+    baseline + shown_for + shown_against + other + calibration = total, the probability in points
+    to one decimal (within 0.05 points of the file's six decimals).
+    """
+
+    baseline: np.ndarray
+    #: The sums of the reasons shown for and against.
+    shown_for: np.ndarray
+    shown_against: np.ndarray
+    #: Every item not shown: the booster's probability less the baseline and the shown reasons.
+    other: np.ndarray
+    #: The calibrated probability less the booster's.
+    calibration: np.ndarray
+    total: np.ndarray
+
+
 def points_balance(
     points: np.ndarray,
-    chosen: np.ndarray,
+    positive: np.ndarray,
+    negative: np.ndarray,
     baseline_points: np.ndarray,
     raw_points: np.ndarray,
     probability: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Give (baseline, other factors, calibration) as shown, so that every shown figure adds up.
+) -> Balance:
+    """Give the balance of the reasons shown (``positive`` / ``negative``: item indices, n x k, -1 for none).
 
-    ``chosen`` holds the item indices shown as reasons (n x k, -1 for none). The baseline is shown
-    to one decimal; "other factors" is every item not shown (the booster's probability less the
-    baseline and the shown reasons, with the rounding of those); "calibration" is the calibrated
-    probability less the booster's. Baseline + shown reasons + other factors + calibration equals
-    ``100 * probability`` (the file's six decimals) within 0.05 points.
+    Every term is rounded as shown, and calibration takes the rounding, so the line adds up to its
+    total exactly.
     """
-    rows = np.arange(len(points))[:, None]
-    taken = np.where(chosen >= 0, shown_points(points[rows, np.maximum(chosen, 0)]), 0.0)
-    reasons = taken.sum(axis=1)
+    shown_for, shown_against = shown_sum(points, positive), shown_sum(points, negative)
+    reasons = shown_for + shown_against
     baseline = np.round(baseline_points, 1)
-    other = np.round(raw_points - baseline - reasons, 1)
-    total = np.round(100.0 * np.round(probability, 6), 4)
-    calibration = np.round(total - baseline - reasons - other, 1)
-    return baseline, other + 0.0, calibration + 0.0  # + 0.0: no "-0.0"
+    other = np.round(raw_points - baseline - reasons, 1) + 0.0  # + 0.0: no "-0.0"
+    total = np.round(100.0 * np.round(probability, 6), 1)
+    calibration = np.round(total - baseline - reasons - other, 1) + 0.0
+    return Balance(baseline, shown_for, shown_against, other, calibration, total)
 
 
 def milestone_uplifts(
@@ -190,6 +216,21 @@ def next_best_milestone(uplifts: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         pd.Series(labels, index=uplifts.index, dtype="str"),
         pd.Series(np.where(has, gain, 0.0), index=uplifts.index),
     )
+
+
+#: The next best milestone's key when the step is engaging a champion the deal does not have:
+#: "Find a champion and get them actively engaged", not "Get the champion actively engaged"
+#: beside the reason "No champion". The what-if is the same (engagement raised to active).
+FIND_CHAMPION = "champion_engagement_no_champion"
+
+
+def seller_step(milestone: pd.Series, rows: pd.DataFrame) -> pd.Series:
+    """Give the next best milestone keys as a seller acts on them (a deal with no champion finds one first)."""
+    if "champion_role" not in rows:
+        return milestone
+    no_champion = rows["champion_role"].astype("str").str.lower().eq("none").to_numpy()
+    engage = milestone.eq("champion_engagement").to_numpy()
+    return milestone.mask(pd.Series(engage & no_champion, index=milestone.index), FIND_CHAMPION)
 
 
 def milestone_label(key: str) -> str:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from string import Formatter
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from winmodel.data.yamlfile import read_yaml
 from winmodel.errors import InputError, Problem
 from winmodel.features.milestones import ENGAGEMENT_LEVELS, milestone_count
 from winmodel.features.qualification import qualification_flags
+
+if TYPE_CHECKING:  # the balance is computed in explain.py, which needs the model
+    from winmodel.scoring.explain import Balance
 
 MINUS = "\u2212"
 
@@ -487,22 +490,20 @@ def points_text(points: np.ndarray, catalogue: Catalogue) -> np.ndarray:
     return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
 
 
-def balance_column(
-    baseline: np.ndarray,
-    other: np.ndarray,
-    calibration: np.ndarray,
-    probability: np.ndarray,
-    catalogue: Catalogue,
-) -> np.ndarray:
-    """Give per row 'Baseline 29.6 pts; other factors +1.2 pts; calibration −3.4 pts; = 48.2%'."""
+def balance_column(balance: Balance, catalogue: Catalogue) -> np.ndarray:
+    """Give per row the whole sum, each term as shown, so that a reader can add it up.
+
+    'Baseline 29.6 pts; reasons for +14.1 pts; reasons against −9.8 pts; other factors +1.2 pts;
+    calibration −3.4 pts; = 32.3%'.
+    """
     return fill(
         catalogue.balance["line"],
-        baseline=np.array([f"{value:.1f}" for value in baseline], dtype=object),
-        other=signed(other),
-        calibration=signed(calibration),
-        total=np.array(
-            [f"{value:.1f}" for value in np.round(100 * np.asarray(probability), 1)], dtype=object
-        ),
+        baseline=np.array([f"{value:.1f}" for value in balance.baseline], dtype=object),
+        shown_for=signed(balance.shown_for),
+        shown_against=signed(balance.shown_against),
+        other=signed(balance.other),
+        calibration=signed(balance.calibration),
+        total=np.array([f"{value:.1f}" for value in balance.total], dtype=object),
     )
 
 

@@ -28,6 +28,7 @@ from winmodel.scoring.explain import (
     next_best_milestone,
     points_balance,
     points_from_contributions,
+    seller_step,
     top_items,
 )
 from winmodel.scoring.horizons import horizon_block
@@ -163,11 +164,11 @@ def score_deals(
         polarity = item_polarity(distinct, items, catalogue)[inverse]
         eligible = ~(((polarity > 0) & (points < 0)) | ((polarity < 0) & (points > 0)))
         positive, negative = top_items(points, config.reasons_per_side, eligible)
-        baseline, other, calibration = points_balance(
-            points, np.hstack([positive, negative]), baseline_points, raw_points, probability
+        balance = points_balance(
+            points, positive, negative, baseline_points, raw_points, probability
         )
         milestone, uplift = next_best_milestone(uplifts)
-        milestone = milestone.iloc[inverse].reset_index(drop=True)
+        milestone = seller_step(milestone.iloc[inverse].reset_index(drop=True), rows)
         uplift = uplift.iloc[inverse].reset_index(drop=True)
         band = band_of(probability, config.bands)
         money_figures = economics(rows, probability, config.cost)
@@ -221,7 +222,7 @@ def score_deals(
         "recommendation": decisions.recommendation,
         "decision_rule": decisions.rule,
         "recommendation_reason": decisions.reason,
-        "points_balance": balance_column(baseline, other, calibration, probability, catalogue),
+        "points_balance": balance_column(balance, catalogue),
         "deal_desk_flags": desk,
         # Always present (one schema for every engine); False where no plausible-amount limit was
         # given or the amount is below it.
@@ -233,9 +234,9 @@ def score_deals(
         "data_warnings": warnings,
         "model_version": model_version,
         "uncalibrated_probability": np.round(raw_points / 100.0, 6),
-        "baseline_points": baseline,
-        "other_factors_points": other,
-        "calibration_points": calibration,
+        "baseline_points": balance.baseline,
+        "other_factors_points": balance.other,
+        "calibration_points": balance.calibration,
         "crm_probability": rows.get("crm_probability"),
     }
     frame = pd.DataFrame({name: values for name, values in scored.items() if values is not None})
