@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from winmodel.modeling.train import checked_monotone
+from winmodel.settings import ModelSettings
 
 
 def _deals(n: int = 2_000, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -39,3 +40,17 @@ def test_few_or_constant_values_are_not_judged():
     constant = np.column_stack([np.ones(500), np.full(500, np.nan)])
     kept, dropped = checked_monotone(constant, np.arange(500) % 2, ["x", "y"], [1, 1])
     assert kept == (1, 1) and not dropped
+
+
+def test_how_clear_a_contradiction_must_be_is_a_setting():
+    rng = np.random.default_rng(11)
+    x = (rng.random(600) < 0.5).astype(float)
+    won = (rng.random(600) < 1 / (1 + np.exp(0.3 * x))).astype(int)  # a weak negative effect
+    z = abs(np.corrcoef(x, won)[0, 1]) * np.sqrt(600)
+    assert 1.0 < z < 4.0
+    matrix = x[:, None]
+    assert checked_monotone(matrix, won, ["x"], [1], contradiction_z=z - 0.1)[0] == (0,)
+    assert checked_monotone(matrix, won, ["x"], [1], contradiction_z=z + 0.1)[0] == (1,)
+    # The default is the model setting's (pipelines/train.yaml: model.monotone_contradiction_z).
+    default = ModelSettings().monotone_contradiction_z
+    assert checked_monotone(matrix, won, ["x"], [1])[0] == ((0,) if z > default else (1,))

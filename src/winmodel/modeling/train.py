@@ -61,7 +61,7 @@ from winmodel.modeling.segment_shift import (
     shiftable_dimensions,
     with_shift_trees,
 )
-from winmodel.settings import ShapeCandidate, TrainConfig
+from winmodel.settings import ModelSettings, ShapeCandidate, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -267,22 +267,18 @@ def _lgb_params(
     }
 
 
-#: A business direction (features.builder.MONOTONE) is dropped for a feature when the training
-#: deals contradict it by more than this many standard errors (weighted correlation with winning).
-CONTRADICTION_Z = 3.0
-
-
 def checked_monotone(
     matrix: np.ndarray,
     won: np.ndarray,
     names: Sequence[str],
     directions: Sequence[int],
+    contradiction_z: float = ModelSettings().monotone_contradiction_z,
 ) -> tuple[tuple[int, ...], list[str]]:
     """Give the monotone constraints the training deals do not contradict, and what was dropped.
 
     The constraints are a business prior (meeting a milestone or a qualification criterion never
     lowers a deal's probability). Where a company's own closed deals clearly say the opposite
-    (correlation with winning of the other sign, beyond :data:`CONTRADICTION_Z` standard errors),
+    (correlation with winning of the other sign, beyond ``contradiction_z`` standard errors),
     forcing the prior would cost accuracy and hide a finding worth telling: that feature is left
     unconstrained and named. ``matrix`` holds one row per deal.
     """
@@ -298,7 +294,7 @@ def checked_monotone(
             continue
         correlation = float(np.corrcoef(x, y)[0, 1])
         z = correlation * np.sqrt(seen.sum())
-        if direction * z < -CONTRADICTION_Z:
+        if direction * z < -contradiction_z:
             kept[index] = 0
             dropped.append(
                 f"{names[index]}: the closed deals say the opposite of the business rule "
@@ -1109,6 +1105,7 @@ def train_win_model(
             won[judged_rows],
             builder.feature_names_,
             builder.monotone_constraints(),
+            config.model.monotone_contradiction_z,
         )
         for line in contradicted:
             warnings.append(f"monotone: {line}")
