@@ -228,6 +228,17 @@ def test_sentences_come_from_the_catalogue():
         "Competing against Fabrikam",
         "Competitors unknown",
     ]
+    services = pd.DataFrame(
+        {"services_share": [0.34, 0.2, None], "third_party_share": [0.1, None, 0.1]}
+    )
+    assert sentences("services", services, catalogue).tolist() == [
+        "Services 34% and third-party 10% of the deal value",
+        "Services 20% of the deal value",  # no third-party share: not "third-party unknown"
+        "Services share unknown",
+    ]
+    assert sentences("services", services[["services_share"]], catalogue).tolist()[0] == (
+        "Services 34% of the deal value"  # an export without the column
+    )
     counted = pd.DataFrame(
         {
             "close_date_pushes": [0, 1, 11],

@@ -295,7 +295,11 @@ def _cases(
         return missing.where(values.isna(), "any"), {column: _number(values, "{:.0f}")}
     if item == "services":
         services = col("services_share")
-        return missing.where(services.isna(), "any"), {
+        # Without a third-party share (blank, or no such column) the sentence names services only.
+        key = pd.Series(
+            np.where(col("third_party_share").isna(), "services_only", "any"), index=rows.index
+        )
+        return key.where(services.notna(), "missing"), {
             "services_share": _number(services, "{:.0%}"),
             "third_party_share": _number(col("third_party_share"), "{:.0%}")
             .astype("object")
