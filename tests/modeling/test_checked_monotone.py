@@ -43,14 +43,15 @@ def test_few_or_constant_values_are_not_judged():
 
 
 def test_how_clear_a_contradiction_must_be_is_a_setting():
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(13)
     x = (rng.random(600) < 0.5).astype(float)
     won = (rng.random(600) < 1 / (1 + np.exp(0.3 * x))).astype(int)  # a weak negative effect
     z = abs(np.corrcoef(x, won)[0, 1]) * np.sqrt(600)
-    assert 1.0 < z < 4.0
+    assert 2.0 < z < 3.0  # between the default and the threshold before it
     matrix = x[:, None]
     assert checked_monotone(matrix, won, ["x"], [1], contradiction_z=z - 0.1)[0] == (0,)
     assert checked_monotone(matrix, won, ["x"], [1], contradiction_z=z + 0.1)[0] == (1,)
+    assert checked_monotone(matrix, won, ["x"], [1], contradiction_z=3.0)[0] == (1,)
     # The default is the model setting's (pipelines/train.yaml: model.monotone_contradiction_z).
-    default = ModelSettings().monotone_contradiction_z
-    assert checked_monotone(matrix, won, ["x"], [1])[0] == ((0,) if z > default else (1,))
+    assert ModelSettings().monotone_contradiction_z == 2.0
+    assert checked_monotone(matrix, won, ["x"], [1])[0] == (0,)

@@ -8,7 +8,7 @@ import pytest
 
 from winmodel.data.mapping import Mapping
 from winmodel.modeling.evaluate import expected_calibration_error
-from winmodel.modeling.train import train_win_model
+from winmodel.modeling.train import checked_monotone, train_win_model
 from winmodel.settings import TrainConfig
 from winmodel.synth.worlds import draw_world_spec, generate_world
 
@@ -124,15 +124,23 @@ def test_the_label_drift_report_on_a_small_collapse_world_claims_no_drift_it_can
         assert not any(warning.startswith("label drift") for warning in result.warnings)
 
 
-def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows) -> None:
+def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, monkeypatch) -> None:
     train, _ = world_rows
+    thresholds = []
+
+    def judged(*args, **kwargs):
+        thresholds.append(args[4] if len(args) > 4 else kwargs["contradiction_z"])
+        return checked_monotone(*args, **kwargs)
+
+    monkeypatch.setattr("winmodel.modeling.train.checked_monotone", judged)
     rng = np.random.default_rng(5)
     flipped = train.copy()
     # In this company an executive sponsor goes with losing (70 % of the time it agrees with a loss).
     lost = flipped["status"].eq("lost").to_numpy()
     sponsor = np.where(rng.random(len(flipped)) < 0.7, lost, ~lost)
     flipped["executive_sponsor"] = pd.array(sponsor, dtype=flipped["executive_sponsor"].dtype)
-    result = train_win_model(flipped, _config(), **QUIET)
+    result = train_win_model(flipped, _config(monotone_contradiction_z=2.7), **QUIET)
+    assert thresholds == [2.7]  # the setting reaches the check
     names = result.model.feature_names
     saved = dict(zip(names, result.model.metadata["monotone_constraints"], strict=True))
     assert saved["executive_sponsor"] == 0

@@ -237,6 +237,18 @@ def test_the_reading_check_finds_what_it_should(trained_model, project_rows):
     broken.loc[0, "win_probability"] = broken.loc[0, "win_probability"] + 0.01
     broken.loc[1, "reasons_for"] = "Business problem not yet confirmed by the buyer (+2.0 pts)"
     broken.loc[2, "reasons_against"] = "Budget and timeline confirmed (\u22121.0 pts)"
+    # The balance's "reasons for" no longer the sum of the reasons shown.
+    balance = str(broken.loc[3, "points_balance"])
+    head, _, rest = balance.partition("; reasons for ")
+    stated, _, tail = rest.partition(" pts; ")
+    moved = float(stated.replace("\u2212", "-")) + 1.0
+    broken.loc[3, "points_balance"] = f"{head}; reasons for {moved:+.1f} pts; {tail}".replace(
+        "-", "\u2212"
+    )
+    broken.loc[4, "reasons_against"] = "No champion (\u22121.0 pts)"
+    broken.loc[4, "next_best_milestone"] = CATALOGUE.milestones["champion_engagement"]
     found = " ".join(reading_problems(broken))
     assert "add to" in found and "reads as lacking" in found and "reads as done" in found
+    assert "the balance's reasons for" in found
+    assert "'engage the champion' beside 'No champion'" in found
     assert np.all(pd.notna(scored["decision_rule"]))

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from winmodel.features.builder import ITEM_OF_FEATURE
-from winmodel.features.milestones import MILESTONE_BY_KEY, MILESTONES
+from winmodel.features.milestones import MILESTONES
 from winmodel.modeling.calibrate import sigmoid
 from winmodel.modeling.model import WinModel
 
@@ -131,7 +131,7 @@ class Balance:
     shown_against: np.ndarray
     #: Every item not shown: the booster's probability less the baseline and the shown reasons.
     other: np.ndarray
-    #: The calibrated probability less the booster's.
+    #: The calibrated probability less the booster's, and the rounding of the total to one decimal.
     calibration: np.ndarray
     total: np.ndarray
 
@@ -231,8 +231,3 @@ def seller_step(milestone: pd.Series, rows: pd.DataFrame) -> pd.Series:
     no_champion = rows["champion_role"].astype("str").str.lower().eq("none").to_numpy()
     engage = milestone.eq("champion_engagement").to_numpy()
     return milestone.mask(pd.Series(engage & no_champion, index=milestone.index), FIND_CHAMPION)
-
-
-def milestone_label(key: str) -> str:
-    """Give the seller's name of a milestone key."""
-    return MILESTONE_BY_KEY[key].label if key in MILESTONE_BY_KEY else key

@@ -498,7 +498,7 @@ def balance_column(balance: Balance, catalogue: Catalogue) -> np.ndarray:
     """Give per row the whole sum, each term as shown, so that a reader can add it up.
 
     'Baseline 29.6 pts; reasons for +14.1 pts; reasons against −9.8 pts; other factors +1.2 pts;
-    calibration −3.4 pts; = 32.3%'.
+    calibration −3.4 pts; = 31.7%'.
     """
     return fill(
         catalogue.balance["line"],
