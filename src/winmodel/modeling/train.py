@@ -272,7 +272,7 @@ def checked_monotone(
     won: np.ndarray,
     names: Sequence[str],
     directions: Sequence[int],
-    contradiction_z: float = ModelSettings().monotone_contradiction_z,
+    contradiction_z: float = ModelSettings.model_fields["monotone_contradiction_z"].default,
 ) -> tuple[tuple[int, ...], list[str]]:
     """Give the monotone constraints the training deals do not contradict, and what was dropped.
 

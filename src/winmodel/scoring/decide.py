@@ -40,7 +40,7 @@ import pandas as pd
 
 from winmodel.features.milestones import milestone_count
 from winmodel.features.qualification import qualification_flags
-from winmodel.scoring.reasons import MINUS, Catalogue, fill
+from winmodel.scoring.reasons import MINUS, Catalogue, fill, milestone_labels
 from winmodel.settings import CostModel, DealDeskLimits, RecommendationRules
 
 RED_FLAGS = (
@@ -303,11 +303,7 @@ def _milestone_text(
     next_milestone: pd.Series, next_uplift: pd.Series, catalogue: Catalogue
 ) -> np.ndarray:
     keys = next_milestone.to_numpy(dtype=object)
-    labels = (
-        np.array([catalogue.milestones.get(key, key) for key in keys], dtype=object)
-        if len(keys)
-        else keys
-    )
+    labels = milestone_labels(next_milestone, catalogue) if len(keys) else keys
     uplift = (
         np.array([f"+{n:.1f} pts" for n in next_uplift.to_numpy(dtype=float)], dtype=object)
         if len(keys)

@@ -294,16 +294,12 @@ def _cases(
         values = col(column)
         return missing.where(values.isna(), "any"), {column: _number(values, "{:.0f}")}
     if item == "services":
-        services = col("services_share")
+        services, third_party = col("services_share"), col("third_party_share")
         # Without a third-party share (blank, or no such column) the sentence names services only.
-        key = pd.Series(
-            np.where(col("third_party_share").isna(), "services_only", "any"), index=rows.index
-        )
+        key = pd.Series(np.where(third_party.isna(), "services_only", "any"), index=rows.index)
         return key.where(services.notna(), "missing"), {
             "services_share": _number(services, "{:.0%}"),
-            "third_party_share": _number(col("third_party_share"), "{:.0%}")
-            .astype("object")
-            .fillna("unknown"),
+            "third_party_share": _number(third_party, "{:.0%}").astype("object").fillna("unknown"),
         }
     if item == "cost_to_win":
         cac = col("cac_estimate")
@@ -492,6 +488,14 @@ def points_text(points: np.ndarray, catalogue: Catalogue) -> np.ndarray:
         dtype=object,
     )
     return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
+
+
+def milestone_labels(keys: pd.Series, catalogue: Catalogue) -> np.ndarray:
+    """Give the seller's words for next-best-milestone keys ('' stays '')."""
+    return np.array(
+        [catalogue.milestones.get(key, key) if key else "" for key in keys.to_numpy(dtype=object)],
+        dtype=object,
+    )
 
 
 def balance_column(balance: Balance, catalogue: Catalogue) -> np.ndarray:

@@ -32,7 +32,13 @@ from winmodel.scoring.explain import (
     top_items,
 )
 from winmodel.scoring.horizons import horizon_block
-from winmodel.scoring.reasons import Catalogue, balance_column, item_polarity, reason_column
+from winmodel.scoring.reasons import (
+    Catalogue,
+    balance_column,
+    item_polarity,
+    milestone_labels,
+    reason_column,
+)
 from winmodel.settings import Bands, ScoreConfig
 from winmodel.timing import NO_TIMER, Timer
 
@@ -212,9 +218,7 @@ def score_deals(
         "band": band,
         "reasons_for": reasons_for,
         "reasons_against": reasons_against,
-        "next_best_milestone": milestone.map(
-            lambda key: catalogue.milestones.get(key, key) if key else ""
-        ),
+        "next_best_milestone": milestone_labels(milestone, catalogue),
         "next_best_milestone_uplift": np.round(uplift.to_numpy(), 1),
         "expected_margin": np.round(money_figures.expected_margin, 0),
         "cost_ahead": np.round(money_figures.cost_ahead, 0),
