@@ -47,7 +47,12 @@ def _scored() -> pd.DataFrame:
                 "Budget and timeline confirmed (+8.1 pts); </script><b>x</b> (+1.0 pts)",
                 "",
             ],
-            "reasons_against": ["Weak position against the competition (\u22123.2 pts)", ""],
+            "reasons_against": [
+                "Weak position against the competition (\u22123.2 pts); Executive sponsor with "
+                "budget authority confirmed (\u22122.5 pts, against the usual rule: in your "
+                "closed deals an executive sponsor went with losing)",
+                "",
+            ],
             "points_balance": [
                 "Baseline 30.0 pts; other factors +26.1 pts; calibration +0.0 pts; = 62.0%",
                 # As scored since 0.2.0: the reasons' sums in the line (the first row: before).
@@ -68,6 +73,11 @@ def test_the_page_is_self_contained_and_its_data_cannot_break_out():
     record = deal_records(_scored())[0]
     assert record["for"][0] == ["Budget and timeline confirmed", 8.1]
     assert record["against"][0][1] == pytest.approx(-3.2)
+    assert record["against"][1] == [  # a reason's note stays with its sentence
+        "Executive sponsor with budget authority confirmed (against the usual rule: in your "
+        "closed deals an executive sponsor went with losing)",
+        -2.5,
+    ]
     assert record["balance"] == {"baseline": 30.0, "other": 26.1, "calibration": 0.0}
     assert deal_records(_scored())[1]["balance"] == {
         "baseline": 30.0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,9 @@ import pytest
 from winmodel.data.mapping import Mapping
 from winmodel.modeling.evaluate import expected_calibration_error
 from winmodel.modeling.train import checked_monotone, train_win_model
-from winmodel.settings import TrainConfig
+from winmodel.scoring.reasons import load_catalogue
+from winmodel.scoring.score import finish_scores, score_deals
+from winmodel.settings import ScoreConfig, TrainConfig
 from winmodel.synth.worlds import draw_world_spec, generate_world
 
 QUIET = {"progress": lambda message: None}
@@ -125,11 +129,16 @@ def test_the_label_drift_report_on_a_small_collapse_world_claims_no_drift_it_can
 
 
 def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, monkeypatch) -> None:
-    train, _ = world_rows
+    train, later = world_rows
     thresholds = []
 
     def judged(*args, **kwargs):
-        thresholds.append(args[4] if len(args) > 4 else kwargs["contradiction_z"])
+        thresholds.append(
+            (
+                args[4] if len(args) > 4 else kwargs["contradiction_z"],
+                args[5] if len(args) > 5 else kwargs["min_correlation"],
+            )
+        )
         return checked_monotone(*args, **kwargs)
 
     monkeypatch.setattr("winmodel.modeling.train.checked_monotone", judged)
@@ -139,8 +148,13 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
     lost = flipped["status"].eq("lost").to_numpy()
     sponsor = np.where(rng.random(len(flipped)) < 0.7, lost, ~lost)
     flipped["executive_sponsor"] = pd.array(sponsor, dtype=flipped["executive_sponsor"].dtype)
-    result = train_win_model(flipped, _config(monotone_contradiction_z=2.7), **QUIET)
-    assert thresholds == [2.7]  # the setting reaches the check
+    later = later.copy()
+    later["executive_sponsor"] = pd.array(
+        rng.random(len(later)) < 0.5, dtype=flipped["executive_sponsor"].dtype
+    )
+    settings = {"monotone_contradiction_z": 2.7, "monotone_contradiction_min_correlation": 0.04}
+    result = train_win_model(flipped, _config(**settings), **QUIET)
+    assert thresholds == [(2.7, 0.04)]  # the settings reach the check
     names = result.model.feature_names
     saved = dict(zip(names, result.model.metadata["monotone_constraints"], strict=True))
     assert saved["executive_sponsor"] == 0
@@ -148,3 +162,29 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
         v == 1 for name, v in saved.items() if name != "executive_sponsor"
     )  # the rest keep it
     assert any(w.startswith("monotone: executive_sponsor") for w in result.warnings)
+
+    # Scored, a sponsor's effect runs against the usual rule, and the reason says why.
+    scored = finish_scores(
+        score_deals(result.model, later, ScoreConfig(), load_catalogue("en"), "test")
+    )
+    note = "against the usual rule: in your closed deals an executive sponsor went with losing"
+    sponsor_reasons = [
+        reason
+        for column in ("reasons_for", "reasons_against")
+        for text in scored[column].astype(str)
+        for reason in text.split("; ")
+        if reason.startswith(("Executive sponsor", "No executive sponsor"))
+    ]
+    assert sponsor_reasons and all(note in reason for reason in sponsor_reasons)
+    assert any(r.startswith("Executive sponsor") and f"pts, {note})" in r for r in sponsor_reasons)
+    assert any(r.startswith("No executive sponsor") and "(+" in r for r in sponsor_reasons)
+    # The reasons shown, noted or not, still add up to the probability with the other terms.
+    figure = re.compile(r"\(([+\u2212]\d+\.\d) pts(?:, [^)]*)?\)")
+    for row in scored.itertuples():
+        shown = sum(
+            float(found.replace("\u2212", "-"))
+            for text in (row.reasons_for, row.reasons_against)
+            for found in figure.findall(str(text))
+        )
+        terms = row.baseline_points + shown + row.other_factors_points + row.calibration_points
+        assert terms == pytest.approx(100 * row.win_probability, abs=0.051)

@@ -28,7 +28,9 @@ from winmodel.settings import ScoreConfig
 
 CATALOGUE = load_catalogue("en")
 CONFIG = ScoreConfig()
-FIGURE = re.compile(r"\(([+\u2212])(\d+\.\d) pts\)")
+FIGURE = re.compile(r"\(([+\u2212])(\d+\.\d) pts(?:, ([^)]*))?\)")
+#: The note on a reason whose effect runs against the usual rule because the company's deals do.
+REVERSED = ", " + CATALOGUE.reversed["line"].split("{")[0]
 BALANCE = re.compile(
     r"^Baseline (\d+\.\d) pts; reasons for ([+\u2212]\d+\.\d) pts; "
     r"reasons against ([+\u2212]\d+\.\d) pts; other factors ([+\u2212]\d+\.\d) pts; "
@@ -130,12 +132,16 @@ def reading_problems(scored: pd.DataFrame) -> list[str]:
         for sentence in shown_for:
             if sentence.endswith("(+0.0 pts)"):
                 problems.append(f"{deal}: a reason of 0.0 points")
+            if REVERSED in sentence:
+                continue  # it says why it reads against the rule
             for name, pattern in UNFAVOURABLE:
                 if pattern.match(sentence):
                     problems.append(f"{deal}: reason for reads as lacking ({name}): {sentence}")
         for sentence in shown_against:
             if sentence.endswith(f"({MINUS}0.0 pts)"):
                 problems.append(f"{deal}: a reason of 0.0 points")
+            if REVERSED in sentence:
+                continue
             for name, pattern in FAVOURABLE:
                 if pattern.match(sentence):
                     problems.append(f"{deal}: reason against reads as done ({name}): {sentence}")
@@ -247,7 +253,15 @@ def test_the_reading_check_finds_what_it_should(trained_model, project_rows):
     )
     broken.loc[4, "reasons_against"] = "No champion (\u22121.0 pts)"
     broken.loc[4, "next_best_milestone"] = CATALOGUE.milestones["champion_engagement"]
-    found = " ".join(reading_problems(broken))
+    # Against the rule, with the note that says why: read, and not taken for a contradiction.
+    noted = "against the usual rule: in your closed deals a confirmed budget went with losing"
+    broken.loc[5, "reasons_against"] = f"Budget and timeline confirmed (\u22121.0 pts, {noted})"
+    found_by_deal = reading_problems(broken)
+    fifth = str(broken.loc[5, "opportunity_id"])
+    assert any(p.startswith(f"{fifth}: ") and "reasons against" in p for p in found_by_deal)
+    assert not any(p.startswith(f"{fifth}: ") and "reads as" in p for p in found_by_deal)
+    assert not any(p.startswith(f"{fifth}: a reason without") for p in found_by_deal)
+    found = " ".join(found_by_deal)
     assert "add to" in found and "reads as lacking" in found and "reads as done" in found
     assert "the balance's reasons for" in found
     assert "'engage the champion' beside 'No champion'" in found

@@ -266,5 +266,13 @@ def test_sentences_come_from_the_catalogue():
         "(\u22127.6 pts)",
         "(+0.4 pts)",
     ]
+    note = "against the usual rule: in your closed deals red flags went with winning"
+    assert points_text(
+        np.array([3.04, 3.04, -1.0]), catalogue, np.array([note, "", ""])
+    ).tolist() == [
+        f"(+3.0 pts, {note})",
+        "(+3.0 pts)",
+        "(\u22121.0 pts)",
+    ]
     with pytest.raises(InputError, match="no message catalogue"):
         load_catalogue("xx")

@@ -51,7 +51,8 @@ DEAL_COLUMNS = (
 
 RECOMMENDATIONS = ("pursue", "qualify", "decline")
 BANDS = ("A", "B", "C", "D")
-_FIGURE = re.compile(r"^(.*) \(([+\u2212])(\d+(?:\.\d+)?) pts\)$")
+#: A reason: its sentence, sign and points, and the note some carry ("..., against the usual rule").
+_FIGURE = re.compile(r"^(.*) \(([+\u2212])(\d+(?:\.\d+)?) pts(?:, ([^)]*))?\)$")
 
 
 def _points(text: object) -> list[list[Any]]:
@@ -61,7 +62,8 @@ def _points(text: object) -> list[list[Any]]:
         match = _FIGURE.match(part.strip())
         if match:
             sign = -1.0 if match.group(2) == MINUS else 1.0
-            found.append([match.group(1), sign * float(match.group(3))])
+            note = f" ({match.group(4)})" if match.group(4) else ""
+            found.append([match.group(1) + note, sign * float(match.group(3))])
     return found
 
 

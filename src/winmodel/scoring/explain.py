@@ -82,6 +82,85 @@ def points_from_contributions(
     return 100.0 * item_phi * slope[:, None], 100.0 * base_probability, 100.0 * probability
 
 
+#: Business directions whose reversal a deal's value shows: the feature is 0 when the thing is
+#: absent (a milestone not met, no sponsor, no urgency, no champion, no customisation, no red flag)
+#: and above 0 when present. Graded ones (competitive position, counts of criteria or stakeholders)
+#: are left out: their middle values read neither way.
+READABLE_REVERSALS = (
+    "problem_confirmed",
+    "evaluation_criteria_defined",
+    "budget_confirmed",
+    "timeline_confirmed",
+    "economic_buyer_aware",
+    "exec_support_signalled",
+    "business_case_built",
+    "value_metric_agreed",
+    "executive_sponsor",
+    "buying_process_defined",
+    "problem_quantified",
+    "urgency",
+    "champion_role",
+    "customization_required",
+    "qualification_red_flags",
+)
+
+
+def freed_directions(model: WinModel) -> dict[str, int]:
+    """Give the features whose business direction training left free, with that direction.
+
+    Training frees a direction where the company's closed deals clearly say the opposite
+    (modeling.train.checked_monotone; its summary's ``monotone:`` lines).
+    """
+    saved = model.metadata.get("monotone_constraints") or []
+    if not model.metadata.get("monotone") or len(saved) != len(model.feature_names):
+        return {}
+    usual = model.feature_builder.monotone_constraints()
+    return {
+        name: direction
+        for name, direction, kept in zip(model.feature_names, usual, saved, strict=True)
+        if direction and not kept
+    }
+
+
+def reversed_rule(
+    model: WinModel, matrix: np.ndarray, contributions: np.ndarray
+) -> tuple[np.ndarray, list[str], list[int]]:
+    """Give per deal and item the freed feature that makes the item's effect run against the usual rule.
+
+    A deal's item (:func:`item_matrix`'s order) is marked when one of its features had its
+    business direction freed (:func:`freed_directions`), that feature's contribution runs against
+    the rule for the deal's value (a confirmed budget lowering the score, no red flag lowering it),
+    and it makes at least half of the item's effect, with the same sign. Gives (n x items
+    positions into the features listed, -1 for none; those features; their usual directions).
+    """
+    grouping, items = item_matrix(model)
+    marks = np.full((len(matrix), len(items)), -1, dtype=np.int16)
+    freed = {
+        name: direction
+        for name, direction in freed_directions(model).items()
+        if name in READABLE_REVERSALS
+    }
+    if not freed or not len(matrix):
+        return marks, [], []
+    item_phi = contributions[:, :-1] @ grouping
+    strength = np.zeros(marks.shape)
+    for position, (name, direction) in enumerate(freed.items()):
+        column = model.feature_names.index(name)
+        item = int(np.argmax(grouping[column]))
+        value, phi, whole = matrix[:, column], contributions[:, column], item_phi[:, item]
+        present = np.where(value > 0, 1.0, -1.0)
+        against = (
+            ~np.isnan(value)
+            & (phi * direction * present < 0)
+            & (phi * whole > 0)
+            & (np.abs(phi) >= 0.5 * np.abs(whole))
+            & (np.abs(phi) > strength[:, item])
+        )
+        marks[against, item] = position
+        strength[against, item] = np.abs(phi[against])
+    return marks, list(freed), list(freed.values())
+
+
 def top_items(
     points: np.ndarray, count: int, eligible: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

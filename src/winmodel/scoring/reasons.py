@@ -76,6 +76,10 @@ class Catalogue:
 
     language: str
     points: str
+    #: The effect with a note: "({sign}{points} pts, {note})" (falls back to ``points``).
+    points_with_note: str
+    #: Words of the note on a reason that runs against the usual rule (empty: no note).
+    reversed: dict[str, Any]
     values: dict[str, str]
     items: dict[str, dict[str, str]]
     decision: dict[str, str]
@@ -113,6 +117,8 @@ def load_catalogue(language: str = "en") -> Catalogue:
     return Catalogue(
         language=content["language"],
         points=content["points"],
+        points_with_note=content.get("points_with_note", content["points"]),
+        reversed=content.get("reversed", {}),
         values=content.get("values", {}),
         items=content["items"],
         decision=content["decision"],
@@ -476,18 +482,55 @@ def signed(values: np.ndarray) -> np.ndarray:
     return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
 
 
-def points_text(points: np.ndarray, catalogue: Catalogue) -> np.ndarray:
-    """Give '(+11.2 pts)' / '(−7.6 pts)' for each value (one decimal, as the balance counts them)."""
+def points_text(
+    points: np.ndarray, catalogue: Catalogue, notes: np.ndarray | None = None
+) -> np.ndarray:
+    """Give '(+11.2 pts)' / '(−7.6 pts)' for each value (one decimal, as the balance counts them).
+
+    Where ``notes`` holds a text: '(−7.6 pts, <note>)'.
+    """
     rounded = np.round(np.asarray(points, dtype=float), 1) + 0.0
-    uniques, inverse = np.unique(rounded, return_inverse=True)
+    if not len(rounded):
+        return np.array([], dtype=object)
+
+    def one(value: float, note: str = "") -> str:
+        sign, size = "+" if value >= 0 else MINUS, f"{abs(value):.1f}"
+        if note:
+            return catalogue.points_with_note.format(sign=sign, points=size, note=note)
+        return catalogue.points.format(sign=sign, points=size)
+
+    if notes is None or not np.any(notes != ""):
+        uniques, inverse = np.unique(rounded, return_inverse=True)
+        return np.array([one(value) for value in uniques], dtype=object)[inverse.reshape(-1)]
+    codes, pairs = pd.MultiIndex.from_arrays([rounded, np.asarray(notes, dtype=object)]).factorize()
+    return np.array([one(value, note) for value, note in pairs], dtype=object)[codes]
+
+
+def reversal_notes(
+    marks: np.ndarray, features: list[str], directions: list[int], catalogue: Catalogue
+) -> np.ndarray:
+    """Give per deal and item the note on an effect that runs against the usual rule ('' none).
+
+    ``marks`` (n x items) holds positions into ``features`` (-1: none), as
+    :func:`winmodel.scoring.explain.reversed_rule` gives them.
+    """
+    words = catalogue.reversed
+    notes = np.full(marks.shape, "", dtype=object)
+    if not words or not features:
+        return notes
     texts = np.array(
         [
-            catalogue.points.format(sign="+" if value >= 0 else MINUS, points=f"{abs(value):.1f}")
-            for value in uniques
+            words["line"].format(
+                what=words["features"].get(name, name.replace("_", " ")),
+                outcome=words["losing"] if direction > 0 else words["winning"],
+            )
+            for name, direction in zip(features, directions, strict=True)
         ],
         dtype=object,
     )
-    return texts[inverse.reshape(-1)] if len(uniques) else np.array([], dtype=object)
+    marked = marks >= 0
+    notes[marked] = texts[marks[marked]]
+    return notes
 
 
 def milestone_labels(keys: pd.Series, catalogue: Catalogue) -> np.ndarray:
@@ -541,10 +584,12 @@ def reason_column(
     chosen: np.ndarray,
     points: np.ndarray,
     catalogue: Catalogue,
+    notes: np.ndarray | None = None,
 ) -> pd.Series:
     """Give per row the chosen items' sentences with their points, joined by '; '.
 
-    ``chosen`` is n x k item indices (-1 for none) and ``points`` the n x items matrix.
+    ``chosen`` is n x k item indices (-1 for none), ``points`` the n x items matrix and
+    ``notes`` (n x items, '' for none) what a reason's points carry beside them.
     Each item's sentences are built in one pass over every row that shows it.
     """
     n, k = chosen.shape
@@ -558,7 +603,11 @@ def reason_column(
         text = sentences(items[item_index], _RowView(rows, selected), catalogue).to_numpy(
             dtype=object
         )
-        suffix = points_text(points[selected, item_index], catalogue)
+        suffix = points_text(
+            points[selected, item_index],
+            catalogue,
+            None if notes is None else notes[selected, item_index],
+        )
         pieces[selected, position_of[pairs]] = text + " " + suffix
     joined = pieces[:, 0].copy()
     for position in range(1, k):

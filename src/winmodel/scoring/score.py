@@ -28,6 +28,7 @@ from winmodel.scoring.explain import (
     next_best_milestone,
     points_balance,
     points_from_contributions,
+    reversed_rule,
     seller_step,
     top_items,
 )
@@ -38,6 +39,7 @@ from winmodel.scoring.reasons import (
     item_polarity,
     milestone_labels,
     reason_column,
+    reversal_notes,
 )
 from winmodel.settings import Bands, ScoreConfig
 from winmodel.timing import NO_TIMER, Timer
@@ -168,7 +170,11 @@ def score_deals(
         grouping, items = item_matrix(model)
         points, baseline_points, raw_points = points_from_contributions(contribution, grouping)
         polarity = item_polarity(distinct, items, catalogue)[inverse]
+        # An effect against the usual rule is shown, with a note, where the company's own closed
+        # deals reverse the rule (training freed it); otherwise it stays in "other factors".
+        notes = reversal_notes(*reversed_rule(model, matrix, contribution), catalogue)
         eligible = ~(((polarity > 0) & (points < 0)) | ((polarity < 0) & (points > 0)))
+        eligible |= notes != ""
         positive, negative = top_items(points, config.reasons_per_side, eligible)
         balance = points_balance(
             points, positive, negative, baseline_points, raw_points, probability
@@ -194,8 +200,8 @@ def score_deals(
             catalogue,
             amount_limit=limit if limit is not None and np.isfinite(limit) else None,
         )
-        reasons_for = reason_column(rows, items, positive, points, catalogue)
-        reasons_against = reason_column(rows, items, negative, points, catalogue)
+        reasons_for = reason_column(rows, items, positive, points, catalogue, notes)
+        reasons_against = reason_column(rows, items, negative, points, catalogue, notes)
         desk = deal_desk_flags(rows, config.deal_desk, catalogue)
         shifts = model.metadata.get("segment_shifts", [])
         warnings = add_drift_warnings(
