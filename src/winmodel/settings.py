@@ -235,9 +235,6 @@ class ModelSettings(_Section):
     #: before the run; the confirm half agrees (median oracle share 0.640 -> 0.753). The demo
     #: frees none.
     monotone_contradiction_z: float = Field(2.0, gt=0)
-    #: ... and only when the contradiction is also this large: the correlation's size (0: any
-    #: size). On a large export a negligible correlation is significant.
-    monotone_contradiction_min_correlation: float = Field(0.0, ge=0, lt=1)
     #: After the holdout has judged the model, refit the shipped booster on every closed deal up to
     #: the as-of date (the holdout months included, tree count scaled), calibrated on the
     #: backtest's and holdout's out-of-fold scores (cross-fitting over time).

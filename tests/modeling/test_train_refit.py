@@ -133,12 +133,7 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
     thresholds = []
 
     def judged(*args, **kwargs):
-        thresholds.append(
-            (
-                args[4] if len(args) > 4 else kwargs["contradiction_z"],
-                args[5] if len(args) > 5 else kwargs["min_correlation"],
-            )
-        )
+        thresholds.append(args[4] if len(args) > 4 else kwargs["contradiction_z"])
         return checked_monotone(*args, **kwargs)
 
     monkeypatch.setattr("winmodel.modeling.train.checked_monotone", judged)
@@ -152,9 +147,8 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
     later["executive_sponsor"] = pd.array(
         rng.random(len(later)) < 0.5, dtype=flipped["executive_sponsor"].dtype
     )
-    settings = {"monotone_contradiction_z": 2.7, "monotone_contradiction_min_correlation": 0.04}
-    result = train_win_model(flipped, _config(**settings), **QUIET)
-    assert thresholds == [(2.7, 0.04)]  # the settings reach the check
+    result = train_win_model(flipped, _config(monotone_contradiction_z=2.7), **QUIET)
+    assert thresholds == [2.7]  # the setting reaches the check
     names = result.model.feature_names
     saved = dict(zip(names, result.model.metadata["monotone_constraints"], strict=True))
     assert saved["executive_sponsor"] == 0

@@ -273,16 +273,12 @@ def checked_monotone(
     names: Sequence[str],
     directions: Sequence[int],
     contradiction_z: float = ModelSettings.model_fields["monotone_contradiction_z"].default,
-    min_correlation: float = ModelSettings.model_fields[
-        "monotone_contradiction_min_correlation"
-    ].default,
 ) -> tuple[tuple[int, ...], list[str]]:
     """Give the monotone constraints the training deals do not contradict, and what was dropped.
 
     The constraints are a business prior (meeting a milestone or a qualification criterion never
     lowers a deal's probability). Where a company's own closed deals clearly say the opposite
-    (correlation with winning of the other sign, beyond ``contradiction_z`` standard errors and
-    at least ``min_correlation`` in size),
+    (correlation with winning of the other sign, beyond ``contradiction_z`` standard errors),
     forcing the prior would cost accuracy and hide a finding worth telling: that feature is left
     unconstrained and named. ``matrix`` holds one row per deal.
     """
@@ -298,7 +294,7 @@ def checked_monotone(
             continue
         correlation = float(np.corrcoef(x, y)[0, 1])
         z = correlation * np.sqrt(seen.sum())
-        if direction * z < -contradiction_z and abs(correlation) >= min_correlation:
+        if direction * z < -contradiction_z:
             kept[index] = 0
             dropped.append(
                 f"{names[index]}: the closed deals say the opposite of the business rule "
@@ -1110,7 +1106,6 @@ def train_win_model(
             builder.feature_names_,
             builder.monotone_constraints(),
             config.model.monotone_contradiction_z,
-            config.model.monotone_contradiction_min_correlation,
         )
         for line in contradicted:
             warnings.append(f"monotone: {line}")

@@ -503,7 +503,9 @@ def points_text(
         uniques, inverse = np.unique(rounded, return_inverse=True)
         return np.array([one(value) for value in uniques], dtype=object)[inverse.reshape(-1)]
     codes, pairs = pd.MultiIndex.from_arrays([rounded, np.asarray(notes, dtype=object)]).factorize()
-    return np.array([one(value, note) for value, note in pairs], dtype=object)[codes]
+    texts = np.array([one(value, note) for value, note in pairs], dtype=object)
+    shown: np.ndarray = texts[np.asarray(codes)]
+    return shown
 
 
 def reversal_notes(
