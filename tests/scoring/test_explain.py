@@ -73,3 +73,65 @@ def test_next_best_milestone_is_the_largest_re_scored_gain(trained_model, open_r
         met = MILESTONE_BY_KEY[key].mark_met(rows.iloc[[position]])
         actual = 100 * (trained_model.predict_proba(met)[0] - probability[position])
         assert actual == pytest.approx(gain.iloc[position], abs=1e-9)
+
+
+def _freed_model(metadata: dict) -> object:
+    """A stand-in with what reversed_rule reads: features, their items, the saved directions."""
+    from types import SimpleNamespace
+
+    names = ["budget_confirmed", "timeline_confirmed", "executive_sponsor", "urgency"]
+    builder = SimpleNamespace(
+        items_={name: name for name in names}, monotone_constraints=lambda: [1, 1, 1, 1]
+    )
+    return SimpleNamespace(feature_names=names, feature_builder=builder, metadata=metadata)
+
+
+def test_an_effect_against_a_freed_rule_is_marked_only_where_it_drives_the_reason():
+    from winmodel.scoring.explain import reversed_rule
+    from winmodel.scoring.reasons import load_catalogue, reversal_notes
+
+    model = _freed_model({"monotone_freed": {"budget_confirmed": 1, "urgency": 1}})
+    _, items = item_matrix(model)
+    budget_item, urgency_item = items.index("budget_timeline"), items.index("urgency")
+    nan = np.nan
+    # columns: budget, timeline, sponsor, urgency; contributions the same four and the base value
+    matrix = np.array(
+        [
+            [1, 0, 1, 0],  # budget confirmed, lowering: against the rule
+            [0, 0, 1, 0],  # budget not confirmed, raising: against the rule
+            [1, 0, 1, 0],  # budget confirmed, raising: the usual rule
+            [1, 1, 1, 0],  # budget lowers a little, the timeline raises more: not its doing
+            [nan, 0, 1, 0],  # budget unknown
+            [1, 0, 1, 1],  # urgency is graded: never marked, whatever its sign
+        ],
+        dtype=float,
+    )
+    phi = np.array(
+        [
+            [-0.8, 0.0, 0.2, 0.0],
+            [0.5, -0.1, 0.2, 0.0],
+            [0.6, 0.0, 0.2, 0.0],
+            [-0.2, 0.5, 0.2, 0.0],
+            [-0.4, 0.0, 0.2, 0.0],
+            [0.3, 0.0, 0.2, -0.7],
+        ]
+    )
+    marks, features, directions = reversed_rule(
+        model, matrix, np.column_stack([phi, -1.0 + 0 * phi[:, 0]])
+    )
+    assert features == ["budget_confirmed"] and directions == [1]  # urgency is not readable
+    assert marks[:, budget_item].tolist() == [0, 0, -1, -1, -1, -1]
+    assert (marks[:, urgency_item] == -1).all()
+    assert (np.delete(marks, budget_item, axis=1) == -1).all()
+    notes = reversal_notes(marks, features, directions, load_catalogue("en"))
+    assert notes[0, budget_item] == (
+        "against the usual rule: in your closed deals a confirmed budget went with losing"
+    )
+    assert notes[2, budget_item] == ""
+    # Nothing freed, or an older model's metadata that does not line up: nothing to mark.
+    assert reversed_rule(_freed_model({"monotone_freed": {}}), matrix, phi) is None
+    older = {"monotone": True, "monotone_constraints": [1, 1]}  # two values for four features
+    assert reversed_rule(_freed_model(older), matrix, phi) is None
+    older = {"monotone": True, "monotone_constraints": [1, 0, 1, 1]}  # the timeline freed
+    marked = reversed_rule(_freed_model(older), matrix, np.column_stack([phi, 0 * phi[:, 0]]))
+    assert marked is not None and marked[1] == ["timeline_confirmed"]

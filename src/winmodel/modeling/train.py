@@ -1380,6 +1380,17 @@ def train_win_model(
             "monotone": bool(any(monotone)),
             # Per feature, as used (a direction the deals contradicted is 0): replays refit with it.
             "monotone_constraints": list(monotone),
+            # The business directions the deals contradicted, left free: {feature: usual direction}
+            # (scored reasons driven by one say so; scoring.explain.freed_directions).
+            "monotone_freed": {
+                name: usual
+                for name, usual, kept in zip(
+                    builder.feature_names_, builder.monotone_constraints(), monotone, strict=False
+                )
+                if usual and not kept
+            }
+            if config.model.monotone
+            else {},
             "trees": shipped_booster.num_trees(),
             "features": builder.feature_names_,
             "excluded_by_leakage_guard": leakage.excluded,

@@ -82,10 +82,10 @@ def points_from_contributions(
     return 100.0 * item_phi * slope[:, None], 100.0 * base_probability, 100.0 * probability
 
 
-#: Business directions whose reversal a deal's value shows: the feature is 0 when the thing is
-#: absent (a milestone not met, no sponsor, no urgency, no champion, no customisation, no red flag)
-#: and above 0 when present. Graded ones (competitive position, counts of criteria or stakeholders)
-#: are left out: their middle values read neither way.
+#: Business directions whose reversal a deal's value shows: yes / no features (a milestone met, a
+#: sponsor confirmed, a buying process defined). TreeSHAP measures against the average deal, so for
+#: a graded feature (urgency, champion level, customisation, red-flag or criteria counts) a level
+#: below the average lowers the score under the usual rule too: no note could tell them apart.
 READABLE_REVERSALS = (
     "problem_confirmed",
     "evaluation_criteria_defined",
@@ -98,10 +98,6 @@ READABLE_REVERSALS = (
     "executive_sponsor",
     "buying_process_defined",
     "problem_quantified",
-    "urgency",
-    "champion_role",
-    "customization_required",
-    "qualification_red_flags",
 )
 
 
@@ -109,8 +105,11 @@ def freed_directions(model: WinModel) -> dict[str, int]:
     """Give the features whose business direction training left free, with that direction.
 
     Training frees a direction where the company's closed deals clearly say the opposite
-    (modeling.train.checked_monotone; its summary's ``monotone:`` lines).
+    (modeling.train.checked_monotone; its summary's ``monotone:`` lines) and saves them
+    (``monotone_freed``). Models saved before that: the constraints used against the builder's.
     """
+    if "monotone_freed" in model.metadata:
+        return {str(k): int(v) for k, v in model.metadata["monotone_freed"].items()}
     saved = model.metadata.get("monotone_constraints") or []
     if not model.metadata.get("monotone") or len(saved) != len(model.feature_names):
         return {}
@@ -124,30 +123,32 @@ def freed_directions(model: WinModel) -> dict[str, int]:
 
 def reversed_rule(
     model: WinModel, matrix: np.ndarray, contributions: np.ndarray
-) -> tuple[np.ndarray, list[str], list[int]]:
+) -> tuple[np.ndarray, list[str], list[int]] | None:
     """Give per deal and item the freed feature that makes the item's effect run against the usual rule.
 
-    A deal's item (:func:`item_matrix`'s order) is marked when one of its features had its
+    A deal's item (:func:`item_matrix`'s order) is marked when one of its yes / no features had its
     business direction freed (:func:`freed_directions`), that feature's contribution runs against
-    the rule for the deal's value (a confirmed budget lowering the score, no red flag lowering it),
-    and it makes at least half of the item's effect, with the same sign. Gives (n x items
-    positions into the features listed, -1 for none; those features; their usual directions).
+    the rule for the deal's value (a confirmed budget lowering the score, an unconfirmed one
+    raising it), and it makes at least half of the item's effect, with the same sign. Gives (n x
+    items positions into the features listed, -1 for none; those features; their usual
+    directions), or None when no such feature was freed (the usual case: nothing to mark).
     """
-    grouping, items = item_matrix(model)
-    marks = np.full((len(matrix), len(items)), -1, dtype=np.int16)
     freed = {
         name: direction
         for name, direction in freed_directions(model).items()
-        if name in READABLE_REVERSALS
+        if name in READABLE_REVERSALS and name in model.feature_names
     }
-    if not freed or not len(matrix):
-        return marks, [], []
-    item_phi = contributions[:, :-1] @ grouping
-    strength = np.zeros(marks.shape)
+    if not freed:
+        return None
+    grouping, items = item_matrix(model)
+    marks = np.full((len(matrix), len(items)), -1, dtype=np.int16)
+    strength = np.zeros((len(matrix), len(items)), dtype=np.float32)
     for position, (name, direction) in enumerate(freed.items()):
         column = model.feature_names.index(name)
         item = int(np.argmax(grouping[column]))
-        value, phi, whole = matrix[:, column], contributions[:, column], item_phi[:, item]
+        members = np.flatnonzero(grouping[:, item])
+        value, phi = matrix[:, column], contributions[:, column]
+        whole = contributions[:, members].sum(axis=1)
         present = np.where(value > 0, 1.0, -1.0)
         against = (
             ~np.isnan(value)

@@ -514,16 +514,18 @@ def reversal_notes(
     """Give per deal and item the note on an effect that runs against the usual rule ('' none).
 
     ``marks`` (n x items) holds positions into ``features`` (-1: none), as
-    :func:`winmodel.scoring.explain.reversed_rule` gives them.
+    :func:`winmodel.scoring.explain.reversed_rule` gives them. A catalogue without the words
+    gives no notes.
     """
     words = catalogue.reversed
     notes = np.full(marks.shape, "", dtype=object)
-    if not words or not features:
+    if not {"line", "winning", "losing"} <= set(words):
         return notes
+    named = words.get("features", {})
     texts = np.array(
         [
             words["line"].format(
-                what=words["features"].get(name, name.replace("_", " ")),
+                what=named.get(name, name.replace("_", " ")),
                 outcome=words["losing"] if direction > 0 else words["winning"],
             )
             for name, direction in zip(features, directions, strict=True)

@@ -172,9 +172,11 @@ def score_deals(
         polarity = item_polarity(distinct, items, catalogue)[inverse]
         # An effect against the usual rule is shown, with a note, where the company's own closed
         # deals reverse the rule (training freed it); otherwise it stays in "other factors".
-        notes = reversal_notes(*reversed_rule(model, matrix, contribution), catalogue)
         eligible = ~(((polarity > 0) & (points < 0)) | ((polarity < 0) & (points > 0)))
-        eligible |= notes != ""
+        reversed_by = reversed_rule(model, matrix, contribution)
+        notes = None if reversed_by is None else reversal_notes(*reversed_by, catalogue)
+        if reversed_by is not None:
+            eligible |= reversed_by[0] >= 0
         positive, negative = top_items(points, config.reasons_per_side, eligible)
         balance = points_balance(
             points, positive, negative, baseline_points, raw_points, probability
