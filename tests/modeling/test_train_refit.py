@@ -152,6 +152,7 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
     names = result.model.feature_names
     saved = dict(zip(names, result.model.metadata["monotone_constraints"], strict=True))
     assert saved["executive_sponsor"] == 0
+    assert result.model.metadata["monotone_freed"]["executive_sponsor"] == 1  # saved for scoring
     assert any(
         v == 1 for name, v in saved.items() if name != "executive_sponsor"
     )  # the rest keep it
