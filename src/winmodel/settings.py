@@ -235,6 +235,10 @@ class ModelSettings(_Section):
     #: before the run; the confirm half agrees (median oracle share 0.640 -> 0.753). The demo
     #: frees none.
     monotone_contradiction_z: float = Field(2.0, gt=0)
+    #: On a large export (a feature judged on at least ``monotone_large_deals`` training deals)
+    #: this threshold instead (None: ``monotone_contradiction_z`` everywhere).
+    monotone_contradiction_z_large: float | None = Field(None, gt=0)
+    monotone_large_deals: int = Field(5_000, ge=30)
     #: After the holdout has judged the model, refit the shipped booster on every closed deal up to
     #: the as-of date (the holdout months included, tree count scaled), calibrated on the
     #: backtest's and holdout's out-of-fold scores (cross-fitting over time).

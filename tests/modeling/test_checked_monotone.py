@@ -55,3 +55,17 @@ def test_how_clear_a_contradiction_must_be_is_a_setting():
     # The default is the model setting's (pipelines/train.yaml: model.monotone_contradiction_z).
     assert ModelSettings().monotone_contradiction_z == 2.0
     assert checked_monotone(matrix, won, ["x"], [1])[0] == (0,)
+
+
+def test_a_large_export_can_have_its_own_bar():
+    rng = np.random.default_rng(8)
+    n = 12_000
+    x = (rng.random(n) < 0.5).astype(float)
+    won = (rng.random(n) < 1 / (1 + np.exp(0.05 * x))).astype(int)  # a faint negative effect
+    z = abs(np.corrcoef(x, won)[0, 1]) * np.sqrt(n)
+    assert 1.0 < z < 2.0  # below the usual bar, above the large exports' one
+    matrix = x[:, None]
+    assert checked_monotone(matrix, won, ["x"], [1], 2.0, None)[0] == (1,)
+    assert checked_monotone(matrix, won, ["x"], [1], 2.0, 1.0, large_deals=n)[0] == (0,)
+    # judged on fewer deals than the large bar asks: the usual bar
+    assert checked_monotone(matrix, won, ["x"], [1], 2.0, 1.0, large_deals=n + 1)[0] == (1,)

@@ -133,7 +133,7 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
     thresholds = []
 
     def judged(*args, **kwargs):
-        thresholds.append(args[4] if len(args) > 4 else kwargs["contradiction_z"])
+        thresholds.append(args[4:])
         return checked_monotone(*args, **kwargs)
 
     monkeypatch.setattr("winmodel.modeling.train.checked_monotone", judged)
@@ -147,8 +147,13 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
     later["executive_sponsor"] = pd.array(
         rng.random(len(later)) < 0.5, dtype=flipped["executive_sponsor"].dtype
     )
-    result = train_win_model(flipped, _config(monotone_contradiction_z=2.7), **QUIET)
-    assert thresholds == [2.7]  # the setting reaches the check
+    settings = {
+        "monotone_contradiction_z": 2.7,
+        "monotone_contradiction_z_large": 1.3,
+        "monotone_large_deals": 7_000,
+    }
+    result = train_win_model(flipped, _config(**settings), **QUIET)
+    assert thresholds == [(2.7, 1.3, 7_000)]  # the settings reach the check
     names = result.model.feature_names
     saved = dict(zip(names, result.model.metadata["monotone_constraints"], strict=True))
     assert saved["executive_sponsor"] == 0

@@ -273,12 +273,15 @@ def checked_monotone(
     names: Sequence[str],
     directions: Sequence[int],
     contradiction_z: float = ModelSettings.model_fields["monotone_contradiction_z"].default,
+    large_z: float | None = ModelSettings.model_fields["monotone_contradiction_z_large"].default,
+    large_deals: int = ModelSettings.model_fields["monotone_large_deals"].default,
 ) -> tuple[tuple[int, ...], list[str]]:
     """Give the monotone constraints the training deals do not contradict, and what was dropped.
 
     The constraints are a business prior (meeting a milestone or a qualification criterion never
     lowers a deal's probability). Where a company's own closed deals clearly say the opposite
-    (correlation with winning of the other sign, beyond ``contradiction_z`` standard errors),
+    (correlation with winning of the other sign, beyond ``contradiction_z`` standard errors, or
+    ``large_z`` where the feature is judged on at least ``large_deals`` deals),
     forcing the prior would cost accuracy and hide a finding worth telling: that feature is left
     unconstrained and named. ``matrix`` holds one row per deal.
     """
@@ -294,7 +297,8 @@ def checked_monotone(
             continue
         correlation = float(np.corrcoef(x, y)[0, 1])
         z = correlation * np.sqrt(seen.sum())
-        if direction * z < -contradiction_z:
+        bar = contradiction_z if large_z is None or seen.sum() < large_deals else large_z
+        if direction * z < -bar:
             kept[index] = 0
             dropped.append(
                 f"{names[index]}: the closed deals say the opposite of the business rule "
@@ -1106,6 +1110,8 @@ def train_win_model(
             builder.feature_names_,
             builder.monotone_constraints(),
             config.model.monotone_contradiction_z,
+            config.model.monotone_contradiction_z_large,
+            config.model.monotone_large_deals,
         )
         for line in contradicted:
             warnings.append(f"monotone: {line}")
