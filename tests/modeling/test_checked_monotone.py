@@ -69,3 +69,12 @@ def test_a_large_export_can_have_its_own_bar():
     assert checked_monotone(matrix, won, ["x"], [1], 2.0, 1.0, large_deals=n)[0] == (0,)
     # judged on fewer deals than the large bar asks: the usual bar
     assert checked_monotone(matrix, won, ["x"], [1], 2.0, 1.0, large_deals=n + 1)[0] == (1,)
+    # The defaults are the model settings' (pipelines/train.yaml): 1.0 from 5,000 deals.
+    assert (
+        ModelSettings().monotone_contradiction_z_large,
+        ModelSettings().monotone_large_deals,
+    ) == (
+        1.0,
+        5_000,
+    )
+    assert checked_monotone(matrix, won, ["x"], [1])[0] == (0,)
