@@ -83,7 +83,9 @@ def _freed_model(metadata: dict) -> object:
 
     names = ["budget_confirmed", "timeline_confirmed", "executive_sponsor", "urgency"]
     builder = SimpleNamespace(
-        items_={name: name for name in names}, monotone_constraints=lambda: [1, 1, 1, 1]
+        items_={name: name for name in names},
+        kinds_={**dict.fromkeys(names[:3], "bool"), "urgency": "ordered"},
+        monotone_constraints=lambda: [1, 1, 1, 1],
     )
     return SimpleNamespace(feature_names=names, feature_builder=builder, metadata=metadata)
 
@@ -93,7 +95,7 @@ def test_an_effect_against_a_freed_rule_is_marked_only_where_it_drives_the_reaso
     from winmodel.scoring.reasons import load_catalogue, reversal_notes
 
     model = _freed_model({"monotone_freed": {"budget_confirmed": 1, "urgency": 1}})
-    _, items = item_matrix(model)
+    grouping, items = item_matrix(model)
     budget_item, urgency_item = items.index("budget_timeline"), items.index("urgency")
     nan = np.nan
     # columns: budget, timeline, sponsor, urgency; contributions the same four and the base value
@@ -119,7 +121,7 @@ def test_an_effect_against_a_freed_rule_is_marked_only_where_it_drives_the_reaso
         ]
     )
     marks, features, directions = reversed_rule(
-        model, matrix, np.column_stack([phi, -1.0 + 0 * phi[:, 0]])
+        model, matrix, np.column_stack([phi, -1.0 + 0 * phi[:, 0]]), grouping
     )
     assert features == ["budget_confirmed"] and directions == [1]  # urgency is not readable
     assert marks[:, budget_item].tolist() == [0, 0, -1, -1, -1, -1]
@@ -131,9 +133,11 @@ def test_an_effect_against_a_freed_rule_is_marked_only_where_it_drives_the_reaso
     )
     assert notes[2, budget_item] == ""
     # Nothing freed, or an older model's metadata that does not line up: nothing to mark.
-    assert reversed_rule(_freed_model({"monotone_freed": {}}), matrix, phi) is None
+    assert reversed_rule(_freed_model({"monotone_freed": {}}), matrix, phi, grouping) is None
     older = {"monotone": True, "monotone_constraints": [1, 1]}  # two values for four features
-    assert reversed_rule(_freed_model(older), matrix, phi) is None
+    assert reversed_rule(_freed_model(older), matrix, phi, grouping) is None
     older = {"monotone": True, "monotone_constraints": [1, 0, 1, 1]}  # the timeline freed
-    marked = reversed_rule(_freed_model(older), matrix, np.column_stack([phi, 0 * phi[:, 0]]))
+    marked = reversed_rule(
+        _freed_model(older), matrix, np.column_stack([phi, 0 * phi[:, 0]]), grouping
+    )
     assert marked is not None and marked[1] == ["timeline_confirmed"]

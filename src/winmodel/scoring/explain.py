@@ -82,25 +82,6 @@ def points_from_contributions(
     return 100.0 * item_phi * slope[:, None], 100.0 * base_probability, 100.0 * probability
 
 
-#: Business directions whose reversal a deal's value shows: yes / no features (a milestone met, a
-#: sponsor confirmed, a buying process defined). TreeSHAP measures against the average deal, so for
-#: a graded feature (urgency, champion level, customisation, red-flag or criteria counts) a level
-#: below the average lowers the score under the usual rule too: no note could tell them apart.
-READABLE_REVERSALS = (
-    "problem_confirmed",
-    "evaluation_criteria_defined",
-    "budget_confirmed",
-    "timeline_confirmed",
-    "economic_buyer_aware",
-    "exec_support_signalled",
-    "business_case_built",
-    "value_metric_agreed",
-    "executive_sponsor",
-    "buying_process_defined",
-    "problem_quantified",
-)
-
-
 def freed_directions(model: WinModel) -> dict[str, int]:
     """Give the features whose business direction training left free, with that direction.
 
@@ -122,27 +103,30 @@ def freed_directions(model: WinModel) -> dict[str, int]:
 
 
 def reversed_rule(
-    model: WinModel, matrix: np.ndarray, contributions: np.ndarray
+    model: WinModel, matrix: np.ndarray, contributions: np.ndarray, grouping: np.ndarray
 ) -> tuple[np.ndarray, list[str], list[int]] | None:
     """Give per deal and item the freed feature that makes the item's effect run against the usual rule.
 
-    A deal's item (:func:`item_matrix`'s order) is marked when one of its yes / no features had its
-    business direction freed (:func:`freed_directions`), that feature's contribution runs against
-    the rule for the deal's value (a confirmed budget lowering the score, an unconfirmed one
-    raising it), and it makes at least half of the item's effect, with the same sign. Gives (n x
-    items positions into the features listed, -1 for none; those features; their usual
-    directions), or None when no such feature was freed (the usual case: nothing to mark).
+    A deal's item (the columns of ``grouping``, from :func:`item_matrix`) is marked when one of its
+    yes / no features had its business direction freed (:func:`freed_directions`), that feature's
+    contribution runs against the rule for the deal's value (a confirmed budget lowering the
+    score, an unconfirmed one raising it), and it makes at least half of the item's effect, with
+    the same sign. Only yes / no features: TreeSHAP measures against the average deal, so for a
+    graded one (urgency, champion level, a count) a level below the average lowers the score under
+    the usual rule too, and no note could tell the two apart. Gives (n x items positions into the
+    features listed, -1 for none; those features; their usual directions), or None when no such
+    feature was freed (the usual case: nothing to mark).
     """
+    kinds = model.feature_builder.kinds_
     freed = {
         name: direction
         for name, direction in freed_directions(model).items()
-        if name in READABLE_REVERSALS and name in model.feature_names
+        if name in model.feature_names and kinds.get(name) == "bool"
     }
     if not freed:
         return None
-    grouping, items = item_matrix(model)
-    marks = np.full((len(matrix), len(items)), -1, dtype=np.int16)
-    strength = np.zeros((len(matrix), len(items)), dtype=np.float32)
+    marks = np.full((len(matrix), grouping.shape[1]), -1, dtype=np.int16)
+    strength = np.zeros(marks.shape, dtype=np.float32)
     for position, (name, direction) in enumerate(freed.items()):
         column = model.feature_names.index(name)
         item = int(np.argmax(grouping[column]))

@@ -173,9 +173,10 @@ def score_deals(
         # An effect against the usual rule is shown, with a note, where the company's own closed
         # deals reverse the rule (training freed it); otherwise it stays in "other factors".
         eligible = ~(((polarity > 0) & (points < 0)) | ((polarity < 0) & (points > 0)))
-        reversed_by = reversed_rule(model, matrix, contribution)
-        notes = None if reversed_by is None else reversal_notes(*reversed_by, catalogue)
+        reversed_by = reversed_rule(model, matrix, contribution, grouping)
+        notes = None
         if reversed_by is not None:
+            notes = reversal_notes(*reversed_by, catalogue)
             eligible |= reversed_by[0] >= 0
         positive, negative = top_items(points, config.reasons_per_side, eligible)
         balance = points_balance(
