@@ -85,3 +85,39 @@ def test_allowed_features_are_kept_but_reported():
     report = _report(frame, allow=["copy_of_label"])
     assert report.excluded == []
     assert report.findings[0].action == "allowed"
+
+
+def test_out_of_fold_rates_and_one_class_values_match_a_plain_count_per_fold():
+    """The counted versions give what a per-fold group-by and a cross table give, value for value."""
+    from winmodel.features.leakage import _out_of_fold_rate, one_class_values
+
+    rng = np.random.default_rng(4)
+    values = rng.choice(["a", "b", "c", "rare", "<blank>"], size=900, p=[0.4, 0.3, 0.2, 0.02, 0.08])
+    won = rng.random(900) < np.where(values == "a", 0.6, 0.3)
+    fold = np.random.default_rng(9).integers(0, 5, size=900)
+    expected = np.empty(900)
+    for k in range(5):
+        train = pd.DataFrame({"value": values[fold != k], "won": won[fold != k]})
+        stats = train.groupby("value")["won"].agg(["sum", "count"])
+        rate = (stats["sum"] + 10 * won.mean()) / (stats["count"] + 10)
+        expected[fold == k] = pd.Series(values[fold == k]).map(rate).fillna(won.mean())
+    np.testing.assert_allclose(_out_of_fold_rate(values, won, 9, 5), expected, rtol=1e-12)
+
+    # 'only_won' on 30 % of won deals and no lost one; 'mostly_lost' on 25 % of lost, 1 won.
+    labels = values.astype(object)
+    labels[np.flatnonzero(won)[: int(0.3 * won.sum())]] = "only_won"
+    lost_at = np.flatnonzero(~won)
+    labels[lost_at[: int(0.25 * len(lost_at))]] = "mostly_lost"
+    labels[np.flatnonzero(won)[-1]] = "mostly_lost"
+    table = pd.crosstab(labels, won)
+    shares = table / table.sum(axis=0)
+    assert one_class_values(pd.Series(labels), won, min_share=0.2) == (
+        "only_won",
+        float(shares.loc["only_won", True]),
+        0.0,
+        "won",
+    )
+    found = one_class_values(pd.Series(labels), won, min_share=0.2, max_other_share=0.01)
+    assert found is not None and found[0] == "only_won"  # 30 % beats mostly_lost's 25 %
+    assert one_class_values(pd.Series(labels), won, min_share=0.35) is None
+    assert one_class_values(pd.Series(labels), np.ones(900, dtype=bool), min_share=0.2) is None

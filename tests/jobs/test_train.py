@@ -417,3 +417,18 @@ def test_a_failed_first_export_leaves_no_champion(
     fresh = type("P", (), {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})
     assert _champion_version(fresh) is None
     assert not (tmp_path / "models" / "champion").exists()
+
+
+def test_the_logged_datasets_schema_from_a_sample_is_the_full_frames(small_history):
+    """Blanks past the sampled head still make a column optional, as MLflow's own inference says."""
+    from mlflow.models import infer_signature
+
+    from winmodel.jobs.train import dataset_schema
+
+    frame = small_history.opportunities.copy()
+    frame.loc[frame.index[-1], "industry"] = None
+    frame.loc[frame.index[1500], "amount"] = np.nan
+    sampled = dataset_schema(frame, head=200)
+    assert sampled == infer_signature(frame).inputs
+    assert not sampled.input_dict()["industry"].required
+    assert sampled.input_dict()["region"].required

@@ -158,16 +158,22 @@ def _auc(score: np.ndarray, won: np.ndarray) -> float:
 
 
 def _out_of_fold_rate(values: np.ndarray, won: np.ndarray, seed: int, folds: int) -> np.ndarray:
+    """Give each row its value's smoothed win rate among the other folds' rows (the prior if unseen)."""
     rng = np.random.default_rng(seed)
     fold = rng.integers(0, folds, size=len(values))
     prior = won.mean()
-    score = np.empty(len(values), dtype="float64")
-    for k in range(folds):
-        train, test = fold != k, fold == k
-        frame = pd.DataFrame({"value": values[train], "won": won[train]})
-        stats = frame.groupby("value")["won"].agg(["sum", "count"])
-        rate = (stats["sum"] + 10 * prior) / (stats["count"] + 10)  # smoothed
-        score[test] = pd.Series(values[test]).map(rate).fillna(prior).to_numpy()
+    codes, labels = pd.factorize(values)
+    # Counts per (fold, value); a fold's training counts are the totals less its own.
+    cell = fold * len(labels) + codes
+    size = folds * len(labels)
+    count = np.bincount(cell, minlength=size).reshape(folds, -1)
+    wins = np.bincount(cell, weights=won, minlength=size).reshape(folds, -1)
+    train_count = count.sum(axis=0) - count
+    train_wins = wins.sum(axis=0) - wins
+    rate = (train_wins + 10 * prior) / (
+        train_count + 10
+    )  # smoothed; an unseen value gets the prior
+    score: np.ndarray = rate[fold, codes]
     return score
 
 
@@ -182,20 +188,23 @@ def one_class_values(
         else values.fillna("<blank>")
     )
     text = text.astype("object").where(values.notna(), "<blank>")
-    table = pd.crosstab(text.to_numpy(), won)
-    if table.shape[1] < 2:
+    if won.all() or not won.any():
         return None
-    shares = table / table.sum(axis=0)
+    # Values in sorted order, as a cross table gives them (ties go to the first).
+    codes, labels = pd.factorize(text.to_numpy(), sort=True)
+    shares = {
+        cls: np.bincount(codes[won == cls], minlength=len(labels)) / np.sum(won == cls)
+        for cls in (True, False)
+    }
     best = None
     for cls, other in ((True, False), (False, True)):
-        candidates = shares[(shares[cls] >= min_share) & (shares[other] <= max_other_share)]
-        if not candidates.empty:
-            # The crosstab's index holds the column's values as text; its cells are shares.
-            value = cast(str, candidates[cls].idxmax())
+        candidate = (shares[cls] >= min_share) & (shares[other] <= max_other_share)
+        if candidate.any():
+            at = int(np.argmax(np.where(candidate, shares[cls], -1.0)))
             found = (
-                str(value),
-                float(cast(float, shares.loc[value, cls])),
-                float(cast(float, shares.loc[value, other])),
+                str(labels[at]),
+                float(shares[cls][at]),
+                float(shares[other][at]),
                 "won" if cls else "lost",
             )
             if best is None or found[1] > best[1]:

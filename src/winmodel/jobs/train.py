@@ -44,6 +44,7 @@ from winmodel.settings import TrainConfig, load_train_config
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.types import Schema
 
     from winmodel.mlops.gate import GateDecision
 
@@ -158,6 +159,23 @@ def _oracle(data_path: Path) -> pd.Series | None:
             truth = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
             return truth.set_index("opportunity_id")["true_probability"]
     return None
+
+
+def dataset_schema(frame: pd.DataFrame, head: int = 1000) -> Schema:
+    """Give the MLflow schema of ``frame`` as the logged dataset records it, from a sample of rows.
+
+    MLflow infers a dataset's schema value by value (3.7 s on 20,000 deals, most of a small
+    training's logging). The loaded tables' columns are typed, so their first ``head`` rows give
+    each column's type; a column is *required* unless a value is blank, so the sample adds, for
+    each column with a blank, its first blank row. The schema is the full frame's.
+    """
+    from mlflow.models import infer_signature
+
+    blank = frame.isna().to_numpy()
+    first_blank = blank.argmax(axis=0)[blank.any(axis=0)]
+    rows = np.union1d(np.arange(min(head, len(frame))), first_blank)
+    schema: Schema = infer_signature(frame.iloc[rows]).inputs
+    return schema
 
 
 def _flatten(prefix: str, value: object, out: dict[str, str]) -> dict[str, str]:
@@ -460,6 +478,7 @@ def _run_train_locked(
             name="opportunities",
             digest=data_digest(crm),
         )
+        dataset.__dict__["schema"] = dataset_schema(crm.opportunities)  # primes the cached property
         mlflow.log_input(dataset, context="training")
 
         with console.status("training (leakage guard, search, backtest, calibration)"):
