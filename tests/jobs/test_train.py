@@ -157,28 +157,6 @@ def test_the_registered_pyfunc_returns_probabilities(trained_project, small_hist
     np.testing.assert_allclose(predicted.to_numpy(), model.predict_proba(rows), atol=1e-12)
 
 
-def test_retraining_on_unchanged_data_gives_identical_holdout_predictions(
-    trained_project, tmp_path, make_train_config
-):
-    """Judged against the shared project's champion, in a copy of its store (the copy moves)."""
-    import sqlite3
-
-    from winmodel.jobs.train import run_train
-
-    source, target = (
-        sqlite3.connect(p) for p in (trained_project.root / "mlflow.db", tmp_path / "mlflow.db")
-    )
-    with target:
-        source.backup(target)
-    source.close()
-    target.close()
-    # The same model settings; the forecast range, horizon model and plots do not touch the holdout.
-    again = run_train(make_train_config(tmp_path, trained_project.data), console=QUIET)
-    first = trained_project.outcome.result.holdout_predictions
-    pd.testing.assert_frame_equal(first, again.result.holdout_predictions)
-    assert again.promoted  # not worse than itself
-
-
 def test_a_planted_leak_is_excluded_and_does_not_move_the_holdout(
     tmp_path, small_history, trained_project, make_train_config
 ):
@@ -243,12 +221,25 @@ TRAINING_STAGES = [
 
 
 @pytest.fixture(scope="module")
-def lifecycle_project(tmp_path_factory, small_data_dir, make_train_config):
+def lifecycle_data(tmp_path_factory) -> Path:
+    """A history of 2,000 deals: the stages after the fit are under test here, not the model's
+    quality, and each of the many re-runs below logs, registers and exports a model of it."""
+    from winmodel.synth.generator import generate_history
+
+    history = generate_history(2_000, seed=3)
+    folder = tmp_path_factory.mktemp("lifecycle-data")
+    history.opportunities.to_parquet(folder / "opportunities.parquet")
+    history.snapshots.to_parquet(folder / "snapshots.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lifecycle_project(tmp_path_factory, lifecycle_data, make_train_config):
     """A project with a champion, and the fitted result that re-runs reuse (the stages after the fit are tested)."""
     from winmodel.jobs.train import run_train
 
     root = tmp_path_factory.mktemp("lifecycle")
-    config = make_train_config(root, small_data_dir)
+    config = make_train_config(root, lifecycle_data)
     first = run_train(config, console=QUIET)
     assert first.promoted
     return type(
@@ -258,7 +249,7 @@ def lifecycle_project(tmp_path_factory, small_data_dir, make_train_config):
             "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
             "config": config,
             # The same project with the run's plots on (the tests' config leaves them out).
-            "config_with_figures": make_train_config(root, small_data_dir, tracking__figures=True),
+            "config_with_figures": make_train_config(root, lifecycle_data, tracking__figures=True),
             "export": root / "models" / "champion",
             "result": first.result,
         },
@@ -282,7 +273,7 @@ def test_a_rerun_that_does_not_fail_moves_the_champion(lifecycle_project, monkey
     assert (lifecycle_project.export / "WINMODEL_VERSION").read_text() == outcome.version
 
 
-def test_a_worse_model_is_not_promoted(lifecycle_project, small_data_dir, make_train_config):
+def test_a_worse_model_is_not_promoted(lifecycle_project, lifecycle_data, make_train_config):
     """The lifecycle project's champion stays when a one-tree model of the same data is trained."""
     # A crash at every stage leaving the champion: test_a_failure_at_any_stage_leaves_... below.
     from winmodel.jobs.train import run_train
@@ -290,7 +281,7 @@ def test_a_worse_model_is_not_promoted(lifecycle_project, small_data_dir, make_t
     champion = _champion_version(lifecycle_project)
     exported = (lifecycle_project.export / "WINMODEL_VERSION").read_text()
     root = Path(lifecycle_project.config).parent
-    worse = make_train_config(root, small_data_dir, model__max_trees=1)
+    worse = make_train_config(root, lifecycle_data, model__max_trees=1)
     refused = run_train(worse, console=QUIET)
     assert not refused.promoted and "worse" in refused.reason
     assert _champion_version(lifecycle_project) == champion
@@ -355,7 +346,7 @@ def test_a_failure_at_any_stage_leaves_the_champion_and_its_export(
 
 
 def test_a_forecast_range_that_cannot_be_measured_does_not_stop_the_training(
-    lifecycle_project, monkeypatch, small_data_dir, make_train_config
+    lifecycle_project, monkeypatch, lifecycle_data, make_train_config
 ):
     from winmodel.jobs import train as job
     from winmodel.jobs.train import run_train
@@ -367,7 +358,7 @@ def test_a_forecast_range_that_cannot_be_measured_does_not_stop_the_training(
 
     monkeypatch.setattr(job, "measure_shared_shift", broken)
     config = make_train_config(
-        Path(lifecycle_project.config).parent, small_data_dir, forecast__shift_months=12
+        Path(lifecycle_project.config).parent, lifecycle_data, forecast__shift_months=12
     )
     outcome = run_train(config, console=QUIET)
     assert outcome.promoted
@@ -400,7 +391,7 @@ def test_a_failure_after_the_export_switched_keeps_alias_and_export_together(
 
 
 def test_a_failed_first_export_leaves_no_champion(
-    lifecycle_project, monkeypatch, tmp_path, small_data_dir, make_train_config
+    lifecycle_project, monkeypatch, tmp_path, lifecycle_data, make_train_config
 ):
     from winmodel.jobs.train import run_train
     from winmodel.mlops import export
@@ -411,7 +402,7 @@ def test_a_failed_first_export_leaves_no_champion(
         raise RuntimeError("injected failure in the first export")
 
     monkeypatch.setattr(export, "export_model", fail)
-    config = make_train_config(tmp_path, small_data_dir)
+    config = make_train_config(tmp_path, lifecycle_data)
     with pytest.raises(RuntimeError, match="injected"):
         run_train(config, console=QUIET)
     fresh = type("P", (), {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})

@@ -1,7 +1,7 @@
 """Reproducibility: a run records what produced it, and the same inputs give the same model and scores.
 
 Two small trainings in all: the session's trained project and one more in a
-separate folder (its own MLflow store and export) with the same settings and data.
+separate folder (its own export, and a copy of the session's MLflow store) with the same settings and data.
 """
 
 from __future__ import annotations
@@ -22,9 +22,22 @@ QUIET = Console(stderr=True, quiet=True)
 
 
 @pytest.fixture(scope="module")
-def twin_project(tmp_path_factory, small_data_dir, make_train_config):
-    """Give (root, outcome) of a second training on the same data with the same settings, in its own folder."""
+def twin_project(tmp_path_factory, trained_project, small_data_dir, make_train_config):
+    """Give (root, outcome) of a second training on the same data with the same settings, in its own folder.
+
+    Its store starts as a copy of the session project's, so the gate judges the twin against the
+    session's champion (the copy moves, the session's store does not).
+    """
+    import sqlite3
+
     root = tmp_path_factory.mktemp("twin")
+    source, target = (
+        sqlite3.connect(path) for path in (trained_project.root / "mlflow.db", root / "mlflow.db")
+    )
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
     # The horizon model as in the session's project: its columns are in the scored files compared.
     outcome = run_train(make_train_config(root, small_data_dir, horizon__fit=True), console=QUIET)
     return root, outcome
@@ -84,6 +97,7 @@ def test_the_same_inputs_give_the_same_model(trained_project, twin_project):
     pd.testing.assert_frame_equal(
         twin.result.holdout_predictions, trained_project.outcome.result.holdout_predictions
     )
+    assert twin.promoted  # not worse than itself: judged against the session's champion
     twin_tags = _run_tags(f"sqlite:///{root / 'mlflow.db'}", twin.run_id)
     first_tags = _run_tags(trained_project.tracking_uri, trained_project.outcome.run_id)
     assert twin_tags["winmodel.data_digest"] == first_tags["winmodel.data_digest"]

@@ -178,6 +178,10 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
     assert sponsor_reasons and all(note in reason for reason in sponsor_reasons)
     assert any(r.startswith("Executive sponsor") and f"pts, {note})" in r for r in sponsor_reasons)
     assert any(r.startswith("No executive sponsor") and "(+" in r for r in sponsor_reasons)
+    # A note is shown only on an effect of a point or more.
+    noted = [reason for reason in sponsor_reasons if note in reason]
+    sizes = [float(re.search(r"\(([+\u2212])(\d+\.\d) pts", r).group(2)) for r in noted]
+    assert min(sizes) >= 1.0
     # The reasons shown, noted or not, still add up to the probability with the other terms.
     figure = re.compile(r"\(([+\u2212]\d+\.\d) pts(?:, [^)]*)?\)")
     for row in scored.itertuples():
@@ -188,3 +192,14 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
         )
         terms = row.baseline_points + shown + row.other_factors_points + row.calibration_points
         assert terms == pytest.approx(100 * row.win_probability, abs=0.051)
+    # Under the note's floor the effect stays in "other factors", unnamed, and the balance holds.
+    from winmodel.scoring import score
+
+    monkeypatch.setattr(score, "NOTED_REASON_MIN_POINTS", 1_000.0)
+    quiet = finish_scores(
+        score_deals(result.model, later, ScoreConfig(), load_catalogue("en"), "test")
+    )
+    reasons = quiet[["reasons_for", "reasons_against"]].astype(str)
+    assert not reasons.apply(lambda column: column.str.contains(note, regex=False)).any().any()
+    assert (quiet["other_factors_points"] != scored["other_factors_points"]).any()
+    pd.testing.assert_series_equal(quiet["win_probability"], scored["win_probability"])

@@ -47,6 +47,10 @@ from winmodel.timing import NO_TIMER, Timer
 #: Features carrying at least this share of the model's gain must be in the input.
 ESSENTIAL_GAIN_SHARE = 0.05
 TREND_POINTS = 5
+#: A reason whose effect runs against the usual rule (training freed the direction) is shown, with
+#: its note, only from this many points: smaller ones stay in "other factors", as any reason
+#: reading backwards does.
+NOTED_REASON_MIN_POINTS = 1.0
 
 OUTPUT_COLUMNS = (
     "opportunity_id",
@@ -176,8 +180,10 @@ def score_deals(
         reversed_by = reversed_rule(model, matrix, contribution, grouping)
         notes = None
         if reversed_by is not None:
-            notes = reversal_notes(*reversed_by, catalogue)
-            eligible |= reversed_by[0] >= 0
+            # A note is a long sentence: only an effect of a point or more earns it.
+            marks = np.where(np.abs(points) >= NOTED_REASON_MIN_POINTS, reversed_by[0], -1)
+            notes = reversal_notes(marks, *reversed_by[1:], catalogue)
+            eligible |= marks >= 0
         positive, negative = top_items(points, config.reasons_per_side, eligible)
         balance = points_balance(
             points, positive, negative, baseline_points, raw_points, probability
