@@ -87,13 +87,36 @@ def test_allowed_features_are_kept_but_reported():
     assert report.findings[0].action == "allowed"
 
 
+def _one_class_by_cross_table(values: pd.Series, won: np.ndarray, min_share: float, other: float):
+    """The cross-table reading of one_class_values: the reference its counted version must match."""
+    text = values.astype("str").astype("object").where(values.notna(), "<blank>")
+    table = pd.crosstab(text.to_numpy(), won)
+    if table.shape[1] < 2:
+        return None
+    shares = table / table.sum(axis=0)
+    best = None
+    for cls, rest in ((True, False), (False, True)):
+        hits = shares[(shares[cls] >= min_share) & (shares[rest] <= other)]
+        if not hits.empty:
+            value = hits[cls].idxmax()
+            found = (str(value), float(shares.loc[value, cls]), float(shares.loc[value, rest]))
+            found += ("won" if cls else "lost",)
+            if best is None or found[1] > best[1]:
+                best = found
+    return best
+
+
 def test_out_of_fold_rates_and_one_class_values_match_a_plain_count_per_fold():
     """The counted versions give what a per-fold group-by and a cross table give, value for value."""
     from winmodel.features.leakage import _out_of_fold_rate, one_class_values
 
     rng = np.random.default_rng(4)
     values = rng.choice(["a", "b", "c", "rare", "<blank>"], size=900, p=[0.4, 0.3, 0.2, 0.02, 0.08])
+    values[7] = "once"  # in one fold only: the prior there
     won = rng.random(900) < np.where(values == "a", 0.6, 0.3)
+    # A prior that smoothing over no deals would not give back exactly ((10 p + 0) / 10 != p).
+    while (10 * won.mean()) / 10 == won.mean():
+        won[np.flatnonzero(~won)[0]] = True
     fold = np.random.default_rng(9).integers(0, 5, size=900)
     expected = np.empty(900)
     for k in range(5):
@@ -101,23 +124,26 @@ def test_out_of_fold_rates_and_one_class_values_match_a_plain_count_per_fold():
         stats = train.groupby("value")["won"].agg(["sum", "count"])
         rate = (stats["sum"] + 10 * won.mean()) / (stats["count"] + 10)
         expected[fold == k] = pd.Series(values[fold == k]).map(rate).fillna(won.mean())
-    np.testing.assert_allclose(_out_of_fold_rate(values, won, 9, 5), expected, rtol=1e-12)
+    np.testing.assert_array_equal(_out_of_fold_rate(values, won, 9, 5), expected)
 
-    # 'only_won' on 30 % of won deals and no lost one; 'mostly_lost' on 25 % of lost, 1 won.
+    # Planted: 'only_won' on 30 % of won deals, no lost one; 'mostly_lost' on 25 % of lost, 1 won.
     labels = values.astype(object)
     labels[np.flatnonzero(won)[: int(0.3 * won.sum())]] = "only_won"
     lost_at = np.flatnonzero(~won)
     labels[lost_at[: int(0.25 * len(lost_at))]] = "mostly_lost"
     labels[np.flatnonzero(won)[-1]] = "mostly_lost"
-    table = pd.crosstab(labels, won)
-    shares = table / table.sum(axis=0)
-    assert one_class_values(pd.Series(labels), won, min_share=0.2) == (
-        "only_won",
-        float(shares.loc["only_won", True]),
-        0.0,
-        "won",
-    )
-    found = one_class_values(pd.Series(labels), won, min_share=0.2, max_other_share=0.01)
-    assert found is not None and found[0] == "only_won"  # 30 % beats mostly_lost's 25 %
+    found = one_class_values(pd.Series(labels), won, min_share=0.2)
+    assert found is not None and found[0] == "only_won" and found[2:] == (0.0, "won")
     assert one_class_values(pd.Series(labels), won, min_share=0.35) is None
     assert one_class_values(pd.Series(labels), np.ones(900, dtype=bool), min_share=0.2) is None
+    # Against the cross table on columns of every kind, with blanks and tied values.
+    tied = np.where(won, np.where(np.arange(900) % 2 == 0, "b_tie", "a_tie"), "lost")
+    numbers = pd.Series(np.where(won, 1.5, rng.choice([2.0, np.nan], size=900)))
+    flags = pd.Series(pd.array(np.where(rng.random(900) < 0.1, None, won), dtype="boolean"))
+    columns = [pd.Series(labels), pd.Series(tied), numbers, flags]
+    columns.append(pd.Series(np.where(rng.random(900) < 0.5, None, labels), dtype="str"))
+    for column in columns:
+        for share, other in ((0.2, 0.005), (0.4, 0.05), (0.9, 0.5)):
+            assert one_class_values(column, won, min_share=share, max_other_share=other) == (
+                _one_class_by_cross_table(column, won, share, other)
+            ), (column.dtype, share)

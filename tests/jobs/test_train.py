@@ -411,15 +411,24 @@ def test_a_failed_first_export_leaves_no_champion(
 
 
 def test_the_logged_datasets_schema_from_a_sample_is_the_full_frames(small_history):
-    """Blanks past the sampled head still make a column optional, as MLflow's own inference says."""
-    from mlflow.models import infer_signature
+    """Blanks and values past the sampled head count, as MLflow's own inference says."""
+    from mlflow.data.pandas_dataset import from_pandas
 
     from winmodel.jobs.train import dataset_schema
+
+    def mlflows(frame: pd.DataFrame):
+        return from_pandas(frame, source="x", targets="status", name="o", digest="0").schema
 
     frame = small_history.opportunities.copy()
     frame.loc[frame.index[-1], "industry"] = None
     frame.loc[frame.index[1500], "amount"] = np.nan
+    # A field added late in the history: blank in every sampled row, text after.
+    frame["late_field"] = pd.Series([None] * 1000 + ["x"] * (len(frame) - 1000), dtype="str")
     sampled = dataset_schema(frame, head=200)
-    assert sampled == infer_signature(frame).inputs
+    assert sampled is not None and sampled == mlflows(frame)
     assert not sampled.input_dict()["industry"].required
     assert sampled.input_dict()["region"].required
+    assert sampled.input_dict()["late_field"].type.name == "string"
+    # Where a sample could differ, it is left to MLflow.
+    mixed = frame.assign(extra=pd.Series([1] * (len(frame) - 1) + ["a"], dtype=object))
+    assert dataset_schema(mixed) is None and dataset_schema(frame.iloc[:0]) is None

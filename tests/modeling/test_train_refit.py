@@ -183,15 +183,7 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
     sizes = [float(re.search(r"\(([+\u2212])(\d+\.\d) pts", r).group(2)) for r in noted]
     assert min(sizes) >= 1.0
     # The reasons shown, noted or not, still add up to the probability with the other terms.
-    figure = re.compile(r"\(([+\u2212]\d+\.\d) pts(?:, [^)]*)?\)")
-    for row in scored.itertuples():
-        shown = sum(
-            float(found.replace("\u2212", "-"))
-            for text in (row.reasons_for, row.reasons_against)
-            for found in figure.findall(str(text))
-        )
-        terms = row.baseline_points + shown + row.other_factors_points + row.calibration_points
-        assert terms == pytest.approx(100 * row.win_probability, abs=0.051)
+    _assert_reasons_add_up(scored)
     # Under the note's floor the effect stays in "other factors", unnamed, and the balance holds.
     from winmodel.scoring import score
 
@@ -203,3 +195,16 @@ def test_a_business_direction_the_deals_contradict_is_not_forced(world_rows, mon
     assert not reasons.apply(lambda column: column.str.contains(note, regex=False)).any().any()
     assert (quiet["other_factors_points"] != scored["other_factors_points"]).any()
     pd.testing.assert_series_equal(quiet["win_probability"], scored["win_probability"])
+    _assert_reasons_add_up(quiet)
+
+
+def _assert_reasons_add_up(scored: pd.DataFrame) -> None:
+    figure = re.compile(r"\(([+\u2212]\d+\.\d) pts(?:, [^)]*)?\)")
+    for row in scored.itertuples():
+        shown = sum(
+            float(found.replace("\u2212", "-"))
+            for text in (row.reasons_for, row.reasons_against)
+            for found in figure.findall(str(text))
+        )
+        terms = row.baseline_points + shown + row.other_factors_points + row.calibration_points
+        assert terms == pytest.approx(100 * row.win_probability, abs=0.051)

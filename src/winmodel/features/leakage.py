@@ -170,9 +170,8 @@ def _out_of_fold_rate(values: np.ndarray, won: np.ndarray, seed: int, folds: int
     wins = np.bincount(cell, weights=won, minlength=size).reshape(folds, -1)
     train_count = count.sum(axis=0) - count
     train_wins = wins.sum(axis=0) - wins
-    rate = (train_wins + 10 * prior) / (
-        train_count + 10
-    )  # smoothed; an unseen value gets the prior
+    smoothed = (train_wins + 10 * prior) / (train_count + 10)
+    rate = np.where(train_count > 0, smoothed, prior)  # a value unseen in training: the prior
     score: np.ndarray = rate[fold, codes]
     return score
 

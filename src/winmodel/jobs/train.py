@@ -161,20 +161,28 @@ def _oracle(data_path: Path) -> pd.Series | None:
     return None
 
 
-def dataset_schema(frame: pd.DataFrame, head: int = 1000) -> Schema:
+def dataset_schema(frame: pd.DataFrame, head: int = 1000) -> Schema | None:
     """Give the MLflow schema of ``frame`` as the logged dataset records it, from a sample of rows.
 
     MLflow infers a dataset's schema value by value (3.7 s on 20,000 deals, most of a small
-    training's logging). The loaded tables' columns are typed, so their first ``head`` rows give
-    each column's type; a column is *required* unless a value is blank, so the sample adds, for
-    each column with a blank, its first blank row. The schema is the full frame's.
+    training's logging). A typed column's type shows in any of its values, and a column is
+    *required* unless a value is blank, so the sample is the first ``head`` rows plus, per
+    column, its first value and its first blank: the schema is the full frame's. None where a
+    sample could differ (an ``object`` column may mix types; an empty frame) or inference fails:
+    the caller then leaves it to MLflow, as before.
     """
-    from mlflow.models import infer_signature
+    from mlflow.types.utils import _infer_schema  # what mlflow's PandasDataset.schema calls
 
+    if frame.empty or any(pd.api.types.is_object_dtype(dtype) for dtype in frame.dtypes):
+        return None
     blank = frame.isna().to_numpy()
-    first_blank = blank.argmax(axis=0)[blank.any(axis=0)]
-    rows = np.union1d(np.arange(min(head, len(frame))), first_blank)
-    schema: Schema = infer_signature(frame.iloc[rows]).inputs
+    given = ~blank
+    firsts = [marks.argmax(axis=0)[marks.any(axis=0)] for marks in (blank, given)]
+    rows = np.union1d(np.arange(min(head, len(frame))), np.concatenate(firsts))
+    try:
+        schema: Schema = _infer_schema(frame.iloc[rows])
+    except Exception:  # mlflow's own inference gives no schema then either
+        return None
     return schema
 
 
@@ -478,7 +486,9 @@ def _run_train_locked(
             name="opportunities",
             digest=data_digest(crm),
         )
-        dataset.__dict__["schema"] = dataset_schema(crm.opportunities)  # primes the cached property
+        schema = dataset_schema(crm.opportunities)
+        if schema is not None:
+            dataset.__dict__["schema"] = schema  # primes mlflow's cached property
         mlflow.log_input(dataset, context="training")
 
         with console.status("training (leakage guard, search, backtest, calibration)"):

@@ -180,10 +180,12 @@ def score_deals(
         reversed_by = reversed_rule(model, matrix, contribution, grouping)
         notes = None
         if reversed_by is not None:
-            # A note is a long sentence: only an effect of a point or more earns it.
-            marks = np.where(np.abs(points) >= NOTED_REASON_MIN_POINTS, reversed_by[0], -1)
-            notes = reversal_notes(marks, *reversed_by[1:], catalogue)
-            eligible |= marks >= 0
+            # A note is a long sentence: only an effect of a point or more earns it. A smaller
+            # one stays in "other factors" even where its sentence has no polarity to hide it.
+            marked = reversed_by[0] >= 0
+            large = np.abs(points) >= NOTED_REASON_MIN_POINTS
+            notes = reversal_notes(np.where(large, reversed_by[0], -1), *reversed_by[1:], catalogue)
+            eligible = np.where(marked, large, eligible)
         positive, negative = top_items(points, config.reasons_per_side, eligible)
         balance = points_balance(
             points, positive, negative, baseline_points, raw_points, probability
