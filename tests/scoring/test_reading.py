@@ -95,7 +95,8 @@ def reading_problems(scored: pd.DataFrame) -> list[str]:
         re.compile(r"^Champion (at|in) "),  # the deal has a champion: engage them, not find one
     ]
     met_patterns[CATALOGUE.milestones["stakeholders"]] = [
-        re.compile(r"^([6-9]\d|100)% of the buying group identified")
+        re.compile(r"^([6-9]\d|100)% of the buying group identified"),
+        re.compile(r"^The whole buying group identified"),
     ]
     for row in scored.to_dict("records"):
         deal = row["opportunity_id"]

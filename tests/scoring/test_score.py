@@ -9,7 +9,7 @@ from winmodel.errors import InputError
 from winmodel.features.drift import drift_report, population_stability
 from winmodel.features.rows import open_deal_rows
 from winmodel.jobs.score import run_score
-from winmodel.scoring.reasons import load_catalogue, points_text, sentences
+from winmodel.scoring.reasons import item_polarity, load_catalogue, points_text, sentences
 
 QUIET = Console(stderr=True, quiet=True)
 MILESTONE_AND_QUALIFICATION = {
@@ -239,6 +239,20 @@ def test_sentences_come_from_the_catalogue():
     assert sentences("services", services[["services_share"]], catalogue).tolist()[0] == (
         "Services 34% of the deal value"  # an export without the column
     )
+    # No one and the whole group identified have a direction: read backwards, they are hidden.
+    buying_group = pd.DataFrame({"stakeholders_identified": [0.0, 0.35, 1.0, None]})
+    assert sentences("stakeholders", buying_group, catalogue).tolist() == [
+        "No one in the buying group identified yet",
+        "35% of the buying group identified",
+        "The whole buying group identified",
+        "Buying group unknown",
+    ]
+    assert item_polarity(buying_group, ["stakeholders"], catalogue).ravel().tolist() == [
+        -1,
+        0,
+        1,
+        0,
+    ]
     counted = pd.DataFrame(
         {
             "close_date_pushes": [0, 1, 11],

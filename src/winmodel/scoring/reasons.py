@@ -67,6 +67,8 @@ CASE_POLARITY: dict[tuple[str, str], int] = {
     ("urgency", "high"): 1,
     ("urgency", "none"): -1,
     ("competition", "none"): 1,
+    ("stakeholders", "none"): -1,
+    ("stakeholders", "all"): 1,
 }
 
 
@@ -322,7 +324,10 @@ def _cases(
         }
     if item == "stakeholders":
         share = col("stakeholders_identified")
-        return missing.where(share.isna(), "any"), {
+        number = pd.to_numeric(share, errors="coerce")
+        # No one and everyone identified have a direction (CASE_POLARITY); shares between do not.
+        key = np.select([number <= 0, number >= 1], ["none", "all"], "any")
+        return missing.where(share.isna(), pd.Series(key, index=rows.index)), {
             "stakeholders_identified": _number(share, "{:.0%}")
         }
     if item == "budget_timeline":
