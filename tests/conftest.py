@@ -148,6 +148,23 @@ class TrainedProject:
     def export_dir(self) -> Path:
         return self.root / "models" / "champion"
 
+    def copy_store(self, folder: Path) -> Path:
+        """Copy the project's MLflow store into ``folder`` (SQLite's online backup); give the copy.
+
+        Tests that move an alias or register a version work on such a copy: the session's store
+        is shared by every test.
+        """
+        import sqlite3
+        from contextlib import closing
+
+        copy = folder / "mlflow.db"
+        with (
+            closing(sqlite3.connect(self.root / "mlflow.db")) as source,
+            closing(sqlite3.connect(copy)) as target,
+        ):
+            source.backup(target)
+        return copy
+
 
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory, small_data_dir) -> TrainedProject:

@@ -622,12 +622,7 @@ def _registry_state(database: Path) -> tuple[list, list]:
 def registry_project(tmp_path_factory, trained_project) -> Path:
     """Give a project folder whose MLflow store holds a registered champion (a copy of the trained project's)."""
     root = tmp_path_factory.mktemp("registry")
-    source = sqlite3.connect(trained_project.root / "mlflow.db")
-    target = sqlite3.connect(root / "mlflow.db")
-    with target:
-        source.backup(target)
-    source.close()
-    target.close()
+    trained_project.copy_store(root)
     versions, aliases = _registry_state(root / "mlflow.db")
     assert versions and ("winmodel", "champion", versions[0][1]) in [tuple(a) for a in aliases]
     return root

@@ -108,12 +108,7 @@ def test_another_companys_export_cannot_replace_the_champion_but_gets_its_own(
     tmp_path, trained_project, small_history, make_train_config
 ):
     """The issue's case: `winmodel train --data itbid.csv --mapping ...` on the demo project."""
-    database = tmp_path / "mlflow.db"
-    with (
-        sqlite3.connect(trained_project.root / "mlflow.db") as source,
-        sqlite3.connect(database) as target,
-    ):
-        source.backup(target)
+    database = trained_project.copy_store(tmp_path)
     opportunities = small_history.opportunities
     export = pd.concat(
         [
@@ -161,12 +156,7 @@ def test_ctrl_c_during_a_training_says_the_champion_is_unchanged(
 ):
     import signal
 
-    database = tmp_path / "mlflow.db"
-    with (
-        sqlite3.connect(trained_project.root / "mlflow.db") as source,
-        sqlite3.connect(database) as target,
-    ):
-        source.backup(target)
+    database = trained_project.copy_store(tmp_path)
     config = make_train_config(
         tmp_path, trained_project.data, tracking__tracking_uri=None, tracking__experiment="jobs"
     )

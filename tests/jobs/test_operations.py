@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -65,12 +64,7 @@ def test_the_rollback_commands_move_the_champion_and_its_export(
 
     from winmodel.mlops.export import exported_version
 
-    source = sqlite3.connect(trained_project.root / "mlflow.db")
-    target = sqlite3.connect(tmp_path / "mlflow.db")
-    with target:
-        source.backup(target)
-    source.close()
-    target.close()
+    trained_project.copy_store(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     # create_model_version looks the logged model up with a default client: the process-wide URI
     # (whatever an earlier test in this worker left) must be the copy's, as it is in the guide.

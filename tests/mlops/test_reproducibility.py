@@ -28,16 +28,8 @@ def twin_project(tmp_path_factory, trained_project, small_data_dir, make_train_c
     Its store starts as a copy of the session project's, so the gate judges the twin against the
     session's champion (the copy moves, the session's store does not).
     """
-    import sqlite3
-
     root = tmp_path_factory.mktemp("twin")
-    source, target = (
-        sqlite3.connect(path) for path in (trained_project.root / "mlflow.db", root / "mlflow.db")
-    )
-    with target:
-        source.backup(target)
-    source.close()
-    target.close()
+    trained_project.copy_store(root)
     # The horizon model as in the session's project: its columns are in the scored files compared.
     outcome = run_train(make_train_config(root, small_data_dir, horizon__fit=True), console=QUIET)
     return root, outcome

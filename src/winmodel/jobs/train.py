@@ -176,8 +176,7 @@ def dataset_schema(frame: pd.DataFrame, head: int = 1000) -> Schema | None:
     if frame.empty or any(pd.api.types.is_object_dtype(dtype) for dtype in frame.dtypes):
         return None
     blank = frame.isna().to_numpy()
-    given = ~blank
-    firsts = [marks.argmax(axis=0)[marks.any(axis=0)] for marks in (blank, given)]
+    firsts = [marks.argmax(axis=0)[marks.any(axis=0)] for marks in (blank, ~blank)]
     rows = np.union1d(np.arange(min(head, len(frame))), np.concatenate(firsts))
     try:
         schema: Schema = _infer_schema(frame.iloc[rows])
