@@ -1,11 +1,17 @@
-"""Tests of the expected-Brier oracle share (winmodel.modeling.evaluate) used on open deals."""
+"""Tests of the metrics (winmodel.modeling.evaluate): the expected-Brier oracle share on open deals, and the figures of closed ones."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from winmodel.modeling.evaluate import expected_brier, expected_brier_oracle_share
+from winmodel.modeling.evaluate import (
+    binary_log_loss,
+    classification_metrics,
+    expected_brier,
+    expected_brier_oracle_share,
+    reliability_table,
+)
 
 TRUTH = np.array([0.2, 0.8])
 
@@ -57,3 +63,43 @@ def test_refuses_misaligned_or_empty_inputs() -> None:
     with pytest.raises(ValueError, match="replicates"):
         expected_brier_oracle_share(TRUTH, TRUTH, 0.5, replicates=1)
     assert np.isnan(expected_brier_oracle_share(np.full(2, 0.5), np.full(2, 0.5), 0.5))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ties", [False, True])
+def test_metrics_equal_scikit_learns(weighted: bool, ties: bool) -> None:
+    """The numpy metrics give scikit-learn's figures: tied scores, weights, probabilities at 0 and 1."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    rng = np.random.default_rng(7)
+    probability = rng.uniform(0, 1, 3_000)
+    if ties:  # a booster's few distinct scores
+        probability = np.round(probability * 12) / 12
+    won = (rng.random(3_000) < probability).astype(int)
+    weight = rng.uniform(0.1, 3, 3_000) if weighted else None
+    metrics = classification_metrics(won, probability, weight)
+    clipped = np.clip(probability, 1e-6, 1 - 1e-6)
+    expected = {
+        "roc_auc": roc_auc_score(won, clipped, sample_weight=weight),
+        "pr_auc": average_precision_score(won, clipped, sample_weight=weight),
+        "brier": brier_score_loss(won, clipped, sample_weight=weight),
+        "log_loss": log_loss(won, clipped, sample_weight=weight, labels=[0, 1]),
+        "ece": (
+            lambda t: (
+                (t["weight"] * (t["predicted"] - t["observed"]).abs()).sum() / t["weight"].sum()
+            )
+        )(reliability_table(won, clipped, weight)),
+    }
+    for name, value in expected.items():
+        assert metrics[name] == pytest.approx(value, rel=1e-12, abs=1e-15), name
+    # The log loss unclipped and summed, as the segment shift's evidence uses it.
+    assert binary_log_loss(won, probability, normalize=False) == pytest.approx(
+        log_loss(won, probability, normalize=False, labels=[0, 1]), rel=1e-12
+    )
+
+
+def test_a_single_class_has_no_ranking_figures() -> None:
+    metrics = classification_metrics(np.ones(5, dtype=int), np.full(5, 0.7))
+    assert np.isnan(metrics["roc_auc"]) and np.isnan(metrics["pr_auc"])
+    assert metrics["brier"] == pytest.approx(0.09)
+    assert metrics["log_loss"] == pytest.approx(-np.log(0.7))

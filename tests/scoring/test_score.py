@@ -270,6 +270,13 @@ def test_sentences_come_from_the_catalogue():
         "Open 2 days",
         "Open 361 days",
     ]
+    ages = pd.DataFrame({"deal_age_days": [0.0, 0.4, 0.6, None]})
+    assert sentences("deal_age", ages, catalogue).tolist() == [
+        "Opened today",
+        "Opened today",
+        "Open 1 day",
+        "Deal age unknown",
+    ]
     assert sentences("expected_close", counted, catalogue).tolist() == [
         "Expected to close today",
         "Expected to close in 1 day",

@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
+
+from winmodel.modeling.evaluate import binary_log_loss
 
 
 def sigmoid(logit: np.ndarray) -> npt.NDArray[np.float64]:
@@ -120,7 +121,7 @@ class Calibrator:
                 part = Calibrator(method)
                 part._fit_method(method, raw_logit[train], won[train], weight[train])
                 predicted[test] = part.transform(raw_logit[test])
-            losses[method] = log_loss(won, predicted, sample_weight=weight, labels=[0, 1])
+            losses[method] = binary_log_loss(won, predicted, weight)
         return min(losses, key=losses.__getitem__)
 
     def transform(self, raw_logit: np.ndarray) -> np.ndarray:

@@ -35,10 +35,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
-from sklearn.metrics import log_loss
 
 from winmodel.features.builder import FeatureBuilder
 from winmodel.modeling.calibrate import Calibrator, logit, sigmoid
+from winmodel.modeling.evaluate import binary_log_loss
 
 #: Below this Platt slope the calibration map barely passes raw-score changes on: no shift tree.
 MIN_PLATT_SLOPE = 0.25
@@ -125,8 +125,8 @@ def chance_it_moved(
     probability = sigmoid(base_logit + shift)
     curvature = float(np.sum(probability * (1 - probability))) + 1 / prior_sd**2
     log_factor = (
-        log_loss(won, sigmoid(base_logit), normalize=False, labels=[0, 1])
-        - log_loss(won, probability, normalize=False, labels=[0, 1])
+        binary_log_loss(won, sigmoid(base_logit), normalize=False)
+        - binary_log_loss(won, probability, normalize=False)
         - shift**2 / (2 * prior_sd**2)
         - 0.5 * np.log(prior_sd**2 * curvature)
     )

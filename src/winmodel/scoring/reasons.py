@@ -369,7 +369,8 @@ def _cases(
         }
     if item == "deal_age":
         age = pd.to_numeric(col("deal_age_days"), errors="coerce")
-        return missing.where(age.isna(), "any"), {"age": _counted(age, catalogue, "days")}
+        key = missing.where(age.isna(), np.where(age.round().eq(0), "today", "any"))
+        return key, {"age": _counted(age, catalogue, "days")}
     if item == "close_date_pushes":
         pushes = pd.to_numeric(col("close_date_pushes"), errors="coerce")
         key = np.where(
