@@ -103,3 +103,25 @@ def test_a_single_class_has_no_ranking_figures() -> None:
     assert np.isnan(metrics["roc_auc"]) and np.isnan(metrics["pr_auc"])
     assert metrics["brier"] == pytest.approx(0.09)
     assert metrics["log_loss"] == pytest.approx(-np.log(0.7))
+
+
+def test_rows_that_weigh_nothing_leave_the_figures_alone() -> None:
+    """The top-scored deals weighing 0 (a last_snapshot_share of 1 gives earlier snapshots no weight)."""
+    won = np.array([1, 1, 0, 1, 0, 0] * 5)
+    probability = np.array([0.95, 0.8, 0.6, 0.5, 0.3, 0.2] * 5)
+    weight = np.where(probability == 0.95, 0.0, 1.0)
+    kept = weight > 0
+    with_zeros = classification_metrics(won, probability, weight)
+    without = classification_metrics(won[kept], probability[kept])
+    for name in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift"):
+        assert with_zeros[name] == pytest.approx(without[name], rel=1e-12), name
+    # Only weightless rows above the first tenth of the weight: the lift is still a number.
+    few = np.r_[np.zeros(5), np.ones(25)]
+    assert classification_metrics(won, probability, few)["top_decile_lift"] == pytest.approx(
+        classification_metrics(won[5:], probability[5:])["top_decile_lift"]
+    )
+
+
+def test_a_nan_probability_is_refused() -> None:
+    with pytest.raises(ValueError, match="1 probabilities are NaN"):
+        classification_metrics(np.array([0, 1]), np.array([0.3, np.nan]))
