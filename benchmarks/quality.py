@@ -17,7 +17,7 @@ regression (one-hot categories, scaled numbers: ``modeling.evaluate.fit_logistic
 
 Worlds are split by seed into a *tuning* half (odd seeds: defaults may be chosen on these) and a
 *confirm* half (even seeds), reported apart. The Maven CRM export (real, no truth) is added when
-``/work/shared/datasets/maven_crm`` exists: log loss against the base rate only.
+``../shared/datasets/maven_crm`` (beside the checkout) exists: log loss against the base rate only.
 
     python benchmarks/quality.py --out benchmarks/quality.md            # the whole family
     python benchmarks/quality.py --quick --out /tmp/quality.md          # 3 small worlds
@@ -54,6 +54,7 @@ from winmodel.data.io import atomic_file, write_table_atomic
 from winmodel.data.mapping import Mapping
 from winmodel.features.rows import AS_OF, build_training_rows, final_state_columns
 from winmodel.modeling.evaluate import (
+    EPSILON,
     brier_skill_share,
     classification_metrics,
     evaluation_moments,
@@ -65,9 +66,13 @@ from winmodel.settings import TrainConfig
 from winmodel.synth.worlds import World, WorldSpec, draw_world_spec, generate_world
 
 HERE = Path(__file__).resolve().parent
-MAVEN = Path("/work/shared/datasets/maven_crm")
+MAVEN = HERE.parent.parent / "shared" / "datasets" / "maven_crm"  # ../shared beside the checkout
 MAVEN_MAPPING = HERE.parent / "pipelines" / "mappings" / "maven_crm.yaml"
 TEST_SHARE = 0.2
+#: Resamples of a world's test deals behind the oracle share's standard error.
+BOOTSTRAP_DRAWS = 400
+#: Draws of every world's oracle share behind the interval of their median.
+MEDIAN_DRAWS = 4000
 METHODS = ("winmodel", "hist_gradient_boosting", "lightgbm", "logistic_regression")
 PEERS = METHODS[1:]
 
@@ -257,6 +262,11 @@ def evaluate_world(
     oracle_metrics = None if oracle is None else classification_metrics(won, oracle)
     records: list[dict[str, object]] = []
     reference_loss = _deal_log_loss(won, predictions["winmodel"])
+    share_se = (
+        {method: np.nan for method in predictions}
+        if oracle is None
+        else oracle_share_se(won, predictions, base_rate, oracle, seed=config.seed)
+    )
     for method, probability in predictions.items():
         metrics = classification_metrics(won, probability)
         difference = _deal_log_loss(won, probability) - reference_loss
@@ -271,6 +281,8 @@ def evaluate_world(
                 "oracle_share": np.nan
                 if oracle_metrics is None
                 else brier_skill_share(base["brier"], metrics["brier"], oracle_metrics["brier"]),
+                # Bootstrap over the test deals (the same resamples for every method).
+                "oracle_share_se": share_se[method],
                 "log_loss_vs_base": metrics["log_loss"] / base["log_loss"],
                 "train_seconds": seconds[method],
                 # Paired standard error of (peer - winmodel) per-deal log loss: "within noise".
@@ -300,6 +312,56 @@ def evaluate_world(
     if world is not None and world.drifted is not None:
         facts.update(_drift_check(world, split.test, won, predictions, oracle))
     return records, facts
+
+
+def oracle_share_se(
+    won: np.ndarray,
+    predictions: dict[str, np.ndarray],
+    base_rate: float,
+    oracle: np.ndarray,
+    *,
+    seed: int,
+    draws: int = BOOTSTRAP_DRAWS,
+) -> dict[str, float]:
+    """Give each method's oracle share's standard error: its spread over resamples of the test deals.
+
+    A world's test deals are one draw of its outcomes; on 50-250 deals the share moves by a tenth
+    or more from one draw to the next. Every method is judged on the same resamples.
+    """
+    won = np.asarray(won, dtype=float)
+    rng = np.random.default_rng(seed)
+    resamples = rng.integers(0, len(won), size=(draws, len(won)))
+
+    def mean_squared_error(probability: np.ndarray) -> np.ndarray:
+        clipped = np.clip(np.asarray(probability, dtype=float), EPSILON, 1 - EPSILON)
+        squared = (won - clipped) ** 2
+        return np.asarray(squared[resamples].mean(axis=1))
+
+    base = mean_squared_error(np.full(len(won), base_rate))
+    gap = base - mean_squared_error(oracle)
+    return {
+        method: float(np.std((base - mean_squared_error(p)) / gap, ddof=1))
+        for method, p in predictions.items()
+    }
+
+
+def median_interval(results: pd.DataFrame, method: str, seed: int = 0) -> tuple[float, float]:
+    """Give the 90 % interval of the median oracle share over worlds, from each world's noise.
+
+    Each world's share is drawn from normal(share, s.e.) (:func:`oracle_share_se`), independently
+    across worlds; the median is taken per draw.
+    """
+    part = results[results["method"].eq(method)].dropna(subset=["oracle_share", "oracle_share_se"])
+    if part.empty:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = rng.normal(
+        part["oracle_share"].to_numpy(float),
+        part["oracle_share_se"].to_numpy(float),
+        size=(MEDIAN_DRAWS, len(part)),
+    )
+    low, high = np.quantile(np.median(draws, axis=1), [0.05, 0.95])
+    return float(low), float(high)
 
 
 def _deal_log_loss(won: np.ndarray, probability: np.ndarray) -> np.ndarray:
@@ -367,6 +429,20 @@ def _median_table(results: pd.DataFrame) -> str:
     columns = ["roc_auc", "brier", "log_loss", "oracle_share", "ece", "train_seconds"]
     medians = results.groupby("method", sort=False)[columns].median().reindex(list(METHODS))
     return _markdown(medians.reset_index(), digits=4)
+
+
+def _median_noise(results: pd.DataFrame) -> list[str]:
+    """Give the sentence on how far the median oracle share could move with other test deals."""
+    if "oracle_share_se" not in results or results["oracle_share_se"].isna().all():
+        return []
+    intervals = {method: median_interval(results, method) for method in METHODS}
+    return [
+        "Median oracle share, 90 % interval from the test deals' noise (each world's share drawn "
+        "from normal(share, its bootstrap s.e.); worlds independent): "
+        + ", ".join(f"{m} [{low:.3f}, {high:.3f}]" for m, (low, high) in intervals.items())
+        + ".",
+        "",
+    ]
 
 
 def _wins_table(results: pd.DataFrame) -> str:
@@ -440,6 +516,7 @@ def render(
             "",
             _median_table(part),
             "",
+            *_median_noise(part),
             "Log loss, winmodel against each peer (same test deals):",
             "",
             _wins_table(part),

@@ -42,6 +42,8 @@ def test_quick_benchmark_writes_the_report(tmp_path: Path) -> None:
     assert set(results["half"]) == {"tuning", "confirm"}
     # Every method is measured against the truth on every world (oracle share is a number).
     assert results["oracle_share"].notna().all()
+    assert results["oracle_share_se"].gt(0).all()
+    assert "Median oracle share, 90 % interval from the test deals' noise" in report
     assert results["log_loss"].between(0.05, 5).all()
 
 
@@ -65,3 +67,30 @@ def test_drift_within_counts_each_method_and_the_oracle_within_the_tolerance() -
         "winmodel": (1, 2),
         "logistic_regression": (1, 1),
     }
+
+
+def test_the_oracle_shares_noise_shrinks_with_more_test_deals() -> None:
+    """The bootstrap s.e. of a fixed model's share falls like 1 / sqrt(deals); the truth's is 0."""
+    quality = _quality_module()
+    rng = np.random.default_rng(3)
+    spread = {}
+    for deals in (100, 6_400):
+        truth = rng.uniform(0.05, 0.95, deals)
+        won = (rng.random(deals) < truth).astype(int)
+        model = np.clip(truth + rng.normal(0, 0.1, deals), 0.01, 0.99)
+        se = quality.oracle_share_se(won, {"model": model, "oracle": truth}, 0.5, truth, seed=0)
+        assert se["oracle"] == 0
+        spread[deals] = se["model"]
+    # 64 times the deals: about an eighth of the spread.
+    assert 0.08 < spread[6_400] / spread[100] < 0.2
+
+
+def test_the_median_interval_holds_the_median_and_widens_with_noise() -> None:
+    quality = _quality_module()
+    shares = np.array([0.5, 0.7, 0.8, 0.9, 0.95])
+    results = pd.DataFrame({"method": "winmodel", "oracle_share": shares, "oracle_share_se": 0.02})
+    low, high = quality.median_interval(results, "winmodel")
+    assert low < 0.8 < high and high - low < 0.1
+    wide_low, wide_high = quality.median_interval(results.assign(oracle_share_se=0.2), "winmodel")
+    assert wide_low < low and wide_high > high
+    assert np.isnan(quality.median_interval(results, "lightgbm")).all()
