@@ -154,9 +154,8 @@ def _ranking_areas(
     The curves of scikit-learn's ``roc_auc_score`` and ``average_precision_score``: deals with
     the same score form one step (ties count half in the ROC's trapezoid), highest score first.
     """
-    weighed = (
-        weight > 0
-    )  # a step of rows that weigh nothing has no precision (scikit-learn drops them)
+    # A step of rows that weigh nothing has no precision: scikit-learn drops them, and so do we.
+    weighed = weight > 0
     won, probability, weight = won[weighed], probability[weighed], weight[weighed]
     order = np.argsort(probability, kind="mergesort")[::-1]
     score, won_sorted, weight_sorted = probability[order], won[order], weight[order]
