@@ -4,7 +4,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from winmodel.modeling.treeshap import FastTreeShap, UnsupportedBooster
+from winmodel.modeling.treeshap import FastTreeShap, TreeScores, UnsupportedBooster, softmax
 
 RNG = np.random.default_rng(17)
 
@@ -69,6 +69,42 @@ def test_raw_scores_equal_lightgbm_predictions(booster):
     np.testing.assert_allclose(
         contributions.sum(axis=1), booster.predict(matrix, raw_score=True), atol=1e-9
     )
+
+
+def test_tree_scores_equal_lightgbm_for_binary_and_multiclass_boosters(booster):
+    matrix, won = _data(3000)
+    matrix[:50, 0] = 17.0  # a category never seen in training
+    binary = TreeScores(booster)
+    assert binary.raw_scores(matrix).shape == (3000, 1)
+    np.testing.assert_allclose(
+        binary.raw_scores(matrix)[:, 0], booster.predict(matrix, raw_score=True), rtol=0, atol=1e-12
+    )
+    # Three classes, deeper trees than the explainer takes (the horizon model's kind).
+    three = np.where(won == 1, 2, (np.nan_to_num(matrix[:, 3]) > 0).astype(int))
+    multiclass = lgb.train(
+        {"objective": "multiclass", "num_class": 3, "num_leaves": 40, "verbosity": -1, "seed": 3},
+        lgb.Dataset(matrix, three, categorical_feature=[0, 1, 2]),
+        num_boost_round=40,
+    )
+    scores = TreeScores(multiclass)
+    np.testing.assert_allclose(
+        scores.raw_scores(matrix), multiclass.predict(matrix, raw_score=True), rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        softmax(scores.raw_scores(matrix)), multiclass.predict(matrix), rtol=0, atol=1e-12
+    )
+    # Variants of each row: the first columns shared, the last three differing per variant.
+    shared, width = matrix[:500, :-3], 7
+    varying = RNG.normal(size=(500, width, 3))
+    varying[RNG.random(varying.shape) < 0.1] = np.nan
+    varying[:, :, 1] = np.round(varying[:, :, 1])  # ties with some thresholds' sides
+    full = np.hstack([np.repeat(shared, width, axis=0), varying.reshape(500 * width, 3)])
+    expected = multiclass.predict(full, raw_score=True).reshape(500, width, 3)
+    np.testing.assert_allclose(
+        scores.variant_raw_scores(shared, varying), expected, rtol=0, atol=1e-12
+    )
+    with pytest.raises(ValueError, match="variants"):
+        scores.variant_raw_scores(shared, np.zeros((500, 64, 3)))
 
 
 def test_a_subset_of_trees_gives_the_change_of_a_what_if(booster):

@@ -46,6 +46,7 @@ import pandas as pd
 
 from winmodel.features.rows import AS_OF, EXPECTED_CLOSE
 from winmodel.modeling.model import WinModel
+from winmodel.modeling.treeshap import TreeScores, UnsupportedBooster, softmax
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,35 @@ class HorizonModel:
     booster: lgb.Booster
     max_offset: int = MAX_OFFSET
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scores(self) -> TreeScores | None:
+        """Give the numba walk of the booster's trees (built once), or None for a split kind it lacks."""
+        if "_scores" not in self.__dict__:
+            try:
+                self.__dict__["_scores"] = TreeScores(self.booster)
+            except UnsupportedBooster as reason:
+                log.info("horizon hazards from LightGBM's predict: %s", reason)
+                self.__dict__["_scores"] = None
+        scores: TreeScores | None = self.__dict__["_scores"]
+        return scores
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The walk's arrays are rebuilt from the booster after loading; they are not saved.
+        return {key: value for key, value in self.__dict__.items() if key != "_scores"}
+
+    def month_probabilities(self, base: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """Give deals x months x 3 probabilities (open, won, lost), ``booster.predict``'s values.
+
+        Deal ``r`` in month ``k`` has the features ``base[r]`` (the win model's) then
+        ``months[r, k]`` (:data:`INTERVAL_FEATURES`). The numba walk visits each tree once per
+        deal for all its months; LightGBM's predict, the fallback, needs every month's full row.
+        """
+        if self.scores is not None:
+            return softmax(self.scores.variant_raw_scores(base, months))
+        deals, width = months.shape[:2]
+        rows = np.hstack([np.repeat(base, width, axis=0), months.reshape(deals * width, -1)])
+        return np.asarray(self.booster.predict(rows)).reshape(deals, width, 3)
 
     def to_files(self) -> dict[str, bytes]:
         """Give the files this model adds to a saved winmodel model (see docs/model-format.md)."""
@@ -227,9 +257,14 @@ def _interval_features(origins: pd.DataFrame, origin: np.ndarray, offset: np.nda
 
 
 def _matrix(
-    win_model: WinModel, origins: pd.DataFrame, origin: np.ndarray, offset: np.ndarray
+    win_model: WinModel,
+    origins: pd.DataFrame,
+    origin: np.ndarray,
+    offset: np.ndarray,
+    base: np.ndarray | None = None,
 ) -> np.ndarray:
-    base = win_model.matrix(origins)
+    """Give person-period rows' features: the origin's win-model features (``base``, built when not given) and the month's."""
+    base = win_model.matrix(origins) if base is None else base
     return np.hstack([base[origin], _interval_features(origins, origin, offset)])
 
 
@@ -307,14 +342,22 @@ class HorizonCurves:
 
 
 def hazards(
-    horizon: HorizonModel, win_model: WinModel, rows: pd.DataFrame
+    horizon: HorizonModel,
+    win_model: WinModel,
+    rows: pd.DataFrame,
+    base: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Give the won and lost hazards of months ``0 .. max_offset`` per row (n x (max_offset + 1) each)."""
+    """Give the won and lost hazards of months ``0 .. max_offset`` per row (n x (max_offset + 1) each).
+
+    ``base`` is the win model's matrix of ``rows`` when the caller has it.
+    """
     n, width = len(rows), horizon.max_offset + 1
-    origin = np.repeat(np.arange(n), width)
-    offset = np.tile(np.arange(width), n)
-    probability = np.asarray(horizon.booster.predict(_matrix(win_model, rows, origin, offset)))
-    probability = probability.reshape(n, width, 3)
+    base = win_model.matrix(rows) if base is None else base
+    origin = np.arange(n)
+    months = np.stack(
+        [_interval_features(rows, origin, np.full(n, k)) for k in range(width)], axis=1
+    )
+    probability = horizon.month_probabilities(base, months)
     return probability[:, :, WON], probability[:, :, LOST]
 
 
@@ -358,18 +401,22 @@ def horizon_curves(
     *,
     as_of: pd.Timestamp | None = None,
     months: int = CURVE_MONTHS,
+    base: np.ndarray | None = None,
 ) -> HorizonCurves:
     """Give the anchored curves of point-in-time rows (``p_won`` default: the win model's calibrated P(won)).
 
     With ``as_of`` the months count from that day (the scoring or forecast day), each deal as its
-    latest row showed it; otherwise from each row's own date.
+    latest row showed it; otherwise from each row's own date. ``base``: the win model's matrix
+    of ``rows`` when the caller has it (not with ``as_of``, which moves the rows' features).
     """
+    if base is not None and as_of is not None:
+        raise ValueError("give base or as_of, not both: as_of changes the rows' features")
     rows = rows.reset_index(drop=True)
     if p_won is None:
         p_won = win_model.predict_proba(rows)
     if as_of is not None:
         rows = rows.assign(**{AS_OF: pd.Timestamp(as_of)})
-    won_hazard, lost_hazard = hazards(horizon, win_model, rows)
+    won_hazard, lost_hazard = hazards(horizon, win_model, rows, base)
     won, lost, still_open = anchored_curves(won_hazard, lost_hazard, p_won, months=months)
     return HorizonCurves(won, lost, still_open, np.asarray(p_won, float), _month_index(rows[AS_OF]))
 

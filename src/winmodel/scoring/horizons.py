@@ -29,15 +29,21 @@ NO_HORIZON_NOTE = (
 )
 
 
-def horizon_block(model: WinModel, rows: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
+def horizon_block(
+    model: WinModel,
+    rows: pd.DataFrame,
+    probability: np.ndarray,
+    matrix: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Give the horizon columns (:data:`HORIZON_COLUMNS`) of point-in-time rows, anchored to ``probability``.
 
-    An empty frame (no columns) when the model has no horizon model: they are left out, never invented.
+    ``matrix`` is the win model's matrix of ``rows`` when the caller has it. An empty frame
+    (no columns) when the model has no horizon model: they are left out, never invented.
     """
     rows = rows.reset_index(drop=True)
     if model.horizon is None:
         return pd.DataFrame(index=rows.index)
-    curves = horizon_curves(model.horizon, model, rows, probability)
+    curves = horizon_curves(model.horizon, model, rows, probability, base=matrix)
     block = horizon_columns(curves, rows)
     numeric = [name for name in HORIZON_COLUMNS if name != "predicted_close_month"]
     return block.assign(**{name: np.round(block[name].to_numpy(float), 6) for name in numeric})

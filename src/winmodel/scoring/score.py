@@ -262,7 +262,7 @@ def score_deals(
     }
     frame = pd.DataFrame({name: values for name, values in scored.items() if values is not None})
     with timer.stage("horizons"):
-        horizons = horizon_block(model, rows, probability)
+        horizons = horizon_block(model, rows, probability, matrix)
     return pd.concat([frame, horizons], axis=1) if len(horizons.columns) else frame
 
 
