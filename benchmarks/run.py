@@ -467,6 +467,7 @@ def main() -> None:
                 "explain",
                 "predict",
                 "reasons",
+                "horizons",
                 "drift",
                 "write",
             )
@@ -578,16 +579,17 @@ def main() -> None:
         f"({pool_size:,} states). 'distinct' inputs hold no repeated deal; 'with repeats' draws with "
         "replacement from a third of the states, as pipelines with many look-alike deals do.",
         "",
-        "| input | distinct rows | read+validate | features | explain | predict + what-ifs | reasons | drift | "
-        "write | total (s) | deals/s | x reference | peak memory (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| input | distinct rows | read+validate | features | explain | predict + what-ifs | reasons | "
+        "horizons | drift | write | total (s) | deals/s | x reference | peak memory (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in scoring:
         stage = row["stages"]
         lines.append(
             f"| {row['label']} | {row['distinct']:.0%} | {stage['read'] + stage['map'] + stage['validate']:.1f} | "
             f"{stage['features']:.1f} | "
-            f"{stage['explain']:.1f} | {stage['predict']:.1f} | {stage['reasons']:.1f} | {stage['drift']:.1f} | "
+            f"{stage['explain']:.1f} | {stage['predict']:.1f} | {stage['reasons']:.1f} | "
+            f"{stage['horizons']:.1f} | {stage['drift']:.1f} | "
             f"{stage['write']:.1f} | {row['seconds']:.1f} | {row['rate']:,.0f} | "
             f"{row['rate'] / reference_rate:.1f} | {row['peak_mb']:,.0f} |"
         )
