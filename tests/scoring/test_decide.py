@@ -128,6 +128,12 @@ def test_declines_name_their_rule_and_figures_and_never_touch_band_a():
     kind, rule, reason = _one(_decide(_deal(), 0.03))
     assert (kind, rule) == ("decline", "decline.low_probability")
     assert "3% win chance is below the 5% floor" in reason
+    # Near the floor, decimals tell the two apart; the floor itself still reads whole.
+    _, rule, reason = _one(_decide(_deal(), 0.0467))
+    assert rule == "decline.low_probability"
+    assert "4.7% win chance is below the 5.0% floor" in reason
+    _, _, reason = _one(_decide(_deal(), 0.04996))
+    assert "4.996% win chance is below the 5.000% floor" in reason
     cheap = _deal(amount=10_000.0, gross_margin_pct=10.0)
     kind, rule, reason = _one(_decide(cheap, 0.3))
     assert (kind, rule) == ("decline", "decline.negative_value")

@@ -240,10 +240,10 @@ def decide(
     count_text = np.array(
         [f"{k} red flag{'s' if k != 1 else ''}" for k in range(len(RED_FLAGS) + 1)], dtype=object
     )
-    percent = _percent(probability)
+    percent, floor = _percents_apart(probability, rules.decline_below_probability)
     values = {
         "probability": percent,
-        "floor": _percent(np.full(n, rules.decline_below_probability)),
+        "floor": floor,
         "amount": money(figures.amount),
         "margin": np.array([f"{v:.0f}%" for v in figures.margin_pct], dtype=object),
         "expected_margin": money(figures.expected_margin),
@@ -297,6 +297,26 @@ def _percent(probability: np.ndarray) -> np.ndarray:
     labels = np.array(["under 1%", *[f"{n}%" for n in range(1, 100)], "over 99%"], dtype=object)
     texts: np.ndarray = labels[whole]
     return texts
+
+
+def _percents_apart(probability: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Give the probabilities and the floor as percentages, with decimals where whole ones would tie.
+
+    "7% win chance is below the 7% floor" reads as a broken rule: a probability that rounds
+    to the floor's whole percent but is not the floor is shown, beside the floor, with the
+    decimals that tell them apart (6.7% and 7.0%).
+    """
+    probability = np.asarray(probability, dtype=float)
+    percent, floor_text = _percent(probability), _percent(np.full(len(probability), floor))
+    tied = (percent == floor_text) & (probability != floor)
+    for row in np.flatnonzero(tied):
+        for decimals in range(1, 7):
+            shown = f"{100 * probability[row]:.{decimals}f}%"
+            floor_shown = f"{100 * floor:.{decimals}f}%"
+            if shown != floor_shown:
+                percent[row], floor_text[row] = shown, floor_shown
+                break
+    return percent, floor_text
 
 
 def _milestone_text(
