@@ -134,6 +134,9 @@ def test_declines_name_their_rule_and_figures_and_never_touch_band_a():
     assert "4.7% win chance is below the 5.0% floor" in reason
     _, _, reason = _one(_decide(_deal(), 0.04996))
     assert "4.996% win chance is below the 5.000% floor" in reason
+    # A sentence without the floor keeps whole percents.
+    _, rule, reason = _one(_decide(_deal(amount=10_000.0, gross_margin_pct=10.0), 0.052))
+    assert rule == "decline.negative_value" and "(5% × 10,000 × 10% margin)" in reason
     cheap = _deal(amount=10_000.0, gross_margin_pct=10.0)
     kind, rule, reason = _one(_decide(cheap, 0.3))
     assert (kind, rule) == ("decline", "decline.negative_value")

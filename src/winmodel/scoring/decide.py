@@ -240,9 +240,10 @@ def decide(
     count_text = np.array(
         [f"{k} red flag{'s' if k != 1 else ''}" for k in range(len(RED_FLAGS) + 1)], dtype=object
     )
-    percent, floor = _percents_apart(probability, rules.decline_below_probability)
+    # Decimals near the floor only where the sentence names the floor beside the probability.
+    apart, floor = _percents_apart(probability, rules.decline_below_probability)
+    whole = _percent(probability)
     values = {
-        "probability": percent,
         "floor": floor,
         "amount": money(figures.amount),
         "margin": np.array([f"{v:.0f}%" for v in figures.margin_pct], dtype=object),
@@ -259,7 +260,8 @@ def decide(
     for name in DECISION_RULES:
         mask = rule == name
         if mask.any():
-            reason[mask] = fill(texts[name], **{key: value[mask] for key, value in values.items()})
+            shown = {**values, "probability": apart if "{floor}" in texts[name] else whole}
+            reason[mask] = fill(texts[name], **{key: value[mask] for key, value in shown.items()})
     # What the conversation must resolve, and the milestone that would help most.
     resolve = (flag_count > 0) & np.isin(
         rule,
