@@ -219,8 +219,10 @@ def _cases(
     ) -> tuple[pd.Series, dict[str, pd.Series]]:
         values = col(name)
         cases = catalogue.items.get(item, {})
-        key = values.astype("object").map(lambda v: str(v) if str(v) in cases else "any")
-        key = key.where(values.notna(), "missing")
+        # The case of each distinct value, then per row (a blank is code -1: "missing").
+        codes, distinct = pd.factorize(values)
+        case_of = [str(v) if str(v) in cases else "any" for v in distinct]
+        key = pd.Series(np.asarray([*case_of, "missing"], dtype=object)[codes], index=rows.index)
         return key, {name: display if display is not None else display_values(values, catalogue)}
 
     def both(
