@@ -68,6 +68,13 @@ def _walk(tree_structure: _Node) -> tuple[list[_Node], list[_Leaf]]:
     return internals, leaves
 
 
+#: :meth:`_Forest.arrays`: the 13 split and tree arrays, in the order the numba kernels take them.
+_ForestArrays = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+]  # fmt: skip
+
+
 def _ints(values: list[int]) -> np.ndarray:
     return np.asarray(values, dtype=np.int32)
 
@@ -147,7 +154,7 @@ class _Forest:
         """Give the left and right child of every internal node."""
         return _ints(self.node_left or [0]), _ints(self.node_right or [0])
 
-    def arrays(self) -> tuple[np.ndarray, ...]:
+    def arrays(self) -> _ForestArrays:
         """Give the split and tree arrays in the order the numba kernels take them."""
         return (
             _ints(self.node_feature or [0]),
@@ -224,7 +231,8 @@ class TreeScores:
 def softmax(raw: np.ndarray) -> np.ndarray:
     """Give the softmax of raw scores over the last axis (a multiclass booster's probabilities)."""
     raw = np.exp(raw - raw.max(axis=-1, keepdims=True))
-    return raw / raw.sum(axis=-1, keepdims=True)
+    probability: np.ndarray = raw / raw.sum(axis=-1, keepdims=True)
+    return probability
 
 
 class FastTreeShap:
