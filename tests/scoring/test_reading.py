@@ -78,6 +78,29 @@ def _sentences(text: object) -> list[str]:
     return [part for part in str(text).split("; ") if part and part != "nan"]
 
 
+BELOW_FLOOR = re.compile(r"(under 1%|\d+(?:\.(\d+))?%) win chance is below the (\d+(?:\.\d+)?)% floor")
+
+
+def _names_probability_and_floor(reason: str, probability: float, whole: str) -> bool:
+    """A floor decline names the probability and the floor: in whole percents, or with the
+    decimals that tell them apart when both round to the same whole percent."""
+    floor = 100 * CONFIG.recommendation.decline_below_probability
+    named = BELOW_FLOOR.search(reason)
+    if named is None:
+        return False
+    shown, decimals, floor_shown = named.group(1), named.group(2), named.group(3)
+    if decimals is None:
+        # "7% win chance is below the 7% floor" reads as a broken rule.
+        return shown == whole != f"{round(floor)}%" and floor_shown == f"{round(floor)}"
+    places = len(decimals)
+    return (
+        whole == f"{round(floor)}%"
+        and shown == f"{100 * probability:.{places}f}%"
+        and floor_shown == f"{floor:.{places}f}"
+        and shown != f"{floor_shown}%"
+    )
+
+
 def reading_problems(scored: pd.DataFrame) -> list[str]:
     """Give every broken reading rule of a scored frame, as 'deal: problem' lines."""
     problems = []
@@ -170,8 +193,7 @@ def reading_problems(scored: pd.DataFrame) -> list[str]:
             whole = round(100 * row["win_probability"])
             percent = {0: "under 1%", 100: "over 99%"}.get(whole, f"{whole}%")
             if row["decision_rule"] == "decline.low_probability":
-                floor = f"{round(100 * CONFIG.recommendation.decline_below_probability)}% floor"
-                if f"{percent} win chance is below the {floor}" not in reason:
+                if not _names_probability_and_floor(reason, row["win_probability"], percent):
                     problems.append(f"{deal}: decline without its figures: {reason}")
             elif row["decision_rule"] == "decline.negative_value":
                 named = NEGATIVE_VALUE.match(reason)
