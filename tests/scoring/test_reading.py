@@ -78,7 +78,9 @@ def _sentences(text: object) -> list[str]:
     return [part for part in str(text).split("; ") if part and part != "nan"]
 
 
-BELOW_FLOOR = re.compile(r"(under 1%|\d+(?:\.(\d+))?%) win chance is below the (\d+(?:\.\d+)?)% floor")
+BELOW_FLOOR = re.compile(
+    r"(under 1%|\d+(?:\.(\d+))?%) win chance is below the (\d+(?:\.\d+)?)% floor"
+)
 
 
 def _names_probability_and_floor(reason: str, probability: float, whole: str) -> bool:
