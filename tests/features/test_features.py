@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from winmodel.features.builder import FeatureBuilder
+from winmodel.features.builder import ITEM_OF_FEATURE, FeatureBuilder
 from winmodel.features.milestones import MILESTONE_BY_KEY
 from winmodel.features.rows import (
     AS_OF,
@@ -60,6 +60,28 @@ def test_history_features_look_only_backwards():
     assert rows["expected_close_date"].iloc[0] == pd.Timestamp("2026-02-01")
 
 
+def test_a_milestones_wait_counts_days_to_its_first_met_snapshot_or_so_far():
+    rows = add_history_features(pd.DataFrame([_deal()]), _snapshots())
+    # Problem confirmed on Feb 5 (day 35); budget on Mar 5 (day 63); until then the wait runs on.
+    assert rows["problem_confirmed_wait_days"].tolist() == [7, 35, 35, 35]
+    assert rows["budget_confirmed_wait_days"].tolist() == [7, 35, 63, 63]
+    # Only yes/no milestones that the export holds get a wait.
+    assert "economic_buyer_aware_wait_days" not in rows
+    assert "stakeholders_identified_wait_days" not in rows
+
+
+def test_a_wait_is_blank_on_a_blank_row_and_runs_on_when_a_milestone_is_undone():
+    snapshots = _snapshots().assign(
+        problem_confirmed=pd.array([False, True, False, pd.NA], dtype="boolean")
+    )
+    rows = add_history_features(pd.DataFrame([_deal()]), snapshots)
+    waits = rows["problem_confirmed_wait_days"]
+    assert waits.iloc[:3].tolist() == [7, 35, 63] and np.isnan(waits.iloc[3])
+    # The same deal seen later: each row reads only the snapshots up to its own date.
+    early = add_history_features(pd.DataFrame([_deal()]), _snapshots().iloc[:2])
+    assert early["budget_confirmed_wait_days"].tolist() == [7, 35]
+
+
 def test_training_rows_use_only_snapshots_strictly_before_close():
     rows = add_history_features(pd.DataFrame([_deal()]), _snapshots())
     training = select_training_rows(rows, max_per_deal=10)
@@ -92,6 +114,20 @@ def test_latest_rows_respect_as_of():
     rows = add_history_features(pd.DataFrame([_deal(status="open")]), _snapshots())
     latest = select_latest_rows(rows, pd.Timestamp("2026-03-01"))
     assert latest[AS_OF].item() == pd.Timestamp("2026-02-05")
+
+
+def test_the_waits_are_model_features_of_a_snapshot_export_and_momentum_in_its_reasons():
+    rows = add_history_features(pd.DataFrame([_deal()]), _snapshots())
+    builder = FeatureBuilder().fit(rows)
+    waits = [name for name in builder.feature_names_ if name.endswith("_wait_days")]
+    # The yes/no milestones the snapshots hold (not the buying group's share, not engagement).
+    assert waits == [
+        "problem_confirmed_wait_days",
+        "budget_confirmed_wait_days",
+        "timeline_confirmed_wait_days",
+    ]
+    assert {ITEM_OF_FEATURE[name] for name in waits} == {"momentum"}
+    assert builder.transform_frame(rows)["budget_confirmed_wait_days"].tolist() == [7, 35, 63, 63]
 
 
 def test_feature_builder_encodes_and_flags_unseen_categories():
@@ -132,4 +168,8 @@ def test_mark_met_sets_every_column_of_the_milestone():
     changed = milestone.mark_met(rows)
     assert milestone.met(changed).all()
     assert (changed["days_since_last_milestone"] == 0).all()
+    # Met today: its wait is the deal's age, as it stood while unmet (what-ifs leave waits alone).
+    for wait in ("budget_confirmed_wait_days", "timeline_confirmed_wait_days"):
+        assert changed[wait].equals(rows[wait])
+        assert changed[wait].equals(rows["deal_age_days"])
     assert not milestone.met(rows).any()  # the input is not mutated

@@ -16,6 +16,7 @@ import pandas as pd
 from winmodel.data import contract
 from winmodel.features.milestones import MILESTONES, milestone_count, milestone_spec, ordered_rank
 from winmodel.features.qualification import ORDERED, qualification_flags
+from winmodel.features.rows import MILESTONE_WAITS
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ ITEM_OF_FEATURE: dict[str, str] = {
     "milestone_share": "momentum",
     "days_since_last_milestone": "momentum",
     "milestone_velocity": "momentum",
+    **{wait: "momentum" for wait in MILESTONE_WAITS.values()},
     "deal_age_days": "deal_age",
     "days_to_expected_close": "expected_close",
     "close_date_pushes": "close_date_pushes",
@@ -169,6 +171,7 @@ _CONTRACT_FEATURES = (
     "amount_change_pct",
     "days_since_last_milestone",
     "champion_engagement_trend",
+    *MILESTONE_WAITS.values(),
 )
 
 _ACTIVITY_FEATURES = ("calls", "emails", "meetings")

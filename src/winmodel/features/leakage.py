@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from winmodel.data import contract
+from winmodel.features.rows import MILESTONE_WAITS
 
 #: Name patterns of columns known to be set at or after close, with the reason a person reads.
 REFUSED_NAMES: tuple[tuple[str, str], ...] = (
@@ -62,6 +63,7 @@ POINT_IN_TIME_FEATURES = frozenset(
         "close_date_pushes",
         "deal_age_days",
         "days_since_last_milestone",
+        *MILESTONE_WAITS.values(),
     }
 )
 

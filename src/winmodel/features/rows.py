@@ -27,6 +27,14 @@ AS_OF = "as_of_date"
 
 EXPECTED_CLOSE = "expected_close_date"
 
+#: For each yes/no milestone, the days the deal waited for it: from creation to the first
+#: snapshot that showed it met, or to the row's date while it is unmet. Buyers who will buy tend
+#: to move sooner, so a long wait for a milestone (met late, or still open) is evidence in itself,
+#: beside whether it is met now; meeting it today leaves the wait as it stands (what-ifs keep it).
+MILESTONE_WAITS: dict[str, str] = {
+    spec.name: f"{spec.name}_wait_days" for spec in contract.MILESTONES if spec.kind == "bool"
+}
+
 
 def _static_columns(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -> list[str]:
     """Give the opportunity columns to join onto every snapshot: those the snapshots do not hold.
@@ -52,7 +60,8 @@ def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -
     ``expected_close_date``; the opportunity's ``close_date`` stays the actual one.
     History features only look backwards: ``deal_age_days``,
     ``days_to_expected_close``, ``close_date_pushes``, ``amount_change_pct``,
-    ``days_since_last_milestone``, ``champion_engagement_trend``.
+    ``days_since_last_milestone``, ``champion_engagement_trend`` and each yes/no milestone's
+    wait (:data:`MILESTONE_WAITS`).
     """
     snaps = snapshots.rename(columns={"snapshot_date": AS_OF, "close_date": EXPECTED_CLOSE})
     static = opportunities[_static_columns(opportunities, snapshots)]
@@ -83,7 +92,28 @@ def add_history_features(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -
         extra["days_since_last_milestone"] = (rows[AS_OF] - last_change).dt.days.astype("float64")
     if "champion_engagement" in rows:
         extra["champion_engagement_trend"] = _engagement_trend(rows)
+    extra.update(_milestone_waits(rows))
     return rows.assign(**extra)
+
+
+def _milestone_waits(rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """Give each yes/no milestone's wait in days on rows sorted by deal and date (see MILESTONE_WAITS).
+
+    Blank while the milestone is blank on the row. Met, then unmet again: the wait runs on
+    from creation, as for a milestone never met.
+    """
+    deal = rows["opportunity_id"]
+    waits: dict[str, pd.Series] = {}
+    for column, name in MILESTONE_WAITS.items():
+        if column not in rows:
+            continue
+        met = rows[column].astype("boolean")
+        first_met = rows[AS_OF].where(met.fillna(False)).groupby(deal).cummin()
+        first_met = first_met.groupby(deal).ffill()
+        until = rows[AS_OF].where(~met.fillna(False), first_met)
+        wait = (until - rows["created_date"]).dt.days.astype("float64")
+        waits[name] = wait.where(met.notna())
+    return waits
 
 
 def _engagement_trend(rows: pd.DataFrame, window_days: int = 28) -> pd.Series:

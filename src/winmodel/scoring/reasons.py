@@ -368,6 +368,10 @@ def _cases(
             "milestones_met": _number(count, "{:.0f}"),
             "milestones_shown": pd.Series(str(shown), index=rows.index),
             "days_ago": _counted(days, catalogue, "days_ago"),
+            # The pace: how long the deal took to meet them (its milestones' waits are here too).
+            "age": _counted(
+                pd.to_numeric(col("deal_age_days"), errors="coerce"), catalogue, "days"
+            ),
         }
     if item == "deal_age":
         age = pd.to_numeric(col("deal_age_days"), errors="coerce")
