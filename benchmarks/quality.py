@@ -680,7 +680,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-deals", type=int, default=None, help="cap every world's size")
     parser.add_argument("--no-maven", action="store_true")
     parser.add_argument(
-        "--worlds", type=int, nargs="+", default=None, metavar="SEED", help="only these seeds"
+        "--worlds",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="SEED",
+        help="only these seeds (seeds outside the 16-world family draw fresh worlds)",
     )
     parser.add_argument("--maven-only", action="store_true", help="only the Maven export")
     parser.add_argument(
@@ -709,6 +714,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.half in ("all", half_of(spec.seed))
         and (args.worlds is None or spec.seed in args.worlds)
     ]
+    # Seeds outside the family: fresh worlds, drawn the same way (held out from every choice).
+    known = {spec.seed for spec in family(args.quick)}
+    for seed in args.worlds or []:
+        if seed not in known and args.half in ("all", half_of(seed)):
+            spec = draw_world_spec(seed)
+            if args.max_deals is not None and spec.deals > args.max_deals:
+                spec = draw_world_spec(seed, deals=args.max_deals)
+            specs.append(spec)
     maven = None if args.quick or args.no_maven or args.half != "all" or args.worlds else MAVEN
     if args.maven_only:
         specs, maven = [], MAVEN
