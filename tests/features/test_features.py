@@ -82,6 +82,28 @@ def test_a_wait_is_blank_on_a_blank_row_and_runs_on_when_a_milestone_is_undone()
     assert early["budget_confirmed_wait_days"].tolist() == [7, 35]
 
 
+def test_an_open_deals_milestone_known_only_today_is_dated_today(tmp_path):
+    from winmodel.data.dataset import load_crm_data
+    from winmodel.features.rows import open_deal_rows
+
+    deals = pd.DataFrame([_deal(name, status="open", close="2026-04-30") for name in "AB"])
+    deals["problem_confirmed"] = pd.array([True, True], dtype="boolean")
+    # A's latest snapshot left the milestone blank; B has no snapshot at all.
+    snapshots = _snapshots("A", dates=("2026-01-08", "2026-02-05")).assign(
+        problem_confirmed=pd.array([False, pd.NA], dtype="boolean")
+    )
+    deals.to_parquet(tmp_path / "opportunities.parquet")
+    snapshots.to_parquet(tmp_path / "snapshots.parquet")
+    rows = open_deal_rows(load_crm_data(tmp_path))[0].set_index("opportunity_id")
+    # Both are scored on Feb 5, day 35: met as today's row says, first seen met today.
+    assert rows["problem_confirmed"].tolist() == [True, True]
+    assert rows["problem_confirmed_wait_days"].tolist() == [35, 35]
+    assert rows["deal_age_days"].tolist() == [35, 35]
+    # A known milestone keeps its history's wait; one nobody knows stays blank.
+    assert rows.loc["A", "budget_confirmed_wait_days"] == 35
+    assert np.isnan(rows.loc["B", "budget_confirmed_wait_days"])
+
+
 def test_training_rows_use_only_snapshots_strictly_before_close():
     rows = add_history_features(pd.DataFrame([_deal()]), _snapshots())
     training = select_training_rows(rows, max_per_deal=10)
@@ -173,3 +195,6 @@ def test_mark_met_sets_every_column_of_the_milestone():
         assert changed[wait].equals(rows[wait])
         assert changed[wait].equals(rows["deal_age_days"])
     assert not milestone.met(rows).any()  # the input is not mutated
+    # A milestone the history left blank, met today: its wait is the deal's age.
+    blank = rows.assign(budget_confirmed_wait_days=np.nan)
+    assert milestone.mark_met(blank)["budget_confirmed_wait_days"].equals(rows["deal_age_days"])

@@ -14,9 +14,14 @@ import numpy as np
 import pandas as pd
 
 from winmodel.data import contract
-from winmodel.features.milestones import MILESTONES, milestone_count, milestone_spec, ordered_rank
+from winmodel.features.milestones import (
+    MILESTONE_WAITS,
+    MILESTONES,
+    milestone_count,
+    milestone_spec,
+    ordered_rank,
+)
 from winmodel.features.qualification import ORDERED, qualification_flags
-from winmodel.features.rows import MILESTONE_WAITS
 
 log = logging.getLogger(__name__)
 

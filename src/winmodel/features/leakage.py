@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from winmodel.data import contract
-from winmodel.features.rows import MILESTONE_WAITS
+from winmodel.features.milestones import MILESTONE_WAITS
 
 #: Name patterns of columns known to be set at or after close, with the reason a person reads.
 REFUSED_NAMES: tuple[tuple[str, str], ...] = (

@@ -11,6 +11,15 @@ import pandas as pd
 
 from winmodel.data import contract
 
+#: For each yes/no milestone, the days the deal waited for it: from creation to the first
+#: snapshot that showed it met, or to the row's date while it is unmet (``features.rows``). Buyers
+#: who will buy tend to move sooner, so a long wait for a milestone (met late, or still open) is
+#: evidence in itself, beside whether it is met now. Meeting it today leaves a known wait as it
+#: stands (unmet, it already is the deal's age), so the what-ifs keep it.
+MILESTONE_WAITS: dict[str, str] = {
+    spec.name: f"{spec.name}_wait_days" for spec in contract.MILESTONES if spec.kind == "bool"
+}
+
 #: Engagement depth as a rank (none=0 ... coaching=4).
 ENGAGEMENT_LEVELS = cast(tuple[str, ...], contract.SNAPSHOTS["champion_engagement"].allowed)
 
@@ -53,6 +62,11 @@ class Milestone:
                     ) + (raised - current.fillna(0))
             else:
                 changes[column] = pd.Series(True, index=rows.index, dtype="boolean")
+                # Met today: a wait its history left blank is the deal's age (a known wait stays:
+                # unmet, it already is the age; met, it is when it was met).
+                wait = MILESTONE_WAITS[column]
+                if wait in rows and "deal_age_days" in rows:
+                    changes[wait] = rows[wait].fillna(rows["deal_age_days"])
         if "days_since_last_milestone" in rows:
             changes["days_since_last_milestone"] = 0.0
         return rows.assign(**changes)

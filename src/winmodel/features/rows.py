@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from winmodel.data import contract
-from winmodel.features.milestones import engagement_rank, milestone_count
+from winmodel.features.milestones import MILESTONE_WAITS, engagement_rank, milestone_count
 from winmodel.settings import TrainConfig
 
 if (
@@ -26,14 +26,6 @@ if (
 AS_OF = "as_of_date"
 
 EXPECTED_CLOSE = "expected_close_date"
-
-#: For each yes/no milestone, the days the deal waited for it: from creation to the first
-#: snapshot that showed it met, or to the row's date while it is unmet. Buyers who will buy tend
-#: to move sooner, so a long wait for a milestone (met late, or still open) is evidence in itself,
-#: beside whether it is met now; meeting it today leaves the wait as it stands (what-ifs keep it).
-MILESTONE_WAITS: dict[str, str] = {
-    spec.name: f"{spec.name}_wait_days" for spec in contract.MILESTONES if spec.kind == "bool"
-}
 
 
 def _static_columns(opportunities: pd.DataFrame, snapshots: pd.DataFrame) -> list[str]:
@@ -100,7 +92,8 @@ def _milestone_waits(rows: pd.DataFrame) -> dict[str, pd.Series]:
     """Give each yes/no milestone's wait in days on rows sorted by deal and date (see MILESTONE_WAITS).
 
     Blank while the milestone is blank on the row. Met, then unmet again: the wait runs on
-    from creation, as for a milestone never met.
+    from creation, as for a milestone never met; met once more, it is back to the first date it
+    was shown met.
     """
     deal = rows["opportunity_id"]
     waits: dict[str, pd.Series] = {}
@@ -223,11 +216,31 @@ def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
         unseen = open_deals[~open_deals["opportunity_id"].isin(rows["opportunity_id"])]
         if len(unseen):
             rows = pd.concat([rows, flat_rows(unseen, data.as_of)], ignore_index=True)
+        rows = _dated_today(rows)
     else:
         rows = flat_rows(open_deals, data.as_of).reset_index(drop=True)
         age = (data.as_of - rows["created_date"]).dt.days.astype("float64")
         rows = rows.assign(deal_age_days=age)
     return rows.sort_values("opportunity_id", kind="stable").reset_index(drop=True), skipped
+
+
+def _dated_today(rows: pd.DataFrame) -> pd.DataFrame:
+    """Give open deals' rows with the age and waits their history could not date, as of the row.
+
+    A milestone the latest snapshot left blank but today's opportunities row holds (or a deal
+    with no snapshot at all) is first seen on the row's own date: unmet, it has waited the deal's
+    age; met, it was first shown met today. Training never sees a known milestone without its
+    wait, so a blank here would be read as a blank milestone.
+    """
+    since_creation = (rows[AS_OF] - rows["created_date"]).dt.days.astype("float64")
+    dated: dict[str, pd.Series] = {}
+    if "deal_age_days" in rows:
+        dated["deal_age_days"] = rows["deal_age_days"].fillna(since_creation)
+    for column, wait in MILESTONE_WAITS.items():
+        if column in rows and wait in rows:
+            known = rows[column].notna() & rows[wait].isna()
+            dated[wait] = rows[wait].mask(known, since_creation)
+    return rows.assign(**dated)
 
 
 def _fill_from_current(rows: pd.DataFrame, open_deals: pd.DataFrame) -> pd.DataFrame:

@@ -363,15 +363,18 @@ def _cases(
     if item == "momentum":
         count, shown = milestone_count(rows)
         days = pd.to_numeric(col("days_since_last_milestone"), errors="coerce")
-        key = np.where(count.fillna(0) == 0, "none_met", np.where(days.isna(), "missing", "any"))
+        # The pace: the day of the deal's life its latest milestone was met (its waits are here).
+        reached = pd.to_numeric(col("deal_age_days"), errors="coerce") - days
+        key = np.where(
+            count.fillna(0) == 0,
+            "none_met",
+            np.where(days.isna(), "missing", np.where(reached.isna(), "undated", "any")),
+        )
         return pd.Series(key, index=rows.index), {
             "milestones_met": _number(count, "{:.0f}"),
             "milestones_shown": pd.Series(str(shown), index=rows.index),
             "days_ago": _counted(days, catalogue, "days_ago"),
-            # The pace: how long the deal took to meet them (its milestones' waits are here too).
-            "age": _counted(
-                pd.to_numeric(col("deal_age_days"), errors="coerce"), catalogue, "days"
-            ),
+            "by_day": _counted(reached.clip(lower=0), catalogue, "by_day"),
         }
     if item == "deal_age":
         age = pd.to_numeric(col("deal_age_days"), errors="coerce")
