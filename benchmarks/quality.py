@@ -108,13 +108,15 @@ def family(quick: bool, deals_cap: int | None = None) -> list[WorldSpec]:
         if quick
         else {seed: FAMILY_OVERRIDES.get(seed, {}) for seed in range(1, 17)}
     )
-    specs = []
-    for seed, overrides in chosen.items():
-        spec = draw_world_spec(seed, **overrides)
-        if deals_cap is not None and spec.deals > deals_cap:
-            spec = draw_world_spec(seed, **{**overrides, "deals": deals_cap})
-        specs.append(spec)
-    return specs
+    return [world_spec(seed, overrides, deals_cap) for seed, overrides in chosen.items()]
+
+
+def world_spec(seed: int, overrides: dict[str, object], deals_cap: int | None) -> WorldSpec:
+    """Give a world's knobs from its seed and overrides, its size capped if asked."""
+    spec = draw_world_spec(seed, **overrides)
+    if deals_cap is not None and spec.deals > deals_cap:
+        spec = draw_world_spec(seed, **{**overrides, "deals": deals_cap})
+    return spec
 
 
 def half_of(seed: int) -> str:
@@ -718,10 +720,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     known = {spec.seed for spec in family(args.quick)}
     for seed in args.worlds or []:
         if seed not in known and args.half in ("all", half_of(seed)):
-            spec = draw_world_spec(seed)
-            if args.max_deals is not None and spec.deals > args.max_deals:
-                spec = draw_world_spec(seed, deals=args.max_deals)
-            specs.append(spec)
+            specs.append(world_spec(seed, {}, args.max_deals))
     maven = None if args.quick or args.no_maven or args.half != "all" or args.worlds else MAVEN
     if args.maven_only:
         specs, maven = [], MAVEN

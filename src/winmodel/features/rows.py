@@ -100,12 +100,12 @@ def _milestone_waits(rows: pd.DataFrame) -> dict[str, pd.Series]:
     for column, name in MILESTONE_WAITS.items():
         if column not in rows:
             continue
-        met = rows[column].astype("boolean")
-        first_met = rows[AS_OF].where(met.fillna(False)).groupby(deal).cummin()
-        first_met = first_met.groupby(deal).ffill()
-        until = rows[AS_OF].where(~met.fillna(False), first_met)
+        shown = rows[column].astype("boolean")
+        met = shown.fillna(False)
+        # On a met row, the first date it was shown met so far (cummin carries it forward).
+        until = rows[AS_OF].where(met).groupby(deal).cummin().where(met, rows[AS_OF])
         wait = (until - rows["created_date"]).dt.days.astype("float64")
-        waits[name] = wait.where(met.notna())
+        waits[name] = wait.where(shown.notna())
     return waits
 
 
@@ -216,16 +216,16 @@ def open_deal_rows(data: CRMData) -> tuple[pd.DataFrame, int]:
         unseen = open_deals[~open_deals["opportunity_id"].isin(rows["opportunity_id"])]
         if len(unseen):
             rows = pd.concat([rows, flat_rows(unseen, data.as_of)], ignore_index=True)
-        rows = _dated_today(rows)
     else:
         rows = flat_rows(open_deals, data.as_of).reset_index(drop=True)
-        age = (data.as_of - rows["created_date"]).dt.days.astype("float64")
-        rows = rows.assign(deal_age_days=age)
+    rows = _dated_today(rows)
     return rows.sort_values("opportunity_id", kind="stable").reset_index(drop=True), skipped
 
 
 def _dated_today(rows: pd.DataFrame) -> pd.DataFrame:
     """Give open deals' rows with the age and waits their history could not date, as of the row.
+
+    A flat export's open deals get their age here; it has no waits.
 
     A milestone the latest snapshot left blank but today's opportunities row holds (or a deal
     with no snapshot at all) is first seen on the row's own date: unmet, it has waited the deal's
@@ -233,9 +233,8 @@ def _dated_today(rows: pd.DataFrame) -> pd.DataFrame:
     wait, so a blank here would be read as a blank milestone.
     """
     since_creation = (rows[AS_OF] - rows["created_date"]).dt.days.astype("float64")
-    dated: dict[str, pd.Series] = {}
-    if "deal_age_days" in rows:
-        dated["deal_age_days"] = rows["deal_age_days"].fillna(since_creation)
+    age = rows["deal_age_days"] if "deal_age_days" in rows else pd.Series(np.nan, index=rows.index)
+    dated: dict[str, pd.Series] = {"deal_age_days": age.fillna(since_creation)}
     for column, wait in MILESTONE_WAITS.items():
         if column in rows and wait in rows:
             known = rows[column].notna() & rows[wait].isna()
