@@ -53,6 +53,7 @@ from winmodel.data.dataset import CRMData, load_crm_data
 from winmodel.data.io import atomic_file, write_table_atomic
 from winmodel.data.mapping import Mapping
 from winmodel.features.rows import AS_OF, build_training_rows, final_state_columns
+from winmodel.mlops.gate import decide_promotion
 from winmodel.modeling.evaluate import (
     EPSILON,
     brier_skill_share,
@@ -60,8 +61,9 @@ from winmodel.modeling.evaluate import (
     evaluation_moments,
     fit_logistic_baseline,
     moment_label,
+    pooled_log_loss,
 )
-from winmodel.modeling.train import describe_shape, train_win_model
+from winmodel.modeling.train import TrainingResult, describe_shape, train_win_model
 from winmodel.settings import TrainConfig
 from winmodel.synth.worlds import World, WorldSpec, draw_world_spec, generate_world
 
@@ -224,6 +226,21 @@ def _oracle(world: World | None, test: pd.DataFrame) -> np.ndarray | None:
     return test["opportunity_id"].map(prior).to_numpy(float)
 
 
+def first_gate(result: TrainingResult, train: pd.DataFrame, config: TrainConfig) -> str:
+    """Give the gate's verdict on this training as a first one (no champion): promoted or refused.
+
+    The same inputs as ``winmodel train`` gives the gate: the holdout metrics, the base rate's
+    Brier and, below ``gate.small_data_deals`` closed deals, the log loss over every fold.
+    """
+    holdout = result.holdout_metrics.set_index("method")
+    challenger = holdout.loc["winmodel", ["brier", "roc_auc", "log_loss", "ece"]].astype(float)
+    base_brier = float(holdout.loc["base_rate", "brier"]) if "base_rate" in holdout.index else None
+    closed = train.loc[train["is_last_before_close"], "opportunity_id"].nunique()
+    pooled = pooled_log_loss(result.backtest) if closed < config.gate.small_data_deals else None
+    decision = decide_promotion(challenger.to_dict(), None, config.gate, base_brier, pooled)
+    return "promoted" if decision.promote else "refused"
+
+
 def evaluate_world(
     label: str, crm: CRMData, world: World | None, config: TrainConfig
 ) -> tuple[list[dict[str, object]], dict[str, object]]:
@@ -303,6 +320,8 @@ def evaluate_world(
         "oracle_auc": np.nan if oracle_metrics is None else oracle_metrics["roc_auc"],
         "shape": describe_shape(result.shape),
         "calibration": result.model.calibrator.method_,
+        # A refused model is not registered (a user gets none); its figures are still shown.
+        "gate": first_gate(result, split.train, config),
         # model.search_seconds is wall time: on a loaded machine fewer candidates are tried.
         "candidates_tried": len(result.search),
         # Segments the newest months said the model lags (modeling.segment_shift), with the shift.
@@ -544,6 +563,18 @@ def render(
     )
     worlds = spec_rows.merge(facts, on="world", how="left") if len(spec_rows) else facts
     lines += [_markdown(worlds, digits=3), ""]
+    if "gate" in worlds:
+        refused = worlds.loc[worlds["gate"].eq("refused"), "world"].tolist()
+        lines += [
+            (
+                f"The gate refuses {len(refused)} of {len(worlds)} trainings as a first model "
+                f"({', '.join(refused)}): `winmodel train` would register no model there. Their "
+                "figures above are the refused model's, not the base rate's."
+            )
+            if refused
+            else "The gate promotes every training as a first model.",
+            "",
+        ]
     lines += ["## Every world, every method", ""]
     lines += [_markdown(results.drop(columns=["half"]), digits=4), ""]
     drift_columns = [c for c in facts.columns if c.startswith("drift")]

@@ -45,6 +45,8 @@ def test_quick_benchmark_writes_the_report(tmp_path: Path) -> None:
     assert results["oracle_share_se"].gt(0).all()
     assert "Median oracle share, 90 % interval from the test deals' noise" in report
     assert results["log_loss"].between(0.05, 5).all()
+    # The gate's verdict on each world as a first training is reported.
+    assert ("The gate promotes every training" in report) or ("The gate refuses" in report)
 
 
 def test_drift_within_counts_each_method_and_the_oracle_within_the_tolerance() -> None:
@@ -94,3 +96,44 @@ def test_the_median_interval_holds_the_median_and_widens_with_noise() -> None:
     wide_low, wide_high = quality.median_interval(results.assign(oracle_share_se=0.2), "winmodel")
     assert wide_low < low and wide_high > high
     assert np.isnan(quality.median_interval(results, "lightgbm")).all()
+
+
+def _gate_inputs(winmodel_pooled: float, deals: int):
+    from types import SimpleNamespace
+
+    from winmodel.modeling.evaluate import HEADLINE
+
+    holdout = pd.DataFrame(
+        {
+            "method": ["winmodel", "base_rate"],
+            "brier": [0.20, 0.24],
+            "roc_auc": [0.70, 0.50],
+            "log_loss": [0.60, 0.67],
+            "ece": [0.03, 0.01],
+        }
+    )
+    backtest = pd.DataFrame(
+        {
+            "method": ["winmodel", "base_rate"],
+            "moment": [HEADLINE, HEADLINE],
+            "log_loss": [winmodel_pooled, 0.67],
+            "deals": [80, 80],
+        }
+    )
+    train = pd.DataFrame(
+        {"opportunity_id": [f"D{i}" for i in range(deals)], "is_last_before_close": True}
+    )
+    return SimpleNamespace(holdout_metrics=holdout, backtest=backtest), train
+
+
+def test_first_gate_refuses_a_small_history_no_better_than_the_base_rate_over_its_folds() -> None:
+    quality = _quality_module()
+    config = quality.config_with([])
+    # Better than the base rate on the holdout, but not over every fold: small data is refused.
+    result, train = _gate_inputs(winmodel_pooled=0.70, deals=300)
+    assert quality.first_gate(result, train, config) == "refused"
+    result, train = _gate_inputs(winmodel_pooled=0.62, deals=300)
+    assert quality.first_gate(result, train, config) == "promoted"
+    # A large history is judged on its holdout alone.
+    result, train = _gate_inputs(winmodel_pooled=0.70, deals=config.gate.small_data_deals)
+    assert quality.first_gate(result, train, config) == "promoted"

@@ -97,8 +97,10 @@ class TrainingSet(_Section):
     #: At most this many snapshots per deal (evenly spaced, always the last pre-close one).
     max_snapshots_per_deal: int = Field(6, ge=1)
     #: Share of each deal's weight on its last pre-close snapshot (the state the decision was
-    #: made on); the earlier snapshots share the rest. Every deal counts once in total.
-    last_snapshot_share: float = Field(0.5, gt=0, le=1)
+    #: made on); the earlier snapshots share the rest. Every deal counts once in total. 0.3, not
+    #: 0.5: open deals are scored at every stage of their life, not on the eve of closing
+    #: (bench-quality: tuning half 6 worlds better, 1 worse; benchmarks/quality.md).
+    last_snapshot_share: float = Field(0.3, gt=0, le=1)
     #: Weight deals by recency with this half-life (days) so drift is followed; null = off.
     recency_half_life_days: float | None = Field(None, gt=0)
     #: Half-lives (days) tried against recency_half_life_days on the search folds with the chosen

@@ -111,7 +111,7 @@ def test_training_rows_use_only_snapshots_strictly_before_close():
     assert len(training) == 3  # the close-date snapshot (stage won, probability 100) is left out
     assert training["sample_weight"].sum() == pytest.approx(1.0)
     assert training.loc[training["is_last_before_close"], "sample_weight"].item() == pytest.approx(
-        0.5
+        0.3
     )
 
 

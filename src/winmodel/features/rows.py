@@ -146,7 +146,7 @@ def flat_rows(opportunities: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def select_training_rows(
-    rows: pd.DataFrame, *, max_per_deal: int, last_share: float = 0.5
+    rows: pd.DataFrame, *, max_per_deal: int, last_share: float = 0.3
 ) -> pd.DataFrame:
     """Give closed deals' rows strictly before close, at most ``max_per_deal`` each, with weights.
 
