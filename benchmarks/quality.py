@@ -320,7 +320,7 @@ def evaluate_world(
         "oracle_auc": np.nan if oracle_metrics is None else oracle_metrics["roc_auc"],
         "shape": describe_shape(result.shape),
         "calibration": result.model.calibrator.method_,
-        # A refused model is not registered (a user gets none); its figures are still shown.
+        # A refused model is registered as challenger only: no champion, nothing exported.
         "gate": first_gate(result, split.train, config),
         # model.search_seconds is wall time: on a loaded machine fewer candidates are tried.
         "candidates_tried": len(result.search),
@@ -563,16 +563,19 @@ def render(
     )
     worlds = spec_rows.merge(facts, on="world", how="left") if len(spec_rows) else facts
     lines += [_markdown(worlds, digits=3), ""]
-    if "gate" in worlds:
-        refused = worlds.loc[worlds["gate"].eq("refused"), "world"].tolist()
+    if "gate" in facts:
+        # Every training's verdict, the Maven export's included (the table above has worlds only).
+        refused = facts.loc[facts["gate"].eq("refused"), "world"].tolist()
         lines += [
             (
-                f"The gate refuses {len(refused)} of {len(worlds)} trainings as a first model "
-                f"({', '.join(refused)}): `winmodel train` would register no model there. Their "
-                "figures above are the refused model's, not the base rate's."
+                f"The gate refuses {len(refused)} of {len(facts)} trainings (each on its older "
+                f"deals, as a first model): {', '.join(refused)}. `winmodel train` would make no "
+                "champion of it and export nothing (the version stays a challenger). Their "
+                "figures are the refused model's, not the base rate's."
             )
             if refused
-            else "The gate promotes every training as a first model.",
+            else f"The gate promotes all {len(facts)} trainings (each on its older deals, as a "
+            "first model).",
             "",
         ]
     lines += ["## Every world, every method", ""]

@@ -46,7 +46,7 @@ def test_quick_benchmark_writes_the_report(tmp_path: Path) -> None:
     assert "Median oracle share, 90 % interval from the test deals' noise" in report
     assert results["log_loss"].between(0.05, 5).all()
     # The gate's verdict on each world as a first training is reported.
-    assert ("The gate promotes every training" in report) or ("The gate refuses" in report)
+    assert ("The gate promotes all 2 trainings" in report) or ("The gate refuses" in report)
 
 
 def test_drift_within_counts_each_method_and_the_oracle_within_the_tolerance() -> None:
@@ -98,7 +98,7 @@ def test_the_median_interval_holds_the_median_and_widens_with_noise() -> None:
     assert np.isnan(quality.median_interval(results, "lightgbm")).all()
 
 
-def _gate_inputs(winmodel_pooled: float, deals: int):
+def _gate_inputs(winmodel_pooled: float, deals: int, holdout_brier: float = 0.20):
     from types import SimpleNamespace
 
     from winmodel.modeling.evaluate import HEADLINE
@@ -106,7 +106,7 @@ def _gate_inputs(winmodel_pooled: float, deals: int):
     holdout = pd.DataFrame(
         {
             "method": ["winmodel", "base_rate"],
-            "brier": [0.20, 0.24],
+            "brier": [holdout_brier, 0.24],
             "roc_auc": [0.70, 0.50],
             "log_loss": [0.60, 0.67],
             "ece": [0.03, 0.01],
@@ -120,8 +120,10 @@ def _gate_inputs(winmodel_pooled: float, deals: int):
             "deals": [80, 80],
         }
     )
+    # Each deal has an earlier row too: the gate counts deals by their last row, not rows.
+    ids = [f"D{i}" for i in range(deals)]
     train = pd.DataFrame(
-        {"opportunity_id": [f"D{i}" for i in range(deals)], "is_last_before_close": True}
+        {"opportunity_id": ids * 2, "is_last_before_close": [False] * deals + [True] * deals}
     )
     return SimpleNamespace(holdout_metrics=holdout, backtest=backtest), train
 
@@ -134,6 +136,11 @@ def test_first_gate_refuses_a_small_history_no_better_than_the_base_rate_over_it
     assert quality.first_gate(result, train, config) == "refused"
     result, train = _gate_inputs(winmodel_pooled=0.62, deals=300)
     assert quality.first_gate(result, train, config) == "promoted"
-    # A large history is judged on its holdout alone.
+    # A large history is judged on its holdout alone (600 deals of 2 rows each stay small).
     result, train = _gate_inputs(winmodel_pooled=0.70, deals=config.gate.small_data_deals)
     assert quality.first_gate(result, train, config) == "promoted"
+    result, train = _gate_inputs(winmodel_pooled=0.70, deals=600)
+    assert quality.first_gate(result, train, config) == "refused"
+    # Worse than the base rate's Brier on the holdout: refused whatever the size.
+    result, train = _gate_inputs(0.62, config.gate.small_data_deals, holdout_brier=0.25)
+    assert quality.first_gate(result, train, config) == "refused"
