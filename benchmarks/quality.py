@@ -52,6 +52,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from winmodel.data.dataset import CRMData, load_crm_data
 from winmodel.data.io import atomic_file, write_table_atomic
 from winmodel.data.mapping import Mapping
+from winmodel.errors import GateError
 from winmodel.features.rows import AS_OF, build_training_rows, final_state_columns
 from winmodel.mlops.gate import decide_promotion
 from winmodel.modeling.evaluate import (
@@ -566,6 +567,14 @@ def render(
     if "gate" in facts:
         # Every training's verdict, the Maven export's included (the table above has worlds only).
         refused = facts.loc[facts["gate"].eq("refused"), "world"].tolist()
+        untrained = facts.loc[facts["gate"].str.startswith("not trained"), "world"].tolist()
+        if untrained:
+            lines += [
+                f"winmodel refuses to train on {len(untrained)} world(s), left out of every "
+                f"figure above: {', '.join(untrained)} (the reason is in the `gate` column).",
+                "",
+            ]
+            facts = facts[~facts["world"].isin(untrained)]
         lines += [
             (
                 f"The gate refuses {len(refused)} of {len(facts)} trainings (each on its older "
@@ -684,7 +693,14 @@ def run(
         folder = workdir / spec.name
         mapping = write_world(world, folder)
         crm = load_crm_data(folder, mapping)
-        world_records, world_facts = evaluate_world(spec.name, crm, world, config)
+        try:
+            world_records, world_facts = evaluate_world(spec.name, crm, world, config)
+        except GateError as error:
+            # winmodel refuses to train on this history (too few won or lost deals, say): the
+            # world is listed with the reason, no method is measured on it.
+            facts.append({"world": spec.name, "gate": f"not trained: {error}"})
+            say(f"{spec.name}: not trained ({error})")
+            continue
         for record in world_records:
             record["half"] = half_of(spec.seed)
         records += world_records
@@ -787,6 +803,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results, facts = run(
             specs, workdir, maven, config, say=lambda line: print(line, flush=True), done=write
         )
+    if results.empty:
+        print("no world could be trained on: no report written", file=sys.stderr)
+        return 1
     wall = write(results, facts, finished=True)
     print(f"wrote {args.out} ({wall / 60:.1f} min)", flush=True)
     return 0
