@@ -578,9 +578,9 @@ def render(
         lines += [
             (
                 f"The gate refuses {len(refused)} of {len(facts)} trainings (each on its older "
-                f"deals, as a first model): {', '.join(refused)}. `winmodel train` would make no "
-                "champion of it and export nothing (the version stays a challenger). Their "
-                "figures are the refused model's, not the base rate's."
+                f"deals, as a first model): {', '.join(refused)}. `winmodel train` would make "
+                "none of them champion and export nothing (each version stays a challenger). "
+                "Their figures are the refused models', not the base rate's."
             )
             if refused
             else f"The gate promotes all {len(facts)} trainings (each on its older deals, as a "
