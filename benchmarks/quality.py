@@ -54,7 +54,7 @@ from winmodel.data.io import atomic_file, write_table_atomic
 from winmodel.data.mapping import Mapping
 from winmodel.errors import GateError
 from winmodel.features.rows import AS_OF, build_training_rows, final_state_columns
-from winmodel.mlops.gate import decide_promotion
+from winmodel.mlops.gate import decide_promotion, gate_inputs
 from winmodel.modeling.evaluate import (
     EPSILON,
     brier_skill_share,
@@ -62,7 +62,6 @@ from winmodel.modeling.evaluate import (
     evaluation_moments,
     fit_logistic_baseline,
     moment_label,
-    pooled_log_loss,
 )
 from winmodel.modeling.train import TrainingResult, describe_shape, train_win_model
 from winmodel.settings import TrainConfig
@@ -230,15 +229,12 @@ def _oracle(world: World | None, test: pd.DataFrame) -> np.ndarray | None:
 def first_gate(result: TrainingResult, train: pd.DataFrame, config: TrainConfig) -> str:
     """Give the gate's verdict on this training as a first one (no champion): promoted or refused.
 
-    The same inputs as ``winmodel train`` gives the gate: the holdout metrics, the base rate's
-    Brier and, below ``gate.small_data_deals`` closed deals, the log loss over every fold.
+    The same inputs as ``winmodel train`` gives the gate (:func:`winmodel.mlops.gate.gate_inputs`).
     """
-    holdout = result.holdout_metrics.set_index("method")
-    challenger = holdout.loc["winmodel", ["brier", "roc_auc", "log_loss", "ece"]].astype(float)
-    base_brier = float(holdout.loc["base_rate", "brier"]) if "base_rate" in holdout.index else None
-    closed = train.loc[train["is_last_before_close"], "opportunity_id"].nunique()
-    pooled = pooled_log_loss(result.backtest) if closed < config.gate.small_data_deals else None
-    decision = decide_promotion(challenger.to_dict(), None, config.gate, base_brier, pooled)
+    inputs = gate_inputs(result, train, config.gate)
+    decision = decide_promotion(
+        inputs.challenger, None, config.gate, inputs.base_rate_brier, inputs.pooled
+    )
     return "promoted" if decision.promote else "refused"
 
 
@@ -574,16 +570,16 @@ def render(
                 f"figure above: {', '.join(untrained)} (the reason is in the `gate` column).",
                 "",
             ]
-            facts = facts[~facts["world"].isin(untrained)]
+        trained = len(facts) - len(untrained)
         lines += [
             (
-                f"The gate refuses {len(refused)} of {len(facts)} trainings (each on its older "
+                f"The gate refuses {len(refused)} of {trained} trainings (each on its older "
                 f"deals, as a first model): {', '.join(refused)}. `winmodel train` would make "
                 "none of them champion and export nothing (each version stays a challenger). "
                 "Their figures are the refused models', not the base rate's."
             )
             if refused
-            else f"The gate promotes all {len(facts)} trainings (each on its older deals, as a "
+            else f"The gate promotes all {trained} trainings (each on its older deals, as a "
             "first model).",
             "",
         ]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from winmodel.data import contract
 from winmodel.features.milestones import MILESTONE_WAITS, engagement_rank, milestone_count
-from winmodel.settings import TrainConfig
+from winmodel.settings import TrainConfig, TrainingSet
 
 if (
     TYPE_CHECKING
@@ -146,7 +146,10 @@ def flat_rows(opportunities: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def select_training_rows(
-    rows: pd.DataFrame, *, max_per_deal: int, last_share: float = 0.3
+    rows: pd.DataFrame,
+    *,
+    max_per_deal: int,
+    last_share: float = TrainingSet.model_fields["last_snapshot_share"].default,
 ) -> pd.DataFrame:
     """Give closed deals' rows strictly before close, at most ``max_per_deal`` each, with weights.
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ from winmodel.features.rows import (
 )
 from winmodel.mlops.export import VERSION_FILE, exported_version
 from winmodel.mlops.modelcard import render_model_card
-from winmodel.modeling.evaluate import HEADLINE, classification_metrics, pooled_log_loss
+from winmodel.modeling.evaluate import HEADLINE, classification_metrics
 from winmodel.modeling.train import Progress, TrainingResult, check_sufficiency, train_win_model
 from winmodel.paths import DEMO_DATA_DIR
 from winmodel.settings import TrainConfig, load_train_config
@@ -559,14 +559,6 @@ def _run_train_locked(
                 "field_history": "replayed from the field history",
             }.get(str(crm.snapshot_source)),
         }
-        # One row of the metrics table: the metric names and their values.
-        challenger_metrics = cast(
-            dict[str, float],
-            result.holdout_metrics.set_index("method")
-            .loc["winmodel"][["brier", "roc_auc", "log_loss", "ece"]]
-            .astype(float)
-            .to_dict(),
-        )
 
         # Every check passed: from here on the registry changes.
         with console.status("logging and registering the model"):
@@ -592,25 +584,20 @@ def _run_train_locked(
         champion_metrics, champion_version, same_deals = _champion_metrics(
             client, config, result, rows, say
         )
+        too_few_unseen = bool(champion_metrics and champion_metrics.get("too_few_unseen"))
+        inputs = gate.gate_inputs(result, rows, config.gate, champion_saw_holdout=too_few_unseen)
+        challenger_metrics = inputs.challenger
         if same_deals is not None:
             challenger_metrics = {k: same_deals[k] for k in challenger_metrics}
-        briers = result.holdout_metrics.set_index("method")["brier"]
-        base_rate_brier = float(briers["base_rate"]) if "base_rate" in briers else None
-        closed_deals = int(rows.loc[rows["is_last_before_close"], "opportunity_id"].nunique())
-        too_few_unseen = bool(champion_metrics and champion_metrics.get("too_few_unseen"))
-        pooled = (
-            pooled_log_loss(result.backtest)
-            if closed_deals < config.gate.small_data_deals or too_few_unseen
-            else None
-        )
+        pooled = inputs.pooled
         if pooled is not None and {"winmodel", "base_rate"} <= set(pooled):
             say(
                 ("the champion saw the holdout" if too_few_unseen else "small data")
-                + f" ({closed_deals} closed deals): log loss over every time-ordered fold "
+                + f" ({inputs.closed_deals} closed deals): log loss over every time-ordered fold "
                 f"{pooled['winmodel']:.4f}, base rate {pooled['base_rate']:.4f}"
             )
         decision = gate.decide_promotion(
-            challenger_metrics, champion_metrics, config.gate, base_rate_brier, pooled
+            challenger_metrics, champion_metrics, config.gate, inputs.base_rate_brier, pooled
         )
         gate_text = (
             f"{'PROMOTED' if decision.promote else 'NOT PROMOTED'}: version {model_version} — "

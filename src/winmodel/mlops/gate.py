@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
+from winmodel.modeling.evaluate import pooled_log_loss
 from winmodel.settings import GateSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from winmodel.modeling.train import TrainingResult
 
 
 @dataclass(frozen=True)
@@ -15,6 +22,43 @@ class GateDecision:
     reason: str
     challenger: dict[str, float]
     champion: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """What the gate judges a training on, before any champion is compared."""
+
+    #: The challenger's holdout metrics (brier, roc_auc, log_loss, ece).
+    challenger: dict[str, float]
+    base_rate_brier: float | None
+    closed_deals: int
+    #: Each method's log loss over every time-ordered fold; None unless the history is small (or
+    #: the champion saw the holdout).
+    pooled: dict[str, float] | None
+
+
+def gate_inputs(
+    result: TrainingResult,
+    rows: pd.DataFrame,
+    settings: GateSettings,
+    champion_saw_holdout: bool = False,
+) -> GateInputs:
+    """Give the gate's inputs from a training's result and the rows it was trained on."""
+    holdout = result.holdout_metrics.set_index("method")
+    # One row of the metrics table: the metric names and their values.
+    challenger = cast(
+        dict[str, float],
+        holdout.loc["winmodel"][["brier", "roc_auc", "log_loss", "ece"]].astype(float).to_dict(),
+    )
+    briers = holdout["brier"]
+    base_rate_brier = float(briers["base_rate"]) if "base_rate" in briers else None
+    closed_deals = int(rows.loc[rows["is_last_before_close"], "opportunity_id"].nunique())
+    pooled = (
+        pooled_log_loss(result.backtest)
+        if closed_deals < settings.small_data_deals or champion_saw_holdout
+        else None
+    )
+    return GateInputs(challenger, base_rate_brier, closed_deals, pooled)
 
 
 def decide_promotion(
