@@ -77,6 +77,8 @@ BOOTSTRAP_DRAWS = 400
 MEDIAN_DRAWS = 4000
 METHODS = ("winmodel", "hist_gradient_boosting", "lightgbm", "logistic_regression")
 PEERS = METHODS[1:]
+#: The `gate` fact of a world winmodel refuses to train on (followed by the reason).
+NOT_TRAINED = "not trained"
 
 #: The family: seeds 1-16 with the knobs a seed draws, a few fixed so every kind of world is in
 #: both halves (sizes 300 to 100,000, flat and snapshot exports, each drift, wide categoricals).
@@ -494,6 +496,36 @@ def _markdown(frame: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join([header, rule, *body])
 
 
+def _gate_sentences(facts: pd.DataFrame) -> list[str]:
+    """Give the lines under the worlds table: worlds not trained on, and the gate's refusals.
+
+    Every training's verdict, the Maven export's included (the worlds table has worlds only).
+    """
+    refused = facts.loc[facts["gate"].eq("refused"), "world"].tolist()
+    untrained = facts.loc[facts["gate"].str.startswith(NOT_TRAINED), "world"].tolist()
+    lines = []
+    if untrained:
+        lines += [
+            f"winmodel refuses to train on {len(untrained)} world(s), left out of every "
+            f"figure above: {', '.join(untrained)} (the reason is in the `gate` column).",
+            "",
+        ]
+    trained = len(facts) - len(untrained)
+    lines += [
+        (
+            f"The gate refuses {len(refused)} of {trained} trainings (each on its older "
+            f"deals, as a first model): {', '.join(refused)}. `winmodel train` would make "
+            "none of them champion and export nothing (each version stays a challenger). "
+            "Their figures are the refused models', not the base rate's."
+        )
+        if refused
+        else f"The gate promotes all {trained} trainings (each on its older deals, as a "
+        "first model).",
+        "",
+    ]
+    return lines
+
+
 def render(
     results: pd.DataFrame,
     facts: pd.DataFrame,
@@ -561,28 +593,7 @@ def render(
     worlds = spec_rows.merge(facts, on="world", how="left") if len(spec_rows) else facts
     lines += [_markdown(worlds, digits=3), ""]
     if "gate" in facts:
-        # Every training's verdict, the Maven export's included (the table above has worlds only).
-        refused = facts.loc[facts["gate"].eq("refused"), "world"].tolist()
-        untrained = facts.loc[facts["gate"].str.startswith("not trained"), "world"].tolist()
-        if untrained:
-            lines += [
-                f"winmodel refuses to train on {len(untrained)} world(s), left out of every "
-                f"figure above: {', '.join(untrained)} (the reason is in the `gate` column).",
-                "",
-            ]
-        trained = len(facts) - len(untrained)
-        lines += [
-            (
-                f"The gate refuses {len(refused)} of {trained} trainings (each on its older "
-                f"deals, as a first model): {', '.join(refused)}. `winmodel train` would make "
-                "none of them champion and export nothing (each version stays a challenger). "
-                "Their figures are the refused models', not the base rate's."
-            )
-            if refused
-            else f"The gate promotes all {trained} trainings (each on its older deals, as a "
-            "first model).",
-            "",
-        ]
+        lines += _gate_sentences(facts)
     lines += ["## Every world, every method", ""]
     lines += [_markdown(results.drop(columns=["half"]), digits=4), ""]
     drift_columns = [c for c in facts.columns if c.startswith("drift")]
@@ -694,7 +705,7 @@ def run(
         except GateError as error:
             # winmodel refuses to train on this history (too few won or lost deals, say): the
             # world is listed with the reason, no method is measured on it.
-            facts.append({"world": spec.name, "gate": f"not trained: {error}"})
+            facts.append({"world": spec.name, "gate": f"{NOT_TRAINED}: {error}"})
             say(f"{spec.name}: not trained ({error})")
             continue
         for record in world_records:
