@@ -21,6 +21,7 @@ Worlds are split by seed into a *tuning* half (odd seeds: defaults may be chosen
 
     python benchmarks/quality.py --out benchmarks/quality.md            # the whole family
     python benchmarks/quality.py --quick --out /tmp/quality.md          # 3 small worlds
+    python benchmarks/quality.py --results new.csv --compare before=old.csv   # no run: paired
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ METHODS = ("winmodel", "hist_gradient_boosting", "lightgbm", "logistic_regressio
 PEERS = METHODS[1:]
 #: The `gate` fact of a world winmodel refuses to train on (followed by the reason).
 NOT_TRAINED = "not trained"
+#: A world's log loss moving less than this between two runs counts as unchanged (--compare).
+SAME_WITHIN = 0.001
 
 #: The family: seeds 1-16 with the knobs a seed draws, a few fixed so every kind of world is in
 #: both halves (sizes 300 to 100,000, flat and snapshot exports, each drift, wide categoricals).
@@ -654,17 +657,79 @@ def compare_runs(runs: dict[str, pd.DataFrame]) -> str:
                     "median winmodel seconds": mine["train_seconds"].median(),
                 }
             )
-    return "\n".join(
-        [
-            "## Before / after (winmodel only, same worlds)",
+    lines = [
+        "## Before / after (winmodel only, same worlds)",
+        "",
+        _markdown(pd.DataFrame(rows), digits=4),
+        "",
+    ]
+    (label, current), *earlier = runs.items()
+    paired = [
+        {"against": other, **change}
+        for other, frame in earlier
+        for change in paired_changes(current, frame)
+    ]
+    if paired:
+        lines += [
+            f"Paired, world by world: winmodel's log loss in {label} minus the earlier run's on "
+            f"each world both hold. A world counts as better or worse from {SAME_WITHIN} of log "
+            "loss; the mean change has its standard error over the worlds (the worlds' own "
+            "spread, not the test deals' noise).",
             "",
-            _markdown(pd.DataFrame(rows), digits=4),
+            _markdown(pd.DataFrame(paired), digits=4),
             "",
         ]
-    )
+    return "\n".join(lines)
+
+
+def paired_changes(current: pd.DataFrame, earlier: pd.DataFrame) -> list[dict[str, object]]:
+    """Give winmodel's per-world log-loss change (current - earlier) per half: counts, mean, s.e.
+
+    One row per half the two runs share, and one for all their synthetic worlds together (the
+    real export has no half of its own to pool with). ``largest`` names the biggest moves.
+    """
+
+    def losses(frame: pd.DataFrame) -> pd.DataFrame:
+        mine = frame[frame["method"] == "winmodel"]
+        return mine.drop_duplicates("world", keep="last").set_index("world")[["half", "log_loss"]]
+
+    now, before = losses(current), losses(earlier)
+    shared = now.index.intersection(before.index)
+    change = (now.loc[shared, "log_loss"] - before.loc[shared, "log_loss"]).rename("change")
+    halves = now.loc[shared, "half"]
+    groups = [(half, halves == half) for half in ("tuning", "confirm", "real")]
+    groups.append(("all synthetic", halves.isin(["tuning", "confirm"])))
+    rows = []
+    for half, chosen in groups:
+        part = change[chosen].dropna()
+        if part.empty or (half == "all synthetic" and halves[chosen].nunique() < 2):
+            continue
+        moved = part[part.abs() >= SAME_WITHIN].sort_values(key=np.abs, ascending=False)
+        rows.append(
+            {
+                "half": half,
+                "worlds": len(part),
+                "better": int((part <= -SAME_WITHIN).sum()),
+                "worse": int((part >= SAME_WITHIN).sum()),
+                "same": int((part.abs() < SAME_WITHIN).sum()),
+                "mean change": float(part.mean()),
+                "s.e.": float(part.std(ddof=1) / np.sqrt(len(part))) if len(part) > 1 else np.nan,
+                "largest": "; ".join(f"{world} {value:+.4f}" for world, value in moved[:3].items()),
+            }
+        )
+    return rows
 
 
 # --------------------------------------------------------------------------- main
+
+
+def earlier_runs(items: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Give the runs named by ``--compare LABEL=CSV`` items, by label."""
+    runs = {}
+    for item in items:
+        label, _, path = item.partition("=")
+        runs[label] = pd.read_csv(path)
+    return runs
 
 
 def config_with(settings: Sequence[str]) -> TrainConfig:
@@ -764,7 +829,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="LABEL=CSV",
         help="earlier runs' results to set beside this one (before/after of a change)",
     )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="no run: set this earlier run's results beside the --compare ones (printed)",
+    )
     args = parser.parse_args(argv)
+    if args.results is not None:
+        if not args.compare:
+            parser.error("--results needs at least one --compare LABEL=CSV to set it beside")
+        print(
+            compare_runs(
+                {args.results.name: pd.read_csv(args.results), **earlier_runs(args.compare)}
+            )
+        )
+        return 0
     warnings.filterwarnings("ignore", category=UserWarning)
     logging.getLogger("winmodel").setLevel(logging.WARNING)
     specs = [
@@ -795,11 +876,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             load += f"; PARTIAL: {facts['world'].nunique()} of {len(specs)} worlds so far"
         report = render(results, facts, specs, wall, command.strip(), load)
         if args.compare:
-            runs = {"this run": results}
-            for item in args.compare:
-                label, _, path = item.partition("=")
-                runs[label] = pd.read_csv(path)
-            report += "\n" + compare_runs(runs)
+            report += "\n" + compare_runs({"this run": results, **earlier_runs(args.compare)})
         with atomic_file(args.out) as stream:
             stream.write(report.encode())
         write_table_atomic(results, args.out.with_suffix(".csv"))

@@ -148,3 +148,34 @@ def test_first_gate_refuses_a_small_history_no_better_than_the_base_rate_over_it
     # Worse than the base rate's Brier on the holdout: refused whatever the size.
     result, train = _gate_inputs(0.62, config.gate.small_data_deals, holdout_brier=0.25)
     assert quality.first_gate(result, train, config) == "refused"
+
+
+def test_paired_changes_count_and_average_each_worlds_change_per_half() -> None:
+    quality = _quality_module()
+
+    def run(losses: dict[str, float]) -> pd.DataFrame:
+        rows = [
+            {"world": world, "half": half, "method": method, "log_loss": loss}
+            for world, loss in losses.items()
+            for half in ["tuning" if world.startswith("t") else "confirm"]
+            for method, loss in (("winmodel", loss), *((peer, 9.0) for peer in quality.PEERS))
+        ]
+        other = ("log_loss_vs_base", "oracle_share", "ece", "roc_auc", "train_seconds")
+        return pd.DataFrame(rows).assign(**dict.fromkeys(other, 0.5))
+
+    before = run({"t1": 0.50, "t2": 0.40, "t3": 0.30, "c1": 0.60, "c2": 0.20, "c9": 0.1})
+    # t1 better by 0.02, t2 worse by 0.01, t3 moves under the threshold; c9 is not in this run,
+    # c3 not in the earlier one: neither is compared.
+    after = run({"t1": 0.48, "t2": 0.41, "t3": 0.3005, "c1": 0.57, "c2": 0.20, "c3": 0.9})
+    rows = {row["half"]: row for row in quality.paired_changes(after, before)}
+    assert set(rows) == {"tuning", "confirm", "all synthetic"}
+    tuning = rows["tuning"]
+    assert (tuning["worlds"], tuning["better"], tuning["worse"], tuning["same"]) == (3, 1, 1, 1)
+    changes = np.array([-0.02, 0.01, 0.0005])
+    assert np.isclose(tuning["mean change"], changes.mean())
+    assert np.isclose(tuning["s.e."], changes.std(ddof=1) / np.sqrt(3))
+    assert tuning["largest"] == "t1 -0.0200; t2 +0.0100"
+    assert (rows["confirm"]["worlds"], rows["confirm"]["better"]) == (2, 1)
+    assert rows["all synthetic"]["worlds"] == 5
+    report = quality.compare_runs({"this run": after, "before": before})
+    assert "| before | tuning | 3 | 1 | 1 | 1 |" in report
