@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 from winmodel.data.dataset import load_crm_data
-from winmodel.data.field_history import ReplaySettings, replay_field_history, wide_to_long
+from winmodel.data.field_history import (
+    ReplaySettings,
+    log_starts_late,
+    replay_field_history,
+    wide_to_long,
+)
 from winmodel.features.rows import build_training_rows, final_state_columns
 from winmodel.settings import TrainConfig
 from winmodel.synth.generator import field_history_of, generate_history
@@ -155,3 +160,32 @@ def test_history_problems_name_the_file_column_and_rows(tmp_path):
     text = str(error.value)
     assert "field_history.csv, column 'changed_at'" in text and "'next tuesday'" in text
     assert "line 2" in text
+
+
+def test_a_log_that_starts_after_the_deals_were_created_is_said_and_names_them():
+    """A field history cut short (Salesforce keeps 18 months) warns: those deals' early days are guesses."""
+    deals = pd.concat(
+        [
+            _deals(),
+            pd.DataFrame(
+                {
+                    "opportunity_id": ["OLD1", "OLD2"],
+                    "created_date": pd.to_datetime(["2022-06-01", "2023-11-15"]),
+                    "close_date": pd.to_datetime(["2024-02-20", "2024-03-30"]),
+                    "status": ["lost", "open"],
+                    "amount": [10.0, 20.0],
+                    "executive_sponsor": pd.Series([True, True], dtype="boolean"),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    warning = log_starts_late(deals, _history(), "OpportunityFieldHistory.csv")
+    assert warning is not None
+    assert warning.severity == "warning" and warning.rows == 2
+    assert warning.examples == ("deal OLD1", "deal OLD2")
+    text = warning.render()
+    assert "OpportunityFieldHistory.csv, column 'changed_at'" in text
+    assert "starts on 2024-01-20" in text and "18 months" in text
+    # Deal A was created 19 days before the log's first change: a complete log, no warning.
+    assert log_starts_late(_deals(), _history(), "OpportunityFieldHistory.csv") is None

@@ -22,6 +22,7 @@ from winmodel.data.contract import CLOSED_STATUSES, SNAPSHOTS, TABLES, is_mutabl
 from winmodel.data.database import DatabaseSource, read_database_tables
 from winmodel.data.field_history import (
     ReplaySettings,
+    log_starts_late,
     map_history_table,
     parse_history,
     replay_field_history,
@@ -329,6 +330,9 @@ def _field_history(
             long, opportunities, mapping.parse_options(), file=files[table]
         )
         problems += found
+        late = log_starts_late(opportunities, parsed, files[table])
+        if late is not None:
+            problems.append(late)
         parts.append(parsed)
         if entry is not None:
             declared |= set(entry.fields.values())

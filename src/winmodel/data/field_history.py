@@ -41,6 +41,9 @@ from winmodel.data.validate import ParseOptions, _parse_column, as_text, parse_d
 from winmodel.errors import MAX_EXAMPLES, Problem
 
 HISTORY_COLUMNS = ("opportunity_id", "field", "old_value", "new_value", "changed_at")
+#: Deals created this many days or more before the field history's first change are said to
+#: predate it (a log cut short); a complete log starts within days of the first deals.
+LATE_LOG_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,46 @@ def replay_field_history(
         current = deals[field] if field in deals.columns else pd.Series(np.nan, index=deals.index)
         snapshots[field] = _typed(_values_on_days(snapshots, events, new, old, current), spec.kind)
     return snapshots.drop(columns="position"), problems
+
+
+def log_starts_late(
+    opportunities: pd.DataFrame, history: pd.DataFrame, file: str
+) -> Problem | None:
+    """Give a warning when deals were created well before one history export's first change.
+
+    ``history`` is one export in the long form with ``changed_at`` parsed (each export is judged
+    on its own: Salesforce keeps OpportunityFieldHistory 18 months, OpportunityHistory for good).
+
+    A log cut short says nothing about those deals' earlier days: the replay shows them the value
+    before the log's first change, or today's value where the log never names the field, back to
+    their creation.
+    """
+    if history.empty:
+        return None
+    start = history["changed_at"].min()
+    created = opportunities["created_date"]
+    before = opportunities[created < start - pd.Timedelta(days=LATE_LOG_DAYS)]
+    if before.empty:
+        return None
+    ids = before["opportunity_id"].drop_duplicates()
+    return Problem(
+        file=file,
+        column="changed_at",
+        problem=(
+            f"the field history starts on {start:%Y-%m-%d}, but {len(ids):,} deal(s) were created "
+            f"more than {LATE_LOG_DAYS} days before it: until that day their tracked fields show "
+            "the log's first value (today's, where the log never names the field), not the value "
+            "they had then"
+        ),
+        fix=(
+            "export the field history every month and append each export to this file "
+            "(Salesforce keeps it 18 months, 24 through the API); or ignore this if those deals' "
+            "tracked fields did not change before that day"
+        ),
+        rows=len(ids),
+        examples=tuple(f"deal {deal}" for deal in ids.head(MAX_EXAMPLES)),
+        severity="warning",
+    )
 
 
 def _parse(
