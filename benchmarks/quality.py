@@ -837,9 +837,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="no run: set this earlier run's results beside the --compare ones (printed)",
     )
     args = parser.parse_args(argv)
+    for item in args.compare:
+        label, _, path = item.partition("=")
+        if not label or not path or not Path(path).is_file():
+            parser.error(f"--compare {item}: give LABEL=CSV, the CSV of an earlier run")
     if args.results is not None:
         if not args.compare:
             parser.error("--results needs at least one --compare LABEL=CSV to set it beside")
+        if not args.results.is_file():
+            parser.error(f"--results {args.results}: no such file")
+        if args.results.name in earlier_runs(args.compare):
+            parser.error(f"--compare: a label other than {args.results.name}, please")
         print(
             compare_runs(
                 {args.results.name: pd.read_csv(args.results), **earlier_runs(args.compare)}

@@ -162,19 +162,19 @@ def test_history_problems_name_the_file_column_and_rows(tmp_path):
     assert "line 2" in text
 
 
-def test_a_log_that_starts_after_the_deals_were_created_is_said_and_names_them():
+def test_a_log_that_starts_a_deal_cycle_after_deals_were_created_is_said_and_names_them():
     """A field history cut short (Salesforce keeps 18 months) warns: those deals' early days are guesses."""
     deals = pd.concat(
         [
             _deals(),
             pd.DataFrame(
                 {
-                    "opportunity_id": ["OLD1", "OLD2"],
-                    "created_date": pd.to_datetime(["2022-06-01", "2023-11-15"]),
-                    "close_date": pd.to_datetime(["2024-02-20", "2024-03-30"]),
-                    "status": ["lost", "open"],
-                    "amount": [10.0, 20.0],
-                    "executive_sponsor": pd.Series([True, True], dtype="boolean"),
+                    "opportunity_id": ["OLD1", "OLD2", "NEAR"],
+                    "created_date": pd.to_datetime(["2022-06-01", "2023-06-01", "2023-12-01"]),
+                    "close_date": pd.to_datetime(["2022-09-01", "2024-03-30", "2024-03-30"]),
+                    "status": ["lost", "open", "open"],
+                    "amount": [10.0, 20.0, 30.0],
+                    "executive_sponsor": pd.Series([True, True, False], dtype="boolean"),
                 }
             ),
         ],
@@ -182,10 +182,40 @@ def test_a_log_that_starts_after_the_deals_were_created_is_said_and_names_them()
     )
     warning = log_starts_late(deals, _history(), "OpportunityFieldHistory.csv")
     assert warning is not None
+    # The closed deals' cycles are 45 and 92 days: their 80th percentile, 82 days, is allowed.
+    # NEAR was created 50 days before the log's first change (2024-01-20): not named.
     assert warning.severity == "warning" and warning.rows == 2
     assert warning.examples == ("deal OLD1", "deal OLD2")
     text = warning.render()
     assert "OpportunityFieldHistory.csv, column 'changed_at'" in text
-    assert "starts on 2024-01-20" in text and "18 months" in text
+    assert "starts on 2024-01-20" in text and "more than 82 days" in text
+    assert "(amount, executive_sponsor, stage)" in text and "18 months" in text
     # Deal A was created 19 days before the log's first change: a complete log, no warning.
     assert log_starts_late(_deals(), _history(), "OpportunityFieldHistory.csv") is None
+
+
+def test_loading_an_export_whose_history_was_cut_short_warns_and_a_whole_one_does_not(tmp_path):
+    history = generate_history(200, seed=2)
+    history.opportunities.to_parquet(tmp_path / "opportunities.parquet")
+    changes = field_history_of(history.snapshots)
+    changes.to_csv(tmp_path / "field_history.csv", index=False)
+    assert not load_crm_data(tmp_path).report.warnings
+    dates = pd.to_datetime(changes["changed_at"])
+    changes[dates >= dates.max() - pd.DateOffset(months=18)].to_csv(
+        tmp_path / "field_history.csv", index=False
+    )
+    (warning,) = load_crm_data(tmp_path).report.warnings
+    assert warning.file.endswith("field_history.csv") and warning.rows > 0
+    assert "the field history starts on" in warning.problem
+
+
+def test_a_history_beside_opportunities_without_created_dates_gets_the_validation_error(tmp_path):
+    from winmodel.errors import InputError
+
+    history = generate_history(200, seed=2)
+    history.opportunities.drop(columns="created_date").to_parquet(
+        tmp_path / "opportunities.parquet"
+    )
+    field_history_of(history.snapshots).to_csv(tmp_path / "field_history.csv", index=False)
+    with pytest.raises(InputError, match="created_date"):
+        load_crm_data(tmp_path)

@@ -41,8 +41,8 @@ from winmodel.data.validate import ParseOptions, _parse_column, as_text, parse_d
 from winmodel.errors import MAX_EXAMPLES, Problem
 
 HISTORY_COLUMNS = ("opportunity_id", "field", "old_value", "new_value", "changed_at")
-#: Deals created this many days or more before the field history's first change are said to
-#: predate it (a log cut short); a complete log starts within days of the first deals.
+#: A history export's first change may come this long after the first deals were created, at the
+#: least, before the deals created earlier are said to predate it (see :func:`log_starts_late`).
 LATE_LOG_DAYS = 30
 
 
@@ -344,32 +344,42 @@ def log_starts_late(
 
     ``history`` is one export in the long form with ``changed_at`` parsed (each export is judged
     on its own: Salesforce keeps OpportunityFieldHistory 18 months, OpportunityHistory for good).
-
-    A log cut short says nothing about those deals' earlier days: the replay shows them the value
-    before the log's first change, or today's value where the log never names the field, back to
-    their creation.
+    A complete log's first change comes within about a deal cycle of the first deals (a field set
+    late in a deal first changes a cycle after them); so the deals said to predate the log were
+    created more than the longer of :data:`LATE_LOG_DAYS` and the 80th percentile of closed
+    deals' cycle before its first change. A log cut short says nothing about their earlier days:
+    the replay shows them the value before the log's first change, or today's value where the
+    log never names the field, back to their creation.
     """
-    if history.empty:
-        return None
+    needed = {"opportunity_id", "created_date", "close_date", "status"}
+    if history.empty or not needed <= set(opportunities.columns):
+        return None  # a missing column is validation's error, said there
+    created = pd.to_datetime(opportunities["created_date"], errors="coerce")
+    closed = opportunities["status"].isin(CLOSED_STATUSES).fillna(False).to_numpy(dtype=bool)
+    cycle = (pd.to_datetime(opportunities["close_date"], errors="coerce") - created).dt.days
+    cycles = cycle[closed].dropna()
+    allowed = max(LATE_LOG_DAYS, int(np.percentile(cycles, 80)) if len(cycles) else 0)
     start = history["changed_at"].min()
-    created = opportunities["created_date"]
-    before = opportunities[created < start - pd.Timedelta(days=LATE_LOG_DAYS)]
-    if before.empty:
+    ids = opportunities.loc[
+        (created < start - pd.Timedelta(days=allowed)).to_numpy(), "opportunity_id"
+    ].drop_duplicates()
+    if ids.empty:
         return None
-    ids = before["opportunity_id"].drop_duplicates()
+    fields = sorted(history["field"].dropna().unique())
+    named = ", ".join(fields[:MAX_EXAMPLES]) + (", ..." if len(fields) > MAX_EXAMPLES else "")
     return Problem(
         file=file,
         column="changed_at",
         problem=(
             f"the field history starts on {start:%Y-%m-%d}, but {len(ids):,} deal(s) were created "
-            f"more than {LATE_LOG_DAYS} days before it: until that day their tracked fields show "
-            "the log's first value (today's, where the log never names the field), not the value "
-            "they had then"
+            f"more than {allowed} days (a deal cycle) before it: until that day their fields from "
+            f"this file ({named}) show the log's first value (today's, where the log never names "
+            "the field), not the value they had then"
         ),
         fix=(
-            "export the field history every month and append each export to this file "
-            "(Salesforce keeps it 18 months, 24 through the API); or ignore this if those deals' "
-            "tracked fields did not change before that day"
+            "export the field history every month and append the rows newer than the last "
+            "export to this file (Salesforce keeps it 18 months, 24 through the API); or ignore "
+            "this if those deals' fields did not change before that day"
         ),
         rows=len(ids),
         examples=tuple(f"deal {deal}" for deal in ids.head(MAX_EXAMPLES)),
