@@ -846,13 +846,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--results needs at least one --compare LABEL=CSV to set it beside")
         if not args.results.is_file():
             parser.error(f"--results {args.results}: no such file")
-        if args.results.name in earlier_runs(args.compare):
+        earlier = earlier_runs(args.compare)
+        if args.results.name in earlier:
             parser.error(f"--compare: a label other than {args.results.name}, please")
-        print(
-            compare_runs(
-                {args.results.name: pd.read_csv(args.results), **earlier_runs(args.compare)}
-            )
-        )
+        print(compare_runs({args.results.name: pd.read_csv(args.results), **earlier}))
         return 0
     warnings.filterwarnings("ignore", category=UserWarning)
     logging.getLogger("winmodel").setLevel(logging.WARNING)
