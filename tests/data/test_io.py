@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from winmodel.data.io import (
@@ -344,6 +344,9 @@ _CSV_PIECES = st.sampled_from(
     ),
     suffix=st.sampled_from([".csv", ".parquet", ".txt"]),
 )
+# Found by this test in CI: a quoted line break in the header's only column crashed the delimiter
+# check with the csv module's own error.
+@example(content=b'"\x01\n"\x01', suffix=".csv")
 def test_any_bytes_either_read_or_give_an_input_error(tmp_path, content, suffix):
     path = tmp_path / f"any{suffix}"
     path.write_bytes(content)

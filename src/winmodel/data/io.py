@@ -505,10 +505,12 @@ def _refuse_wrong_delimiter(name: str, header: str, delimiter: str) -> None:
     A ``read.delimiter`` that does not match the file makes the whole header one
     column; without this check every required column would be reported missing.
     """
+    # A quoted header may hold a line break; the csv module refuses one in a single line.
+    line = header.replace("\r", " ").replace("\n", " ")
     for other in CSV_DELIMITERS:
         if other == delimiter:
             continue
-        width = len(next(csv.reader([header], delimiter=other)))
+        width = len(next(csv.reader([line], delimiter=other)))
         if width >= 2:
             raise InputError(
                 _problem(
