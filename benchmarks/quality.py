@@ -837,10 +837,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="no run: set this earlier run's results beside the --compare ones (printed)",
     )
     args = parser.parse_args(argv)
+    labels = [item.partition("=")[0] for item in args.compare]
     for item in args.compare:
         label, _, path = item.partition("=")
         if not label or not path or not Path(path).is_file():
             parser.error(f"--compare {item}: give LABEL=CSV, the CSV of an earlier run")
+        if labels.count(label) > 1:
+            parser.error(f"--compare: the label {label} is given twice; give each run its own")
     if args.results is not None:
         if not args.compare:
             parser.error("--results needs at least one --compare LABEL=CSV to set it beside")

@@ -179,3 +179,23 @@ def test_paired_changes_count_and_average_each_worlds_change_per_half() -> None:
     assert rows["all synthetic"]["worlds"] == 5
     report = quality.compare_runs({"this run": after, "before": before})
     assert "| before | tuning | 3 | 1 | 1 | 1 |" in report
+
+
+def test_compare_arguments_that_cannot_work_are_refused(tmp_path: Path, capsys) -> None:
+    import pytest
+
+    quality = _quality_module()
+    run = tmp_path / "run.csv"
+    pd.DataFrame({"world": ["t1"], "half": ["tuning"], "method": ["winmodel"]}).to_csv(run)
+    cases = {
+        "needs at least one --compare": ["--results", str(run)],
+        "give LABEL=CSV": ["--results", str(run), "--compare", str(run)],
+        "no such file": ["--results", str(tmp_path / "none.csv"), "--compare", f"a={run}"],
+        "given twice": ["--results", str(run), "--compare", f"a={run}", "--compare", f"a={run}"],
+        "a label other than run.csv": ["--results", str(run), "--compare", f"run.csv={run}"],
+    }
+    for says, arguments in cases.items():
+        with pytest.raises(SystemExit) as exit_:
+            quality.main(arguments)
+        assert exit_.value.code == 2
+        assert says in capsys.readouterr().err, arguments
