@@ -204,7 +204,7 @@ def fit_peers(
         categorical_feature=[i for i, flag in enumerate(mask) if flag] or "auto",
     )
     fitted["lightgbm"] = (
-        lambda x: booster.predict_proba(pd.DataFrame(x, columns=names))[:, 1],
+        lambda x: np.asarray(booster.predict_proba(pd.DataFrame(x, columns=names)))[:, 1],
         time.perf_counter() - started,
     )
     started = time.perf_counter()
@@ -751,7 +751,7 @@ def run(
     maven: Path | None,
     config: TrainConfig,
     say: Callable[[str], None] = print,
-    done: Callable[[pd.DataFrame, pd.DataFrame], None] = lambda records, facts: None,
+    done: Callable[[pd.DataFrame, pd.DataFrame], object] = lambda records, facts: None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Give every method's record on every world (and the Maven export) and the worlds' facts.
 
