@@ -723,15 +723,6 @@ def paired_changes(current: pd.DataFrame, earlier: pd.DataFrame) -> list[dict[st
 # --------------------------------------------------------------------------- main
 
 
-def earlier_runs(items: Sequence[str]) -> dict[str, pd.DataFrame]:
-    """Give the runs named by ``--compare LABEL=CSV`` items, by label."""
-    runs = {}
-    for item in items:
-        label, _, path = item.partition("=")
-        runs[label] = pd.read_csv(path)
-    return runs
-
-
 def config_with(settings: Sequence[str]) -> TrainConfig:
     """Give the default TrainConfig with ``section.key=value`` overrides (values read as YAML)."""
     tree: dict[str, object] = {}
@@ -837,19 +828,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="no run: set this earlier run's results beside the --compare ones (printed)",
     )
     args = parser.parse_args(argv)
-    labels = [item.partition("=")[0] for item in args.compare]
-    for item in args.compare:
-        label, _, path = item.partition("=")
+    compared = [(item, *item.partition("=")[::2]) for item in args.compare]
+    labels = [label for _, label, _ in compared]
+    for item, label, path in compared:
         if not label or not path or not Path(path).is_file():
             parser.error(f"--compare {item}: give LABEL=CSV, the CSV of an earlier run")
         if labels.count(label) > 1:
             parser.error(f"--compare: the label {label} is given twice; give each run its own")
+    # Read once: the report is rewritten after every world.
+    earlier = {label: pd.read_csv(path) for _, label, path in compared}
     if args.results is not None:
         if not args.compare:
             parser.error("--results needs at least one --compare LABEL=CSV to set it beside")
         if not args.results.is_file():
             parser.error(f"--results {args.results}: no such file")
-        earlier = earlier_runs(args.compare)
         if args.results.name in earlier:
             parser.error(f"--compare: a label other than {args.results.name}, please")
         print(compare_runs({args.results.name: pd.read_csv(args.results), **earlier}))
@@ -884,7 +876,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             load += f"; PARTIAL: {facts['world'].nunique()} of {len(specs)} worlds so far"
         report = render(results, facts, specs, wall, command.strip(), load)
         if args.compare:
-            report += "\n" + compare_runs({"this run": results, **earlier_runs(args.compare)})
+            report += "\n" + compare_runs({"this run": results, **earlier})
         with atomic_file(args.out) as stream:
             stream.write(report.encode())
         write_table_atomic(results, args.out.with_suffix(".csv"))
