@@ -334,6 +334,7 @@ def evaluate_world(
     }
     if world is not None and world.drifted is not None:
         facts.update(_drift_check(world, split.test, won, predictions, oracle))
+        facts.update(drift_evidence(split.train, *world.drifted))
     return records, facts
 
 
@@ -425,12 +426,44 @@ def _drift_check(
     return facts
 
 
+def drift_evidence(
+    train: pd.DataFrame, column: str, value: str, since: pd.Timestamp
+) -> dict[str, object]:
+    """Give what the training deals could show of the drift: the segment's deals created since it.
+
+    Of the segment's training deals (closed before the cut-off), those created since the drift
+    began (``drift_train_deals``; quick closers, as every deal created lately is) against those
+    created before: the two-proportion z of their win rates (``drift_train_z``, pooled standard
+    error; blank for a value that did not exist before, such as a new competitor). A model can
+    learn the drift only from these deals; winmodel's segment shift needs a |z| of about 3.2-3.4
+    on its own evidence (the holdout's closes against its scores, Bonferroni over the values).
+    """
+    deals = train.drop_duplicates("opportunity_id")
+    in_segment = (deals[column].astype("str") == value).to_numpy()
+    lately = (deals["created_date"] >= since).to_numpy()
+    won = deals["status"].eq("won").to_numpy()
+    after, before = won[in_segment & lately], won[in_segment & ~lately]
+    facts: dict[str, object] = {"drift_train_deals": len(after), "drift_train_z": np.nan}
+    if len(after) and len(before):
+        pooled = (after.sum() + before.sum()) / (len(after) + len(before))
+        se = np.sqrt(pooled * (1 - pooled) * (1 / len(after) + 1 / len(before)))
+        if se > 0:
+            facts["drift_train_z"] = float((after.mean() - before.mean()) / se)
+    return facts
+
+
 #: The issue's drift target: the drifted segment's mean prediction within this of its observed rate.
 DRIFT_TOLERANCE = 0.05
 
 
 #: Drift columns that are facts of the segment, not a method's mean prediction.
-DRIFT_FACT_COLUMNS = ("drift_deals", "drift_observed", "drift_observed_se")
+DRIFT_FACT_COLUMNS = (
+    "drift_deals",
+    "drift_observed",
+    "drift_observed_se",
+    "drift_train_deals",
+    "drift_train_z",
+)
 
 
 def drift_within(drifted: pd.DataFrame) -> dict[str, tuple[int, int]]:
@@ -619,7 +652,11 @@ def render(
                 + ". `drift_oracle` is the segment's mean true probability at the scored "
                 "snapshot (a perfect model's prediction) and `drift_observed_se` the observed "
                 "rate's standard error under it: on a few deals the observed rate misses even the "
-                "truth by chance.",
+                "truth by chance. `drift_train_deals` are the segment's training deals created "
+                "since the drift began, and `drift_train_z` their win rate against the segment's "
+                "earlier deals' (two-proportion z; blank for a new value): all a model could learn "
+                "the drift from. winmodel's segment shift needs a |z| of about 3.2-3.4 on its own "
+                "evidence (the holdout's closes against its scores, Bonferroni over the values).",
                 "",
             ]
     return "\n".join(lines)

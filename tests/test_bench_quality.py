@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,6 +74,40 @@ def test_drift_within_counts_each_method_and_the_oracle_within_the_tolerance() -
         "winmodel": (1, 2),
         "logistic_regression": (1, 1),
     }
+
+
+def test_drift_evidence_compares_the_segments_deals_created_since_the_drift_with_earlier_ones() -> (
+    None
+):
+    quality = _quality_module()
+    since = pd.Timestamp("2026-04-01")
+    created = ["2026-01-05"] * 40 + ["2026-05-01"] * 20 + ["2026-05-01"] * 30
+    region = ["emea"] * 60 + ["apac"] * 30
+    # emea: 20 of 40 won before the drift, 2 of 20 since; apac (another value) never counts.
+    status = ["won"] * 20 + ["lost"] * 20 + ["won"] * 2 + ["lost"] * 18 + ["won"] * 30
+    deals = pd.DataFrame(
+        {
+            "opportunity_id": [f"D{i}" for i in range(90)],
+            "region": region,
+            "created_date": pd.to_datetime(created),
+            "status": status,
+        }
+    )
+    # Snapshot rows: each deal twice, counted once.
+    train = pd.concat([deals, deals], ignore_index=True)
+    facts = quality.drift_evidence(train, "region", "emea", since)
+    assert facts["drift_train_deals"] == 20
+    pooled = 22 / 60
+    z = (0.1 - 0.5) / np.sqrt(pooled * (1 - pooled) * (1 / 20 + 1 / 40))
+    assert facts["drift_train_z"] == pytest.approx(z)
+    # A value that did not exist before the drift (a new competitor) has no z.
+    newcomer = quality.drift_evidence(train, "region", "apac", since)
+    assert newcomer["drift_train_deals"] == 30 and np.isnan(newcomer["drift_train_z"])
+    # The evidence is a fact of the world, not a method's mean prediction.
+    drifted = pd.DataFrame(
+        {"drift_observed": [0.1], "drift_winmodel": [0.12], **{k: [v] for k, v in facts.items()}}
+    )
+    assert quality.drift_within(drifted) == {"winmodel": (1, 1)}
 
 
 def test_the_oracle_shares_noise_shrinks_with_more_test_deals() -> None:
