@@ -434,9 +434,10 @@ def drift_evidence(
     Of the segment's training deals (closed before the cut-off), those created since the drift
     began (``drift_train_deals``; quick closers, as every deal created lately is) against those
     created before: the two-proportion z of their win rates (``drift_train_z``, pooled standard
-    error; blank for a value that did not exist before, such as a new competitor). A model can
-    learn the drift only from these deals; winmodel's segment shift needs a |z| of about 3.2-3.4
-    on its own evidence (the holdout's closes against its scores, Bonferroni over the values).
+    error). The z is blank for a value that did not exist before (a new competitor), with no deal
+    created since, and where every deal of the segment won or every one lost. A model can learn
+    the drift only from these deals. The z is raw (other features not held fixed) and is not the
+    test winmodel's segment shift runs (the holdout's closes against the model's scores).
     """
     deals = train.drop_duplicates("opportunity_id")
     in_segment = (deals[column].astype("str") == value).to_numpy()
@@ -654,9 +655,8 @@ def render(
                 "rate's standard error under it: on a few deals the observed rate misses even the "
                 "truth by chance. `drift_train_deals` are the segment's training deals created "
                 "since the drift began, and `drift_train_z` their win rate against the segment's "
-                "earlier deals' (two-proportion z; blank for a new value): all a model could learn "
-                "the drift from. winmodel's segment shift needs a |z| of about 3.2-3.4 on its own "
-                "evidence (the holdout's closes against its scores, Bonferroni over the values).",
+                "earlier deals' (two-proportion z, raw; blank for a new value, or where the "
+                "segment's deals all won or all lost): all a model could learn the drift from.",
                 "",
             ]
     return "\n".join(lines)

@@ -81,7 +81,8 @@ def test_drift_evidence_compares_the_segments_deals_created_since_the_drift_with
 ):
     quality = _quality_module()
     since = pd.Timestamp("2026-04-01")
-    created = ["2026-01-05"] * 40 + ["2026-05-01"] * 20 + ["2026-05-01"] * 30
+    # One deal of each group is created on the drift's first day: it counts as created since.
+    created = ["2026-01-05"] * 40 + ["2026-04-01"] + ["2026-05-01"] * 19 + ["2026-04-01"] * 30
     region = ["emea"] * 60 + ["apac"] * 30
     # emea: 20 of 40 won before the drift, 2 of 20 since; apac (another value) never counts.
     status = ["won"] * 20 + ["lost"] * 20 + ["won"] * 2 + ["lost"] * 18 + ["won"] * 30
@@ -103,6 +104,12 @@ def test_drift_evidence_compares_the_segments_deals_created_since_the_drift_with
     # A value that did not exist before the drift (a new competitor) has no z.
     newcomer = quality.drift_evidence(train, "region", "apac", since)
     assert newcomer["drift_train_deals"] == 30 and np.isnan(newcomer["drift_train_z"])
+    # No deal created since (the drift is too new to have closed any), or no variation: no z.
+    none_yet = quality.drift_evidence(train, "region", "emea", pd.Timestamp("2026-06-01"))
+    assert none_yet["drift_train_deals"] == 0 and np.isnan(none_yet["drift_train_z"])
+    all_lost = train.assign(status="lost")
+    flat = quality.drift_evidence(all_lost, "region", "emea", since)
+    assert flat["drift_train_deals"] == 20 and np.isnan(flat["drift_train_z"])
     # The evidence is a fact of the world, not a method's mean prediction.
     drifted = pd.DataFrame(
         {"drift_observed": [0.1], "drift_winmodel": [0.12], **{k: [v] for k, v in facts.items()}}
