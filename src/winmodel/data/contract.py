@@ -19,6 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
+
 ColumnKind = Literal["string", "date", "category", "bool", "number", "integer"]
 Table = Literal["opportunities", "snapshots", "field_history"]
 
@@ -40,6 +43,17 @@ Group = Literal[
 
 STATUS_VALUES = ("open", "won", "lost")
 CLOSED_STATUSES = ("won", "lost")
+
+
+def long_cycle_days(cycle_days: pd.Series) -> int | None:
+    """Give a long deal cycle: the 80th percentile of closed deals' created-to-close days (None: none).
+
+    The one measure of "a deal cycle" behind the maturity cut-off
+    (:func:`winmodel.modeling.train.default_maturity_days`) and the late field-history warning
+    (:func:`winmodel.data.field_history.log_starts_late`).
+    """
+    cycle = cycle_days.dropna()
+    return None if cycle.empty else int(np.percentile(cycle, 80))
 
 
 @dataclass(frozen=True)

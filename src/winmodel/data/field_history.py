@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from winmodel.data.contract import CLOSED_STATUSES, spec_for
+from winmodel.data.contract import CLOSED_STATUSES, long_cycle_days, spec_for
 from winmodel.data.mapping import HistoryTable, Mapping, recode_values
 from winmodel.data.validate import ParseOptions, _parse_column, as_text, parse_dates, row_references
 from winmodel.errors import MAX_EXAMPLES, Problem
@@ -357,8 +357,7 @@ def log_starts_late(
     created = pd.to_datetime(opportunities["created_date"], errors="coerce")
     closed = opportunities["status"].isin(CLOSED_STATUSES).fillna(False).to_numpy(dtype=bool)
     cycle = (pd.to_datetime(opportunities["close_date"], errors="coerce") - created).dt.days
-    cycles = cycle[closed].dropna()
-    allowed = max(LATE_LOG_DAYS, int(np.percentile(cycles, 80)) if len(cycles) else 0)
+    allowed = max(LATE_LOG_DAYS, long_cycle_days(cycle[closed]) or 0)
     start = history["changed_at"].min()
     ids = opportunities.loc[
         (created < start - pd.Timedelta(days=allowed)).to_numpy(), "opportunity_id"

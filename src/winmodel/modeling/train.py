@@ -24,6 +24,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from winmodel.data.contract import long_cycle_days
 from winmodel.errors import GateError, Problem
 from winmodel.features.builder import FeatureBuilder
 from winmodel.features.label_drift import (
@@ -138,10 +139,8 @@ def check_sufficiency(
 
 def default_maturity_days(cycle_days: pd.Series) -> int:
     """Give the maturity cut-off: the 80th percentile of closed deals' cycle length, 14 to 270 days."""
-    cycle = cycle_days.dropna()
-    if cycle.empty:
-        return 0
-    return int(np.clip(np.percentile(cycle, 80), 14, 270))
+    cycle = long_cycle_days(cycle_days)
+    return 0 if cycle is None else int(np.clip(cycle, 14, 270))
 
 
 # --------------------------------------------------------------------------- splits
